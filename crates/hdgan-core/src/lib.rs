@@ -1,0 +1,19 @@
+//! Core types of hdgan: the macroscopic state `M = [U, V, w]^T [U, V, w]` of the paper
+//! (Definitions 1-2), trajectories of it, small dense matrices, validated parameter types
+//! and their errors.
+//!
+//! **Invariant:** this crate does no I/O and draws no random numbers.
+
+mod error;
+mod matrix;
+mod params;
+mod state;
+mod trajectory;
+
+pub use error::ParamError;
+pub use matrix::DMat;
+pub use params::{
+    Lambda, SymPsd, check_finite, check_finite_slice, check_non_negative, check_positive,
+};
+pub use state::MacroState;
+pub use trajectory::Trajectory;

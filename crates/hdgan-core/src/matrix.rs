@@ -1,0 +1,201 @@
+use serde::{Deserialize, Serialize};
+
+/// A small dense row-major matrix (the d x d blocks of the macroscopic state, latent
+/// moments). Sizes here are the number of features, so plain loops are the right tool;
+/// large linear algebra goes through faer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DMat {
+    rows: usize,
+    cols: usize,
+    data: Vec<f64>,
+}
+
+impl DMat {
+    /// The `rows x cols` zero matrix.
+    pub fn zeros(rows: usize, cols: usize) -> Self {
+        Self {
+            rows,
+            cols,
+            data: vec![0.0; rows * cols],
+        }
+    }
+
+    /// The `d x d` identity.
+    pub fn identity(d: usize) -> Self {
+        let mut m = Self::zeros(d, d);
+        for i in 0..d {
+            m[(i, i)] = 1.0;
+        }
+        m
+    }
+
+    /// A diagonal matrix with the given diagonal.
+    pub fn from_diag(diag: &[f64]) -> Self {
+        let mut m = Self::zeros(diag.len(), diag.len());
+        for (i, &x) in diag.iter().enumerate() {
+            m[(i, i)] = x;
+        }
+        m
+    }
+
+    /// Builds a matrix from row-major data. Panics if `data.len() != rows * cols` (a
+    /// programming error, never user data: user arrays go through [`DMat::from_rows`]).
+    pub fn from_row_major(rows: usize, cols: usize, data: Vec<f64>) -> Self {
+        assert_eq!(data.len(), rows * cols, "DMat::from_row_major: wrong length");
+        Self { rows, cols, data }
+    }
+
+    /// Builds a matrix from a list of rows; `None` if the rows have unequal lengths.
+    pub fn from_rows(rows: &[Vec<f64>]) -> Option<Self> {
+        let r = rows.len();
+        let c = rows.first().map_or(0, Vec::len);
+        if rows.iter().any(|row| row.len() != c) {
+            return None;
+        }
+        Some(Self {
+            rows: r,
+            cols: c,
+            data: rows.iter().flatten().copied().collect(),
+        })
+    }
+
+    /// The rows as vectors (for serialisation).
+    pub fn to_rows(&self) -> Vec<Vec<f64>> {
+        self.data.chunks(self.cols.max(1)).map(<[f64]>::to_vec).collect()
+    }
+
+    /// Number of rows.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Number of columns.
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
+
+    /// Row-major entries.
+    pub fn as_slice(&self) -> &[f64] {
+        &self.data
+    }
+
+    /// Mutable row-major entries.
+    pub fn as_mut_slice(&mut self) -> &mut [f64] {
+        &mut self.data
+    }
+
+    /// The diagonal.
+    pub fn diag(&self) -> Vec<f64> {
+        (0..self.rows.min(self.cols)).map(|i| self[(i, i)]).collect()
+    }
+
+    /// The transpose.
+    pub fn transpose(&self) -> Self {
+        let mut t = Self::zeros(self.cols, self.rows);
+        for i in 0..self.rows {
+            for j in 0..self.cols {
+                t[(j, i)] = self[(i, j)];
+            }
+        }
+        t
+    }
+
+    /// `A x`.
+    pub fn mul_vec(&self, x: &[f64]) -> Vec<f64> {
+        debug_assert_eq!(x.len(), self.cols);
+        (0..self.rows)
+            .map(|i| {
+                self.data[i * self.cols..(i + 1) * self.cols]
+                    .iter()
+                    .zip(x)
+                    .map(|(a, b)| a * b)
+                    .sum()
+            })
+            .collect()
+    }
+
+    /// `A^T x`.
+    pub fn t_mul_vec(&self, x: &[f64]) -> Vec<f64> {
+        debug_assert_eq!(x.len(), self.rows);
+        let mut y = vec![0.0; self.cols];
+        for (i, &xi) in x.iter().enumerate() {
+            for (j, yj) in y.iter_mut().enumerate() {
+                *yj += self[(i, j)] * xi;
+            }
+        }
+        y
+    }
+
+    /// `A B`.
+    pub fn matmul(&self, b: &DMat) -> DMat {
+        debug_assert_eq!(self.cols, b.rows);
+        let mut c = DMat::zeros(self.rows, b.cols);
+        for i in 0..self.rows {
+            for k in 0..self.cols {
+                let a = self[(i, k)];
+                for j in 0..b.cols {
+                    c[(i, j)] += a * b[(k, j)];
+                }
+            }
+        }
+        c
+    }
+
+    /// `x^T A x` for square `A`.
+    pub fn quad_form(&self, x: &[f64]) -> f64 {
+        dot(x, &self.mul_vec(x))
+    }
+
+    /// Largest absolute entry (0 for an empty matrix).
+    pub fn max_abs(&self) -> f64 {
+        self.data.iter().fold(0.0, |m, x| m.max(x.abs()))
+    }
+
+    /// Largest absolute entry of `self - other` (shapes must agree).
+    pub fn max_abs_diff(&self, other: &DMat) -> f64 {
+        debug_assert_eq!((self.rows, self.cols), (other.rows, other.cols));
+        self.data
+            .iter()
+            .zip(&other.data)
+            .fold(0.0, |m, (a, b)| m.max((a - b).abs()))
+    }
+}
+
+impl std::ops::Index<(usize, usize)> for DMat {
+    type Output = f64;
+    fn index(&self, (i, j): (usize, usize)) -> &f64 {
+        &self.data[i * self.cols + j]
+    }
+}
+
+impl std::ops::IndexMut<(usize, usize)> for DMat {
+    fn index_mut(&mut self, (i, j): (usize, usize)) -> &mut f64 {
+        &mut self.data[i * self.cols + j]
+    }
+}
+
+/// Dot product of two equally long slices.
+pub(crate) fn dot(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn products_match_hand_computation() {
+        let a = DMat::from_rows(&[vec![1.0, 2.0], vec![3.0, 4.0]]).unwrap();
+        assert_eq!(a.mul_vec(&[1.0, -1.0]), vec![-1.0, -1.0]);
+        assert_eq!(a.t_mul_vec(&[1.0, -1.0]), vec![-2.0, -2.0]);
+        let b = a.matmul(&DMat::identity(2));
+        assert_eq!(b, a);
+        assert_eq!(a.transpose().to_rows(), vec![vec![1.0, 3.0], vec![2.0, 4.0]]);
+        assert_eq!(a.quad_form(&[1.0, 1.0]), 10.0);
+    }
+
+    #[test]
+    fn ragged_rows_are_rejected() {
+        assert!(DMat::from_rows(&[vec![1.0], vec![1.0, 2.0]]).is_none());
+    }
+}
