@@ -1,0 +1,244 @@
+use crate::{Latent, Loss, Model};
+use hdgan_core::{DMat, Lambda, ParamError, SymPsd, check_non_negative, check_positive};
+use serde::{Deserialize, Serialize};
+
+/// The `[model]` table of a configuration: the problem of SPEC §1 as the user writes it.
+/// Unknown keys are rejected. [`ModelConfig::validate`] turns it into a [`Model`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelConfig {
+    /// Ambient dimension n.
+    pub n: usize,
+    /// Number of features d (columns of U and V).
+    pub d: usize,
+    /// Discriminator learning rate tau (> 0).
+    pub tau: f64,
+    /// Generator learning rate tau~ (> 0).
+    pub tau_tilde: f64,
+    /// Variance of the real data's noise, eta_T (>= 0).
+    pub eta_t: f64,
+    /// Variance of the generator's noise, eta_G (>= 0).
+    pub eta_g: f64,
+    /// Regularisation strength lambda: a number >= 0, or `"inf"` (also TOML's `inf`) for
+    /// the constrained problem solved by projected SGDA. Default `"inf"`.
+    #[serde(default)]
+    pub lambda: LambdaValue,
+    /// Law of the real latent `c`.
+    pub latent: LatentConfig,
+    /// Law of the generator's latent `c~`; defaults to the same law as `c`.
+    #[serde(default)]
+    pub latent_tilde: Option<LatentConfig>,
+    /// Discriminator loss: `"quadratic"` (Example 1, the default).
+    #[serde(default)]
+    pub loss: LossName,
+}
+
+/// lambda as written in a config: a number or the string `"inf"`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum LambdaValue {
+    /// A number (TOML `inf` is accepted and means infinity).
+    Number(f64),
+    /// `"inf"` or `"infinity"`.
+    Text(String),
+}
+
+impl Default for LambdaValue {
+    fn default() -> Self {
+        LambdaValue::Text("inf".to_owned())
+    }
+}
+
+/// Loss names accepted in configs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LossName {
+    /// Example 1, `f = identity`.
+    #[default]
+    Quadratic,
+}
+
+/// A latent law in a config: a Gaussian with covariance `cov` (d x d, symmetric PSD) and
+/// optional `mean` (default zero).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LatentConfig {
+    /// Covariance matrix, as a list of rows.
+    pub cov: Vec<Vec<f64>>,
+    /// Mean vector (default zero).
+    #[serde(default)]
+    pub mean: Option<Vec<f64>>,
+}
+
+impl LatentConfig {
+    /// A zero-mean Gaussian with diagonal covariance.
+    pub fn diagonal(diag: &[f64]) -> Self {
+        Self {
+            cov: DMat::from_diag(diag).to_rows(),
+            mean: None,
+        }
+    }
+
+    /// Validates into a [`Latent`] of dimension d; `key` is the config path (e.g.
+    /// `model.latent`).
+    pub fn validate(&self, key: &str, d: usize) -> Result<Latent, ParamError> {
+        let cov_key = format!("{key}.cov");
+        let shape_err = |found: String| ParamError::Shape {
+            key: cov_key.clone(),
+            expected: format!("{d} x {d} (d = {d})"),
+            found,
+        };
+        let m = DMat::from_rows(&self.cov).ok_or_else(|| shape_err("ragged rows".to_owned()))?;
+        if m.rows() != d || m.cols() != d {
+            return Err(shape_err(format!("{} x {}", m.rows(), m.cols())));
+        }
+        let cov = SymPsd::new(&cov_key, m)?;
+        let mean = self.mean.clone().unwrap_or_else(|| vec![0.0; d]);
+        Latent::gaussian(key, mean, cov)
+    }
+}
+
+impl ModelConfig {
+    /// Validates every rule once (SPEC §1): `1 <= d` and `2d + 1 <= n` (U, V and w need
+    /// independent directions), learning rates > 0, noise variances >= 0, lambda >= 0 or
+    /// infinite, latent covariances d x d symmetric PSD, every number finite. `prefix` is
+    /// the table's path in the config file (`model`), used in error keys.
+    pub fn validate(&self, prefix: &str) -> Result<Model, ParamError> {
+        let k = |name: &str| {
+            if prefix.is_empty() {
+                name.to_owned()
+            } else {
+                format!("{prefix}.{name}")
+            }
+        };
+        if self.d == 0 {
+            return Err(ParamError::rule(k("d"), "must be >= 1"));
+        }
+        if self.d >= self.n {
+            return Err(ParamError::rule(
+                k("d"),
+                format!("must be < n (got d = {} and n = {})", self.d, self.n),
+            ));
+        }
+        if 2 * self.d + 1 > self.n {
+            return Err(ParamError::rule(
+                k("n"),
+                format!(
+                    "must be >= 2d + 1 = {} so that U, V and w can be independent (got n = {})",
+                    2 * self.d + 1,
+                    self.n
+                ),
+            ));
+        }
+        let tau = check_positive(&k("tau"), self.tau)?;
+        let tau_tilde = check_positive(&k("tau_tilde"), self.tau_tilde)?;
+        let eta_t = check_non_negative(&k("eta_t"), self.eta_t)?;
+        let eta_g = check_non_negative(&k("eta_g"), self.eta_g)?;
+        let lambda = match &self.lambda {
+            LambdaValue::Number(x) => Lambda::new(&k("lambda"), *x)?,
+            LambdaValue::Text(s) if matches!(s.to_ascii_lowercase().as_str(), "inf" | "infinity") => {
+                Lambda::Infinite
+            }
+            LambdaValue::Text(s) => {
+                return Err(ParamError::rule(
+                    k("lambda"),
+                    format!("must be a number >= 0 or \"inf\", got \"{s}\""),
+                ));
+            }
+        };
+        let latent = self.latent.validate(&k("latent"), self.d)?;
+        let latent_tilde = match &self.latent_tilde {
+            Some(l) => l.validate(&k("latent_tilde"), self.d)?,
+            None => latent.clone(),
+        };
+        Ok(Model {
+            n: self.n,
+            d: self.d,
+            tau,
+            tau_tilde,
+            eta_t,
+            eta_g,
+            lambda,
+            latent,
+            latent_tilde,
+            loss: match self.loss {
+                LossName::Quadratic => Loss::Quadratic,
+            },
+        })
+    }
+
+    /// The same config with lambda written canonically (`"inf"` rather than a float
+    /// infinity, which JSON cannot hold).
+    pub fn normalized(&self) -> Self {
+        let mut c = self.clone();
+        if let LambdaValue::Number(x) = c.lambda {
+            if x == f64::INFINITY {
+                c.lambda = LambdaValue::default();
+            }
+        }
+        c
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fig1() -> ModelConfig {
+        ModelConfig {
+            n: 5000,
+            d: 2,
+            tau: 0.2,
+            tau_tilde: 0.04,
+            eta_t: 2.0,
+            eta_g: 2.0,
+            lambda: LambdaValue::default(),
+            latent: LatentConfig::diagonal(&[5.0, 3.0]),
+            latent_tilde: None,
+            loss: LossName::Quadratic,
+        }
+    }
+
+    /// One helper per rule: mutate the valid config, expect an error naming `key`.
+    fn check_rejected(mutate: impl FnOnce(&mut ModelConfig), key: &str) {
+        let mut c = fig1();
+        mutate(&mut c);
+        let e = c.validate("model").expect_err("config should be rejected");
+        assert_eq!(e.key(), key, "{e}");
+    }
+
+    #[test]
+    fn figure1_config_is_valid() {
+        let m = fig1().validate("model").unwrap();
+        assert!(m.lambda.is_infinite());
+        assert!((m.eta_sq() - 4.0).abs() < 1e-15);
+        assert!((m.alpha() - 0.2).abs() < 1e-15);
+    }
+
+    #[test]
+    fn each_rule_names_its_key() {
+        check_rejected(|c| c.tau = 0.0, "model.tau");
+        check_rejected(|c| c.tau_tilde = -1.0, "model.tau_tilde");
+        check_rejected(|c| c.eta_t = -0.1, "model.eta_t");
+        check_rejected(|c| c.eta_g = f64::NAN, "model.eta_g");
+        check_rejected(|c| c.d = 0, "model.d");
+        check_rejected(|c| c.n = 2, "model.d");
+        check_rejected(|c| c.n = 4, "model.n");
+        check_rejected(|c| c.lambda = LambdaValue::Number(-1.0), "model.lambda");
+        check_rejected(|c| c.lambda = LambdaValue::Text("big".into()), "model.lambda");
+        check_rejected(
+            |c| c.latent.cov = vec![vec![1.0, 0.5], vec![0.0, 1.0]],
+            "model.latent.cov",
+        );
+        check_rejected(
+            |c| c.latent.cov = vec![vec![1.0, 2.0], vec![2.0, 1.0]],
+            "model.latent.cov",
+        );
+        check_rejected(|c| c.latent.cov = vec![vec![1.0]], "model.latent.cov");
+        check_rejected(|c| c.latent.mean = Some(vec![0.0]), "model.latent.mean");
+        check_rejected(
+            |c| c.latent_tilde = Some(LatentConfig::diagonal(&[1.0, f64::INFINITY])),
+            "model.latent_tilde.cov[1][1]",
+        );
+    }
+}

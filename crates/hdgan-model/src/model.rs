@@ -1,0 +1,105 @@
+use crate::{DiscriminatorLoss, Latent, LogCosh, Loss, Regularizer};
+use hdgan_core::{Lambda, MacroState};
+
+/// A validated problem (SPEC §1). Engines only ever see this type: every float is finite,
+/// learning rates are positive, noise variances non-negative, latent moments symmetric PSD
+/// and `2d + 1 <= n`. Build it with [`crate::ModelConfig::validate`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct Model {
+    /// Ambient dimension n.
+    pub n: usize,
+    /// Number of features d.
+    pub d: usize,
+    /// Discriminator learning rate tau.
+    pub tau: f64,
+    /// Generator learning rate tau~.
+    pub tau_tilde: f64,
+    /// Real-data noise variance eta_T.
+    pub eta_t: f64,
+    /// Generator noise variance eta_G.
+    pub eta_g: f64,
+    /// Regularisation strength.
+    pub lambda: Lambda,
+    /// Law of the real latent c.
+    pub latent: Latent,
+    /// Law of the generator's latent c~.
+    pub latent_tilde: Latent,
+    /// Discriminator loss family.
+    pub loss: Loss,
+}
+
+/// Which form of `h` the general ODE uses (SPEC §4).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum HForm {
+    /// `h = eta_T <f'> - eta_G <f~'> - lambda H'(z)`, from Stein's lemma (SPEC §4).
+    #[default]
+    Corrected,
+    /// The paper's printed `h = <f'> - <f~'> - lambda H'(z)`, without the noise variances.
+    /// Kept only so that validation can show it disagrees with simulation.
+    AsPrinted,
+}
+
+/// The coefficients `(g, g~, h, L, b)` of the limiting ODE (8)-(9) at one macroscopic state.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OdeCoefficients {
+    /// `g = < c f(c^T q + e sqrt(z eta_T)) >`.
+    pub g: Vec<f64>,
+    /// `g~ = < c~ f~(c~^T r + e sqrt(z eta_G)) >`.
+    pub g_tilde: Vec<f64>,
+    /// `h = eta_T <f'> - eta_G <f~'> - lambda H'(z)`.
+    pub h: f64,
+    /// Diagonal of `L = -lambda diag(H'(S_11), .., H'(S_dd))`.
+    pub l: Vec<f64>,
+    /// `b = eta_T <f^2> + eta_G <f~^2>`.
+    pub b: f64,
+}
+
+impl Model {
+    /// `eta^2 = (eta_T^2 + eta_G^2) / 2` (eq. 14).
+    pub fn eta_sq(&self) -> f64 {
+        0.5 * (self.eta_t * self.eta_t + self.eta_g * self.eta_g)
+    }
+
+    /// `alpha = tau~ / tau` (Claim 1).
+    pub fn alpha(&self) -> f64 {
+        self.tau_tilde / self.tau
+    }
+
+    /// The regulariser `H` (Example 1's log-cosh).
+    pub fn regularizer(&self) -> LogCosh {
+        LogCosh
+    }
+
+    /// The coefficients of ODE (8)-(9) at `state`, for finite lambda (for infinite lambda
+    /// the regulariser terms are dropped; the reduced ODE replaces them by multipliers).
+    pub fn ode_coefficients(&self, state: &MacroState, form: HForm) -> OdeCoefficients {
+        let m = self.loss.moments(
+            &self.latent,
+            &self.latent_tilde,
+            &state.q,
+            &state.r,
+            state.z,
+            self.eta_t,
+            self.eta_g,
+        );
+        let lambda = match self.lambda {
+            Lambda::Finite(l) => l,
+            Lambda::Infinite => 0.0,
+        };
+        let reg = self.regularizer();
+        let (wt, wg) = match form {
+            HForm::Corrected => (self.eta_t, self.eta_g),
+            HForm::AsPrinted => (1.0, 1.0),
+        };
+        let h = wt * m.f_prime_mean - wg * m.f_tilde_prime_mean - lambda * reg.h_prime(state.z);
+        let l = (0..self.d).map(|j| -lambda * reg.h_prime(state.s[(j, j)])).collect();
+        let b = self.eta_t * m.f_sq_mean + self.eta_g * m.f_tilde_sq_mean;
+        OdeCoefficients {
+            g: m.g,
+            g_tilde: m.g_tilde,
+            h,
+            l,
+            b,
+        }
+    }
+}
