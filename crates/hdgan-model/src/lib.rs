@@ -12,7 +12,7 @@ mod model;
 pub mod random;
 mod regularizer;
 
-pub use config::{LambdaValue, LatentConfig, ModelConfig};
+pub use config::{LambdaValue, LatentConfig, LossName, ModelConfig};
 pub use latent::Latent;
 pub use loss::{DiscriminatorLoss, Loss, LossMoments, Quadratic};
 pub use model::{HForm, Model, OdeCoefficients};

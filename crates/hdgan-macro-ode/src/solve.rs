@@ -1,0 +1,254 @@
+use crate::rhs::{general_rhs, reduced_rhs};
+use hdgan_core::{MacroState, Trajectory};
+use hdgan_model::{HForm, Model};
+use ode_solvers::dop_shared::IntegrationError;
+use ode_solvers::{DVector, Dopri5, OutputType, System};
+use std::cell::Cell;
+use thiserror::Error;
+
+/// Which limiting ODE to integrate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OdeKind {
+    /// The general ODE (8) (finite lambda), with the chosen form of `h`.
+    General(HForm),
+    /// The reduced ODE (13)-(14) (lambda = infinity, quadratic loss).
+    Reduced,
+}
+
+impl OdeKind {
+    /// The ODE that describes `model`: reduced for lambda = infinity, general (corrected h)
+    /// otherwise.
+    pub fn for_model(model: &Model) -> Self {
+        if model.lambda.is_infinite() {
+            OdeKind::Reduced
+        } else {
+            OdeKind::General(HForm::Corrected)
+        }
+    }
+}
+
+/// Integration settings.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct OdeOptions {
+    /// Relative tolerance of the step-size control.
+    pub rtol: f64,
+    /// Absolute tolerance of the step-size control.
+    pub atol: f64,
+    /// Largest number of steps per output interval.
+    pub max_steps: u32,
+    /// A state entry larger than this in absolute value counts as divergence.
+    pub blowup: f64,
+}
+
+impl Default for OdeOptions {
+    fn default() -> Self {
+        Self {
+            rtol: 1e-9,
+            atol: 1e-11,
+            max_steps: 50_000_000,
+            blowup: 1e6,
+        }
+    }
+}
+
+/// Failures of an ODE solve.
+#[derive(Debug, Clone, PartialEq, Error)]
+pub enum OdeError {
+    /// The solution left every reasonable range: an entry became non-finite or exceeded
+    /// [`OdeOptions::blowup`].
+    #[error("ODE diverged at t = {t:.6}: {quantity} = {value:e}")]
+    Diverged {
+        /// Time of the first step where it was seen.
+        t: f64,
+        /// The state entry (`P12`, `z`, ...).
+        quantity: String,
+        /// Its value.
+        value: f64,
+    },
+    /// The integrator gave up (step size underflow, too many steps).
+    #[error("ODE integration failed at t = {t:.6}: {reason}")]
+    Integration {
+        /// Time reached.
+        t: f64,
+        /// The integrator's message.
+        reason: String,
+    },
+    /// The requested output times are unusable.
+    #[error("invalid output times: {0}")]
+    BadTimes(String),
+}
+
+struct Rhs<'a> {
+    model: &'a Model,
+    kind: OdeKind,
+    d: usize,
+    blowup: f64,
+    diverged: &'a Cell<Option<(f64, usize, f64)>>,
+}
+
+impl System<f64, DVector<f64>> for Rhs<'_> {
+    fn system(&self, _t: f64, y: &DVector<f64>, dy: &mut DVector<f64>) {
+        let state = MacroState::unpack(self.d, y.as_slice());
+        let ds = match self.kind {
+            OdeKind::General(form) => general_rhs(self.model, &state, form),
+            OdeKind::Reduced => reduced_rhs(self.model, &state),
+        };
+        ds.pack_into(dy.as_mut_slice());
+    }
+
+    fn solout(&mut self, t: f64, y: &DVector<f64>, _dy: &DVector<f64>) -> bool {
+        let bad = y
+            .iter()
+            .position(|v| !v.is_finite() || v.abs() > self.blowup);
+        if let Some(i) = bad {
+            self.diverged.set(Some((t, i, y[i])));
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// Integrates the ODE of `kind` from `init` at `times[0]` and returns the state at every
+/// time in `times` (non-decreasing, finite). Between consecutive output times the solver
+/// runs a fresh adaptive Dormand-Prince 5(4) integration and keeps its end point (the
+/// dense output of ode_solvers 0.6.2 is wrong at the end point; see DEPS.md).
+pub fn solve(
+    model: &Model,
+    kind: OdeKind,
+    init: &MacroState,
+    times: &[f64],
+    opts: &OdeOptions,
+) -> Result<Trajectory, OdeError> {
+    let d = init.d();
+    if times.is_empty() {
+        return Err(OdeError::BadTimes("no output times".into()));
+    }
+    if times.iter().any(|t| !t.is_finite()) || times.windows(2).any(|w| w[1] < w[0]) {
+        return Err(OdeError::BadTimes(
+            "times must be finite and non-decreasing".into(),
+        ));
+    }
+    let names = MacroState::column_names(d);
+    let diverged = Cell::new(None);
+    let mut y = DVector::from_vec(init.pack());
+    if let Some(i) = y.iter().position(|v| !v.is_finite()) {
+        return Err(OdeError::Diverged {
+            t: times[0],
+            quantity: names[i].clone(),
+            value: y[i],
+        });
+    }
+    let mut out = Trajectory::new();
+    out.push(times[0], init.clone());
+    for w in times.windows(2) {
+        let (t0, t1) = (w[0], w[1]);
+        if t1 > t0 {
+            let rhs = Rhs {
+                model,
+                kind,
+                d,
+                blowup: opts.blowup,
+                diverged: &diverged,
+            };
+            let mut solver = Dopri5::from_param(
+                rhs,
+                t0,
+                t1,
+                t1 - t0,
+                y.clone(),
+                opts.rtol,
+                opts.atol,
+                0.9,
+                0.04,
+                0.2,
+                10.0,
+                t1 - t0,
+                0.0,
+                opts.max_steps,
+                u32::MAX,
+                OutputType::Sparse,
+            );
+            let result = solver.integrate();
+            if let Some((t, i, value)) = diverged.get() {
+                return Err(OdeError::Diverged {
+                    t,
+                    quantity: names[i].clone(),
+                    value,
+                });
+            }
+            if let Err(e) = result {
+                let t = match e {
+                    IntegrationError::MaxNumStepReached { x, .. }
+                    | IntegrationError::StepSizeUnderflow { x }
+                    | IntegrationError::StiffnessDetected { x } => x,
+                };
+                return Err(OdeError::Integration {
+                    t,
+                    reason: e.to_string(),
+                });
+            }
+            let last = solver.y_out().last().cloned();
+            y = last.ok_or_else(|| OdeError::Integration {
+                t: t0,
+                reason: "solver returned no state".into(),
+            })?;
+        }
+        out.push(t1, MacroState::unpack(d, y.as_slice()));
+    }
+    Ok(out)
+}
+
+/// [`solve`] on a flat state (see [`MacroState::pack`]); returns the flat end state.
+pub fn solve_packed(
+    model: &Model,
+    kind: OdeKind,
+    d: usize,
+    init: &[f64],
+    t0: f64,
+    t1: f64,
+    opts: &OdeOptions,
+) -> Result<Vec<f64>, OdeError> {
+    let traj = solve(model, kind, &MacroState::unpack(d, init), &[t0, t1], opts)?;
+    Ok(traj.states.last().map(MacroState::pack).unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regression test for the ode_solvers dense-output bug (DEPS.md): y' = -y over
+    /// [0, 10] with a single output interval (dx = t_end) must end at exp(-10) to the
+    /// tolerance. Uses the same settings as [`solve`].
+    #[test]
+    fn end_point_is_not_extrapolated() {
+        struct Decay;
+        impl System<f64, DVector<f64>> for Decay {
+            fn system(&self, _t: f64, y: &DVector<f64>, dy: &mut DVector<f64>) {
+                dy[0] = -y[0];
+            }
+        }
+        let mut s = Dopri5::from_param(
+            Decay,
+            0.0,
+            10.0,
+            10.0,
+            DVector::from_vec(vec![1.0]),
+            1e-10,
+            1e-12,
+            0.9,
+            0.04,
+            0.2,
+            10.0,
+            10.0,
+            0.0,
+            1_000_000,
+            u32::MAX,
+            OutputType::Sparse,
+        );
+        s.integrate().unwrap();
+        let (x, y) = (s.x_out().last().unwrap(), s.y_out().last().unwrap()[0]);
+        assert!((x - 10.0).abs() < 1e-12);
+        assert!((y / (-10.0f64).exp() - 1.0).abs() < 1e-8, "y = {y}");
+    }
+}
