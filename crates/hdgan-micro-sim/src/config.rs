@@ -1,0 +1,208 @@
+use crate::InitState;
+use hdgan_core::{DMat, ParamError, check_finite_slice, check_positive};
+use hdgan_model::Model;
+use serde::{Deserialize, Serialize};
+
+/// How the true features `U` are drawn.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Features {
+    /// A uniformly random orthonormal n x d matrix.
+    #[default]
+    Random,
+    /// d = 1 only: every entry of U equals `1/sqrt(n)` (Figure 2's setting, `u^ = 1`).
+    Constant,
+}
+
+/// Which implementation of the SGDA step (SPEC §2) runs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StepMode {
+    /// Eq. 5 as written: three full n-dimensional samples per step.
+    Literal,
+    /// The same law from one n-vector of normals per step (the second fake sample enters
+    /// only through its score; the noise of the w-update is split along w and orthogonal
+    /// to it). The default.
+    #[default]
+    Fast,
+}
+
+/// The `[init]` table: the initial microscopic state, prescribed through its overlaps.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InitConfig {
+    /// `P0 = U^T V_0` (d x d, list of rows).
+    pub p0: Vec<Vec<f64>>,
+    /// `q0 = U^T w_0` (length d).
+    pub q0: Vec<f64>,
+    /// Squared column norms `diag(S0)` of V_0 (default all 1; must be 1 when lambda = inf).
+    #[serde(default)]
+    pub v_norm_sq: Option<Vec<f64>>,
+    /// Squared norm `z0` of w_0 (default 1; must be 1 when lambda = inf).
+    #[serde(default)]
+    pub w_norm_sq: Option<f64>,
+    /// How U is drawn: `"random"` (default) or `"constant"` (d = 1).
+    #[serde(default)]
+    pub features: Features,
+}
+
+impl InitConfig {
+    /// `P0 = p I`, `q0 = (q, .., q)`, unit norms, random features.
+    pub fn diagonal(d: usize, p: f64, q: f64) -> Self {
+        Self {
+            p0: DMat::from_diag(&vec![p; d]).to_rows(),
+            q0: vec![q; d],
+            v_norm_sq: None,
+            w_norm_sq: None,
+            features: Features::Random,
+        }
+    }
+
+    /// Validates against the model: shapes d x d and d, finite entries, norms > 0 (equal to
+    /// 1 when lambda = inf), and `||P0[:, j]||^2 <= S0_jj`, `||q0||^2 <= z0` (the
+    /// prescribed overlaps must be reachable by vectors of those norms). `prefix` is the
+    /// table's path (`init`).
+    pub fn validate(&self, prefix: &str, model: &Model) -> Result<InitState, ParamError> {
+        let d = model.d;
+        let k = |name: &str| format!("{prefix}.{name}");
+        let p0 = DMat::from_rows(&self.p0)
+            .filter(|m| m.rows() == d && m.cols() == d)
+            .ok_or_else(|| ParamError::Shape {
+                key: k("p0"),
+                expected: format!("{d} x {d} (d = {d})"),
+                found: format!(
+                    "{} rows of lengths {:?}",
+                    self.p0.len(),
+                    self.p0.iter().map(Vec::len).collect::<Vec<_>>()
+                ),
+            })?;
+        check_finite_slice(&k("p0"), p0.as_slice())?;
+        if self.q0.len() != d {
+            return Err(ParamError::Shape {
+                key: k("q0"),
+                expected: format!("a vector of length d = {d}"),
+                found: format!("length {}", self.q0.len()),
+            });
+        }
+        check_finite_slice(&k("q0"), &self.q0)?;
+        let s0 = self.v_norm_sq.clone().unwrap_or_else(|| vec![1.0; d]);
+        if s0.len() != d {
+            return Err(ParamError::Shape {
+                key: k("v_norm_sq"),
+                expected: format!("a vector of length d = {d}"),
+                found: format!("length {}", s0.len()),
+            });
+        }
+        for (j, &s) in s0.iter().enumerate() {
+            check_positive(&format!("{}[{j}]", k("v_norm_sq")), s)?;
+        }
+        let z0 = check_positive(&k("w_norm_sq"), self.w_norm_sq.unwrap_or(1.0))?;
+        if model.lambda.is_infinite() {
+            if s0.iter().any(|&s| (s - 1.0).abs() > 1e-12) {
+                return Err(ParamError::rule(
+                    k("v_norm_sq"),
+                    "must be 1 when model.lambda = inf (columns of V are unit vectors)",
+                ));
+            }
+            if (z0 - 1.0).abs() > 1e-12 {
+                return Err(ParamError::rule(
+                    k("w_norm_sq"),
+                    "must be 1 when model.lambda = inf (w is a unit vector)",
+                ));
+            }
+        }
+        for (j, &s) in s0.iter().enumerate() {
+            let col: f64 = (0..d).map(|i| p0[(i, j)] * p0[(i, j)]).sum();
+            if col > s * (1.0 + 1e-12) {
+                return Err(ParamError::rule(
+                    k("p0"),
+                    format!(
+                        "column {j} has squared norm {col} > v_norm_sq[{j}] = {s}: U^T V_j cannot be longer than V_j"
+                    ),
+                ));
+            }
+        }
+        let qq: f64 = self.q0.iter().map(|x| x * x).sum();
+        if qq > z0 * (1.0 + 1e-12) {
+            return Err(ParamError::rule(
+                k("q0"),
+                format!("has squared norm {qq} > w_norm_sq = {z0}: U^T w cannot be longer than w"),
+            ));
+        }
+        if self.features == Features::Constant && d != 1 {
+            return Err(ParamError::rule(
+                k("features"),
+                format!("\"constant\" needs d = 1, got d = {d}"),
+            ));
+        }
+        Ok(InitState {
+            p0,
+            q0: self.q0.clone(),
+            s0_diag: s0,
+            z0,
+            features: self.features,
+        })
+    }
+}
+
+/// The `[sim]` table: how long and how the simulation runs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SimConfig {
+    /// Final time T (the run takes `round(n T)` steps).
+    pub t_end: f64,
+    /// Time between recorded macroscopic states (recorded every `round(n dt)` steps).
+    #[serde(default = "default_record_dt")]
+    pub record_dt: f64,
+    /// Step implementation: `"fast"` (default) or `"literal"`.
+    #[serde(default)]
+    pub mode: StepMode,
+    /// Number of independent runs (ensemble members), each with its own random stream.
+    #[serde(default = "default_members")]
+    pub members: usize,
+    /// A squared norm (`z`, `S_jj`) above this stops the run as diverged.
+    #[serde(default = "default_blowup")]
+    pub blowup: f64,
+}
+
+fn default_record_dt() -> f64 {
+    1.0
+}
+fn default_members() -> usize {
+    1
+}
+fn default_blowup() -> f64 {
+    1e8
+}
+
+impl SimConfig {
+    /// A config with defaults for everything but the final time.
+    pub fn new(t_end: f64) -> Self {
+        Self {
+            t_end,
+            record_dt: default_record_dt(),
+            mode: StepMode::default(),
+            members: default_members(),
+            blowup: default_blowup(),
+        }
+    }
+
+    /// Checks `t_end > 0`, `record_dt > 0`, `members >= 1`, `blowup > 0`, all finite, and
+    /// that `record_dt` is at least one step (`n record_dt >= 1`).
+    pub fn validate(&self, prefix: &str, n: usize) -> Result<(), ParamError> {
+        let k = |name: &str| format!("{prefix}.{name}");
+        check_positive(&k("t_end"), self.t_end)?;
+        check_positive(&k("record_dt"), self.record_dt)?;
+        check_positive(&k("blowup"), self.blowup)?;
+        if (self.record_dt * n as f64).round() < 1.0 {
+            return Err(ParamError::rule(
+                k("record_dt"),
+                format!("must be at least one step, 1/n = {}", 1.0 / n as f64),
+            ));
+        }
+        if self.members == 0 {
+            return Err(ParamError::rule(k("members"), "must be >= 1"));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,196 @@
+use crate::Features;
+use crate::normal::fill_normals;
+use hdgan_core::{DMat, MacroState};
+use hdgan_model::random::SimRng;
+
+/// A validated initial state, prescribed through its overlaps (build it with
+/// [`crate::InitConfig::validate`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct InitState {
+    /// `P0 = U^T V_0`.
+    pub p0: DMat,
+    /// `q0 = U^T w_0`.
+    pub q0: Vec<f64>,
+    /// Squared column norms of `V_0`.
+    pub s0_diag: Vec<f64>,
+    /// Squared norm of `w_0`.
+    pub z0: f64,
+    /// How `U` is drawn.
+    pub features: Features,
+}
+
+/// The microscopic state `X = [U, V, w]`: `U` and `V` are n x d, stored column by column
+/// (column j of U is `u[j*n..(j+1)*n]`), `w` is an n-vector.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MicroState {
+    /// Ambient dimension.
+    pub n: usize,
+    /// Number of features.
+    pub d: usize,
+    /// True features, column-major, `U^T U = I_d`.
+    pub u: Vec<f64>,
+    /// Generator weights, column-major.
+    pub v: Vec<f64>,
+    /// Discriminator weights.
+    pub w: Vec<f64>,
+}
+
+impl InitState {
+    /// Builds `X_0` in O(n d^2): draw `2d + 1` Gaussian n-vectors (or the constant vector
+    /// for U), orthonormalise them (Gram-Schmidt, twice), take the first d as `U` and the
+    /// others as directions `e_j`, `e_w` orthogonal to `U` and to each other, then
+    ///
+    /// `V_j = U P0[:, j] + sqrt(S0_jj - |P0[:, j]|^2) e_j`,  `w = U q0 + sqrt(z0 - |q0|^2) e_w`.
+    ///
+    /// Hence `P = P0`, `q = q0`, `diag S = S0`, `z = z0` exactly (to round-off), and
+    /// `r = P0^T q0`, `S_jk = P0[:, j] . P0[:, k]` for j != k.
+    pub fn build(&self, n: usize, rng: &mut SimRng) -> MicroState {
+        let d = self.q0.len();
+        let m = 2 * d + 1;
+        assert!(n >= m, "InitState::build: n = {n} < 2d + 1 = {m} (validated configs never do this)");
+        let mut basis = vec![0.0; n * m];
+        for (k, col) in basis.chunks_exact_mut(n).enumerate() {
+            if k == 0 && self.features == Features::Constant {
+                col.fill(1.0);
+            } else {
+                fill_normals(rng, col);
+            }
+        }
+        orthonormalize(&mut basis, n, m);
+        let col = |k: usize| &basis[k * n..(k + 1) * n];
+        let u = basis[..d * n].to_vec();
+        let mut v = vec![0.0; d * n];
+        for j in 0..d {
+            let pj: Vec<f64> = (0..d).map(|i| self.p0[(i, j)]).collect();
+            let rest = (self.s0_diag[j] - pj.iter().map(|x| x * x).sum::<f64>()).max(0.0).sqrt();
+            let vj = &mut v[j * n..(j + 1) * n];
+            for (i, &pi) in pj.iter().enumerate() {
+                for (a, b) in vj.iter_mut().zip(col(i)) {
+                    *a += pi * b;
+                }
+            }
+            for (a, b) in vj.iter_mut().zip(col(d + j)) {
+                *a += rest * b;
+            }
+        }
+        let mut w = vec![0.0; n];
+        let rest = (self.z0 - self.q0.iter().map(|x| x * x).sum::<f64>()).max(0.0).sqrt();
+        for (i, &qi) in self.q0.iter().enumerate() {
+            for (a, b) in w.iter_mut().zip(col(i)) {
+                *a += qi * b;
+            }
+        }
+        for (a, b) in w.iter_mut().zip(col(2 * d)) {
+            *a += rest * b;
+        }
+        MicroState { n, d, u, v, w }
+    }
+}
+
+/// Modified Gram-Schmidt, applied twice ("twice is enough"), on `m` columns of length `n`.
+fn orthonormalize(a: &mut [f64], n: usize, m: usize) {
+    for _pass in 0..2 {
+        for k in 0..m {
+            let (done, rest) = a.split_at_mut(k * n);
+            let ck = &mut rest[..n];
+            for prev in done.chunks_exact(n) {
+                let proj: f64 = prev.iter().zip(ck.iter()).map(|(x, y)| x * y).sum();
+                for (c, p) in ck.iter_mut().zip(prev) {
+                    *c -= proj * p;
+                }
+            }
+            let norm = ck.iter().map(|x| x * x).sum::<f64>().sqrt();
+            for c in ck.iter_mut() {
+                *c /= norm;
+            }
+        }
+    }
+}
+
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+impl MicroState {
+    /// Column j of U.
+    pub fn u_col(&self, j: usize) -> &[f64] {
+        &self.u[j * self.n..(j + 1) * self.n]
+    }
+
+    /// Column j of V.
+    pub fn v_col(&self, j: usize) -> &[f64] {
+        &self.v[j * self.n..(j + 1) * self.n]
+    }
+
+    /// The macroscopic state `M = X^T X` (Definitions 1-2), in O(n d^2).
+    pub fn macro_state(&self) -> MacroState {
+        let d = self.d;
+        let mut s = MacroState::zeros(d);
+        for i in 0..d {
+            for j in 0..d {
+                s.p[(i, j)] = dot(self.u_col(i), self.v_col(j));
+            }
+            s.q[i] = dot(self.u_col(i), &self.w);
+            s.r[i] = dot(self.v_col(i), &self.w);
+            for j in i..d {
+                let x = dot(self.v_col(i), self.v_col(j));
+                s.s[(i, j)] = x;
+                s.s[(j, i)] = x;
+            }
+        }
+        s.z = dot(&self.w, &self.w);
+        s
+    }
+
+    /// `U^T U`, which must be `I_d` (used by tests and checks).
+    pub fn feature_gram(&self) -> DMat {
+        let mut g = DMat::zeros(self.d, self.d);
+        for i in 0..self.d {
+            for j in 0..self.d {
+                g[(i, j)] = dot(self.u_col(i), self.u_col(j));
+            }
+        }
+        g
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hdgan_model::random::stream_rng;
+
+    #[test]
+    fn builder_hits_the_prescribed_overlaps() {
+        let init = InitState {
+            p0: DMat::from_rows(&[vec![0.3, -0.1], vec![0.2, 0.5]]).unwrap(),
+            q0: vec![0.1, -0.4],
+            s0_diag: vec![1.0, 2.0],
+            z0: 1.5,
+            features: Features::Random,
+        };
+        let x = init.build(400, &mut stream_rng(1, 0));
+        let s = x.macro_state();
+        assert!(x.feature_gram().max_abs_diff(&DMat::identity(2)) < 1e-12);
+        assert!(s.p.max_abs_diff(&init.p0) < 1e-12);
+        assert!((s.q[0] - 0.1).abs() < 1e-12 && (s.q[1] + 0.4).abs() < 1e-12);
+        assert!((s.s[(0, 0)] - 1.0).abs() < 1e-12 && (s.s[(1, 1)] - 2.0).abs() < 1e-12);
+        assert!((s.z - 1.5).abs() < 1e-12);
+        let r = init.p0.t_mul_vec(&init.q0);
+        assert!((s.r[0] - r[0]).abs() < 1e-12 && (s.r[1] - r[1]).abs() < 1e-12);
+        assert!((s.s[(0, 1)] - (0.3 * -0.1 + 0.2 * 0.5)).abs() < 1e-12);
+    }
+
+    #[test]
+    fn constant_features_are_flat() {
+        let init = InitState {
+            p0: DMat::from_diag(&[0.2]),
+            q0: vec![0.1],
+            s0_diag: vec![1.0],
+            z0: 1.0,
+            features: Features::Constant,
+        };
+        let x = init.build(100, &mut stream_rng(2, 0));
+        assert!(x.u.iter().all(|&u| (u - 0.1).abs() < 1e-12));
+        assert!((x.macro_state().p[(0, 0)] - 0.2).abs() < 1e-12);
+    }
+}

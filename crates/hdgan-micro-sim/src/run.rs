@@ -1,0 +1,145 @@
+use crate::SimError;
+use hdgan_core::{MacroState, ParamError, Trajectory};
+use hdgan_model::random::{SimRng, stream_rng};
+use rayon::prelude::*;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// The stepping contract every simulation engine implements. Engines only step and report
+/// their macroscopic state; the run loop ([`run`]) owns the stop time, the recording
+/// cadence, progress and cancellation.
+pub trait Engine {
+    /// Ambient dimension n (time is `steps / n`).
+    fn n(&self) -> usize;
+    /// Steps taken so far.
+    fn steps_done(&self) -> u64;
+    /// One SGDA step.
+    fn step(&mut self, rng: &mut SimRng) -> Result<(), SimError>;
+    /// The current macroscopic state.
+    fn macro_state(&self) -> MacroState;
+}
+
+/// When to stop and when to record.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Schedule {
+    /// Total number of steps (`round(n T)`).
+    pub steps: u64,
+    /// Record every this many steps (>= 1); the last step is always recorded.
+    pub record_every: u64,
+}
+
+impl Schedule {
+    /// The schedule for final time `t_end` and record interval `record_dt` at dimension n:
+    /// `round(n t_end)` steps, a record every `max(1, round(n record_dt))` steps.
+    pub fn from_times(n: usize, t_end: f64, record_dt: f64) -> Result<Self, ParamError> {
+        let nf = n as f64;
+        let steps = (nf * t_end).round();
+        if !(steps.is_finite() && steps >= 1.0 && steps < 9.0e18) {
+            return Err(ParamError::rule(
+                "sim.t_end",
+                format!("must give between 1 and 9e18 steps at n = {n}, got n t_end = {steps}"),
+            ));
+        }
+        let every = (nf * record_dt).round().max(1.0);
+        Ok(Self {
+            steps: steps as u64,
+            record_every: every as u64,
+        })
+    }
+
+    /// The recording step indices: `0, K, 2K, ...` and the last step.
+    pub fn record_steps(&self) -> Vec<u64> {
+        let mut v: Vec<u64> = (0..=self.steps).step_by(self.record_every as usize).collect();
+        if v.last() != Some(&self.steps) {
+            v.push(self.steps);
+        }
+        v
+    }
+
+    /// The recording times `k / n`.
+    pub fn record_times(&self, n: usize) -> Vec<f64> {
+        self.record_steps()
+            .into_iter()
+            .map(|k| k as f64 / n as f64)
+            .collect()
+    }
+}
+
+/// Progress reporting and cancellation for [`run`] / [`run_ensemble`].
+#[derive(Clone, Copy, Default)]
+pub struct RunControl<'a> {
+    /// Called with the number of steps just completed (in chunks, from any thread).
+    pub progress: Option<&'a (dyn Fn(u64) + Sync)>,
+    /// When set to true, runs stop at their next record with [`SimError::Cancelled`].
+    pub cancel: Option<&'a AtomicBool>,
+}
+
+/// Runs `engine` along `schedule` with the random stream `rng`, recording the macroscopic
+/// state at [`Schedule::record_steps`]. Times are `k / n`.
+pub fn run<E: Engine>(
+    engine: &mut E,
+    rng: &mut SimRng,
+    schedule: &Schedule,
+    control: RunControl<'_>,
+) -> Result<Trajectory, SimError> {
+    let nf = engine.n() as f64;
+    let mut out = Trajectory::new();
+    let records = schedule.record_steps();
+    let start = engine.steps_done();
+    const CHUNK: u64 = 4096;
+    for &k in &records {
+        while engine.steps_done() - start < k {
+            let todo = (k - (engine.steps_done() - start)).min(CHUNK);
+            for _ in 0..todo {
+                engine.step(rng)?;
+            }
+            if let Some(p) = control.progress {
+                p(todo);
+            }
+        }
+        if let Some(c) = control.cancel {
+            if c.load(Ordering::Relaxed) {
+                return Err(SimError::Cancelled { t: k as f64 / nf });
+            }
+        }
+        out.push(k as f64 / nf, engine.macro_state());
+    }
+    Ok(out)
+}
+
+/// Runs `members` independent simulations in parallel (rayon). Member i draws everything,
+/// its initial state included, from `stream_rng(seed, i)` and is built by
+/// `build(i, &mut rng)`; results come back in member order, so they do not depend on the
+/// number of threads.
+pub fn run_ensemble<E, F>(
+    members: usize,
+    seed: u64,
+    build: F,
+    schedule: &Schedule,
+    control: RunControl<'_>,
+) -> Result<Vec<Trajectory>, SimError>
+where
+    E: Engine,
+    F: Fn(usize, &mut SimRng) -> Result<E, SimError> + Sync,
+{
+    (0..members)
+        .into_par_iter()
+        .map(|i| {
+            let mut rng = stream_rng(seed, i as u64);
+            let mut engine = build(i, &mut rng)?;
+            run(&mut engine, &mut rng, schedule, control)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schedule_records_every_k_and_the_end() {
+        let s = Schedule::from_times(10, 1.05, 0.5).unwrap();
+        assert_eq!(s.steps, 11);
+        assert_eq!(s.record_steps(), vec![0, 5, 10, 11]);
+        assert!(Schedule::from_times(10, 0.01, 0.5).is_err());
+    }
+}
