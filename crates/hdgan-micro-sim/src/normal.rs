@@ -1,15 +1,16 @@
-//! Standard normal draws for the simulators.
+//! Standard normal draws for the simulators (the vectorised ziggurat of
+//! [`hdgan_model::random`]).
 
-use hdgan_model::random::{SimRng, fill_standard_normal, standard_normal};
+use hdgan_model::random::SimRng;
 
 /// One standard normal.
 #[inline]
 pub fn normal(rng: &mut SimRng) -> f64 {
-    standard_normal(rng)
+    rng.normal()
 }
 
 /// Fills `out` with independent standard normals.
 #[inline]
 pub fn fill_normals(rng: &mut SimRng, out: &mut [f64]) {
-    fill_standard_normal(rng, out);
+    rng.fill_normals(out);
 }

@@ -41,11 +41,9 @@ pub struct Sgda {
     w_scale: f64,
     /// Actual V_j = `v_scale[j] * x.v_col(j)`.
     v_scale: Vec<f64>,
-    /// Overlaps of the actual state: `q = U^T w`, `r = V^T w`, `z = |w|^2`, `|V_j|^2`.
-    q: Vec<f64>,
-    r: Vec<f64>,
-    z: f64,
-    s_diag: Vec<f64>,
+    /// The macroscopic state of the actual vectors (exact, or tracked by exact algebra
+    /// between resyncs in the fast mode).
+    gram: MacroState,
     steps: u64,
     buf: Vec<f64>,
     buf0: Vec<f64>,
@@ -53,10 +51,6 @@ pub struct Sgda {
     c: Vec<f64>,
     c0: Vec<f64>,
     c1: Vec<f64>,
-}
-
-fn dot(a: &[f64], b: &[f64]) -> f64 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
 impl Sgda {
@@ -72,10 +66,7 @@ impl Sgda {
             blowup,
             w_scale: 1.0,
             v_scale: vec![1.0; d],
-            q: vec![0.0; d],
-            r: vec![0.0; d],
-            z: 0.0,
-            s_diag: vec![0.0; d],
+            gram: MacroState::zeros(d),
             steps: 0,
             buf: vec![0.0; n],
             buf0: if mode == StepMode::Literal { vec![0.0; n] } else { Vec::new() },
@@ -85,7 +76,7 @@ impl Sgda {
             c1: vec![0.0; d],
             x,
         };
-        e.refresh_overlaps();
+        e.gram = e.exact_macro_state();
         e
     }
 
@@ -136,17 +127,21 @@ impl Sgda {
         self.v_scale.fill(1.0);
     }
 
-    /// Recomputes `q, r, z, diag S` from the stored vectors and scales.
-    fn refresh_overlaps(&mut self) {
+    /// The macroscopic state computed from the stored vectors and scales, O(n d^2).
+    fn exact_macro_state(&self) -> MacroState {
+        let mut s = self.x.macro_state();
+        let (ws, vs) = (self.w_scale, &self.v_scale);
         let d = self.x.d;
-        let ws = self.w_scale;
-        for j in 0..d {
-            let vs = self.v_scale[j];
-            self.q[j] = ws * dot(self.x.u_col(j), &self.x.w);
-            self.r[j] = ws * vs * dot(self.x.v_col(j), &self.x.w);
-            self.s_diag[j] = vs * vs * dot(self.x.v_col(j), self.x.v_col(j));
+        for i in 0..d {
+            for j in 0..d {
+                s.p[(i, j)] *= vs[j];
+                s.s[(i, j)] *= vs[i] * vs[j];
+            }
+            s.q[i] *= ws;
+            s.r[i] *= ws * vs[i];
         }
-        self.z = ws * ws * dot(&self.x.w, &self.x.w);
+        s.z *= ws * ws;
+        s
     }
 
     /// Regulariser terms `lambda H'(z)` and `lambda H'(S_jj)` (zero when projected).
@@ -155,8 +150,8 @@ impl Sgda {
             Lambda::Finite(l) => {
                 let h = self.model.regularizer();
                 (
-                    l * h.h_prime(self.z),
-                    self.s_diag.iter().map(|&s| l * h.h_prime(s)).collect(),
+                    l * h.h_prime(self.gram.z),
+                    (0..self.x.d).map(|j| l * h.h_prime(self.gram.s[(j, j)])).collect(),
                 )
             }
             Lambda::Infinite => (0.0, vec![0.0; self.x.d]),
@@ -171,15 +166,17 @@ impl Sgda {
             quantity,
             value,
         };
-        if !(self.z.is_finite() && self.z <= self.blowup) {
-            return Err(err("z = |w|^2".into(), self.z));
+        let g = &self.gram;
+        if !(g.z.is_finite() && g.z <= self.blowup) {
+            return Err(err("z = |w|^2".into(), g.z));
         }
-        for (j, &s) in self.s_diag.iter().enumerate() {
+        for j in 0..self.x.d {
+            let s = g.s[(j, j)];
             if !(s.is_finite() && s <= self.blowup) {
                 return Err(err(format!("S{0}{0} = |V_{0}|^2", j + 1), s));
             }
         }
-        for (j, (&q, &r)) in self.q.iter().zip(&self.r).enumerate() {
+        for (j, (&q, &r)) in g.q.iter().zip(&g.r).enumerate() {
             if !q.is_finite() {
                 return Err(err(format!("q{}", j + 1), q));
             }
@@ -249,82 +246,189 @@ impl Sgda {
                 }
             }
         }
-        self.refresh_overlaps();
+        self.gram = self.exact_macro_state();
     }
 
     /// The exact-in-law fast step (see the type's documentation).
     fn step_fast(&mut self, rng: &mut SimRng) {
-        let m = &self.model;
         let (n, d) = (self.x.n, self.x.d);
+        let m = &self.model;
         let (a, at) = (m.tau / n as f64, m.tau_tilde / n as f64);
         let (st, sg) = (m.eta_t.sqrt(), m.eta_g.sqrt());
         m.latent.sample(rng, &mut self.c);
         m.latent_tilde.sample(rng, &mut self.c0);
         m.latent_tilde.sample(rng, &mut self.c1);
         let (alpha, beta, gamma) = (normal(rng), normal(rng), normal(rng));
-        let zw = self.z.sqrt();
-        let fs = m.loss.f(dot(&self.c, &self.q) + st * zw * alpha);
-        let fs0 = m.loss.f_tilde(dot(&self.c0, &self.r) + sg * zw * beta);
-        let fs1 = m.loss.f_tilde(dot(&self.c1, &self.r) + sg * zw * gamma);
+        let g = &self.gram;
+        let zw = g.z.sqrt();
+        let fs = m.loss.f(dot(&self.c, &g.q) + st * zw * alpha);
+        let fs0 = m.loss.f_tilde(dot(&self.c0, &g.r) + sg * zw * beta);
+        let fs1 = m.loss.f_tilde(dot(&self.c1, &g.r) + sg * zw * gamma);
         let sigma = (m.eta_t * fs * fs + m.eta_g * fs0 * fs0).sqrt();
-        fill_normals(rng, &mut self.buf);
-        let ws = self.w_scale;
-        // xi . w^ (actual w^ = ws * w_stored / zw).
-        let xi_hat = if zw > 0.0 { ws * dot(&self.buf, &self.x.w) / zw } else { 0.0 };
         let (reg_w, reg_v) = self.regularizer_terms();
-        // w' = kw w + a (fs U c - fs0 V c0) + a sigma xi, with the w^ components folded in kw.
+        // Pass 1: draw xi and its overlaps with the stored U, V, w in the same loop.
+        let xd = xi_overlaps(rng, &mut self.buf, &self.x);
+        let ws = self.w_scale;
+        let xw = ws * xd.w; // xi . w (actual)
+        let xv: Vec<f64> = (0..d).map(|j| self.v_scale[j] * xd.v[j]).collect();
+        // Coefficients of the new vectors in the actual old ones:
+        // w' = kw w + U cu + V cv + cxi xi,  V'_j = bv_j V_j + bw_j w.
         let along = if zw > 0.0 {
-            (fs * st * alpha - fs0 * sg * beta - sigma * xi_hat) / zw
+            (fs * st * alpha - fs0 * sg * beta - sigma * xw / zw) / zw
         } else {
             0.0
         };
-        let kw = (1.0 - a * reg_w + a * along) * ws;
+        let kw = 1.0 - a * reg_w + a * along;
         let cu: Vec<f64> = self.c.iter().map(|c| a * fs * c).collect();
-        let cv: Vec<f64> = (0..d).map(|j| -a * fs0 * self.c0[j] * self.v_scale[j]).collect();
+        let cv: Vec<f64> = self.c0.iter().map(|c| -a * fs0 * c).collect();
         let cxi = a * sigma;
-        // V_j' = (1 - at reg_j) V_j + at fs1 c1_j w (old w).
-        let bv: Vec<f64> = (0..d).map(|j| (1.0 - at * reg_v[j]) * self.v_scale[j]).collect();
-        let bw: Vec<f64> = (0..d).map(|j| at * fs1 * self.c1[j] * ws).collect();
-        let acc = fused_update(
-            n, d, &self.x.u, &mut self.x.v, &mut self.x.w, &self.buf, kw, &cu, &cv, cxi, &bv, &bw,
-        );
-        if m.lambda.is_infinite() {
-            self.w_scale = 1.0 / acc.zz.sqrt();
-            for j in 0..d {
-                self.v_scale[j] = 1.0 / acc.vv[j].sqrt();
-                self.q[j] = acc.q[j] * self.w_scale;
-                self.r[j] = acc.r[j] * self.w_scale * self.v_scale[j];
-                self.s_diag[j] = 1.0;
+        let bv: Vec<f64> = (0..d).map(|j| 1.0 - at * reg_v[j]).collect();
+        let bw: Vec<f64> = self.c1.iter().map(|c| at * fs1 * c).collect();
+        let mut next = gram_update(g, &xd.u, &xv, xw, xd.xx, kw, &cu, &cv, cxi, &bv, &bw);
+        // Pass 2: the n-vector update, in stored coordinates.
+        let cv_raw: Vec<f64> = (0..d).map(|j| cv[j] * self.v_scale[j]).collect();
+        let bv_raw: Vec<f64> = (0..d).map(|j| bv[j] * self.v_scale[j]).collect();
+        let bw_raw: Vec<f64> = bw.iter().map(|b| b * ws).collect();
+        update_vectors(n, d, &self.x.u, &mut self.x.v, &mut self.x.w, &self.buf, kw * ws, &cu, &cv_raw, cxi, &bv_raw, &bw_raw);
+        // Stored vectors now equal the actual new ones (scales 1); project if lambda = inf.
+        self.w_scale = 1.0;
+        self.v_scale.fill(1.0);
+        if m.lambda.is_infinite() && next.is_finite() {
+            let rho_w = 1.0 / next.z.sqrt();
+            let rho_v: Vec<f64> = (0..d).map(|j| 1.0 / next.s[(j, j)].sqrt()).collect();
+            scale_gram(&mut next, rho_w, &rho_v);
+            self.w_scale = rho_w;
+            self.v_scale.copy_from_slice(&rho_v);
+        }
+        self.gram = next;
+        if (self.steps + 1) % RESYNC_EVERY == 0 {
+            self.gram = self.exact_macro_state();
+            if m.lambda.is_infinite() {
+                self.gram.z = 1.0;
+                for j in 0..d {
+                    self.gram.s[(j, j)] = 1.0;
+                }
             }
-            self.z = 1.0;
-            if !acc.zz.is_finite() || acc.vv.iter().any(|v| !v.is_finite()) {
-                self.z = acc.zz;
-                self.s_diag.copy_from_slice(&acc.vv);
-            }
-        } else {
-            self.w_scale = 1.0;
-            self.v_scale.fill(1.0);
-            self.q.copy_from_slice(&acc.q);
-            self.r.copy_from_slice(&acc.r);
-            self.z = acc.zz;
-            self.s_diag.copy_from_slice(&acc.vv);
         }
     }
 }
 
-/// Sums accumulated by [`fused_update`] over the new vectors.
-struct Accumulated {
-    zz: f64,
-    q: Vec<f64>,
-    r: Vec<f64>,
-    vv: Vec<f64>,
+/// The fast step tracks the macroscopic state by exact algebra (O(d^2) per step) and
+/// recomputes it from the n-vectors every this many steps, so that rounding errors of the
+/// algebra cannot accumulate.
+const RESYNC_EVERY: u64 = 256;
+
+/// Overlaps of a fresh normal vector xi with the stored vectors.
+struct XiOverlaps {
+    u: Vec<f64>,
+    v: Vec<f64>,
+    w: f64,
+    xx: f64,
 }
 
-/// One pass over the n-vectors: `w_i <- kw w_i + sum_j cu_j U_ij + sum_j cv_j V_ij + cxi xi_i`,
-/// `V_ij <- bv_j V_ij + bw_j w_i` (old w), accumulating `|w|^2`, `U^T w`, `V^T w`, `|V_j|^2`
-/// of the new (stored) vectors.
+/// Draws `xi ~ N(0, I_n)` into `buf` and returns `U^T xi`, `V_stored^T xi`, `w_stored . xi`
+/// and `|xi|^2`, folded into the drawing loop.
+fn xi_overlaps(rng: &mut SimRng, buf: &mut [f64], x: &MicroState) -> XiOverlaps {
+    match x.d {
+        1 => xi_overlaps_fixed::<1>(rng, buf, x),
+        2 => xi_overlaps_fixed::<2>(rng, buf, x),
+        3 => xi_overlaps_fixed::<3>(rng, buf, x),
+        4 => xi_overlaps_fixed::<4>(rng, buf, x),
+        d => {
+            fill_normals(rng, buf);
+            XiOverlaps {
+                u: (0..d).map(|j| dot(x.u_col(j), buf)).collect(),
+                v: (0..d).map(|j| dot(x.v_col(j), buf)).collect(),
+                w: dot(&x.w, buf),
+                xx: dot(buf, buf),
+            }
+        }
+    }
+}
+
+fn xi_overlaps_fixed<const D: usize>(rng: &mut SimRng, buf: &mut [f64], x: &MicroState) -> XiOverlaps {
+    let n = x.n;
+    let u: [&[f64]; D] = std::array::from_fn(|j| &x.u[j * n..(j + 1) * n]);
+    let v: [&[f64]; D] = std::array::from_fn(|j| &x.v[j * n..(j + 1) * n]);
+    let w = &x.w[..n];
+    let (mut au, mut av, mut aw, mut ax) = ([0.0f64; D], [0.0f64; D], 0.0f64, 0.0f64);
+    rng.fill_normals_with(&mut buf[..n], |i, xi| {
+        for j in 0..D {
+            au[j] += u[j][i] * xi;
+            av[j] += v[j][i] * xi;
+        }
+        aw += w[i] * xi;
+        ax += xi * xi;
+    });
+    XiOverlaps {
+        u: au.to_vec(),
+        v: av.to_vec(),
+        w: aw,
+        xx: ax,
+    }
+}
+
+/// The macroscopic state after one fast step, from the old one and the overlaps of xi,
+/// by bilinearity: with `w' = kw w + U cu + V cv + cxi xi` and `V'_j = bv_j V_j + bw_j w`,
+/// every entry of `M' = X'^T X'` is a combination of entries of the Gram matrix of
+/// `[U, V, w, xi]` (`U^T U = I`).
 #[allow(clippy::too_many_arguments)]
-fn fused_update(
+fn gram_update(
+    g: &MacroState,
+    xu: &[f64],
+    xv: &[f64],
+    xw: f64,
+    xx: f64,
+    kw: f64,
+    cu: &[f64],
+    cv: &[f64],
+    cxi: f64,
+    bv: &[f64],
+    bw: &[f64],
+) -> MacroState {
+    let d = g.d();
+    // Overlaps of w' with the old U, V, w and xi.
+    let pt_cu = g.p.t_mul_vec(cu); // (P^T cu)_j = sum_i cu_i P_ij
+    let p_cv = g.p.mul_vec(cv);
+    let s_cv = g.s.mul_vec(cv);
+    let u_w1: Vec<f64> = (0..d).map(|i| kw * g.q[i] + cu[i] + p_cv[i] + cxi * xu[i]).collect();
+    let v_w1: Vec<f64> = (0..d).map(|j| kw * g.r[j] + pt_cu[j] + s_cv[j] + cxi * xv[j]).collect();
+    let w_w1 = kw * g.z + dot(cu, &g.q) + dot(cv, &g.r) + cxi * xw;
+    let xi_w1 = kw * xw + dot(cu, xu) + dot(cv, xv) + cxi * xx;
+    let mut out = MacroState::zeros(d);
+    out.z = kw * w_w1 + dot(cu, &u_w1) + dot(cv, &v_w1) + cxi * xi_w1;
+    for i in 0..d {
+        out.q[i] = u_w1[i];
+        out.r[i] = bv[i] * v_w1[i] + bw[i] * w_w1;
+        for j in 0..d {
+            out.p[(i, j)] = bv[j] * g.p[(i, j)] + bw[j] * g.q[i];
+            out.s[(i, j)] = bv[i] * bv[j] * g.s[(i, j)]
+                + bv[i] * bw[j] * g.r[i]
+                + bw[i] * bv[j] * g.r[j]
+                + bw[i] * bw[j] * g.z;
+        }
+    }
+    out
+}
+
+/// Rescales the Gram entries for `w -> rho_w w`, `V_j -> rho_v[j] V_j`.
+fn scale_gram(g: &mut MacroState, rho_w: f64, rho_v: &[f64]) {
+    let d = g.d();
+    for i in 0..d {
+        g.q[i] *= rho_w;
+        g.r[i] *= rho_w * rho_v[i];
+        for j in 0..d {
+            g.p[(i, j)] *= rho_v[j];
+            g.s[(i, j)] *= rho_v[i] * rho_v[j];
+        }
+    }
+    g.z *= rho_w * rho_w;
+}
+
+/// One pass over the n-vectors: `w_i <- kw w_i + sum_j cu_j U_ij + sum_j cv_j V_ij + cxi xi_i`
+/// and `V_ij <- bv_j V_ij + bw_j w_i` (old w). No reductions, so it vectorises.
+#[allow(clippy::too_many_arguments)]
+fn update_vectors(
     n: usize,
     d: usize,
     u: &[f64],
@@ -337,60 +441,78 @@ fn fused_update(
     cxi: f64,
     bv: &[f64],
     bw: &[f64],
-) -> Accumulated {
-    let mut acc = Accumulated {
-        zz: 0.0,
-        q: vec![0.0; d],
-        r: vec![0.0; d],
-        vv: vec![0.0; d],
-    };
-    if d == 2 {
-        let (u0, u1) = u.split_at(n);
-        let (v0, v1) = v.split_at_mut(n);
-        let (mut zz, mut q0, mut q1, mut r0, mut r1, mut s0, mut s1) =
-            (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
-        for i in 0..n {
-            let wo = w[i];
-            let (a0, a1) = (v0[i], v1[i]);
-            let wn = kw * wo + cu[0] * u0[i] + cu[1] * u1[i] + cv[0] * a0 + cv[1] * a1 + cxi * xi[i];
-            let n0 = bv[0] * a0 + bw[0] * wo;
-            let n1 = bv[1] * a1 + bw[1] * wo;
-            w[i] = wn;
-            v0[i] = n0;
-            v1[i] = n1;
-            zz += wn * wn;
-            q0 += u0[i] * wn;
-            q1 += u1[i] * wn;
-            r0 += n0 * wn;
-            r1 += n1 * wn;
-            s0 += n0 * n0;
-            s1 += n1 * n1;
+) {
+    match d {
+        1 => update_fixed::<1>(n, u, v, w, xi, kw, cu, cv, cxi, bv, bw),
+        2 => update_fixed::<2>(n, u, v, w, xi, kw, cu, cv, cxi, bv, bw),
+        3 => update_fixed::<3>(n, u, v, w, xi, kw, cu, cv, cxi, bv, bw),
+        4 => update_fixed::<4>(n, u, v, w, xi, kw, cu, cv, cxi, bv, bw),
+        _ => {
+            for i in 0..n {
+                let wo = w[i];
+                let mut wn = kw * wo + cxi * xi[i];
+                for j in 0..d {
+                    let vo = v[j * n + i];
+                    wn += cu[j] * u[j * n + i] + cv[j] * vo;
+                    v[j * n + i] = bv[j] * vo + bw[j] * wo;
+                }
+                w[i] = wn;
+            }
         }
-        acc.zz = zz;
-        acc.q = vec![q0, q1];
-        acc.r = vec![r0, r1];
-        acc.vv = vec![s0, s1];
-        return acc;
     }
-    let mut vnew = vec![0.0; d];
+}
+
+#[allow(clippy::too_many_arguments)]
+fn update_fixed<const D: usize>(
+    n: usize,
+    u: &[f64],
+    v: &mut [f64],
+    w: &mut [f64],
+    xi: &[f64],
+    kw: f64,
+    cu: &[f64],
+    cv: &[f64],
+    cxi: f64,
+    bv: &[f64],
+    bw: &[f64],
+) {
+    let ucols: [&[f64]; D] = std::array::from_fn(|j| &u[j * n..(j + 1) * n]);
+    let mut vit = v.chunks_exact_mut(n);
+    let vcols: [&mut [f64]; D] = std::array::from_fn(|_| vit.next().expect("V has d columns"));
+    let (w, xi) = (&mut w[..n], &xi[..n]);
+    let cu: [f64; D] = std::array::from_fn(|j| cu[j]);
+    let cv: [f64; D] = std::array::from_fn(|j| cv[j]);
+    let bv: [f64; D] = std::array::from_fn(|j| bv[j]);
+    let bw: [f64; D] = std::array::from_fn(|j| bw[j]);
     for i in 0..n {
         let wo = w[i];
         let mut wn = kw * wo + cxi * xi[i];
-        for j in 0..d {
-            let vo = v[j * n + i];
-            wn += cu[j] * u[j * n + i] + cv[j] * vo;
-            vnew[j] = bv[j] * vo + bw[j] * wo;
+        for j in 0..D {
+            let vo = vcols[j][i];
+            wn += cu[j] * ucols[j][i] + cv[j] * vo;
+            vcols[j][i] = bv[j] * vo + bw[j] * wo;
         }
         w[i] = wn;
-        acc.zz += wn * wn;
-        for j in 0..d {
-            v[j * n + i] = vnew[j];
-            acc.q[j] += u[j * n + i] * wn;
-            acc.r[j] += vnew[j] * wn;
-            acc.vv[j] += vnew[j] * vnew[j];
+    }
+}
+
+/// `a . b` with four partial sums, so that the loop is not bound by the latency of one
+/// chain of additions; the order is fixed, so results do not depend on the machine.
+pub(crate) fn dot(a: &[f64], b: &[f64]) -> f64 {
+    let mut acc = [0.0f64; 4];
+    let (ca, cb) = (a.chunks_exact(4), b.chunks_exact(4));
+    let tail: f64 = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (x, y) in ca.zip(cb) {
+        for k in 0..4 {
+            acc[k] += x[k] * y[k];
         }
     }
-    acc
+    (acc[0] + acc[1]) + (acc[2] + acc[3]) + tail
 }
 
 impl Engine for Sgda {
@@ -412,18 +534,6 @@ impl Engine for Sgda {
     }
 
     fn macro_state(&self) -> MacroState {
-        let mut s = self.x.macro_state();
-        let (ws, vs) = (self.w_scale, &self.v_scale);
-        let d = self.x.d;
-        for i in 0..d {
-            for j in 0..d {
-                s.p[(i, j)] *= vs[j];
-                s.s[(i, j)] *= vs[i] * vs[j];
-            }
-            s.q[i] *= ws;
-            s.r[i] *= ws * vs[i];
-        }
-        s.z *= ws * ws;
-        s
+        self.exact_macro_state()
     }
 }

@@ -1,4 +1,4 @@
-use crate::random::standard_normal;
+use crate::random::{SimRng, standard_normal};
 use hdgan_core::{DMat, ParamError, SymPsd, check_finite_slice};
 use rand::RngExt;
 
@@ -123,7 +123,7 @@ impl Latent {
 
     /// Draws one latent vector into `out` (length d). A single Gaussian uses exactly d
     /// normals; a mixture first draws the class from one uniform.
-    pub fn sample<R: rand::Rng + ?Sized>(&self, rng: &mut R, out: &mut [f64]) {
+    pub fn sample(&self, rng: &mut SimRng, out: &mut [f64]) {
         let comp = if self.components.len() == 1 {
             &self.components[0]
         } else {

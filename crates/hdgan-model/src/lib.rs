@@ -11,6 +11,7 @@ mod loss;
 mod model;
 pub mod random;
 mod regularizer;
+mod zig_tables;
 
 pub use config::{LambdaValue, LatentConfig, LossName, ModelConfig};
 pub use latent::Latent;
