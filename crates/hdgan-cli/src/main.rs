@@ -1,1 +1,151 @@
-fn main() {}
+//! `hdgan`: simulate and analyse the solvable high-dimensional GAN model.
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use hdgan_cli::InputError;
+use hdgan_cli::run::{RunRequest, execute, prepare};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "hdgan",
+    version = concat!(env!("CARGO_PKG_VERSION"), " (", env!("HDGAN_GIT_REVISION"), ")"),
+    about = "Simulate online SGDA training of the solvable high-dimensional GAN model \
+             (Wang, Hu & Lu 2019) and compare it with its limiting ODE",
+    long_about = None
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Simulate SGDA, solve the limiting ODE from the simulation's initial overlaps, and
+    /// write trajectories (CSV, NPY), run.json and a Figure 1 style plot (SVG, PNG).
+    Run {
+        /// TOML config (see configs/reference.toml). Default: the embedded Figure 1
+        /// success config.
+        config: Option<PathBuf>,
+        /// Output folder (default: [output] dir of the config, else out/<config name>).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Seed of the random streams (overrides the config's `seed`).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Worker threads for ensembles (default: one per core). Results do not depend on it.
+        #[arg(long)]
+        threads: Option<usize>,
+        /// No progress bar.
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Validate a config without running it; prints what it describes.
+    Check {
+        /// TOML config to validate.
+        config: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match dispatch(cli.command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            if e.downcast_ref::<InputError>().is_some() {
+                eprintln!("error: {e}");
+                ExitCode::from(2)
+            } else {
+                eprintln!("error: {e:#}");
+                ExitCode::from(1)
+            }
+        }
+    }
+}
+
+fn dispatch(cmd: Command) -> Result<()> {
+    match cmd {
+        Command::Run {
+            config,
+            out,
+            seed,
+            threads,
+            quiet,
+        } => {
+            let req = RunRequest {
+                config,
+                out,
+                seed,
+                threads,
+                progress: !quiet && std::io::stderr().is_terminal(),
+            };
+            let outcome = execute(&req)?;
+            let d = outcome.sim[0].d().unwrap_or(0);
+            println!("wrote {}", outcome.out_dir.display());
+            println!("simulation: {:.2} s", outcome.sim_seconds);
+            let last_sim = outcome.sim[0].last();
+            let last_ode = outcome.ode.as_ref().and_then(|o| o.last());
+            if let Some(s) = last_sim {
+                let t = outcome.sim[0].times.last().copied().unwrap_or(0.0);
+                for i in 0..d {
+                    let ode = last_ode
+                        .map(|o| format!(", ODE {:.4}", o.p_cosine(i, i)))
+                        .unwrap_or_default();
+                    println!(
+                        "t = {t}: P{0}{0}/sqrt(S{0}{0}) sim {1:.4}{ode}",
+                        i + 1,
+                        s.p_cosine(i, i)
+                    );
+                }
+            }
+            if let Some(p) = &outcome.phases.0 {
+                println!("phase (simulation, member 0): {}", p.phase);
+            }
+            if let Some(p) = &outcome.phases.1 {
+                println!("phase (ODE): {}", p.phase);
+            }
+            Ok(())
+        }
+        Command::Check { config } => {
+            let req = RunRequest {
+                config: Some(config.clone()),
+                ..RunRequest::default()
+            };
+            let v = prepare(&req)?;
+            let m = &v.model;
+            println!("{}: valid", config.display());
+            println!(
+                "  n = {}, d = {}, tau = {}, tau~ = {}, eta_T = {}, eta_G = {}, lambda = {}",
+                m.n,
+                m.d,
+                m.tau,
+                m.tau_tilde,
+                m.eta_t,
+                m.eta_g,
+                m.lambda.value()
+            );
+            println!(
+                "  {} steps to T = {}, {} member(s), recording every {} steps, {:?} step",
+                v.schedule.steps,
+                v.config.sim.t_end,
+                v.config.sim.members,
+                v.schedule.record_every,
+                v.config.sim.mode
+            );
+            if let Some(c) = hdgan_stability::claim1(m) {
+                println!(
+                    "  Claim 1: (1/2) max(Lam - Lam~ + alpha Lam~) = {:.4} {} tau eta^2 = {:.4} {} min Lam = {:.4}; predicted phase: {}",
+                    c.left,
+                    if c.left_holds { "<=" } else { ">" },
+                    c.tau_eta_sq,
+                    if c.right_holds { "<" } else { ">=" },
+                    c.right,
+                    c.predicted
+                );
+            }
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,241 @@
+//! Run configurations: the TOML file a user writes, its validation, and the embedded
+//! default (Figure 1's successful run).
+
+use crate::InputError;
+use hdgan_core::ParamError;
+use hdgan_macro_ode::{HForm, OdeKind, OdeOptions};
+use hdgan_micro_sim::{InitConfig, InitState, Schedule, SimConfig};
+use hdgan_model::{Model, ModelConfig};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// The embedded default configuration: Figure 1, left panel (successful training).
+pub const DEFAULT_CONFIG: &str = include_str!("../../../configs/fig1-success.toml");
+/// Name of the embedded default (used for its output folder).
+pub const DEFAULT_NAME: &str = "fig1-success";
+
+/// A run configuration file. Every table rejects unknown keys.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunConfig {
+    /// Free-text title, shown on plots.
+    #[serde(default)]
+    pub title: Option<String>,
+    /// Seed of the random streams (member i uses stream (seed, i)). Default 1.
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    /// The problem (SPEC §1).
+    pub model: ModelConfig,
+    /// The initial state.
+    pub init: InitConfig,
+    /// The simulation.
+    pub sim: SimConfig,
+    /// The limiting ODE.
+    #[serde(default)]
+    pub ode: OdeConfig,
+    /// Output settings.
+    #[serde(default)]
+    pub output: OutputConfig,
+}
+
+fn default_seed() -> u64 {
+    1
+}
+
+/// Which limiting ODE to solve.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OdeEquation {
+    /// Reduced ODE (13) for lambda = inf, general ODE (8) otherwise.
+    #[default]
+    Auto,
+    /// The general ODE (8) (finite lambda).
+    General,
+    /// The reduced ODE (13)-(14) (lambda = inf).
+    Reduced,
+}
+
+/// The `[ode]` table.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OdeConfig {
+    /// Solve the ODE alongside the simulation (default true).
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Which ODE (default `"auto"`).
+    #[serde(default)]
+    pub equation: OdeEquation,
+    /// Relative tolerance (default 1e-9).
+    #[serde(default = "default_rtol")]
+    pub rtol: f64,
+    /// Absolute tolerance (default 1e-11).
+    #[serde(default = "default_atol")]
+    pub atol: f64,
+}
+
+impl Default for OdeConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            equation: OdeEquation::Auto,
+            rtol: default_rtol(),
+            atol: default_atol(),
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+fn default_rtol() -> f64 {
+    OdeOptions::default().rtol
+}
+fn default_atol() -> f64 {
+    OdeOptions::default().atol
+}
+
+/// The `[output]` table.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutputConfig {
+    /// Output folder (default `out/<config name>`); `--out` overrides it.
+    #[serde(default)]
+    pub dir: Option<PathBuf>,
+}
+
+/// A configuration that passed every check, in the types the engines accept.
+#[derive(Clone, Debug)]
+pub struct ValidRun {
+    /// Short name (file stem of the config, or the default's name).
+    pub name: String,
+    /// The configuration as given (lambda normalised), for `run.json`.
+    pub config: RunConfig,
+    /// The validated problem.
+    pub model: Model,
+    /// The validated initial state.
+    pub init: InitState,
+    /// Steps and recording cadence.
+    pub schedule: Schedule,
+    /// The ODE to solve, if enabled.
+    pub ode: Option<(OdeKind, OdeOptions)>,
+}
+
+/// Reads a config file (or the embedded default when `path` is None) without validating
+/// it. Errors are one line and name the file, line and key.
+pub fn load(path: Option<&Path>) -> Result<(String, RunConfig), InputError> {
+    match path {
+        None => parse(DEFAULT_CONFIG, "<embedded default>").map(|c| (DEFAULT_NAME.to_owned(), c)),
+        Some(p) => {
+            let text = std::fs::read_to_string(p).map_err(|e| {
+                InputError(format!("cannot read config file `{}`: {e}", p.display()))
+            })?;
+            let name = p
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "run".to_owned());
+            parse(&text, &p.display().to_string()).map(|c| (name, c))
+        }
+    }
+}
+
+/// Parses TOML text into a [`RunConfig`]; `origin` names the source in errors.
+pub fn parse(text: &str, origin: &str) -> Result<RunConfig, InputError> {
+    toml::from_str::<RunConfig>(text).map_err(|e| InputError(toml_error_line(text, origin, &e)))
+}
+
+/// A one-line description of a TOML error: file, line, the key's full dotted path when
+/// the error is about a key, and the rule.
+fn toml_error_line(text: &str, origin: &str, e: &toml::de::Error) -> String {
+    let msg = e.message().replace('\n', " ");
+    let Some(span) = e.span() else {
+        return format!("{origin}: {msg}");
+    };
+    let line_no = text[..span.start.min(text.len())].matches('\n').count() + 1;
+    // The table the offending line belongs to: the last `[header]` above it.
+    let table = text[..span.start.min(text.len())]
+        .lines()
+        .rev()
+        .find_map(|l| {
+            let t = l.trim();
+            (t.starts_with('[') && t.ends_with(']'))
+                .then(|| t.trim_matches(|c| c == '[' || c == ']').trim().to_owned())
+        })
+        .unwrap_or_default();
+    let key = if let Some(field) = msg
+        .strip_prefix("unknown field `")
+        .and_then(|r| r.split('`').next())
+    {
+        Some(field.to_owned())
+    } else {
+        text.lines()
+            .nth(line_no - 1)
+            .and_then(|l| l.split_once('='))
+            .map(|(k, _)| k.trim().to_owned())
+            .filter(|k| !k.is_empty() && !k.starts_with('['))
+    };
+    let full_key = match (table.is_empty(), key) {
+        (_, None) => table.clone(),
+        (true, Some(k)) => k,
+        (false, Some(k)) => format!("{table}.{k}"),
+    };
+    if full_key.is_empty() {
+        format!("{origin}:{line_no}: {msg}")
+    } else {
+        format!("{origin}:{line_no}: config key `{full_key}`: {msg}")
+    }
+}
+
+impl RunConfig {
+    /// Validates everything once and builds the engine-facing types. `name` labels outputs.
+    pub fn validate(&self, name: &str) -> Result<ValidRun, ParamError> {
+        let model = self.model.validate("model")?;
+        let init = self.init.validate("init", &model)?;
+        self.sim.validate("sim", model.n)?;
+        let schedule = Schedule::from_times(model.n, self.sim.t_end, self.sim.record_dt)?;
+        let ode = if self.ode.enabled {
+            let rtol = hdgan_core::check_positive("ode.rtol", self.ode.rtol)?;
+            let atol = hdgan_core::check_positive("ode.atol", self.ode.atol)?;
+            let kind = match self.ode.equation {
+                OdeEquation::Auto => OdeKind::for_model(&model),
+                OdeEquation::General => {
+                    if model.lambda.is_infinite() {
+                        return Err(ParamError::rule(
+                            "ode.equation",
+                            "\"general\" needs a finite model.lambda (use \"reduced\" for lambda = inf)",
+                        ));
+                    }
+                    OdeKind::General(HForm::Corrected)
+                }
+                OdeEquation::Reduced => {
+                    if !model.lambda.is_infinite() {
+                        return Err(ParamError::rule(
+                            "ode.equation",
+                            "\"reduced\" describes lambda = inf only; model.lambda is finite",
+                        ));
+                    }
+                    OdeKind::Reduced
+                }
+            };
+            Some((
+                kind,
+                OdeOptions {
+                    rtol,
+                    atol,
+                    ..OdeOptions::default()
+                },
+            ))
+        } else {
+            None
+        };
+        let mut config = self.clone();
+        config.model = self.model.normalized();
+        Ok(ValidRun {
+            name: name.to_owned(),
+            config,
+            model,
+            init,
+            schedule,
+            ode,
+        })
+    }
+}

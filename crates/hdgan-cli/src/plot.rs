@@ -1,0 +1,179 @@
+//! Line and scatter plots written as SVG and PNG (plotters, with an embedded DejaVu font so
+//! that no system font is needed).
+
+use anyhow::{Result, anyhow};
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::FontStyle;
+use std::path::Path;
+use std::sync::Once;
+
+/// How a series is drawn.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Style {
+    /// A solid line.
+    Line,
+    /// A dashed line.
+    Dashed,
+    /// Filled dots.
+    Dots,
+    /// Small crosses.
+    Crosses,
+}
+
+/// One series of points.
+#[derive(Clone, Debug)]
+pub struct Series {
+    /// Legend label (empty: no legend entry).
+    pub label: String,
+    /// RGB colour.
+    pub color: (u8, u8, u8),
+    /// Drawing style.
+    pub style: Style,
+    /// Points `(x, y)`; non-finite points are skipped.
+    pub points: Vec<(f64, f64)>,
+}
+
+/// A 2-D figure: axes, labels and series.
+#[derive(Clone, Debug, Default)]
+pub struct Figure {
+    /// Title above the plot.
+    pub title: String,
+    /// x-axis label.
+    pub x_label: String,
+    /// y-axis label.
+    pub y_label: String,
+    /// x range (default: data range).
+    pub x_range: Option<(f64, f64)>,
+    /// y range (default: data range, padded).
+    pub y_range: Option<(f64, f64)>,
+    /// The series, drawn in order.
+    pub series: Vec<Series>,
+}
+
+/// A qualitative palette (Okabe-Ito), readable by colour-blind readers.
+pub const PALETTE: [(u8, u8, u8); 7] = [
+    (213, 94, 0),
+    (0, 114, 178),
+    (0, 158, 115),
+    (204, 121, 167),
+    (230, 159, 0),
+    (86, 180, 233),
+    (0, 0, 0),
+];
+
+fn register_fonts() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        // The fonts are valid TTF files shipped by the `dejavu` crate; registration can
+        // only fail on invalid bytes.
+        let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, dejavu::sans::regular());
+        let _ = plotters::style::register_font("sans-serif", FontStyle::Bold, dejavu::sans::bold());
+    });
+}
+
+fn data_range(fig: &Figure, pick: impl Fn(&(f64, f64)) -> f64) -> (f64, f64) {
+    let mut lo = f64::INFINITY;
+    let mut hi = f64::NEG_INFINITY;
+    for s in &fig.series {
+        for p in &s.points {
+            let v = pick(p);
+            if v.is_finite() {
+                lo = lo.min(v);
+                hi = hi.max(v);
+            }
+        }
+    }
+    if !lo.is_finite() {
+        return (0.0, 1.0);
+    }
+    if hi - lo < 1e-12 {
+        return (lo - 0.5, hi + 0.5);
+    }
+    (lo, hi)
+}
+
+fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, fig: &Figure) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    root.fill(&WHITE).map_err(|e| anyhow!("plot: {e:?}"))?;
+    let (x0, x1) = fig.x_range.unwrap_or_else(|| data_range(fig, |p| p.0));
+    let (y0, y1) = fig.y_range.unwrap_or_else(|| {
+        let (a, b) = data_range(fig, |p| p.1);
+        let pad = 0.05 * (b - a);
+        (a - pad, b + pad)
+    });
+    let mut chart = ChartBuilder::on(&root)
+        .caption(&fig.title, ("sans-serif", 22))
+        .margin(14)
+        .x_label_area_size(44)
+        .y_label_area_size(64)
+        .build_cartesian_2d(x0..x1, y0..y1)
+        .map_err(|e| anyhow!("plot: {e:?}"))?;
+    chart
+        .configure_mesh()
+        .x_desc(&fig.x_label)
+        .y_desc(&fig.y_label)
+        .label_style(("sans-serif", 14))
+        .axis_desc_style(("sans-serif", 16))
+        .light_line_style(RGBColor(235, 235, 235))
+        .draw()
+        .map_err(|e| anyhow!("plot: {e:?}"))?;
+    for s in &fig.series {
+        let color = RGBColor(s.color.0, s.color.1, s.color.2);
+        let pts: Vec<(f64, f64)> = s
+            .points
+            .iter()
+            .copied()
+            .filter(|(x, y)| x.is_finite() && y.is_finite())
+            .collect();
+        let anno = match s.style {
+            Style::Line => chart
+                .draw_series(LineSeries::new(pts, color.stroke_width(2)))
+                .map_err(|e| anyhow!("plot: {e:?}"))?,
+            Style::Dashed => chart
+                .draw_series(DashedLineSeries::new(pts, 6, 4, color.stroke_width(2)))
+                .map_err(|e| anyhow!("plot: {e:?}"))?,
+            Style::Dots => chart
+                .draw_series(pts.into_iter().map(|p| Circle::new(p, 3, color.filled())))
+                .map_err(|e| anyhow!("plot: {e:?}"))?,
+            Style::Crosses => chart
+                .draw_series(pts.into_iter().map(|p| Cross::new(p, 3, color.stroke_width(1))))
+                .map_err(|e| anyhow!("plot: {e:?}"))?,
+        };
+        if !s.label.is_empty() {
+            let style = s.style;
+            anno.label(s.label.clone()).legend(move |(x, y)| match style {
+                Style::Line | Style::Dashed => {
+                    PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2)).into_dyn()
+                }
+                Style::Dots => Circle::new((x + 9, y), 3, color.filled()).into_dyn(),
+                Style::Crosses => Cross::new((x + 9, y), 3, color.stroke_width(1)).into_dyn(),
+            });
+        }
+    }
+    if fig.series.iter().any(|s| !s.label.is_empty()) {
+        chart
+            .configure_series_labels()
+            .label_font(("sans-serif", 13))
+            .background_style(WHITE.mix(0.85))
+            .border_style(RGBColor(180, 180, 180))
+            .position(SeriesLabelPosition::MiddleRight)
+            .draw()
+            .map_err(|e| anyhow!("plot: {e:?}"))?;
+    }
+    root.present().map_err(|e| anyhow!("plot: {e:?}"))?;
+    Ok(())
+}
+
+/// Size of rendered figures in pixels.
+pub const SIZE: (u32, u32) = (960, 600);
+
+/// Renders `fig` to an SVG file and a PNG file.
+pub fn render(fig: &Figure, svg: &Path, png: &Path) -> Result<()> {
+    register_fonts();
+    draw(SVGBackend::new(svg, SIZE).into_drawing_area(), fig)?;
+    draw(BitMapBackend::new(png, SIZE).into_drawing_area(), fig)?;
+    Ok(())
+}

@@ -1,0 +1,268 @@
+//! `hdgan run`: config -> validated parameters -> simulation ensemble and limiting ODE ->
+//! trajectories -> CSV / NPY / JSON files and the Figure 1 style plot.
+
+use crate::config::{self, ValidRun};
+use crate::output::{StagedDir, write_csv, write_json, write_npy};
+use crate::plot::{Figure, PALETTE, Series, Style, render};
+use crate::{InputError, build_info};
+use anyhow::{Context, Result};
+use hdgan_core::{MacroState, Trajectory};
+use hdgan_macro_ode::solve;
+use hdgan_micro_sim::{RunControl, Sgda, SimError, run_ensemble};
+use hdgan_stability::{PhaseRule, PhaseSummary, classify};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// What `hdgan run` was asked to do.
+#[derive(Clone, Debug, Default)]
+pub struct RunRequest {
+    /// Config file (None: the embedded default, Figure 1's successful run).
+    pub config: Option<PathBuf>,
+    /// Output folder override.
+    pub out: Option<PathBuf>,
+    /// Seed override.
+    pub seed: Option<u64>,
+    /// Number of worker threads (None: rayon's default, one per core).
+    pub threads: Option<usize>,
+    /// Show a progress bar on stderr (drawn only when stderr is a terminal).
+    pub progress: bool,
+}
+
+/// What a run produced.
+#[derive(Clone, Debug)]
+pub struct RunOutcome {
+    /// The folder the files were written to.
+    pub out_dir: PathBuf,
+    /// One trajectory per ensemble member.
+    pub sim: Vec<Trajectory>,
+    /// The ODE solution at the same times (None when disabled).
+    pub ode: Option<Trajectory>,
+    /// Phase of member 0 and of the ODE under the default rule.
+    pub phases: (Option<PhaseSummary>, Option<PhaseSummary>),
+    /// Wall-clock seconds of the simulation.
+    pub sim_seconds: f64,
+}
+
+/// Loads and validates the configuration of a request (no output is written).
+pub fn prepare(req: &RunRequest) -> Result<ValidRun, InputError> {
+    let (name, mut cfg) = config::load(req.config.as_deref())?;
+    if let Some(seed) = req.seed {
+        cfg.seed = seed;
+    }
+    if req.threads == Some(0) {
+        return Err(InputError("`--threads` must be >= 1".into()));
+    }
+    Ok(cfg.validate(&name)?)
+}
+
+/// The output folder of a run: `--out`, else `[output] dir`, else `out/<name>`.
+pub fn output_dir(req: &RunRequest, valid: &ValidRun) -> PathBuf {
+    req.out
+        .clone()
+        .or_else(|| valid.config.output.dir.clone())
+        .unwrap_or_else(|| PathBuf::from("out").join(&valid.name))
+}
+
+/// Runs a validated configuration: the simulation ensemble (in parallel, on `threads`
+/// workers) and the limiting ODE from member 0's initial overlaps.
+pub fn simulate(
+    valid: &ValidRun,
+    threads: Option<usize>,
+    progress: bool,
+) -> Result<(Vec<Trajectory>, Option<Trajectory>, f64)> {
+    let sim_cfg = &valid.config.sim;
+    let total = valid.schedule.steps * sim_cfg.members as u64;
+    let bar = if progress {
+        let b = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+        b.set_style(
+            ProgressStyle::with_template(
+                "{prefix} [{elapsed_precise}] {wide_bar} {percent:>3}% (ETA {eta})",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        b.set_prefix(format!("simulating {}", valid.name));
+        b
+    } else {
+        ProgressBar::hidden()
+    };
+    let inc = |k: u64| bar.inc(k);
+    let control = RunControl {
+        progress: Some(&inc),
+        cancel: None,
+    };
+    let model = &valid.model;
+    let build = |_i: usize, rng: &mut hdgan_model::random::SimRng| -> Result<Sgda, SimError> {
+        let x = valid.init.build(model.n, rng);
+        Ok(Sgda::new(model, x, sim_cfg.mode, sim_cfg.blowup))
+    };
+    let started = Instant::now();
+    let work = || run_ensemble(sim_cfg.members, valid.config.seed, build, &valid.schedule, control);
+    let sim = match threads {
+        Some(t) => rayon::ThreadPoolBuilder::new()
+            .num_threads(t)
+            .build()
+            .context("cannot start the worker threads")?
+            .install(work),
+        None => work(),
+    }
+    .context("simulation failed")?;
+    bar.finish_and_clear();
+    let sim_seconds = started.elapsed().as_secs_f64();
+    let ode = match valid.ode {
+        Some((kind, opts)) => {
+            let first = &sim[0];
+            Some(
+                solve(model, kind, &first.states[0], &first.times, &opts)
+                    .context("limiting ODE failed")?,
+            )
+        }
+        None => None,
+    };
+    Ok((sim, ode, sim_seconds))
+}
+
+/// The Figure 1 plot: cosines `P_ii / sqrt(S_ii)` and `|q_i| / sqrt(z)` over time, ODE as
+/// curves, simulation as dots. `q` is shown by magnitude: the ODE is symmetric under
+/// `(q, r) -> (-q, -r)`, and when the discriminator leaves `q ~ 0` (between the learning of
+/// two features) the sign it picks is set by O(1/sqrt n) fluctuations.
+pub fn figure1(title: &str, sim: &[Trajectory], ode: Option<&Trajectory>) -> Figure {
+    let d = sim.first().and_then(Trajectory::d).unwrap_or(0);
+    let mut series = Vec::new();
+    let pts = |t: &Trajectory, f: &dyn Fn(&MacroState) -> f64| -> Vec<(f64, f64)> {
+        t.times.iter().copied().zip(t.states.iter().map(f)).collect()
+    };
+    for i in 0..d {
+        let color = PALETTE[i % PALETTE.len()];
+        let p = move |s: &MacroState| s.p_cosine(i, i);
+        let q = move |s: &MacroState| s.q_cosine(i).abs();
+        if let Some(o) = ode {
+            series.push(Series {
+                label: format!("P{0}{0}/sqrt(S{0}{0}) ODE", i + 1),
+                color,
+                style: Style::Line,
+                points: pts(o, &p),
+            });
+            series.push(Series {
+                label: format!("|q{}| ODE", i + 1),
+                color,
+                style: Style::Dashed,
+                points: pts(o, &q),
+            });
+        }
+        for (m, t) in sim.iter().enumerate() {
+            let first = m == 0;
+            series.push(Series {
+                label: if first { format!("P{0}{0}/sqrt(S{0}{0}) sim", i + 1) } else { String::new() },
+                color,
+                style: Style::Dots,
+                points: pts(t, &p),
+            });
+            series.push(Series {
+                label: if first { format!("|q{}| sim", i + 1) } else { String::new() },
+                color,
+                style: Style::Crosses,
+                points: pts(t, &q),
+            });
+        }
+    }
+    Figure {
+        title: title.to_owned(),
+        x_label: "t = k / n".into(),
+        y_label: "cosine".into(),
+        x_range: None,
+        y_range: Some((-0.02, 1.02)),
+        series,
+    }
+}
+
+/// Writes the run's files into `dir` (atomically: all or nothing) and returns the path.
+pub fn write_outputs(
+    valid: &ValidRun,
+    sim: &[Trajectory],
+    ode: Option<&Trajectory>,
+    phases: &(Option<PhaseSummary>, Option<PhaseSummary>),
+    sim_seconds: f64,
+    threads: Option<usize>,
+    dir: &Path,
+) -> Result<PathBuf> {
+    let d = valid.model.d;
+    let names = MacroState::column_names(d);
+    let staged = StagedDir::new(dir)?;
+    let mut sim_header = vec!["member".to_owned(), "t".to_owned()];
+    sim_header.extend(names.iter().cloned());
+    let sim_rows: Vec<Vec<f64>> = sim
+        .iter()
+        .enumerate()
+        .flat_map(|(m, t)| {
+            t.rows().into_iter().map(move |r| {
+                let mut row = vec![m as f64];
+                row.extend(r);
+                row
+            })
+        })
+        .collect();
+    write_csv(&staged.file("sim.csv"), &sim_header, &sim_rows)?;
+    write_npy(&staged.file("sim.npy"), &sim_rows)?;
+    if let Some(o) = ode {
+        let mut header = vec!["t".to_owned()];
+        header.extend(names.iter().cloned());
+        let rows = o.rows();
+        write_csv(&staged.file("ode.csv"), &header, &rows)?;
+        write_npy(&staged.file("ode.npy"), &rows)?;
+    }
+    let title = valid
+        .config
+        .title
+        .clone()
+        .unwrap_or_else(|| valid.name.clone());
+    render(
+        &figure1(&format!("{title} (n = {})", valid.model.n), sim, ode),
+        &staged.file("figure.svg"),
+        &staged.file("figure.png"),
+    )?;
+    let toml_text = toml::to_string(&valid.config).context("cannot serialise the config")?;
+    std::fs::write(staged.file("config.toml"), toml_text)?;
+    let (version, revision) = build_info();
+    let meta = json!({
+        "hdgan_version": version,
+        "git_revision": revision,
+        "name": valid.name,
+        "seed": valid.config.seed,
+        "threads": threads,
+        "config": valid.config,
+        "steps": valid.schedule.steps,
+        "record_every_steps": valid.schedule.record_every,
+        "columns": { "sim": sim_header, "ode": std::iter::once("t".to_owned()).chain(names.iter().cloned()).collect::<Vec<_>>() },
+        "files": {
+            "sim.csv": "simulation: one row per (member, recorded time)",
+            "sim.npy": "same as sim.csv, float64 array (rows x columns)",
+            "ode.csv": "limiting ODE at the recorded times, from member 0's initial state",
+            "ode.npy": "same as ode.csv, float64 array",
+            "figure.svg": "cosines P_ii/sqrt(S_ii) and |q_i| over time (also figure.png)",
+            "config.toml": "the configuration that made this run",
+        },
+        "phase": { "sim_member0": phases.0, "ode": phases.1 },
+        "sim_seconds": sim_seconds,
+    });
+    write_json(&staged.file("run.json"), &meta)?;
+    staged.commit()
+}
+
+/// The whole `hdgan run`: prepare, simulate, solve, classify, write.
+pub fn execute(req: &RunRequest) -> Result<RunOutcome> {
+    let valid = prepare(req)?;
+    let dir = output_dir(req, &valid);
+    let (sim, ode, sim_seconds) = simulate(&valid, req.threads, req.progress)?;
+    let rule = PhaseRule::default();
+    let phases = (classify(&sim[0], &rule), ode.as_ref().and_then(|o| classify(o, &rule)));
+    let out_dir = write_outputs(&valid, &sim, ode.as_ref(), &phases, sim_seconds, req.threads, &dir)?;
+    Ok(RunOutcome {
+        out_dir,
+        sim,
+        ode,
+        phases,
+        sim_seconds,
+    })
+}

@@ -1,0 +1,168 @@
+use hdgan_core::{MacroState, Trajectory};
+use serde::Serialize;
+use std::fmt;
+
+/// The phases of the training dynamics (§4 of the paper).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub enum Phase {
+    /// Every feature learned, the discriminator fooled (`q -> 0`).
+    Success,
+    /// No feature learned.
+    Failure,
+    /// The discriminator keeps a non-vanishing amplitude (no stable `q = r = 0` state).
+    Oscillation,
+    /// Some features learned, others not (0-based feature indices).
+    ModeCollapse {
+        /// Features learned.
+        learned: Vec<usize>,
+        /// Features not learned.
+        missing: Vec<usize>,
+    },
+}
+
+impl fmt::Display for Phase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let one_based = |v: &[usize]| {
+            v.iter()
+                .map(|i| (i + 1).to_string())
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        match self {
+            Phase::Success => write!(f, "success"),
+            Phase::Failure => write!(f, "failure"),
+            Phase::Oscillation => write!(f, "oscillation"),
+            Phase::ModeCollapse { learned, missing } => write!(
+                f,
+                "mode collapse (learned {}; not learned {})",
+                one_based(learned),
+                one_based(missing)
+            ),
+        }
+    }
+}
+
+/// The classification rule's thresholds. One rule serves ODE and simulation paths.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct PhaseRule {
+    /// The last `window` fraction of the time span is examined (default 0.25).
+    pub window: f64,
+    /// Oscillation when the root mean square of `|q| / sqrt(z)` over the window is at
+    /// least this (default 0.15). A simulation at rest fluctuates around `q = 0` with an
+    /// RMS of order `1/sqrt(n)` times an O(1) factor (about 0.05 at n = 5000 in Figure 1),
+    /// an oscillating ODE keeps an RMS of several tenths.
+    pub q_rms: f64,
+    /// Feature l counts as learned when the window mean of `max_j |P_lj| / sqrt(S_jj)` is
+    /// at least this (default 0.5; Claim 1's `p*` are above 0.7 in Figure 1, a feature that
+    /// is never learned stays at its initial overlap, 0.1 there).
+    pub learned_cosine: f64,
+}
+
+impl Default for PhaseRule {
+    fn default() -> Self {
+        Self {
+            window: 0.25,
+            q_rms: 0.15,
+            learned_cosine: 0.5,
+        }
+    }
+}
+
+/// The statistics the rule looked at, with the verdict.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PhaseSummary {
+    /// The verdict.
+    pub phase: Phase,
+    /// RMS of `|q| / sqrt(z)` over the window.
+    pub q_rms: f64,
+    /// Window mean of each feature's best cosine `max_j |P_lj| / sqrt(S_jj)`.
+    pub feature_cosine: Vec<f64>,
+}
+
+fn feature_cosine(s: &MacroState, l: usize) -> f64 {
+    (0..s.d())
+        .map(|j| s.p_cosine(l, j).abs())
+        .fold(0.0, f64::max)
+}
+
+/// Classifies a trajectory by `rule` over its last window: oscillation if the
+/// discriminator's overlap keeps an RMS amplitude `>= rule.q_rms`; otherwise success if
+/// every feature is learned, failure if none is, mode collapse (naming the features)
+/// otherwise. Returns None for an empty trajectory.
+pub fn classify(traj: &Trajectory, rule: &PhaseRule) -> Option<PhaseSummary> {
+    let (&t_end, &t0) = (traj.times.last()?, traj.times.first()?);
+    let from = t_end - rule.window * (t_end - t0);
+    let states: Vec<&MacroState> = traj
+        .times
+        .iter()
+        .zip(&traj.states)
+        .filter(|(t, _)| **t >= from)
+        .map(|(_, s)| s)
+        .collect();
+    let k = states.len() as f64;
+    let d = states[0].d();
+    let q_rms = (states
+        .iter()
+        .map(|s| s.q.iter().map(|x| x * x).sum::<f64>() / s.z)
+        .sum::<f64>()
+        / k)
+        .sqrt();
+    let feature_cosine: Vec<f64> = (0..d)
+        .map(|l| states.iter().map(|s| feature_cosine(s, l)).sum::<f64>() / k)
+        .collect();
+    let learned: Vec<usize> = (0..d)
+        .filter(|&l| feature_cosine[l] >= rule.learned_cosine)
+        .collect();
+    let missing: Vec<usize> = (0..d)
+        .filter(|&l| feature_cosine[l] < rule.learned_cosine)
+        .collect();
+    let phase = if q_rms >= rule.q_rms {
+        Phase::Oscillation
+    } else if missing.is_empty() {
+        Phase::Success
+    } else if learned.is_empty() {
+        Phase::Failure
+    } else {
+        Phase::ModeCollapse { learned, missing }
+    };
+    Some(PhaseSummary {
+        phase,
+        q_rms,
+        feature_cosine,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hdgan_core::DMat;
+
+    fn path(p: &[f64], q: impl Fn(f64) -> f64) -> Trajectory {
+        let mut t = Trajectory::new();
+        for k in 0..=100 {
+            let mut s = MacroState::zeros(p.len());
+            s.p = DMat::from_diag(p);
+            s.s = DMat::identity(p.len());
+            s.z = 1.0;
+            s.q[0] = q(k as f64);
+            t.push(k as f64, s);
+        }
+        t
+    }
+
+    #[test]
+    fn each_phase_is_recognised() {
+        let rule = PhaseRule::default();
+        let ph = |t: &Trajectory| classify(t, &rule).unwrap().phase;
+        assert_eq!(ph(&path(&[0.9, 0.9], |_| 0.01)), Phase::Success);
+        assert_eq!(ph(&path(&[0.1, 0.1], |_| 0.0)), Phase::Failure);
+        assert_eq!(ph(&path(&[0.9, 0.9], |t| 0.5 * (t / 3.0).sin())), Phase::Oscillation);
+        assert_eq!(
+            ph(&path(&[0.9, 0.1], |_| 0.0)),
+            Phase::ModeCollapse {
+                learned: vec![0],
+                missing: vec![1]
+            }
+        );
+    }
+}
