@@ -1,1 +1,8 @@
-//! integration tests
+//! Workspace integration tests: cross-crate properties that need more than one crate.
+//! Statistical checks here are sized to run in seconds; the heavy ones live in
+//! `cargo xtask validate`.
+
+mod configs;
+mod drift;
+mod ode;
+mod sim;

@@ -161,7 +161,7 @@ mod tests {
         let bytes = fs::read(&p).unwrap();
         assert_eq!(&bytes[..6], b"\x93NUMPY");
         let header = String::from_utf8_lossy(&bytes[10..80]);
-        assert!(header.contains("'descr': '<f8'") && header.contains("(2, 2)"), "{header}");
+        assert!(header.contains("'descr': '<f8'") && header.contains("'shape': (2, 2"), "{header}");
         let tail = &bytes[bytes.len() - 8..];
         assert_eq!(f64::from_le_bytes(tail.try_into().unwrap()), 4.5);
     }

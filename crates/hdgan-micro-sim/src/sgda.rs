@@ -90,6 +90,14 @@ impl Sgda {
         &self.model
     }
 
+    /// The macroscopic state as the engine tracks it: exact after construction, after every
+    /// literal step and at every resync; between resyncs of the fast mode, updated by exact
+    /// algebra from the overlaps of the step's normal vector (equal to
+    /// [`Engine::macro_state`] up to rounding).
+    pub fn tracked_macro_state(&self) -> &MacroState {
+        &self.gram
+    }
+
     /// The current microscopic state (a copy with the scales applied).
     pub fn micro_state(&self) -> MicroState {
         let mut x = self.x.clone();

@@ -1,0 +1,210 @@
+//! Tests of the `hdgan` binary itself: exit codes, one-line errors, no partial output,
+//! thread-count independence. (They live beside the binary because Cargo exposes a
+//! binary's path, `CARGO_BIN_EXE_hdgan`, only to its own package's integration tests; the
+//! workspace-wide integration tests are in `tests/`.)
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// A small valid config: n = 200, d = 2, T = 3, three members.
+const SMALL: &str = r#"
+title = "small"
+seed = 7
+[model]
+n = 200
+d = 2
+tau = 0.2
+tau_tilde = 0.04
+eta_t = 2.0
+eta_g = 2.0
+lambda = "inf"
+[model.latent]
+cov = [[5.0, 0.0], [0.0, 3.0]]
+[init]
+p0 = [[0.1, 0.0], [0.0, 0.1]]
+q0 = [0.1, 0.1]
+[sim]
+t_end = 3.0
+record_dt = 0.5
+members = 3
+"#;
+
+fn hdgan(args: &[&str], cwd: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_hdgan"))
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .expect("run hdgan")
+}
+
+fn write_config(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    fs::write(&p, text).unwrap();
+    p
+}
+
+/// Runs `hdgan run` on SMALL with `from` replaced by `to` and checks: exit code 2, a
+/// single stderr line mentioning `key` and `rule`, and no output folder (nor temporary).
+fn check_rejected(from: &str, to: &str, key: &str, rule: &str) {
+    assert!(SMALL.contains(from), "fixture lacks {from:?}");
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), "bad.toml", &SMALL.replacen(from, to, 1));
+    let out = hdgan(&["run", cfg.to_str().unwrap(), "--out", "result", "-q"], dir.path());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "stderr: {stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "one line expected: {stderr}");
+    assert!(stderr.contains(key), "key {key:?} not named: {stderr}");
+    assert!(stderr.contains(rule), "rule {rule:?} not stated: {stderr}");
+    let left: Vec<_> = fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .filter(|n| n != "bad.toml")
+        .collect();
+    assert!(left.is_empty(), "output left behind: {left:?}");
+    // `check` rejects it the same way.
+    let out = hdgan(&["check", cfg.to_str().unwrap()], dir.path());
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn non_symmetric_covariance() {
+    check_rejected("cov = [[5.0, 0.0], [0.0, 3.0]]", "cov = [[5.0, 1.0], [0.0, 3.0]]", "model.latent.cov", "symmetric");
+}
+
+#[test]
+fn non_psd_covariance() {
+    check_rejected("cov = [[5.0, 0.0], [0.0, 3.0]]", "cov = [[1.0, 2.0], [2.0, 1.0]]", "model.latent.cov", "positive semi-definite");
+}
+
+#[test]
+fn negative_noise_variance() {
+    check_rejected("eta_t = 2.0", "eta_t = -2.0", "model.eta_t", ">= 0");
+}
+
+#[test]
+fn non_positive_learning_rate() {
+    check_rejected("tau = 0.2", "tau = 0.0", "model.tau", "> 0");
+    check_rejected("tau_tilde = 0.04", "tau_tilde = -0.04", "model.tau_tilde", "> 0");
+}
+
+#[test]
+fn d_not_below_n() {
+    check_rejected("n = 200", "n = 2", "model.d", "must be < n");
+}
+
+#[test]
+fn nan_and_inf_values() {
+    check_rejected("eta_g = 2.0", "eta_g = nan", "model.eta_g", "finite");
+    check_rejected("tau = 0.2", "tau = inf", "model.tau", "finite");
+    check_rejected("q0 = [0.1, 0.1]", "q0 = [0.1, -inf]", "init.q0[1]", "finite");
+}
+
+#[test]
+fn unknown_key() {
+    check_rejected("eta_g = 2.0", "eta_g = 2.0\nbeta = 1.0", "model.beta", "unknown field");
+    check_rejected("t_end = 3.0", "t_end = 3.0\nsteps = 10", "sim.steps", "unknown field");
+}
+
+#[test]
+fn unreachable_initial_overlap() {
+    check_rejected("q0 = [0.1, 0.1]", "q0 = [0.9, 0.9]", "init.q0", "cannot be longer");
+}
+
+#[test]
+fn missing_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = hdgan(&["run", "nope.toml", "-q"], dir.path());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("nope.toml") && stderr.contains("cannot read"), "{stderr}");
+    assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn zero_threads_is_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), "small.toml", SMALL);
+    let out = hdgan(&["run", cfg.to_str().unwrap(), "--threads", "0", "-q"], dir.path());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--threads"));
+}
+
+#[test]
+fn same_seed_gives_identical_files_with_one_and_two_threads() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), "small.toml", SMALL);
+    let c = cfg.to_str().unwrap();
+    for (t, out) in [("1", "one"), ("2", "two")] {
+        let o = hdgan(&["run", c, "--threads", t, "--out", out, "-q"], dir.path());
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    for f in ["sim.csv", "ode.csv", "sim.npy", "ode.npy"] {
+        let a = fs::read(dir.path().join("one").join(f)).unwrap();
+        let b = fs::read(dir.path().join("two").join(f)).unwrap();
+        assert!(a == b, "{f} differs between 1 and 2 threads");
+    }
+    // A different seed gives different numbers.
+    let o = hdgan(&["run", c, "--seed", "8", "--out", "other", "-q"], dir.path());
+    assert!(o.status.success());
+    assert_ne!(
+        fs::read(dir.path().join("one/sim.csv")).unwrap(),
+        fs::read(dir.path().join("other/sim.csv")).unwrap()
+    );
+}
+
+#[test]
+fn run_writes_every_output_with_provenance() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), "small.toml", SMALL);
+    let o = hdgan(&["run", cfg.to_str().unwrap(), "-q"], dir.path());
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = dir.path().join("out/small");
+    for f in ["sim.csv", "sim.npy", "ode.csv", "ode.npy", "run.json", "figure.svg", "figure.png", "config.toml"] {
+        assert!(out.join(f).is_file(), "{f} missing");
+    }
+    let meta: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(out.join("run.json")).unwrap()).unwrap();
+    assert_eq!(meta["seed"], 7);
+    assert_eq!(meta["config"]["model"]["n"], 200);
+    assert_eq!(meta["config"]["model"]["lambda"], "inf");
+    assert!(meta["git_revision"].as_str().is_some_and(|s| !s.is_empty()));
+    assert_eq!(meta["hdgan_version"], env!("CARGO_PKG_VERSION"));
+    // CSV: header + 3 members x 7 records (t = 0, 0.5, .., 3).
+    let csv = fs::read_to_string(out.join("sim.csv")).unwrap();
+    let mut lines = csv.lines();
+    assert!(lines.next().unwrap().starts_with("member,t,P11,P12,P21,P22,q1,q2"));
+    assert_eq!(lines.count(), 21);
+    // The written config runs again and reproduces the same numbers.
+    let o = hdgan(&["run", out.join("config.toml").to_str().unwrap(), "--out", "again", "-q"], dir.path());
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(fs::read(out.join("sim.csv")).unwrap(), fs::read(dir.path().join("again/sim.csv")).unwrap());
+}
+
+#[test]
+fn divergence_is_an_error_naming_time_and_quantity() {
+    // Finite lambda = 0 with a huge discriminator rate: |w| grows without bound.
+    let dir = tempfile::tempdir().unwrap();
+    let text = SMALL
+        .replace("lambda = \"inf\"", "lambda = 0.0")
+        .replace("tau = 0.2", "tau = 40.0")
+        .replace("t_end = 3.0", "t_end = 50.0")
+        .replace("[sim]", "[sim]\nblowup = 1e6");
+    let cfg = write_config(dir.path(), "div.toml", &text);
+    let o = hdgan(&["run", cfg.to_str().unwrap(), "-q", "--out", "x"], dir.path());
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("diverged at t =") && stderr.contains("|w|^2"), "{stderr}");
+    assert!(!dir.path().join("x").exists());
+}
+
+#[test]
+fn check_prints_claim1() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), "small.toml", SMALL);
+    let o = hdgan(&["check", cfg.to_str().unwrap()], dir.path());
+    assert!(o.status.success());
+    let s = String::from_utf8_lossy(&o.stdout);
+    assert!(s.contains("valid") && s.contains("predicted phase: success"), "{s}");
+}
