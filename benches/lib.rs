@@ -1,1 +1,33 @@
-//! bench helpers
+//! Shared setup for the benchmarks and the timing harness: Figure 1's model and initial
+//! state at any n.
+
+use hdgan_micro_sim::{InitConfig, Sgda, StepMode};
+use hdgan_model::random::stream_rng;
+use hdgan_model::{LambdaValue, LatentConfig, LossName, Model, ModelConfig};
+
+/// Figure 1's success model (d = 2, projected) at dimension n.
+pub fn fig1_model(n: usize) -> Model {
+    ModelConfig {
+        n,
+        d: 2,
+        tau: 0.2,
+        tau_tilde: 0.04,
+        eta_t: 2.0,
+        eta_g: 2.0,
+        lambda: LambdaValue::default(),
+        latent: LatentConfig::diagonal(&[5.0, 3.0]),
+        latent_tilde: None,
+        loss: LossName::Quadratic,
+    }
+    .validate("model")
+    .expect("Figure 1 model is valid")
+}
+
+/// An SGDA engine on Figure 1's model at dimension n, started at P0 = 0.1 I, q0 = 0.1.
+pub fn fig1_engine(n: usize, mode: StepMode, seed: u64) -> Sgda {
+    let m = fig1_model(n);
+    let init = InitConfig::diagonal(2, 0.1, 0.1)
+        .validate("init", &m)
+        .expect("valid init");
+    Sgda::new(&m, init.build(n, &mut stream_rng(seed, 0)), mode, 1e8)
+}

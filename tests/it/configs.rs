@@ -4,7 +4,10 @@ use hdgan_cli::config::{DEFAULT_CONFIG, load, parse};
 use std::path::{Path, PathBuf};
 
 fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 fn config_files() -> Vec<PathBuf> {
@@ -23,7 +26,8 @@ fn every_shipped_config_validates() {
     assert!(files.len() >= 4, "configs/ has {} files", files.len());
     for f in files {
         let (name, cfg) = load(Some(&f)).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
-        cfg.validate(&name).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+        cfg.validate(&name)
+            .unwrap_or_else(|e| panic!("{}: {e}", f.display()));
     }
 }
 
@@ -45,7 +49,11 @@ fn reference_config_sets_every_key() {
     fn keys(v: &serde_json::Value, prefix: &str, out: &mut Vec<String>) {
         if let Some(map) = v.as_object() {
             for (k, v) in map {
-                let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                let key = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
                 out.push(key.clone());
                 keys(v, &key, out);
             }
@@ -59,7 +67,10 @@ fn reference_config_sets_every_key() {
             let t = l.trim_start_matches('#').trim();
             t.starts_with(&format!("{leaf} =")) || t == format!("[{key}]")
         });
-        assert!(documented, "configs/reference.toml does not document `{key}`");
+        assert!(
+            documented,
+            "configs/reference.toml does not document `{key}`"
+        );
     }
 }
 

@@ -4,9 +4,9 @@
 //! paper's printed `h` must fail the same test.
 //!
 //! Tolerance: each entry's sample mean over K independent steps has standard error
-//! SE = sd / sqrt(K), estimated from the same samples. We accept |mean - phi| <= 4.5 SE
-//! + 2 / n for every entry (13 entries for d = 2: family-wise false-alarm rate
-//! about 13 x 7e-6), where 2/n bounds the O(1/n) bias of one step (second-order terms
+//! SE = sd / sqrt(K), estimated from the same samples. We accept
+//! |mean - phi| <= 4.5 SE + 2 / n for every entry (13 entries for d = 2: family-wise
+//! false-alarm rate about 13 x 7e-6), where 2/n bounds the O(1/n) bias of one step (second-order terms
 //! of size tau^2 |c|^2 / n^2 per step, times n).
 
 use hdgan_core::MacroState;
@@ -42,11 +42,18 @@ fn start(m: &Model, s0: f64, z0: f64) -> MicroState {
     init.q0 = vec![0.5, -0.3];
     init.v_norm_sq = Some(vec![s0, s0]);
     init.w_norm_sq = Some(z0);
-    init.validate("init", m).unwrap().build(m.n, &mut stream_rng(99, 0))
+    init.validate("init", m)
+        .unwrap()
+        .build(m.n, &mut stream_rng(99, 0))
 }
 
 /// Mean and standard error of `n (M_1 - M_0)` over `k` independent single steps.
-fn one_step_drift(m: &Model, x: &MicroState, mode: StepMode, k: usize) -> (Vec<f64>, Vec<f64>, MacroState) {
+fn one_step_drift(
+    m: &Model,
+    x: &MicroState,
+    mode: StepMode,
+    k: usize,
+) -> (Vec<f64>, Vec<f64>, MacroState) {
     let m0 = Sgda::new(m, x.clone(), mode, 1e12).macro_state();
     let base = m0.pack();
     let len = base.len();
@@ -80,7 +87,13 @@ fn worst_ratio(mean: &[f64], se: &[f64], phi: &[f64], n: usize) -> (f64, String)
         let tol = 4.5 * se[i] + 2.0 / n as f64;
         let r = (mean[i] - phi[i]).abs() / tol;
         if r > worst.0 {
-            worst = (r, format!("{}: mean {:.5} vs ODE {:.5} (SE {:.5})", names[i], mean[i], phi[i], se[i]));
+            worst = (
+                r,
+                format!(
+                    "{}: mean {:.5} vs ODE {:.5} (SE {:.5})",
+                    names[i], mean[i], phi[i], se[i]
+                ),
+            );
         }
     }
     worst
@@ -111,6 +124,9 @@ fn finite_lambda_drift_needs_the_corrected_h() {
         assert!(r <= 1.0, "{mode:?} corrected h: {what}");
         let printed = general_rhs(&m, &m0, HForm::AsPrinted).pack();
         let (r, what) = worst_ratio(&mean, &se, &printed, n);
-        assert!(r > 2.0, "{mode:?}: the printed h should be rejected, worst {what}");
+        assert!(
+            r > 2.0,
+            "{mode:?}: the printed h should be rejected, worst {what}"
+        );
     }
 }

@@ -31,11 +31,22 @@ fn noise_only_norm_growth_is_exponential() {
     s.s = DMat::identity(2);
     s.z = 0.7;
     let times = [0.0, 1.0, 5.0, 10.0];
-    let traj = solve(&m, OdeKind::General(HForm::Corrected), &s, &times, &OdeOptions::default()).unwrap();
+    let traj = solve(
+        &m,
+        OdeKind::General(HForm::Corrected),
+        &s,
+        &times,
+        &OdeOptions::default(),
+    )
+    .unwrap();
     let k = 2.0 * 0.2 * (1.5 - 0.5) + 0.04 * (1.5 * 1.5 + 0.5 * 0.5);
     for (t, st) in traj.times.iter().zip(&traj.states) {
         let exact = 0.7 * (k * t).exp();
-        assert!((st.z / exact - 1.0).abs() < 1e-8, "t = {t}: {} vs {exact}", st.z);
+        assert!(
+            (st.z / exact - 1.0).abs() < 1e-8,
+            "t = {t}: {} vs {exact}",
+            st.z
+        );
         assert!(st.p.max_abs_diff(&s.p) < 1e-14);
     }
 }
@@ -75,7 +86,14 @@ fn general_ode_approaches_reduced_for_large_lambda() {
     let reduced = solve(&inf, OdeKind::Reduced, &s, &times, &OdeOptions::default()).unwrap();
     let dev = |lambda: f64| {
         let m = model(2, LambdaValue::Number(lambda), 2.0, 2.0, &[5.0, 3.0]);
-        let g = solve(&m, OdeKind::General(HForm::Corrected), &s, &times, &OdeOptions::default()).unwrap();
+        let g = solve(
+            &m,
+            OdeKind::General(HForm::Corrected),
+            &s,
+            &times,
+            &OdeOptions::default(),
+        )
+        .unwrap();
         g.states
             .iter()
             .zip(&reduced.states)
@@ -93,13 +111,26 @@ fn divergence_names_time_and_quantity() {
     let mut s = MacroState::zeros(1);
     s.s = DMat::identity(1);
     s.z = 1.0;
-    let opts = OdeOptions { blowup: 1e3, ..OdeOptions::default() };
-    let err = solve(&m, OdeKind::General(HForm::Corrected), &s, &[0.0, 100.0], &opts).unwrap_err();
+    let opts = OdeOptions {
+        blowup: 1e3,
+        ..OdeOptions::default()
+    };
+    let err = solve(
+        &m,
+        OdeKind::General(HForm::Corrected),
+        &s,
+        &[0.0, 100.0],
+        &opts,
+    )
+    .unwrap_err();
     match err {
         OdeError::Diverged { t, quantity, value } => {
             // k = 2 * 0.2 * 4 + 0.04 * 16 = 2.24: z = e^{kt} passes 1e3 at t = ln(1e3)/k = 3.08.
             assert_eq!(quantity, "z");
-            assert!(value > 1e3 && (t - 1e3f64.ln() / 2.24).abs() < 0.5, "t = {t}");
+            assert!(
+                value > 1e3 && (t - 1e3f64.ln() / 2.24).abs() < 0.5,
+                "t = {t}"
+            );
         }
         other => panic!("{other}"),
     }

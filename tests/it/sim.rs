@@ -24,7 +24,9 @@ fn model(n: usize, d: usize, lambda: LambdaValue) -> Model {
 }
 
 fn engine(m: &Model, mode: StepMode, seed: u64) -> Sgda {
-    let init = InitConfig::diagonal(m.d, 0.2, 0.1).validate("init", m).unwrap();
+    let init = InitConfig::diagonal(m.d, 0.2, 0.1)
+        .validate("init", m)
+        .unwrap();
     Sgda::new(m, init.build(m.n, &mut stream_rng(seed, 0)), mode, 1e12)
 }
 
@@ -86,7 +88,9 @@ fn finite_lambda_keeps_norms_near_one() {
 #[test]
 fn ensembles_do_not_depend_on_the_thread_count() {
     let m = model(120, 2, LambdaValue::default());
-    let init = InitConfig::diagonal(2, 0.1, 0.1).validate("init", &m).unwrap();
+    let init = InitConfig::diagonal(2, 0.1, 0.1)
+        .validate("init", &m)
+        .unwrap();
     let schedule = Schedule::from_times(m.n, 2.0, 0.5).unwrap();
     let go = |threads: usize| {
         rayon::ThreadPoolBuilder::new()

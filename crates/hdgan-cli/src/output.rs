@@ -35,7 +35,8 @@ impl StagedDir {
         if tmp.exists() {
             fs::remove_dir_all(&tmp).ok();
         }
-        fs::create_dir(&tmp).with_context(|| format!("cannot create folder `{}`", tmp.display()))?;
+        fs::create_dir(&tmp)
+            .with_context(|| format!("cannot create folder `{}`", tmp.display()))?;
         Ok(Self {
             target: target.to_path_buf(),
             tmp,
@@ -52,7 +53,10 @@ impl StagedDir {
     pub fn commit(mut self) -> Result<PathBuf> {
         let old = self.target.with_file_name(format!(
             ".{}.old-{}",
-            self.target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+            self.target
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
             std::process::id()
         ));
         let had_old = self.target.exists();
@@ -82,7 +86,8 @@ impl Drop for StagedDir {
 /// Writes a CSV file: one header line, then one line per row. Numbers use Rust's shortest
 /// round-trip representation, so the file is exact and identical across runs and machines.
 pub fn write_csv(path: &Path, header: &[String], rows: &[Vec<f64>]) -> Result<()> {
-    let f = fs::File::create(path).with_context(|| format!("cannot create `{}`", path.display()))?;
+    let f =
+        fs::File::create(path).with_context(|| format!("cannot create `{}`", path.display()))?;
     let mut w = BufWriter::new(f);
     writeln!(w, "{}", header.join(","))?;
     let mut line = String::new();
@@ -103,8 +108,13 @@ pub fn write_csv(path: &Path, header: &[String], rows: &[Vec<f64>]) -> Result<()
 /// Writes a 2-D float64 array (rows x columns, C order) as `.npy` (loads with `np.load`).
 pub fn write_npy(path: &Path, rows: &[Vec<f64>]) -> Result<()> {
     let cols = rows.first().map_or(0, Vec::len);
-    anyhow::ensure!(rows.iter().all(|r| r.len() == cols), "ragged rows for `{}`", path.display());
-    let f = fs::File::create(path).with_context(|| format!("cannot create `{}`", path.display()))?;
+    anyhow::ensure!(
+        rows.iter().all(|r| r.len() == cols),
+        "ragged rows for `{}`",
+        path.display()
+    );
+    let f =
+        fs::File::create(path).with_context(|| format!("cannot create `{}`", path.display()))?;
     let mut buf = BufWriter::new(f);
     {
         use npyz::WriterBuilder;
@@ -140,7 +150,11 @@ mod tests {
             // dropped without commit
         }
         assert!(!target.exists());
-        assert_eq!(fs::read_dir(root.path()).unwrap().count(), 0, "no temporary left");
+        assert_eq!(
+            fs::read_dir(root.path()).unwrap().count(),
+            0,
+            "no temporary left"
+        );
         let s = StagedDir::new(&target).unwrap();
         fs::write(s.file("a.txt"), "x").unwrap();
         s.commit().unwrap();
@@ -161,8 +175,14 @@ mod tests {
         let bytes = fs::read(&p).unwrap();
         assert_eq!(&bytes[..6], b"\x93NUMPY");
         let header = String::from_utf8_lossy(&bytes[10..80]);
-        assert!(header.contains("'descr': '<f8'") && header.contains("'shape': (2, 2"), "{header}");
+        assert!(
+            header.contains("'descr': '<f8'") && header.contains("'shape': (2, 2"),
+            "{header}"
+        );
         let tail = &bytes[bytes.len() - 8..];
-        assert_eq!(f64::from_le_bytes(tail.try_into().unwrap()), 4.5);
+        assert_eq!(
+            f64::from_le_bytes(tail.try_into().unwrap()).to_bits(),
+            4.5f64.to_bits()
+        );
     }
 }

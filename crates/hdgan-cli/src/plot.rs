@@ -67,7 +67,11 @@ fn register_fonts() {
     ONCE.call_once(|| {
         // The fonts are valid TTF files shipped by the `dejavu` crate; registration can
         // only fail on invalid bytes.
-        let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, dejavu::sans::regular());
+        let _ = plotters::style::register_font(
+            "sans-serif",
+            FontStyle::Normal,
+            dejavu::sans::regular(),
+        );
         let _ = plotters::style::register_font("sans-serif", FontStyle::Bold, dejavu::sans::bold());
     });
 }
@@ -139,18 +143,23 @@ where
                 .draw_series(pts.into_iter().map(|p| Circle::new(p, 3, color.filled())))
                 .map_err(|e| anyhow!("plot: {e:?}"))?,
             Style::Crosses => chart
-                .draw_series(pts.into_iter().map(|p| Cross::new(p, 3, color.stroke_width(1))))
+                .draw_series(
+                    pts.into_iter()
+                        .map(|p| Cross::new(p, 3, color.stroke_width(1))),
+                )
                 .map_err(|e| anyhow!("plot: {e:?}"))?,
         };
         if !s.label.is_empty() {
             let style = s.style;
-            anno.label(s.label.clone()).legend(move |(x, y)| match style {
-                Style::Line | Style::Dashed => {
-                    PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2)).into_dyn()
-                }
-                Style::Dots => Circle::new((x + 9, y), 3, color.filled()).into_dyn(),
-                Style::Crosses => Cross::new((x + 9, y), 3, color.stroke_width(1)).into_dyn(),
-            });
+            anno.label(s.label.clone())
+                .legend(move |(x, y)| match style {
+                    Style::Line | Style::Dashed => {
+                        PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
+                            .into_dyn()
+                    }
+                    Style::Dots => Circle::new((x + 9, y), 3, color.filled()).into_dyn(),
+                    Style::Crosses => Cross::new((x + 9, y), 3, color.stroke_width(1)).into_dyn(),
+                });
         }
     }
     if fig.series.iter().any(|s| !s.label.is_empty()) {

@@ -98,7 +98,15 @@ pub fn simulate(
         Ok(Sgda::new(model, x, sim_cfg.mode, sim_cfg.blowup))
     };
     let started = Instant::now();
-    let work = || run_ensemble(sim_cfg.members, valid.config.seed, build, &valid.schedule, control);
+    let work = || {
+        run_ensemble(
+            sim_cfg.members,
+            valid.config.seed,
+            build,
+            &valid.schedule,
+            control,
+        )
+    };
     let sim = match threads {
         Some(t) => rayon::ThreadPoolBuilder::new()
             .num_threads(t)
@@ -131,7 +139,11 @@ pub fn figure1(title: &str, sim: &[Trajectory], ode: Option<&Trajectory>) -> Fig
     let d = sim.first().and_then(Trajectory::d).unwrap_or(0);
     let mut series = Vec::new();
     let pts = |t: &Trajectory, f: &dyn Fn(&MacroState) -> f64| -> Vec<(f64, f64)> {
-        t.times.iter().copied().zip(t.states.iter().map(f)).collect()
+        t.times
+            .iter()
+            .copied()
+            .zip(t.states.iter().map(f))
+            .collect()
     };
     for i in 0..d {
         let color = PALETTE[i % PALETTE.len()];
@@ -154,13 +166,21 @@ pub fn figure1(title: &str, sim: &[Trajectory], ode: Option<&Trajectory>) -> Fig
         for (m, t) in sim.iter().enumerate() {
             let first = m == 0;
             series.push(Series {
-                label: if first { format!("P{0}{0}/sqrt(S{0}{0}) sim", i + 1) } else { String::new() },
+                label: if first {
+                    format!("P{0}{0}/sqrt(S{0}{0}) sim", i + 1)
+                } else {
+                    String::new()
+                },
                 color,
                 style: Style::Dots,
                 points: pts(t, &p),
             });
             series.push(Series {
-                label: if first { format!("|q{}| sim", i + 1) } else { String::new() },
+                label: if first {
+                    format!("|q{}| sim", i + 1)
+                } else {
+                    String::new()
+                },
                 color,
                 style: Style::Crosses,
                 points: pts(t, &q),
@@ -256,8 +276,19 @@ pub fn execute(req: &RunRequest) -> Result<RunOutcome> {
     let dir = output_dir(req, &valid);
     let (sim, ode, sim_seconds) = simulate(&valid, req.threads, req.progress)?;
     let rule = PhaseRule::default();
-    let phases = (classify(&sim[0], &rule), ode.as_ref().and_then(|o| classify(o, &rule)));
-    let out_dir = write_outputs(&valid, &sim, ode.as_ref(), &phases, sim_seconds, req.threads, &dir)?;
+    let phases = (
+        classify(&sim[0], &rule),
+        ode.as_ref().and_then(|o| classify(o, &rule)),
+    );
+    let out_dir = write_outputs(
+        &valid,
+        &sim,
+        ode.as_ref(),
+        &phases,
+        sim_seconds,
+        req.threads,
+        &dir,
+    )?;
     Ok(RunOutcome {
         out_dir,
         sim,

@@ -50,10 +50,17 @@ fn check_rejected(from: &str, to: &str, key: &str, rule: &str) {
     assert!(SMALL.contains(from), "fixture lacks {from:?}");
     let dir = tempfile::tempdir().unwrap();
     let cfg = write_config(dir.path(), "bad.toml", &SMALL.replacen(from, to, 1));
-    let out = hdgan(&["run", cfg.to_str().unwrap(), "--out", "result", "-q"], dir.path());
+    let out = hdgan(
+        &["run", cfg.to_str().unwrap(), "--out", "result", "-q"],
+        dir.path(),
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "stderr: {stderr}");
-    assert_eq!(stderr.trim_end().lines().count(), 1, "one line expected: {stderr}");
+    assert_eq!(
+        stderr.trim_end().lines().count(),
+        1,
+        "one line expected: {stderr}"
+    );
     assert!(stderr.contains(key), "key {key:?} not named: {stderr}");
     assert!(stderr.contains(rule), "rule {rule:?} not stated: {stderr}");
     let left: Vec<_> = fs::read_dir(dir.path())
@@ -69,12 +76,22 @@ fn check_rejected(from: &str, to: &str, key: &str, rule: &str) {
 
 #[test]
 fn non_symmetric_covariance() {
-    check_rejected("cov = [[5.0, 0.0], [0.0, 3.0]]", "cov = [[5.0, 1.0], [0.0, 3.0]]", "model.latent.cov", "symmetric");
+    check_rejected(
+        "cov = [[5.0, 0.0], [0.0, 3.0]]",
+        "cov = [[5.0, 1.0], [0.0, 3.0]]",
+        "model.latent.cov",
+        "symmetric",
+    );
 }
 
 #[test]
 fn non_psd_covariance() {
-    check_rejected("cov = [[5.0, 0.0], [0.0, 3.0]]", "cov = [[1.0, 2.0], [2.0, 1.0]]", "model.latent.cov", "positive semi-definite");
+    check_rejected(
+        "cov = [[5.0, 0.0], [0.0, 3.0]]",
+        "cov = [[1.0, 2.0], [2.0, 1.0]]",
+        "model.latent.cov",
+        "positive semi-definite",
+    );
 }
 
 #[test]
@@ -85,7 +102,12 @@ fn negative_noise_variance() {
 #[test]
 fn non_positive_learning_rate() {
     check_rejected("tau = 0.2", "tau = 0.0", "model.tau", "> 0");
-    check_rejected("tau_tilde = 0.04", "tau_tilde = -0.04", "model.tau_tilde", "> 0");
+    check_rejected(
+        "tau_tilde = 0.04",
+        "tau_tilde = -0.04",
+        "model.tau_tilde",
+        "> 0",
+    );
 }
 
 #[test]
@@ -97,18 +119,38 @@ fn d_not_below_n() {
 fn nan_and_inf_values() {
     check_rejected("eta_g = 2.0", "eta_g = nan", "model.eta_g", "finite");
     check_rejected("tau = 0.2", "tau = inf", "model.tau", "finite");
-    check_rejected("q0 = [0.1, 0.1]", "q0 = [0.1, -inf]", "init.q0[1]", "finite");
+    check_rejected(
+        "q0 = [0.1, 0.1]",
+        "q0 = [0.1, -inf]",
+        "init.q0[1]",
+        "finite",
+    );
 }
 
 #[test]
 fn unknown_key() {
-    check_rejected("eta_g = 2.0", "eta_g = 2.0\nbeta = 1.0", "model.beta", "unknown field");
-    check_rejected("t_end = 3.0", "t_end = 3.0\nsteps = 10", "sim.steps", "unknown field");
+    check_rejected(
+        "eta_g = 2.0",
+        "eta_g = 2.0\nbeta = 1.0",
+        "model.beta",
+        "unknown field",
+    );
+    check_rejected(
+        "t_end = 3.0",
+        "t_end = 3.0\nsteps = 10",
+        "sim.steps",
+        "unknown field",
+    );
 }
 
 #[test]
 fn unreachable_initial_overlap() {
-    check_rejected("q0 = [0.1, 0.1]", "q0 = [0.9, 0.9]", "init.q0", "cannot be longer");
+    check_rejected(
+        "q0 = [0.1, 0.1]",
+        "q0 = [0.9, 0.9]",
+        "init.q0",
+        "cannot be longer",
+    );
 }
 
 #[test]
@@ -118,7 +160,10 @@ fn missing_file() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
-    assert!(stderr.contains("nope.toml") && stderr.contains("cannot read"), "{stderr}");
+    assert!(
+        stderr.contains("nope.toml") && stderr.contains("cannot read"),
+        "{stderr}"
+    );
     assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
 }
 
@@ -126,7 +171,10 @@ fn missing_file() {
 fn zero_threads_is_bad_input() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = write_config(dir.path(), "small.toml", SMALL);
-    let out = hdgan(&["run", cfg.to_str().unwrap(), "--threads", "0", "-q"], dir.path());
+    let out = hdgan(
+        &["run", cfg.to_str().unwrap(), "--threads", "0", "-q"],
+        dir.path(),
+    );
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--threads"));
 }
@@ -146,7 +194,10 @@ fn same_seed_gives_identical_files_with_one_and_two_threads() {
         assert!(a == b, "{f} differs between 1 and 2 threads");
     }
     // A different seed gives different numbers.
-    let o = hdgan(&["run", c, "--seed", "8", "--out", "other", "-q"], dir.path());
+    let o = hdgan(
+        &["run", c, "--seed", "8", "--out", "other", "-q"],
+        dir.path(),
+    );
     assert!(o.status.success());
     assert_ne!(
         fs::read(dir.path().join("one/sim.csv")).unwrap(),
@@ -161,7 +212,16 @@ fn run_writes_every_output_with_provenance() {
     let o = hdgan(&["run", cfg.to_str().unwrap(), "-q"], dir.path());
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let out = dir.path().join("out/small");
-    for f in ["sim.csv", "sim.npy", "ode.csv", "ode.npy", "run.json", "figure.svg", "figure.png", "config.toml"] {
+    for f in [
+        "sim.csv",
+        "sim.npy",
+        "ode.csv",
+        "ode.npy",
+        "run.json",
+        "figure.svg",
+        "figure.png",
+        "config.toml",
+    ] {
         assert!(out.join(f).is_file(), "{f} missing");
     }
     let meta: serde_json::Value =
@@ -174,12 +234,29 @@ fn run_writes_every_output_with_provenance() {
     // CSV: header + 3 members x 7 records (t = 0, 0.5, .., 3).
     let csv = fs::read_to_string(out.join("sim.csv")).unwrap();
     let mut lines = csv.lines();
-    assert!(lines.next().unwrap().starts_with("member,t,P11,P12,P21,P22,q1,q2"));
+    assert!(
+        lines
+            .next()
+            .unwrap()
+            .starts_with("member,t,P11,P12,P21,P22,q1,q2")
+    );
     assert_eq!(lines.count(), 21);
     // The written config runs again and reproduces the same numbers.
-    let o = hdgan(&["run", out.join("config.toml").to_str().unwrap(), "--out", "again", "-q"], dir.path());
+    let o = hdgan(
+        &[
+            "run",
+            out.join("config.toml").to_str().unwrap(),
+            "--out",
+            "again",
+            "-q",
+        ],
+        dir.path(),
+    );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    assert_eq!(fs::read(out.join("sim.csv")).unwrap(), fs::read(dir.path().join("again/sim.csv")).unwrap());
+    assert_eq!(
+        fs::read(out.join("sim.csv")).unwrap(),
+        fs::read(dir.path().join("again/sim.csv")).unwrap()
+    );
 }
 
 #[test]
@@ -192,10 +269,16 @@ fn divergence_is_an_error_naming_time_and_quantity() {
         .replace("t_end = 3.0", "t_end = 50.0")
         .replace("[sim]", "[sim]\nblowup = 1e6");
     let cfg = write_config(dir.path(), "div.toml", &text);
-    let o = hdgan(&["run", cfg.to_str().unwrap(), "-q", "--out", "x"], dir.path());
+    let o = hdgan(
+        &["run", cfg.to_str().unwrap(), "-q", "--out", "x"],
+        dir.path(),
+    );
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("diverged at t =") && stderr.contains("|w|^2"), "{stderr}");
+    assert!(
+        stderr.contains("diverged at t =") && stderr.contains("|w|^2"),
+        "{stderr}"
+    );
     assert!(!dir.path().join("x").exists());
 }
 
@@ -206,5 +289,8 @@ fn check_prints_claim1() {
     let o = hdgan(&["check", cfg.to_str().unwrap()], dir.path());
     assert!(o.status.success());
     let s = String::from_utf8_lossy(&o.stdout);
-    assert!(s.contains("valid") && s.contains("predicted phase: success"), "{s}");
+    assert!(
+        s.contains("valid") && s.contains("predicted phase: success"),
+        "{s}"
+    );
 }

@@ -44,7 +44,9 @@ pub enum ParamError {
         b: f64,
     },
     /// A symmetric matrix that must be positive semi-definite has a negative eigenvalue.
-    #[error("`{key}` must be positive semi-definite, but its smallest eigenvalue is {min_eigenvalue:e}")]
+    #[error(
+        "`{key}` must be positive semi-definite, but its smallest eigenvalue is {min_eigenvalue:e}"
+    )]
     NotPositiveSemiDefinite {
         /// Configuration key.
         key: String,

@@ -41,7 +41,11 @@ impl DMat {
     /// Builds a matrix from row-major data. Panics if `data.len() != rows * cols` (a
     /// programming error, never user data: user arrays go through [`DMat::from_rows`]).
     pub fn from_row_major(rows: usize, cols: usize, data: Vec<f64>) -> Self {
-        assert_eq!(data.len(), rows * cols, "DMat::from_row_major: wrong length");
+        assert_eq!(
+            data.len(),
+            rows * cols,
+            "DMat::from_row_major: wrong length"
+        );
         Self { rows, cols, data }
     }
 
@@ -61,7 +65,10 @@ impl DMat {
 
     /// The rows as vectors (for serialisation).
     pub fn to_rows(&self) -> Vec<Vec<f64>> {
-        self.data.chunks(self.cols.max(1)).map(<[f64]>::to_vec).collect()
+        self.data
+            .chunks(self.cols.max(1))
+            .map(<[f64]>::to_vec)
+            .collect()
     }
 
     /// Number of rows.
@@ -86,7 +93,9 @@ impl DMat {
 
     /// The diagonal.
     pub fn diag(&self) -> Vec<f64> {
-        (0..self.rows.min(self.cols)).map(|i| self[(i, i)]).collect()
+        (0..self.rows.min(self.cols))
+            .map(|i| self[(i, i)])
+            .collect()
     }
 
     /// The transpose.
@@ -190,8 +199,11 @@ mod tests {
         assert_eq!(a.t_mul_vec(&[1.0, -1.0]), vec![-2.0, -2.0]);
         let b = a.matmul(&DMat::identity(2));
         assert_eq!(b, a);
-        assert_eq!(a.transpose().to_rows(), vec![vec![1.0, 3.0], vec![2.0, 4.0]]);
-        assert_eq!(a.quad_form(&[1.0, 1.0]), 10.0);
+        assert_eq!(
+            a.transpose().to_rows(),
+            vec![vec![1.0, 3.0], vec![2.0, 4.0]]
+        );
+        assert!((a.quad_form(&[1.0, 1.0]) - 10.0).abs() < 1e-15);
     }
 
     #[test]

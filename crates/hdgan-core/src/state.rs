@@ -52,7 +52,11 @@ impl MacroState {
     /// Writes the flat layout into `out` (length [`MacroState::packed_len`]).
     pub fn pack_into(&self, out: &mut [f64]) {
         let d = self.d();
-        assert_eq!(out.len(), Self::packed_len(d), "MacroState::pack_into: wrong length");
+        assert_eq!(
+            out.len(),
+            Self::packed_len(d),
+            "MacroState::pack_into: wrong length"
+        );
         let (p, rest) = out.split_at_mut(d * d);
         p.copy_from_slice(self.p.as_slice());
         let (q, rest) = rest.split_at_mut(d);
@@ -74,7 +78,11 @@ impl MacroState {
     /// Reads a state of dimension d from its flat layout. Panics on a length mismatch (a
     /// programming error).
     pub fn unpack(d: usize, flat: &[f64]) -> Self {
-        assert_eq!(flat.len(), Self::packed_len(d), "MacroState::unpack: wrong length");
+        assert_eq!(
+            flat.len(),
+            Self::packed_len(d),
+            "MacroState::unpack: wrong length"
+        );
         let dd = d * d;
         Self {
             p: DMat::from_row_major(d, d, flat[..dd].to_vec()),
@@ -166,7 +174,11 @@ impl MacroState {
 /// Separator for two-index names: none while every index is one digit, `_` otherwise, so
 /// that `P1_12` and `P11_2` cannot be confused.
 fn sep(d: usize, j: usize) -> String {
-    if d < 10 { j.to_string() } else { format!("_{j}") }
+    if d < 10 {
+        j.to_string()
+    } else {
+        format!("_{j}")
+    }
 }
 
 #[cfg(test)]
@@ -175,16 +187,17 @@ mod tests {
     use proptest::prelude::*;
 
     fn arb_state(d: usize) -> impl Strategy<Value = MacroState> {
-        prop::collection::vec(-10.0f64..10.0, MacroState::packed_len(d))
-            .prop_map(move |v| {
-                let mut s = MacroState::unpack(d, &v);
-                s.s = DMat::from_row_major(
-                    d,
-                    d,
-                    (0..d * d).map(|k| s.s[(k / d, k % d)] + s.s[(k % d, k / d)]).collect(),
-                );
-                s
-            })
+        prop::collection::vec(-10.0f64..10.0, MacroState::packed_len(d)).prop_map(move |v| {
+            let mut s = MacroState::unpack(d, &v);
+            s.s = DMat::from_row_major(
+                d,
+                d,
+                (0..d * d)
+                    .map(|k| s.s[(k / d, k % d)] + s.s[(k % d, k / d)])
+                    .collect(),
+            );
+            s
+        })
     }
 
     proptest! {
@@ -212,7 +225,9 @@ mod tests {
     fn names_follow_the_paper() {
         assert_eq!(
             MacroState::column_names(2),
-            ["P11", "P12", "P21", "P22", "q1", "q2", "r1", "r2", "S11", "S12", "S21", "S22", "z"]
+            [
+                "P11", "P12", "P21", "P22", "q1", "q2", "r1", "r2", "S11", "S12", "S21", "S22", "z"
+            ]
         );
         assert_eq!(MacroState::column_names(1), ["P11", "q1", "r1", "S11", "z"]);
     }

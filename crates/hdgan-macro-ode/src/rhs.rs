@@ -25,8 +25,8 @@ pub fn general_rhs(model: &Model, state: &MacroState, form: HForm) -> MacroState
     for i in 0..d {
         for j in 0..d {
             out.p[(i, j)] = tt * (state.q[i] * gt[j] + state.p[(i, j)] * l[j]);
-            out.s[(i, j)] = tt
-                * (state.r[i] * gt[j] + gt[i] * state.r[j] + state.s[(i, j)] * (l[i] + l[j]));
+            out.s[(i, j)] =
+                tt * (state.r[i] * gt[j] + gt[i] * state.r[j] + state.s[(i, j)] * (l[i] + l[j]));
         }
         out.q[i] = tau * (g[i] - p_gt[i] + c.h * state.q[i]);
         out.r[i] = tau * (pt_g[i] - s_gt[i] + c.h * state.r[i])

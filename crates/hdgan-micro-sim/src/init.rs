@@ -47,7 +47,10 @@ impl InitState {
     pub fn build(&self, n: usize, rng: &mut SimRng) -> MicroState {
         let d = self.q0.len();
         let m = 2 * d + 1;
-        assert!(n >= m, "InitState::build: n = {n} < 2d + 1 = {m} (validated configs never do this)");
+        assert!(
+            n >= m,
+            "InitState::build: n = {n} < 2d + 1 = {m} (validated configs never do this)"
+        );
         let mut basis = vec![0.0; n * m];
         for (k, col) in basis.chunks_exact_mut(n).enumerate() {
             if k == 0 && self.features == Features::Constant {
@@ -62,7 +65,9 @@ impl InitState {
         let mut v = vec![0.0; d * n];
         for j in 0..d {
             let pj: Vec<f64> = (0..d).map(|i| self.p0[(i, j)]).collect();
-            let rest = (self.s0_diag[j] - pj.iter().map(|x| x * x).sum::<f64>()).max(0.0).sqrt();
+            let rest = (self.s0_diag[j] - pj.iter().map(|x| x * x).sum::<f64>())
+                .max(0.0)
+                .sqrt();
             let vj = &mut v[j * n..(j + 1) * n];
             for (i, &pi) in pj.iter().enumerate() {
                 for (a, b) in vj.iter_mut().zip(col(i)) {
@@ -74,7 +79,9 @@ impl InitState {
             }
         }
         let mut w = vec![0.0; n];
-        let rest = (self.z0 - self.q0.iter().map(|x| x * x).sum::<f64>()).max(0.0).sqrt();
+        let rest = (self.z0 - self.q0.iter().map(|x| x * x).sum::<f64>())
+            .max(0.0)
+            .sqrt();
         for (i, &qi) in self.q0.iter().enumerate() {
             for (a, b) in w.iter_mut().zip(col(i)) {
                 *a += qi * b;

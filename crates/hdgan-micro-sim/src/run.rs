@@ -33,7 +33,7 @@ impl Schedule {
     pub fn from_times(n: usize, t_end: f64, record_dt: f64) -> Result<Self, ParamError> {
         let nf = n as f64;
         let steps = (nf * t_end).round();
-        if !(steps.is_finite() && steps >= 1.0 && steps < 9.0e18) {
+        if !(1.0..9.0e18).contains(&steps) {
             return Err(ParamError::rule(
                 "sim.t_end",
                 format!("must give between 1 and 9e18 steps at n = {n}, got n t_end = {steps}"),
@@ -48,7 +48,9 @@ impl Schedule {
 
     /// The recording step indices: `0, K, 2K, ...` and the last step.
     pub fn record_steps(&self) -> Vec<u64> {
-        let mut v: Vec<u64> = (0..=self.steps).step_by(self.record_every as usize).collect();
+        let mut v: Vec<u64> = (0..=self.steps)
+            .step_by(self.record_every as usize)
+            .collect();
         if v.last() != Some(&self.steps) {
             v.push(self.steps);
         }

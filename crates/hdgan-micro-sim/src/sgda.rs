@@ -59,7 +59,11 @@ impl Sgda {
     /// with [`SimError::Diverged`].
     pub fn new(model: &Model, x: MicroState, mode: StepMode, blowup: f64) -> Self {
         let (n, d) = (x.n, x.d);
-        assert_eq!((n, d), (model.n, model.d), "Sgda::new: state and model dimensions differ");
+        assert_eq!(
+            (n, d),
+            (model.n, model.d),
+            "Sgda::new: state and model dimensions differ"
+        );
         let mut e = Self {
             model: model.clone(),
             mode,
@@ -69,8 +73,16 @@ impl Sgda {
             gram: MacroState::zeros(d),
             steps: 0,
             buf: vec![0.0; n],
-            buf0: if mode == StepMode::Literal { vec![0.0; n] } else { Vec::new() },
-            buf1: if mode == StepMode::Literal { vec![0.0; n] } else { Vec::new() },
+            buf0: if mode == StepMode::Literal {
+                vec![0.0; n]
+            } else {
+                Vec::new()
+            },
+            buf1: if mode == StepMode::Literal {
+                vec![0.0; n]
+            } else {
+                Vec::new()
+            },
             c: vec![0.0; d],
             c0: vec![0.0; d],
             c1: vec![0.0; d],
@@ -159,7 +171,9 @@ impl Sgda {
                 let h = self.model.regularizer();
                 (
                     l * h.h_prime(self.gram.z),
-                    (0..self.x.d).map(|j| l * h.h_prime(self.gram.s[(j, j)])).collect(),
+                    (0..self.x.d)
+                        .map(|j| l * h.h_prime(self.gram.s[(j, j)]))
+                        .collect(),
                 )
             }
             Lambda::Infinite => (0.0, vec![0.0; self.x.d]),
@@ -297,7 +311,20 @@ impl Sgda {
         let cv_raw: Vec<f64> = (0..d).map(|j| cv[j] * self.v_scale[j]).collect();
         let bv_raw: Vec<f64> = (0..d).map(|j| bv[j] * self.v_scale[j]).collect();
         let bw_raw: Vec<f64> = bw.iter().map(|b| b * ws).collect();
-        update_vectors(n, d, &self.x.u, &mut self.x.v, &mut self.x.w, &self.buf, kw * ws, &cu, &cv_raw, cxi, &bv_raw, &bw_raw);
+        update_vectors(
+            n,
+            d,
+            &self.x.u,
+            &mut self.x.v,
+            &mut self.x.w,
+            &self.buf,
+            kw * ws,
+            &cu,
+            &cv_raw,
+            cxi,
+            &bv_raw,
+            &bw_raw,
+        );
         // Stored vectors now equal the actual new ones (scales 1); project if lambda = inf.
         self.w_scale = 1.0;
         self.v_scale.fill(1.0);
@@ -354,7 +381,11 @@ fn xi_overlaps(rng: &mut SimRng, buf: &mut [f64], x: &MicroState) -> XiOverlaps 
     }
 }
 
-fn xi_overlaps_fixed<const D: usize>(rng: &mut SimRng, buf: &mut [f64], x: &MicroState) -> XiOverlaps {
+fn xi_overlaps_fixed<const D: usize>(
+    rng: &mut SimRng,
+    buf: &mut [f64],
+    x: &MicroState,
+) -> XiOverlaps {
     let n = x.n;
     let u: [&[f64]; D] = std::array::from_fn(|j| &x.u[j * n..(j + 1) * n]);
     let v: [&[f64]; D] = std::array::from_fn(|j| &x.v[j * n..(j + 1) * n]);
@@ -399,8 +430,12 @@ fn gram_update(
     let pt_cu = g.p.t_mul_vec(cu); // (P^T cu)_j = sum_i cu_i P_ij
     let p_cv = g.p.mul_vec(cv);
     let s_cv = g.s.mul_vec(cv);
-    let u_w1: Vec<f64> = (0..d).map(|i| kw * g.q[i] + cu[i] + p_cv[i] + cxi * xu[i]).collect();
-    let v_w1: Vec<f64> = (0..d).map(|j| kw * g.r[j] + pt_cu[j] + s_cv[j] + cxi * xv[j]).collect();
+    let u_w1: Vec<f64> = (0..d)
+        .map(|i| kw * g.q[i] + cu[i] + p_cv[i] + cxi * xu[i])
+        .collect();
+    let v_w1: Vec<f64> = (0..d)
+        .map(|j| kw * g.r[j] + pt_cu[j] + s_cv[j] + cxi * xv[j])
+        .collect();
     let w_w1 = kw * g.z + dot(cu, &g.q) + dot(cv, &g.r) + cxi * xw;
     let xi_w1 = kw * xw + dot(cu, xu) + dot(cv, xv) + cxi * xx;
     let mut out = MacroState::zeros(d);

@@ -136,7 +136,9 @@ impl ModelConfig {
         let eta_g = check_non_negative(&k("eta_g"), self.eta_g)?;
         let lambda = match &self.lambda {
             LambdaValue::Number(x) => Lambda::new(&k("lambda"), *x)?,
-            LambdaValue::Text(s) if matches!(s.to_ascii_lowercase().as_str(), "inf" | "infinity") => {
+            LambdaValue::Text(s)
+                if matches!(s.to_ascii_lowercase().as_str(), "inf" | "infinity") =>
+            {
                 Lambda::Infinite
             }
             LambdaValue::Text(s) => {
@@ -225,7 +227,10 @@ mod tests {
         check_rejected(|c| c.n = 2, "model.d");
         check_rejected(|c| c.n = 4, "model.n");
         check_rejected(|c| c.lambda = LambdaValue::Number(-1.0), "model.lambda");
-        check_rejected(|c| c.lambda = LambdaValue::Text("big".into()), "model.lambda");
+        check_rejected(
+            |c| c.lambda = LambdaValue::Text("big".into()),
+            "model.lambda",
+        );
         check_rejected(
             |c| c.latent.cov = vec![vec![1.0, 0.5], vec![0.0, 1.0]],
             "model.latent.cov",

@@ -200,7 +200,11 @@ mod tests {
         let m = l.second_moment().matrix().as_slice();
         for k in 0..4 {
             let emp = acc[k] / n as f64;
-            assert!((emp - m[k]).abs() < 5.0 * 10.0 / (n as f64).sqrt(), "entry {k}: {emp} vs {}", m[k]);
+            assert!(
+                (emp - m[k]).abs() < 5.0 * 10.0 / (n as f64).sqrt(),
+                "entry {k}: {emp} vs {}",
+                m[k]
+            );
         }
     }
 

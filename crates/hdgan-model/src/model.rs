@@ -92,7 +92,9 @@ impl Model {
             HForm::AsPrinted => (1.0, 1.0),
         };
         let h = wt * m.f_prime_mean - wg * m.f_tilde_prime_mean - lambda * reg.h_prime(state.z);
-        let l = (0..self.d).map(|j| -lambda * reg.h_prime(state.s[(j, j)])).collect();
+        let l = (0..self.d)
+            .map(|j| -lambda * reg.h_prime(state.s[(j, j)]))
+            .collect();
         let b = self.eta_t * m.f_sq_mean + self.eta_g * m.f_tilde_sq_mean;
         OdeCoefficients {
             g: m.g,

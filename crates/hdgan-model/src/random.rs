@@ -262,14 +262,19 @@ mod tests {
             .enumerate()
             .map(|(k, &x)| {
                 let p = phi(x);
-                (p - k as f64 / nf).abs().max(((k + 1) as f64 / nf - p).abs())
+                (p - k as f64 / nf)
+                    .abs()
+                    .max(((k + 1) as f64 / nf - p).abs())
             })
             .fold(0.0, f64::max);
         assert!(ks < 1.95 / nf.sqrt(), "KS distance {ks}");
         // Tail frequency beyond R = 3.654 (probability 2.58e-4): Poisson count, 5 sigma.
         let tail = buf.iter().filter(|x| x.abs() > ZIG_R).count() as f64;
         let expect = 2.0 * (1.0 - phi(ZIG_R)) * nf;
-        assert!((tail - expect).abs() < 5.0 * expect.sqrt(), "tail {tail} vs {expect}");
+        assert!(
+            (tail - expect).abs() < 5.0 * expect.sqrt(),
+            "tail {tail} vs {expect}"
+        );
     }
 
     /// Standard normal CDF via erfc (Abramowitz-Stegun 7.1.26 is too coarse; use a
@@ -284,15 +289,17 @@ mod tests {
     fn erfc(x: f64) -> f64 {
         let z = x.abs();
         let t = 1.0 / (1.0 + 0.5 * z);
-        let r = t * (-z * z - 1.265_512_23
-            + t * (1.000_023_68
-                + t * (0.374_091_96
-                    + t * (0.096_784_18
-                        + t * (-0.186_288_06
-                            + t * (0.278_868_07
-                                + t * (-1.135_203_98
-                                    + t * (1.488_515_87 + t * (-0.822_152_23 + t * 0.170_872_77)))))))))
-            .exp();
+        let r = t
+            * (-z * z - 1.265_512_23
+                + t * (1.000_023_68
+                    + t * (0.374_091_96
+                        + t * (0.096_784_18
+                            + t * (-0.186_288_06
+                                + t * (0.278_868_07
+                                    + t * (-1.135_203_98
+                                        + t * (1.488_515_87
+                                            + t * (-0.822_152_23 + t * 0.170_872_77)))))))))
+                .exp();
         if x >= 0.0 { r } else { 2.0 - r }
     }
 }

@@ -156,7 +156,10 @@ mod tests {
         let ph = |t: &Trajectory| classify(t, &rule).unwrap().phase;
         assert_eq!(ph(&path(&[0.9, 0.9], |_| 0.01)), Phase::Success);
         assert_eq!(ph(&path(&[0.1, 0.1], |_| 0.0)), Phase::Failure);
-        assert_eq!(ph(&path(&[0.9, 0.9], |t| 0.5 * (t / 3.0).sin())), Phase::Oscillation);
+        assert_eq!(
+            ph(&path(&[0.9, 0.9], |t| 0.5 * (t / 3.0).sin())),
+            Phase::Oscillation
+        );
         assert_eq!(
             ph(&path(&[0.9, 0.1], |_| 0.0)),
             Phase::ModeCollapse {

@@ -1,0 +1,48 @@
+#!/usr/bin/env python3
+"""Times the NumPy baseline (eq. 5, literal: three samples per step) and hdgan's SGDA step
+on the same work (Figure 1's model, projected, d = 2, same n and number of steps) in one
+run, and prints the ratios.
+
+Usage (from the repository root): python3 benches/baseline/compare.py [--n 5000] [--steps 20000]
+Installs NumPy with pip if it is missing. Builds the Rust timer with cargo (release).
+"""
+import argparse
+import json
+import subprocess
+import sys
+
+
+def ensure_numpy():
+    try:
+        import numpy  # noqa: F401
+    except ImportError:
+        subprocess.check_call([sys.executable, "-m", "pip", "install", "--quiet", "numpy"])
+
+
+def run_json(cmd):
+    out = subprocess.check_output(cmd, text=True)
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--n", type=int, default=5000)
+    ap.add_argument("--steps", type=int, default=20000)
+    ap.add_argument("--numpy-steps", type=int, default=None, help="steps for NumPy (default: --steps / 4)")
+    args = ap.parse_args()
+    ensure_numpy()
+    subprocess.check_call(["cargo", "build", "--release", "--quiet", "-p", "hdgan-benches", "--bin", "step-timer"])
+    np_steps = args.numpy_steps or max(1, args.steps // 4)
+    numpy = run_json([sys.executable, "benches/baseline/sgda_numpy.py", "--n", str(args.n), "--steps", str(np_steps)])
+    rows = [numpy]
+    for mode in ("fast", "literal"):
+        rows.append(run_json(["target/release/step-timer", "--n", str(args.n), "--steps", str(args.steps), "--mode", mode]))
+    base = numpy["us_per_step"]
+    print(f"SGDA step, Figure 1 model, n = {args.n}, d = 2, projected")
+    print(f"{'implementation':<16} {'steps':>8} {'us/step':>10} {'speed-up vs NumPy':>18}")
+    for r in rows:
+        print(f"{r['impl']:<16} {r['steps']:>8} {r['us_per_step']:>10.2f} {base / r['us_per_step']:>17.1f}x")
+
+
+if __name__ == "__main__":
+    main()
