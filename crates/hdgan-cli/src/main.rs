@@ -3,7 +3,7 @@
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 use hdgan_cli::InputError;
-use hdgan_cli::run::{RunRequest, execute, prepare};
+use hdgan_cli::run::{Progress, RunRequest, execute, prepare};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -38,7 +38,7 @@ enum Command {
         /// Worker threads for ensembles (default: one per core). Results do not depend on it.
         #[arg(long)]
         threads: Option<usize>,
-        /// No progress bar.
+        /// No progress output (default: a bar on terminals, a line every 10% otherwise).
         #[arg(long, short)]
         quiet: bool,
     },
@@ -79,7 +79,13 @@ fn dispatch(cmd: Command) -> Result<()> {
                 out,
                 seed,
                 threads,
-                progress: !quiet && std::io::stderr().is_terminal(),
+                progress: if quiet {
+                    Progress::Silent
+                } else if std::io::stderr().is_terminal() {
+                    Progress::Bar
+                } else {
+                    Progress::Lines
+                },
             };
             let outcome = execute(&req)?;
             let d = outcome.sim[0].d().unwrap_or(0);

@@ -13,7 +13,20 @@ use hdgan_stability::{PhaseRule, PhaseSummary, classify};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::json;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
+
+/// How a run reports progress on stderr.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Progress {
+    /// Nothing.
+    #[default]
+    Silent,
+    /// A progress bar with ETA (for terminals).
+    Bar,
+    /// A line at every 10% (for logs and pipes).
+    Lines,
+}
 
 /// What `hdgan run` was asked to do.
 #[derive(Clone, Debug, Default)]
@@ -26,8 +39,8 @@ pub struct RunRequest {
     pub seed: Option<u64>,
     /// Number of worker threads (None: rayon's default, one per core).
     pub threads: Option<usize>,
-    /// Show a progress bar on stderr (drawn only when stderr is a terminal).
-    pub progress: bool,
+    /// Progress reporting on stderr.
+    pub progress: Progress,
 }
 
 /// What a run produced.
@@ -70,11 +83,11 @@ pub fn output_dir(req: &RunRequest, valid: &ValidRun) -> PathBuf {
 pub fn simulate(
     valid: &ValidRun,
     threads: Option<usize>,
-    progress: bool,
+    progress: Progress,
 ) -> Result<(Vec<Trajectory>, Option<Trajectory>, f64)> {
     let sim_cfg = &valid.config.sim;
     let total = valid.schedule.steps * sim_cfg.members as u64;
-    let bar = if progress {
+    let bar = if progress == Progress::Bar {
         let b = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
         b.set_style(
             ProgressStyle::with_template(
@@ -87,7 +100,25 @@ pub fn simulate(
     } else {
         ProgressBar::hidden()
     };
-    let inc = |k: u64| bar.inc(k);
+    let done = AtomicU64::new(0);
+    let tenths = AtomicU64::new(0);
+    let started_at = Instant::now();
+    let inc = |k: u64| {
+        bar.inc(k);
+        if progress == Progress::Lines {
+            let now = done.fetch_add(k, Ordering::Relaxed) + k;
+            let tenth = now * 10 / total.max(1);
+            if tenths.fetch_max(tenth, Ordering::Relaxed) < tenth {
+                eprintln!(
+                    "{}: {}% of {} steps, {:.1} s",
+                    valid.name,
+                    tenth * 10,
+                    total,
+                    started_at.elapsed().as_secs_f64()
+                );
+            }
+        }
+    };
     let control = RunControl {
         progress: Some(&inc),
         cancel: None,
