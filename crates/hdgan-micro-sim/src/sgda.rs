@@ -45,6 +45,11 @@ pub struct Sgda {
     /// between resyncs in the fast mode).
     gram: MacroState,
     steps: u64,
+    /// The fast mode's vector update of the last step, not yet applied to the stored
+    /// vectors: it is applied element by element inside the next step's pass over the
+    /// n-vectors (one pass per step instead of two), or by [`Sgda::apply_pending`]. It
+    /// refers to the normal vector in `buf`.
+    pending: Option<Pending>,
     buf: Vec<f64>,
     buf0: Vec<f64>,
     buf1: Vec<f64>,
@@ -72,6 +77,7 @@ impl Sgda {
             v_scale: vec![1.0; d],
             gram: MacroState::zeros(d),
             steps: 0,
+            pending: None,
             buf: vec![0.0; n],
             buf0: if mode == StepMode::Literal {
                 vec![0.0; n]
@@ -113,8 +119,18 @@ impl Sgda {
     /// The current microscopic state (a copy with the scales applied).
     pub fn micro_state(&self) -> MicroState {
         let mut x = self.x.clone();
+        if let Some(p) = &self.pending {
+            p.apply(&mut x, &self.buf);
+        }
         self.apply_scales_to(&mut x);
         x
+    }
+
+    /// Applies a deferred vector update (see the `pending` field).
+    fn apply_pending(&mut self) {
+        if let Some(p) = self.pending.take() {
+            p.apply(&mut self.x, &self.buf);
+        }
     }
 
     fn apply_scales_to(&self, x: &mut MicroState) {
@@ -129,8 +145,9 @@ impl Sgda {
         }
     }
 
-    /// Applies the scales to the stored vectors (scales become 1).
+    /// Applies any deferred update and the scales to the stored vectors (scales become 1).
     fn materialize(&mut self) {
+        self.apply_pending();
         let mut x = std::mem::replace(
             &mut self.x,
             MicroState {
@@ -147,9 +164,17 @@ impl Sgda {
         self.v_scale.fill(1.0);
     }
 
-    /// The macroscopic state computed from the stored vectors and scales, O(n d^2).
+    /// The macroscopic state computed from the vectors (stored, deferred update, scales),
+    /// O(n d^2).
     fn exact_macro_state(&self) -> MacroState {
-        let mut s = self.x.macro_state();
+        let mut s = match &self.pending {
+            None => self.x.macro_state(),
+            Some(p) => {
+                let mut x = self.x.clone();
+                p.apply(&mut x, &self.buf);
+                x.macro_state()
+            }
+        };
         let (ws, vs) = (self.w_scale, &self.v_scale);
         let d = self.x.d;
         for i in 0..d {
@@ -288,8 +313,10 @@ impl Sgda {
         let fs1 = m.loss.f_tilde(dot(&self.c1, &g.r) + sg * zw * gamma);
         let sigma = (m.eta_t * fs * fs + m.eta_g * fs0 * fs0).sqrt();
         let (reg_w, reg_v) = self.regularizer_terms();
-        // Pass 1: draw xi and its overlaps with the stored U, V, w in the same loop.
-        let xd = xi_overlaps(rng, &mut self.buf, &self.x);
+        // The one pass over the n-vectors: apply the last step's update, draw xi, and
+        // accumulate xi's overlaps with the updated stored U, V, w.
+        let pending = self.pending.take();
+        let xd = xi_overlaps(rng, &mut self.buf, &mut self.x, pending.as_ref());
         let ws = self.w_scale;
         let xw = ws * xd.w; // xi . w (actual)
         let xv: Vec<f64> = (0..d).map(|j| self.v_scale[j] * xd.v[j]).collect();
@@ -307,25 +334,17 @@ impl Sgda {
         let bv: Vec<f64> = (0..d).map(|j| 1.0 - at * reg_v[j]).collect();
         let bw: Vec<f64> = self.c1.iter().map(|c| at * fs1 * c).collect();
         let mut next = gram_update(g, &xd.u, &xv, xw, xd.xx, kw, &cu, &cv, cxi, &bv, &bw);
-        // Pass 2: the n-vector update, in stored coordinates.
-        let cv_raw: Vec<f64> = (0..d).map(|j| cv[j] * self.v_scale[j]).collect();
-        let bv_raw: Vec<f64> = (0..d).map(|j| bv[j] * self.v_scale[j]).collect();
-        let bw_raw: Vec<f64> = bw.iter().map(|b| b * ws).collect();
-        update_vectors(
-            n,
-            d,
-            &self.x.u,
-            &mut self.x.v,
-            &mut self.x.w,
-            &self.buf,
-            kw * ws,
-            &cu,
-            &cv_raw,
+        // The n-vector update, in stored coordinates, deferred to the next pass.
+        self.pending = Some(Pending {
+            kw: kw * ws,
+            cv: (0..d).map(|j| cv[j] * self.v_scale[j]).collect(),
+            bv: (0..d).map(|j| bv[j] * self.v_scale[j]).collect(),
+            bw: bw.iter().map(|b| b * ws).collect(),
+            cu,
             cxi,
-            &bv_raw,
-            &bw_raw,
-        );
-        // Stored vectors now equal the actual new ones (scales 1); project if lambda = inf.
+        });
+        // Once applied, the stored vectors equal the actual new ones (scales 1); project
+        // if lambda = inf.
         self.w_scale = 1.0;
         self.v_scale.fill(1.0);
         if m.lambda.is_infinite() && next.is_finite() {
@@ -337,8 +356,10 @@ impl Sgda {
         }
         self.gram = next;
         if (self.steps + 1) % RESYNC_EVERY == 0 {
+            let projected = self.model.lambda.is_infinite();
+            self.apply_pending();
             self.gram = self.exact_macro_state();
-            if m.lambda.is_infinite() {
+            if projected {
                 self.gram.z = 1.0;
                 for j in 0..d {
                     self.gram.s[(j, j)] = 1.0;
@@ -353,6 +374,27 @@ impl Sgda {
 /// algebra cannot accumulate.
 const RESYNC_EVERY: u64 = 256;
 
+/// A deferred vector update in stored coordinates:
+/// `w <- kw w + U cu + V cv + cxi xi` and `V_j <- bv_j V_j + bw_j w` (old w).
+#[derive(Clone, Debug)]
+struct Pending {
+    kw: f64,
+    cu: Vec<f64>,
+    cv: Vec<f64>,
+    cxi: f64,
+    bv: Vec<f64>,
+    bw: Vec<f64>,
+}
+
+impl Pending {
+    fn apply(&self, x: &mut MicroState, xi: &[f64]) {
+        update_vectors(
+            x.n, x.d, &x.u, &mut x.v, &mut x.w, xi, self.kw, &self.cu, &self.cv, self.cxi,
+            &self.bv, &self.bw,
+        );
+    }
+}
+
 /// Overlaps of a fresh normal vector xi with the stored vectors.
 struct XiOverlaps {
     u: Vec<f64>,
@@ -361,15 +403,24 @@ struct XiOverlaps {
     xx: f64,
 }
 
-/// Draws `xi ~ N(0, I_n)` into `buf` and returns `U^T xi`, `V_stored^T xi`, `w_stored . xi`
-/// and `|xi|^2`, folded into the drawing loop.
-fn xi_overlaps(rng: &mut SimRng, buf: &mut [f64], x: &MicroState) -> XiOverlaps {
+/// Applies `pending` (if any) to the stored vectors, draws a new `xi ~ N(0, I_n)` into
+/// `buf` (whose old content is the pending update's normal vector), and returns `U^T xi`,
+/// `V_stored^T xi`, `w_stored . xi` and `|xi|^2` of the updated vectors: one pass.
+fn xi_overlaps(
+    rng: &mut SimRng,
+    buf: &mut [f64],
+    x: &mut MicroState,
+    pending: Option<&Pending>,
+) -> XiOverlaps {
     match x.d {
-        1 => xi_overlaps_fixed::<1>(rng, buf, x),
-        2 => xi_overlaps_fixed::<2>(rng, buf, x),
-        3 => xi_overlaps_fixed::<3>(rng, buf, x),
-        4 => xi_overlaps_fixed::<4>(rng, buf, x),
+        1 => xi_overlaps_fixed::<1>(rng, buf, x, pending),
+        2 => xi_overlaps_fixed::<2>(rng, buf, x, pending),
+        3 => xi_overlaps_fixed::<3>(rng, buf, x, pending),
+        4 => xi_overlaps_fixed::<4>(rng, buf, x, pending),
         d => {
+            if let Some(p) = pending {
+                p.apply(x, buf);
+            }
             fill_normals(rng, buf);
             XiOverlaps {
                 u: (0..d).map(|j| dot(x.u_col(j), buf)).collect(),
@@ -384,21 +435,52 @@ fn xi_overlaps(rng: &mut SimRng, buf: &mut [f64], x: &MicroState) -> XiOverlaps 
 fn xi_overlaps_fixed<const D: usize>(
     rng: &mut SimRng,
     buf: &mut [f64],
-    x: &MicroState,
+    x: &mut MicroState,
+    pending: Option<&Pending>,
 ) -> XiOverlaps {
     let n = x.n;
-    let u: [&[f64]; D] = std::array::from_fn(|j| &x.u[j * n..(j + 1) * n]);
-    let v: [&[f64]; D] = std::array::from_fn(|j| &x.v[j * n..(j + 1) * n]);
-    let w = &x.w[..n];
+    let (uall, vall, w) = (&x.u, &mut x.v, &mut x.w[..n]);
+    let u: [&[f64]; D] = std::array::from_fn(|j| &uall[j * n..(j + 1) * n]);
+    let mut vit = vall.chunks_exact_mut(n);
+    let mut v: [&mut [f64]; D] = std::array::from_fn(|_| vit.next().expect("V has d columns"));
+    let buf = &mut buf[..n];
     let (mut au, mut av, mut aw, mut ax) = ([0.0f64; D], [0.0f64; D], 0.0f64, 0.0f64);
-    rng.fill_normals_with(&mut buf[..n], |i, xi| {
-        for j in 0..D {
-            au[j] += u[j][i] * xi;
-            av[j] += v[j][i] * xi;
+    match pending {
+        None => rng.for_each_normal(n, |i, xi| {
+            buf[i] = xi;
+            for j in 0..D {
+                au[j] += u[j][i] * xi;
+                av[j] += v[j][i] * xi;
+            }
+            aw += w[i] * xi;
+            ax += xi * xi;
+        }),
+        Some(p) => {
+            let cu: [f64; D] = std::array::from_fn(|j| p.cu[j]);
+            let cv: [f64; D] = std::array::from_fn(|j| p.cv[j]);
+            let bv: [f64; D] = std::array::from_fn(|j| p.bv[j]);
+            let bw: [f64; D] = std::array::from_fn(|j| p.bw[j]);
+            let (kw, cxi) = (p.kw, p.cxi);
+            rng.for_each_normal(n, |i, xi| {
+                // The previous step's update of row i (it uses the old xi in buf[i]) ...
+                let wo = w[i];
+                let mut wn = kw * wo + cxi * buf[i];
+                for j in 0..D {
+                    let vo = v[j][i];
+                    wn += cu[j] * u[j][i] + cv[j] * vo;
+                    let vn = bv[j] * vo + bw[j] * wo;
+                    v[j][i] = vn;
+                    // ... then the overlaps of the new xi with the updated row.
+                    au[j] += u[j][i] * xi;
+                    av[j] += vn * xi;
+                }
+                w[i] = wn;
+                buf[i] = xi;
+                aw += wn * xi;
+                ax += xi * xi;
+            })
         }
-        aw += w[i] * xi;
-        ax += xi * xi;
-    });
+    }
     XiOverlaps {
         u: au.to_vec(),
         v: av.to_vec(),

@@ -67,11 +67,22 @@ impl SimRng {
     /// same pass (the values are still in registers). Same draws as [`SimRng::fill_normals`].
     #[inline]
     pub fn fill_normals_with<V: FnMut(usize, f64)>(&mut self, out: &mut [f64], mut visit: V) {
+        self.for_each_normal(out.len(), |k, x| {
+            out[k] = x;
+            visit(k, x);
+        });
+    }
+
+    /// Draws `count` independent standard normals and hands each to `visit(i, x)` without
+    /// storing them (the caller decides what to keep). Same draws, in the same order, as
+    /// [`SimRng::fill_normals`] of `count` values.
+    #[inline]
+    pub fn for_each_normal<V: FnMut(usize, f64)>(&mut self, count: usize, mut visit: V) {
         let mut st = self.s;
-        for (k, x) in out.iter_mut().enumerate() {
+        for k in 0..count {
             let bits = xoshiro_next(&mut st);
             let (i, c) = candidate(bits);
-            *x = if c.abs() < X[i + 1] {
+            let x = if c.abs() < X[i + 1] {
                 c
             } else {
                 // Rare (1.2%): go through memory so that `st` itself never escapes and
@@ -81,7 +92,7 @@ impl SimRng {
                 st = self.s;
                 y
             };
-            visit(k, *x);
+            visit(k, x);
         }
         self.s = st;
     }
