@@ -3,24 +3,13 @@
 
 use hdgan_micro_sim::{InitConfig, Sgda, StepMode};
 use hdgan_model::random::stream_rng;
-use hdgan_model::{LambdaValue, LatentConfig, LossName, Model, ModelConfig};
+use hdgan_model::{Model, ModelConfig};
 
 /// Figure 1's success model (d = 2, projected) at dimension n.
 pub fn fig1_model(n: usize) -> Model {
-    ModelConfig {
-        n,
-        d: 2,
-        tau: 0.2,
-        tau_tilde: 0.04,
-        eta_t: 2.0,
-        eta_g: 2.0,
-        lambda: LambdaValue::default(),
-        latent: LatentConfig::diagonal(&[5.0, 3.0]),
-        latent_tilde: None,
-        loss: LossName::Quadratic,
-    }
-    .validate("model")
-    .expect("Figure 1 model is valid")
+    ModelConfig::figure1(n, 2.0)
+        .validate("model")
+        .expect("Figure 1 model is valid")
 }
 
 /// An SGDA engine on Figure 1's model at dimension n, started at P0 = 0.1 I, q0 = 0.1.

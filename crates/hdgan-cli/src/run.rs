@@ -169,13 +169,6 @@ pub fn simulate(
 pub fn figure1(title: &str, sim: &[Trajectory], ode: Option<&Trajectory>) -> Figure {
     let d = sim.first().and_then(Trajectory::d).unwrap_or(0);
     let mut series = Vec::new();
-    let pts = |t: &Trajectory, f: &dyn Fn(&MacroState) -> f64| -> Vec<(f64, f64)> {
-        t.times
-            .iter()
-            .copied()
-            .zip(t.states.iter().map(f))
-            .collect()
-    };
     for i in 0..d {
         let color = PALETTE[i % PALETTE.len()];
         let p = move |s: &MacroState| s.p_cosine(i, i);
@@ -185,13 +178,13 @@ pub fn figure1(title: &str, sim: &[Trajectory], ode: Option<&Trajectory>) -> Fig
                 label: format!("P{0}{0}/sqrt(S{0}{0}) ODE", i + 1),
                 color,
                 style: Style::Line,
-                points: pts(o, &p),
+                points: o.points(p),
             });
             series.push(Series {
                 label: format!("|q{}| ODE", i + 1),
                 color,
                 style: Style::Dashed,
-                points: pts(o, &q),
+                points: o.points(q),
             });
         }
         for (m, t) in sim.iter().enumerate() {
@@ -204,7 +197,7 @@ pub fn figure1(title: &str, sim: &[Trajectory], ode: Option<&Trajectory>) -> Fig
                 },
                 color,
                 style: Style::Dots,
-                points: pts(t, &p),
+                points: t.points(p),
             });
             series.push(Series {
                 label: if first {
@@ -214,7 +207,7 @@ pub fn figure1(title: &str, sim: &[Trajectory], ode: Option<&Trajectory>) -> Fig
                 },
                 color,
                 style: Style::Crosses,
-                points: pts(t, &q),
+                points: t.points(q),
             });
         }
     }

@@ -63,6 +63,15 @@ impl Trajectory {
         self.states.iter().map(f).collect()
     }
 
+    /// Points `(t, f(state))` along the path (for plots).
+    pub fn points(&self, f: impl Fn(&MacroState) -> f64) -> Vec<(f64, f64)> {
+        self.times
+            .iter()
+            .copied()
+            .zip(self.states.iter().map(f))
+            .collect()
+    }
+
     /// Samples whose time lies in `[t0, t1]`.
     pub fn window(&self, t0: f64, t1: f64) -> Trajectory {
         let mut out = Trajectory::new();

@@ -550,8 +550,9 @@ fn scale_gram(g: &mut MacroState, rho_w: f64, rho_v: &[f64]) {
     g.z *= rho_w * rho_w;
 }
 
-/// One pass over the n-vectors: `w_i <- kw w_i + sum_j cu_j U_ij + sum_j cv_j V_ij + cxi xi_i`
-/// and `V_ij <- bv_j V_ij + bw_j w_i` (old w). No reductions, so it vectorises.
+/// Applies `w_i <- kw w_i + sum_j cu_j U_ij + sum_j cv_j V_ij + cxi xi_i` and
+/// `V_ij <- bv_j V_ij + bw_j w_i` (old w) to every row. The hot path does this inside
+/// [`xi_overlaps_fixed`]; this plain loop serves the rare flushes (records, resyncs).
 #[allow(clippy::too_many_arguments)]
 fn update_vectors(
     n: usize,
@@ -567,55 +568,13 @@ fn update_vectors(
     bv: &[f64],
     bw: &[f64],
 ) {
-    match d {
-        1 => update_fixed::<1>(n, u, v, w, xi, kw, cu, cv, cxi, bv, bw),
-        2 => update_fixed::<2>(n, u, v, w, xi, kw, cu, cv, cxi, bv, bw),
-        3 => update_fixed::<3>(n, u, v, w, xi, kw, cu, cv, cxi, bv, bw),
-        4 => update_fixed::<4>(n, u, v, w, xi, kw, cu, cv, cxi, bv, bw),
-        _ => {
-            for i in 0..n {
-                let wo = w[i];
-                let mut wn = kw * wo + cxi * xi[i];
-                for j in 0..d {
-                    let vo = v[j * n + i];
-                    wn += cu[j] * u[j * n + i] + cv[j] * vo;
-                    v[j * n + i] = bv[j] * vo + bw[j] * wo;
-                }
-                w[i] = wn;
-            }
-        }
-    }
-}
-
-#[allow(clippy::too_many_arguments)]
-fn update_fixed<const D: usize>(
-    n: usize,
-    u: &[f64],
-    v: &mut [f64],
-    w: &mut [f64],
-    xi: &[f64],
-    kw: f64,
-    cu: &[f64],
-    cv: &[f64],
-    cxi: f64,
-    bv: &[f64],
-    bw: &[f64],
-) {
-    let ucols: [&[f64]; D] = std::array::from_fn(|j| &u[j * n..(j + 1) * n]);
-    let mut vit = v.chunks_exact_mut(n);
-    let vcols: [&mut [f64]; D] = std::array::from_fn(|_| vit.next().expect("V has d columns"));
-    let (w, xi) = (&mut w[..n], &xi[..n]);
-    let cu: [f64; D] = std::array::from_fn(|j| cu[j]);
-    let cv: [f64; D] = std::array::from_fn(|j| cv[j]);
-    let bv: [f64; D] = std::array::from_fn(|j| bv[j]);
-    let bw: [f64; D] = std::array::from_fn(|j| bw[j]);
     for i in 0..n {
         let wo = w[i];
         let mut wn = kw * wo + cxi * xi[i];
-        for j in 0..D {
-            let vo = vcols[j][i];
-            wn += cu[j] * ucols[j][i] + cv[j] * vo;
-            vcols[j][i] = bv[j] * vo + bw[j] * wo;
+        for j in 0..d {
+            let vo = v[j * n + i];
+            wn += cu[j] * u[j * n + i] + cv[j] * vo;
+            v[j * n + i] = bv[j] * vo + bw[j] * wo;
         }
         w[i] = wn;
     }

@@ -99,6 +99,24 @@ impl LatentConfig {
 }
 
 impl ModelConfig {
+    /// The setting of the paper's Figure 1 at dimension n and noise variance
+    /// `eta = eta_T = eta_G`: d = 2, `Lam = Lam~ = diag(5, 3)`, tau = 0.2, tau~ = 0.04,
+    /// lambda = infinity, quadratic loss (eta = 2, 1, 4: success, oscillation, collapse).
+    pub fn figure1(n: usize, eta: f64) -> Self {
+        Self {
+            n,
+            d: 2,
+            tau: 0.2,
+            tau_tilde: 0.04,
+            eta_t: eta,
+            eta_g: eta,
+            lambda: LambdaValue::default(),
+            latent: LatentConfig::diagonal(&[5.0, 3.0]),
+            latent_tilde: None,
+            loss: LossName::Quadratic,
+        }
+    }
+
     /// Validates every rule once (SPEC §1): `1 <= d` and `2d + 1 <= n` (U, V and w need
     /// independent directions), learning rates > 0, noise variances >= 0, lambda >= 0 or
     /// infinite, latent covariances d x d symmetric PSD, every number finite. `prefix` is
@@ -187,18 +205,7 @@ mod tests {
     use super::*;
 
     fn fig1() -> ModelConfig {
-        ModelConfig {
-            n: 5000,
-            d: 2,
-            tau: 0.2,
-            tau_tilde: 0.04,
-            eta_t: 2.0,
-            eta_g: 2.0,
-            lambda: LambdaValue::default(),
-            latent: LatentConfig::diagonal(&[5.0, 3.0]),
-            latent_tilde: None,
-            loss: LossName::Quadratic,
-        }
+        ModelConfig::figure1(5000, 2.0)
     }
 
     /// One helper per rule: mutate the valid config, expect an error naming `key`.

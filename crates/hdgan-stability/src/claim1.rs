@@ -107,23 +107,10 @@ pub fn claim1(model: &Model) -> Option<Claim1> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hdgan_model::{LambdaValue, LatentConfig, LossName, ModelConfig};
+    use hdgan_model::ModelConfig;
 
     fn fig1(eta: f64) -> Model {
-        ModelConfig {
-            n: 5000,
-            d: 2,
-            tau: 0.2,
-            tau_tilde: 0.04,
-            eta_t: eta,
-            eta_g: eta,
-            lambda: LambdaValue::default(),
-            latent: LatentConfig::diagonal(&[5.0, 3.0]),
-            latent_tilde: None,
-            loss: LossName::Quadratic,
-        }
-        .validate("model")
-        .unwrap()
+        ModelConfig::figure1(5000, eta).validate("model").unwrap()
     }
 
     /// Hand-computed Figure 1 values: left side (1/2)(0.2 * 5) = 0.5, tau eta^2 = 0.2 * 4 =

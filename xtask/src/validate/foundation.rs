@@ -39,7 +39,7 @@ pub(super) fn checks() -> Vec<Check> {
 
 /// Figure 1's model at dimension n and noise variance eta (= eta_T = eta_G).
 pub(super) fn fig1_model(n: usize, eta: f64) -> Result<Model> {
-    Ok(model(n, 2, LambdaValue::default(), eta, eta, &[5.0, 3.0])?)
+    Ok(ModelConfig::figure1(n, eta).validate("model")?)
 }
 
 fn model(
@@ -352,13 +352,6 @@ fn ode_general_vs_sim(ctx: &Ctx) -> Result<Outcome> {
         measured.push(format!("d={d}: corrected {sc:.2}, printed {sp:.1}"));
         details.push(format!("- d = {d}: corrected h statistic {sc:.3} (worst {wc}); printed h statistic {sp:.2} (worst {wp})."));
         // Plot z and q1 for the mean and both ODEs.
-        let pts = |t: &Trajectory, f: &dyn Fn(&MacroState) -> f64| -> Vec<(f64, f64)> {
-            t.times
-                .iter()
-                .copied()
-                .zip(t.states.iter().map(f))
-                .collect()
-        };
         let mut series = Vec::new();
         for (k, (lbl, f)) in [
             ("z", (&|s: &MacroState| s.z) as &dyn Fn(&MacroState) -> f64),
@@ -372,19 +365,19 @@ fn ode_general_vs_sim(ctx: &Ctx) -> Result<Outcome> {
                 label: format!("{lbl} sim mean"),
                 color: PALETTE[k],
                 style: Style::Dots,
-                points: pts(&mean_path, f),
+                points: mean_path.points(f),
             });
             series.push(Series {
                 label: format!("{lbl} ODE, corrected h"),
                 color: PALETTE[k],
                 style: Style::Line,
-                points: pts(&corrected, f),
+                points: corrected.points(f),
             });
             series.push(Series {
                 label: format!("{lbl} ODE, printed h"),
                 color: PALETTE[k],
                 style: Style::Dashed,
-                points: pts(&printed, f),
+                points: printed.points(f),
             });
         }
         plots.push(ctx.plot(
