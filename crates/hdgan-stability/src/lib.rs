@@ -1,9 +1,17 @@
 //! Stability and phases of the training dynamics (SPEC §6): Claim 1's condition (15) and
-//! critical overlaps `p*_l`, and the one rule that classifies a trajectory (from the ODE
-//! or from a simulation) as success, failure, oscillation or mode collapse.
+//! critical overlaps `p*_l`; the analytic Jacobian of the reduced ODE and its fixed points
+//! with their spectra; the one rule that classifies a trajectory (from the ODE or from a
+//! simulation) as success, failure, oscillation or mode collapse; phase diagrams.
 
 mod claim1;
+mod fixed_points;
+mod jacobian;
 mod phase;
 
 pub use claim1::{Claim1, ModeStatus, claim1};
+pub use fixed_points::{
+    FixedPoint, FixedPointKind, Stability, analyse, eigenvalues, fixed_points_d1, resting_point,
+    stability_of,
+};
+pub use jacobian::{ReducedCoords, reduced_jacobian, reduced_rhs_coords};
 pub use phase::{Phase, PhaseRule, PhaseSummary, classify};
