@@ -7,5 +7,5 @@ mod rhs;
 mod solve;
 
 pub use hdgan_model::HForm;
-pub use rhs::{general_rhs, reduced_h, reduced_rhs};
+pub use rhs::{ReducedParams, general_rhs, reduced_h, reduced_rhs};
 pub use solve::{OdeError, OdeKind, OdeOptions, solve, solve_packed};

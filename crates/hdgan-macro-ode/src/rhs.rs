@@ -50,6 +50,113 @@ pub fn reduced_h(model: &Model, state: &MacroState) -> f64 {
         - model.tau * model.eta_sq()
 }
 
+/// The constants of the reduced ODE (13)-(14) for one model, laid out for an
+/// allocation-free right-hand side on the flat state ([`MacroState::pack`] order).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ReducedParams {
+    d: usize,
+    tau: f64,
+    tau_tilde: f64,
+    /// `Lam`, row-major.
+    lam: Vec<f64>,
+    /// `Lam~`, row-major.
+    lam_t: Vec<f64>,
+    /// `1 - tau eta_G / 2`.
+    a_g: f64,
+    /// `1 + tau eta_T / 2`.
+    a_t: f64,
+    /// `tau eta^2`.
+    te: f64,
+}
+
+/// Largest d handled with stack scratch in [`ReducedParams::rhs`] (larger d allocates).
+const STACK_D: usize = 8;
+
+impl ReducedParams {
+    /// The constants of `model` (its latent second moments, rates and noise variances).
+    pub fn new(model: &Model) -> Self {
+        Self {
+            d: model.d,
+            tau: model.tau,
+            tau_tilde: model.tau_tilde,
+            lam: model.latent.second_moment().matrix().as_slice().to_vec(),
+            lam_t: model
+                .latent_tilde
+                .second_moment()
+                .matrix()
+                .as_slice()
+                .to_vec(),
+            a_g: 1.0 - 0.5 * model.tau * model.eta_g,
+            a_t: 1.0 + 0.5 * model.tau * model.eta_t,
+            te: model.tau * model.eta_sq(),
+        }
+    }
+
+    /// The right-hand side of (13)-(14) on the flat state `y` into `dy` (both of length
+    /// `2 d^2 + 2 d + 1`); `dz` and `dS_jj` are exactly zero.
+    pub fn rhs(&self, y: &[f64], dy: &mut [f64]) {
+        let d = self.d;
+        if d <= STACK_D {
+            let mut scratch = [0.0f64; 3 * STACK_D];
+            self.rhs_with(y, dy, &mut scratch[..3 * d]);
+        } else {
+            let mut scratch = vec![0.0; 3 * d];
+            self.rhs_with(y, dy, &mut scratch);
+        }
+    }
+
+    fn rhs_with(&self, y: &[f64], dy: &mut [f64], scratch: &mut [f64]) {
+        let d = self.d;
+        let dd = d * d;
+        let (p, rest) = y.split_at(dd);
+        let (q, rest) = rest.split_at(d);
+        let (r, rest) = rest.split_at(d);
+        let s = &rest[..dd];
+        let (g, rest) = scratch.split_at_mut(d);
+        let (gt, l) = rest.split_at_mut(d);
+        let (mut qlq, mut rlr) = (0.0, 0.0);
+        for i in 0..d {
+            let (mut a, mut b) = (0.0, 0.0);
+            for k in 0..d {
+                a += self.lam[i * d + k] * q[k];
+                b += self.lam_t[i * d + k] * r[k];
+            }
+            g[i] = a;
+            gt[i] = b;
+            qlq += q[i] * a;
+            rlr += r[i] * b;
+        }
+        for j in 0..d {
+            l[j] = -r[j] * gt[j];
+        }
+        let h = self.a_g * rlr - self.a_t * qlq - self.te;
+        let (tau, tt) = (self.tau, self.tau_tilde);
+        let (dp, rest) = dy.split_at_mut(dd);
+        let (dq, rest) = rest.split_at_mut(d);
+        let (dr, rest) = rest.split_at_mut(d);
+        let (ds, dz) = rest.split_at_mut(dd);
+        for i in 0..d {
+            let (mut p_gt, mut pt_g, mut s_gt) = (0.0, 0.0, 0.0);
+            for k in 0..d {
+                p_gt += p[i * d + k] * gt[k];
+                pt_g += p[k * d + i] * g[k];
+                s_gt += s[i * d + k] * gt[k];
+            }
+            for j in 0..d {
+                dp[i * d + j] = tt * (q[i] * gt[j] + p[i * d + j] * l[j]);
+                ds[i * d + j] = if i == j {
+                    0.0
+                } else {
+                    tt * (r[i] * gt[j] + gt[i] * r[j] + s[i * d + j] * (l[i] + l[j]))
+                };
+            }
+            dq[i] = tau * (g[i] - p_gt + h * q[i]);
+            dr[i] = tau * (pt_g - s_gt + h * r[i]) + tt * (gt[i] + l[i] * r[i]);
+        }
+        dz[0] = 0.0;
+    }
+}
+
 /// Right-hand side of the reduced ODE (13)-(14) for lambda = infinity and the quadratic
 /// loss (Example 1), where `z = 1` and `S_jj = 1` are held fixed and `h`, `L` are Lagrange
 /// multipliers:
@@ -62,34 +169,14 @@ pub fn reduced_h(model: &Model, state: &MacroState) -> f64 {
 /// L = -diag( r_j (Lam~ r)_j ),  h from [`reduced_h`]
 /// ```
 ///
-/// The derivatives of `z` and of the diagonal of `S` are set to exactly zero.
+/// The derivatives of `z` and of the diagonal of `S` are set to exactly zero. (The
+/// integrator uses [`ReducedParams::rhs`], the same formula without allocations.)
 pub fn reduced_rhs(model: &Model, state: &MacroState) -> MacroState {
     let d = state.d();
-    let lam = model.latent.second_moment().matrix();
-    let lam_t = model.latent_tilde.second_moment().matrix();
-    let (tau, tt) = (model.tau, model.tau_tilde);
-    let g = lam.mul_vec(&state.q);
-    let gt = lam_t.mul_vec(&state.r);
-    let l: Vec<f64> = (0..d).map(|j| -state.r[j] * gt[j]).collect();
-    let h = reduced_h(model, state);
-    let p_gt = state.p.mul_vec(&gt);
-    let pt_g = state.p.t_mul_vec(&g);
-    let s_gt = state.s.mul_vec(&gt);
-    let mut out = MacroState::zeros(d);
-    for i in 0..d {
-        for j in 0..d {
-            out.p[(i, j)] = tt * (state.q[i] * gt[j] + state.p[(i, j)] * l[j]);
-            out.s[(i, j)] = if i == j {
-                0.0
-            } else {
-                tt * (state.r[i] * gt[j] + gt[i] * state.r[j] + state.s[(i, j)] * (l[i] + l[j]))
-            };
-        }
-        out.q[i] = tau * (g[i] - p_gt[i] + h * state.q[i]);
-        out.r[i] = tau * (pt_g[i] - s_gt[i] + h * state.r[i]) + tt * (gt[i] + l[i] * state.r[i]);
-    }
-    out.z = 0.0;
-    out
+    let y = state.pack();
+    let mut dy = vec![0.0; y.len()];
+    ReducedParams::new(model).rhs(&y, &mut dy);
+    MacroState::unpack(d, &dy)
 }
 
 #[cfg(test)]
@@ -125,6 +212,35 @@ mod tests {
         s.s = hdgan_core::DMat::from_rows(&[vec![1.0, 0.1], vec![0.1, 1.0]]).unwrap();
         s.z = 1.0;
         s
+    }
+
+    /// The flat implementation against the equations written with `DMat` operations.
+    #[test]
+    fn flat_rhs_matches_the_matrix_form() {
+        let m = model(LambdaValue::default(), 1.5, 0.5);
+        let st = state();
+        let lam = m.latent.second_moment().matrix();
+        let lt = m.latent_tilde.second_moment().matrix();
+        let (tau, tt) = (m.tau, m.tau_tilde);
+        let g = lam.mul_vec(&st.q);
+        let gt = lt.mul_vec(&st.r);
+        let l: Vec<f64> = (0..2).map(|j| -st.r[j] * gt[j]).collect();
+        let h = reduced_h(&m, &st);
+        let p_gt = st.p.mul_vec(&gt);
+        let pt_g = st.p.t_mul_vec(&g);
+        let s_gt = st.s.mul_vec(&gt);
+        let out = reduced_rhs(&m, &st);
+        for i in 0..2 {
+            assert!((out.q[i] - tau * (g[i] - p_gt[i] + h * st.q[i])).abs() < 1e-14);
+            let dr = tau * (pt_g[i] - s_gt[i] + h * st.r[i]) + tt * (gt[i] + l[i] * st.r[i]);
+            assert!((out.r[i] - dr).abs() < 1e-14);
+            for j in 0..2 {
+                let dp = tt * (st.q[i] * gt[j] + st.p[(i, j)] * l[j]);
+                assert!((out.p[(i, j)] - dp).abs() < 1e-14);
+            }
+        }
+        let ds01 = tt * (st.r[0] * gt[1] + gt[0] * st.r[1] + st.s[(0, 1)] * (l[0] + l[1]));
+        assert!((out.s[(0, 1)] - ds01).abs() < 1e-14 && (out.s[(1, 0)] - ds01).abs() < 1e-14);
     }
 
     #[test]

@@ -1,4 +1,4 @@
-use crate::rhs::{general_rhs, reduced_rhs};
+use crate::rhs::{ReducedParams, general_rhs};
 use hdgan_core::{MacroState, Trajectory};
 use hdgan_model::{HForm, Model};
 use ode_solvers::dop_shared::IntegrationError;
@@ -81,6 +81,7 @@ pub enum OdeError {
 struct Rhs<'a> {
     model: &'a Model,
     kind: OdeKind,
+    reduced: ReducedParams,
     d: usize,
     blowup: f64,
     diverged: &'a Cell<Option<(f64, usize, f64)>>,
@@ -88,12 +89,13 @@ struct Rhs<'a> {
 
 impl System<f64, DVector<f64>> for Rhs<'_> {
     fn system(&self, _t: f64, y: &DVector<f64>, dy: &mut DVector<f64>) {
-        let state = MacroState::unpack(self.d, y.as_slice());
-        let ds = match self.kind {
-            OdeKind::General(form) => general_rhs(self.model, &state, form),
-            OdeKind::Reduced => reduced_rhs(self.model, &state),
-        };
-        ds.pack_into(dy.as_mut_slice());
+        match self.kind {
+            OdeKind::General(form) => {
+                let state = MacroState::unpack(self.d, y.as_slice());
+                general_rhs(self.model, &state, form).pack_into(dy.as_mut_slice());
+            }
+            OdeKind::Reduced => self.reduced.rhs(y.as_slice(), dy.as_mut_slice()),
+        }
     }
 
     fn solout(&mut self, t: f64, y: &DVector<f64>, _dy: &DVector<f64>) -> bool {
@@ -130,6 +132,7 @@ pub fn solve(
         ));
     }
     let names = MacroState::column_names(d);
+    let reduced = ReducedParams::new(model);
     let diverged = Cell::new(None);
     let mut y = DVector::from_vec(init.pack());
     if let Some(i) = y.iter().position(|v| !v.is_finite()) {
@@ -147,6 +150,7 @@ pub fn solve(
             let rhs = Rhs {
                 model,
                 kind,
+                reduced: reduced.clone(),
                 d,
                 blowup: opts.blowup,
                 diverged: &diverged,

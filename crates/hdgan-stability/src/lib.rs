@@ -7,6 +7,7 @@ mod claim1;
 mod fixed_points;
 mod jacobian;
 mod phase;
+mod phase_map;
 
 pub use claim1::{Claim1, ModeStatus, claim1};
 pub use fixed_points::{
@@ -15,3 +16,7 @@ pub use fixed_points::{
 };
 pub use jacobian::{ReducedCoords, reduced_jacobian, reduced_rhs_coords};
 pub use phase::{Phase, PhaseRule, PhaseSummary, classify};
+pub use phase_map::{
+    GridAxis, GridParam, PhaseCell, PhaseMap, PhaseMapSpec, claim1_boundaries, claim1_interior,
+    classification_times, classify_ode, phase_map,
+};

@@ -1,0 +1,400 @@
+//! Phase diagrams over a grid of two parameters: Claim 1's prediction and the ODE's
+//! classification at every grid point, computed in parallel.
+
+use crate::{Phase, PhaseRule, PhaseSummary, claim1, classify};
+use hdgan_core::MacroState;
+use hdgan_macro_ode::{OdeKind, OdeOptions, solve};
+use hdgan_model::Model;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// A model parameter a phase-diagram axis can vary.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GridParam {
+    /// `tau eta^2`, set by scaling eta_T and eta_G by a common factor (both equal to
+    /// `sqrt(value / tau)` if both are zero); tau fixed.
+    TauEtaSq,
+    /// `alpha = tau~ / tau`, set through tau~; tau fixed.
+    Alpha,
+    /// `eta_T = eta_G = value`.
+    Eta,
+    /// tau, with alpha fixed (tau~ moves with it).
+    Tau,
+    /// tau~ alone.
+    TauTilde,
+    /// eta_T alone.
+    EtaT,
+    /// eta_G alone.
+    EtaG,
+}
+
+impl GridParam {
+    /// Axis label.
+    pub fn label(self) -> &'static str {
+        match self {
+            GridParam::TauEtaSq => "tau eta^2",
+            GridParam::Alpha => "alpha = tau~ / tau",
+            GridParam::Eta => "eta_T = eta_G",
+            GridParam::Tau => "tau (alpha fixed)",
+            GridParam::TauTilde => "tau~",
+            GridParam::EtaT => "eta_T",
+            GridParam::EtaG => "eta_G",
+        }
+    }
+
+    /// Whether `value` is allowed (rates > 0, noise variances >= 0, all finite).
+    pub fn allows(self, value: f64) -> bool {
+        value.is_finite()
+            && match self {
+                GridParam::Alpha | GridParam::Tau | GridParam::TauTilde => value > 0.0,
+                _ => value >= 0.0,
+            }
+    }
+
+    /// The model with this parameter set to `value` (which must satisfy [`allows`]).
+    ///
+    /// [`allows`]: GridParam::allows
+    pub fn apply(self, base: &Model, value: f64) -> Model {
+        let mut m = base.clone();
+        match self {
+            GridParam::TauEtaSq => {
+                let current = m.tau * m.eta_sq();
+                if current > 0.0 {
+                    let s = (value / current).sqrt();
+                    m.eta_t *= s;
+                    m.eta_g *= s;
+                } else {
+                    let e = (value / m.tau).sqrt();
+                    m.eta_t = e;
+                    m.eta_g = e;
+                }
+            }
+            GridParam::Alpha => m.tau_tilde = value * m.tau,
+            GridParam::Eta => {
+                m.eta_t = value;
+                m.eta_g = value;
+            }
+            GridParam::Tau => {
+                let alpha = m.alpha();
+                m.tau = value;
+                m.tau_tilde = alpha * value;
+            }
+            GridParam::TauTilde => m.tau_tilde = value,
+            GridParam::EtaT => m.eta_t = value,
+            GridParam::EtaG => m.eta_g = value,
+        }
+        m
+    }
+}
+
+/// One axis of a phase diagram: `count` values evenly spaced from `min` to `max`.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GridAxis {
+    /// The parameter.
+    pub param: GridParam,
+    /// First value.
+    pub min: f64,
+    /// Last value.
+    pub max: f64,
+    /// Number of values (>= 2).
+    pub count: usize,
+}
+
+impl GridAxis {
+    /// The grid values.
+    pub fn values(&self) -> Vec<f64> {
+        let n = self.count.max(2);
+        (0..n)
+            .map(|k| self.min + (self.max - self.min) * k as f64 / (n - 1) as f64)
+            .collect()
+    }
+
+    /// Spacing between neighbouring values.
+    pub fn step(&self) -> f64 {
+        (self.max - self.min) / (self.count.max(2) - 1) as f64
+    }
+}
+
+/// What to compute for a phase diagram.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PhaseMapSpec {
+    /// Horizontal axis.
+    pub x: GridAxis,
+    /// Vertical axis.
+    pub y: GridAxis,
+    /// ODE horizon.
+    pub t_end: f64,
+    /// Number of ODE samples in the classification window.
+    pub samples: usize,
+    /// Initial state of every ODE run.
+    pub init: MacroState,
+    /// Classification rule.
+    pub rule: PhaseRule,
+    /// Integrator settings.
+    pub ode: OdeOptions,
+}
+
+/// One grid point of a phase diagram.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PhaseCell {
+    /// Horizontal parameter value.
+    pub x: f64,
+    /// Vertical parameter value.
+    pub y: f64,
+    /// Claim 1's prediction (None if the latent moments are not diagonal).
+    pub claim1: Option<Phase>,
+    /// The ODE's classification.
+    pub ode: Option<PhaseSummary>,
+    /// Why the ODE could not be classified (divergence, integrator failure).
+    pub ode_error: Option<String>,
+}
+
+impl PhaseCell {
+    /// Whether Claim 1 and the ODE give the same phase (None when either is missing).
+    pub fn agrees(&self) -> Option<bool> {
+        Some(self.claim1.as_ref()? == &self.ode.as_ref()?.phase)
+    }
+}
+
+/// A computed phase diagram: `cells[iy * nx + ix]`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PhaseMap {
+    /// Horizontal axis.
+    pub x: GridAxis,
+    /// Vertical axis.
+    pub y: GridAxis,
+    /// Grid points, row by row (y outer, x inner).
+    pub cells: Vec<PhaseCell>,
+}
+
+/// Output times of a classification run: `0` and `samples` times evenly spread over the
+/// classification window `[t_end (1 - window), t_end]`.
+pub fn classification_times(t_end: f64, samples: usize, rule: &PhaseRule) -> Vec<f64> {
+    let from = t_end * (1.0 - rule.window);
+    let k = samples.max(2);
+    std::iter::once(0.0)
+        .chain((0..k).map(|i| from + (t_end - from) * i as f64 / (k - 1) as f64))
+        .collect()
+}
+
+/// Classifies the ODE path of `model` from `init` over `[0, t_end]` by `rule`.
+pub fn classify_ode(
+    model: &Model,
+    init: &MacroState,
+    t_end: f64,
+    samples: usize,
+    rule: &PhaseRule,
+    opts: &OdeOptions,
+) -> Result<PhaseSummary, String> {
+    let times = classification_times(t_end, samples, rule);
+    let traj =
+        solve(model, OdeKind::for_model(model), init, &times, opts).map_err(|e| e.to_string())?;
+    classify(&traj, rule).ok_or_else(|| "empty path".to_owned())
+}
+
+/// Computes the phase diagram of `base` over `spec`'s grid, in parallel. The result does
+/// not depend on the number of threads (every cell is computed independently).
+pub fn phase_map(base: &Model, spec: &PhaseMapSpec) -> PhaseMap {
+    let xs = spec.x.values();
+    let ys = spec.y.values();
+    let cells = ys
+        .iter()
+        .flat_map(|&y| xs.iter().map(move |&x| (x, y)))
+        .collect::<Vec<_>>()
+        .into_par_iter()
+        .map(|(x, y)| {
+            let m = spec.y.param.apply(&spec.x.param.apply(base, x), y);
+            let claim = claim1(&m).map(|c| c.predicted);
+            let (ode, ode_error) = match classify_ode(
+                &m,
+                &spec.init,
+                spec.t_end,
+                spec.samples,
+                &spec.rule,
+                &spec.ode,
+            ) {
+                Ok(s) => (Some(s), None),
+                Err(e) => (None, Some(e)),
+            };
+            PhaseCell {
+                x,
+                y,
+                claim1: claim,
+                ode,
+                ode_error,
+            }
+        })
+        .collect();
+    PhaseMap {
+        x: spec.x,
+        y: spec.y,
+        cells,
+    }
+}
+
+/// Claim 1's boundaries on the grid of `x` and `y` refined `refine` times: the segments
+/// between neighbouring refined points where the predicted phase changes, each drawn on the
+/// edge between them (for plotting).
+pub fn claim1_boundaries(
+    base: &Model,
+    x: &GridAxis,
+    y: &GridAxis,
+    refine: usize,
+) -> Vec<((f64, f64), (f64, f64))> {
+    let fx = GridAxis {
+        count: (x.count.max(2) - 1) * refine + 1,
+        ..*x
+    };
+    let fy = GridAxis {
+        count: (y.count.max(2) - 1) * refine + 1,
+        ..*y
+    };
+    let (xs, ys) = (fx.values(), fy.values());
+    let (hx, hy) = (fx.step() / 2.0, fy.step() / 2.0);
+    let grid: Vec<Vec<Option<Phase>>> = ys
+        .par_iter()
+        .map(|&yv| {
+            xs.iter()
+                .map(|&xv| {
+                    claim1(&y.param.apply(&x.param.apply(base, xv), yv)).map(|c| c.predicted)
+                })
+                .collect()
+        })
+        .collect();
+    let mut segs = Vec::new();
+    for (iy, row) in grid.iter().enumerate() {
+        for ix in 0..row.len() {
+            if ix + 1 < row.len() && row[ix] != row[ix + 1] {
+                let xm = xs[ix] + hx;
+                segs.push(((xm, ys[iy] - hy), (xm, ys[iy] + hy)));
+            }
+            if iy + 1 < grid.len() && row[ix] != grid[iy + 1][ix] {
+                let ym = ys[iy] + hy;
+                segs.push(((xs[ix] - hx, ym), (xs[ix] + hx, ym)));
+            }
+        }
+    }
+    segs
+}
+
+/// Whether Claim 1 predicts the same phase at `(x, y)` and at the eight points
+/// `(x +- dx, y +- dy)`, `(x +- dx, y)`, `(x, y +- dy)`: the point is at least that far from
+/// every boundary (in each axis' units).
+pub fn claim1_interior(
+    base: &Model,
+    x: &GridAxis,
+    y: &GridAxis,
+    at: (f64, f64),
+    margin: (f64, f64),
+) -> bool {
+    let at_point = |xv: f64, yv: f64| {
+        if !(x.param.allows(xv) && y.param.allows(yv)) {
+            return None;
+        }
+        claim1(&y.param.apply(&x.param.apply(base, xv), yv)).map(|c| c.predicted)
+    };
+    let centre = at_point(at.0, at.1);
+    centre.is_some()
+        && [-1.0, 0.0, 1.0].iter().all(|&sx| {
+            [-1.0, 0.0, 1.0]
+                .iter()
+                .all(|&sy| at_point(at.0 + sx * margin.0, at.1 + sy * margin.1) == centre)
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hdgan_core::DMat;
+    use hdgan_model::ModelConfig;
+
+    fn fig1() -> Model {
+        ModelConfig::figure1(1000, 2.0).validate("model").unwrap()
+    }
+
+    #[test]
+    fn params_move_what_they_say() {
+        let m = fig1();
+        let a = GridParam::TauEtaSq.apply(&m, 1.6);
+        assert!((a.tau * a.eta_sq() - 1.6).abs() < 1e-12 && (a.eta_t - a.eta_g).abs() < 1e-12);
+        let b = GridParam::Alpha.apply(&m, 0.5);
+        assert!((b.alpha() - 0.5).abs() < 1e-15 && (b.tau - 0.2).abs() < 1e-15);
+        let c = GridParam::Tau.apply(&m, 0.4);
+        assert!((c.alpha() - 0.2).abs() < 1e-15);
+    }
+
+    /// Figure 1 in the (tau eta^2, alpha) plane: the left boundary is
+    /// tau eta^2 = alpha Lam_1 / 2 = 2.5 alpha (Lam = Lam~), the right ones
+    /// tau eta^2 = 3 and 5.
+    #[test]
+    fn boundaries_sit_where_claim1_puts_them() {
+        let m = fig1();
+        let x = GridAxis {
+            param: GridParam::TauEtaSq,
+            min: 0.1,
+            max: 6.0,
+            count: 60,
+        };
+        let y = GridAxis {
+            param: GridParam::Alpha,
+            min: 0.05,
+            max: 1.0,
+            count: 20,
+        };
+        let segs = claim1_boundaries(&m, &x, &y, 1);
+        assert!(!segs.is_empty());
+        // Every segment lies within one grid step of one of the analytic boundaries.
+        let (hx, hy) = (x.step(), y.step());
+        for ((x0, y0), (x1, y1)) in &segs {
+            let (xm, ym) = (0.5 * (x0 + x1), 0.5 * (y0 + y1));
+            let near = (xm - 3.0).abs() <= hx
+                || (xm - 5.0).abs() <= hx
+                || (xm - 2.5 * ym).abs() <= hx + 2.5 * hy;
+            assert!(near, "segment at ({xm}, {ym}) is on no boundary");
+        }
+        assert!(claim1_interior(&m, &x, &y, (0.8, 0.2), (0.1, 0.05)));
+        assert!(!claim1_interior(&m, &x, &y, (3.0, 0.2), (0.1, 0.05)));
+        assert!(!claim1_interior(&m, &x, &y, (0.5, 0.2), (0.1, 0.05)));
+    }
+
+    #[test]
+    fn small_map_matches_claim1_at_figure1_points() {
+        let m = fig1();
+        let mut init = MacroState::zeros(2);
+        init.p = DMat::from_diag(&[0.1, 0.1]);
+        init.q = vec![0.1, 0.1];
+        init.r = init.p.t_mul_vec(&init.q);
+        init.s = DMat::identity(2);
+        init.z = 1.0;
+        let spec = PhaseMapSpec {
+            x: GridAxis {
+                param: GridParam::Eta,
+                min: 1.0,
+                max: 4.0,
+                count: 2,
+            },
+            y: GridAxis {
+                param: GridParam::Alpha,
+                min: 0.2,
+                max: 0.2,
+                count: 2,
+            },
+            t_end: 400.0,
+            samples: 40,
+            init,
+            rule: PhaseRule::default(),
+            ode: OdeOptions {
+                rtol: 1e-7,
+                atol: 1e-9,
+                ..OdeOptions::default()
+            },
+        };
+        let map = phase_map(&m, &spec);
+        assert_eq!(map.cells.len(), 4);
+        for c in &map.cells {
+            assert_eq!(c.agrees(), Some(true), "{c:?}");
+        }
+    }
+}
