@@ -126,21 +126,35 @@ pub fn load(path: Option<&Path>) -> Result<(String, RunConfig), InputError> {
     match path {
         None => parse(DEFAULT_CONFIG, "<embedded default>").map(|c| (DEFAULT_NAME.to_owned(), c)),
         Some(p) => {
-            let text = std::fs::read_to_string(p).map_err(|e| {
-                InputError(format!("cannot read config file `{}`: {e}", p.display()))
-            })?;
-            let name = p
-                .file_stem()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_else(|| "run".to_owned());
+            let (name, text) = read_file(p)?;
             parse(&text, &p.display().to_string()).map(|c| (name, c))
         }
     }
 }
 
+/// Reads a config file: its name (file stem) and text; a missing or unreadable file is an
+/// [`InputError`].
+pub fn read_file(p: &Path) -> Result<(String, String), InputError> {
+    let text = std::fs::read_to_string(p)
+        .map_err(|e| InputError(format!("cannot read config file `{}`: {e}", p.display())))?;
+    let name = p
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "run".to_owned());
+    Ok((name, text))
+}
+
 /// Parses TOML text into a [`RunConfig`]; `origin` names the source in errors.
 pub fn parse(text: &str, origin: &str) -> Result<RunConfig, InputError> {
-    toml::from_str::<RunConfig>(text).map_err(|e| InputError(toml_error_line(text, origin, &e)))
+    parse_toml(text, origin)
+}
+
+/// Parses TOML text into any config type, with one-line errors naming file, line and key.
+pub fn parse_toml<T: serde::de::DeserializeOwned>(
+    text: &str,
+    origin: &str,
+) -> Result<T, InputError> {
+    toml::from_str::<T>(text).map_err(|e| InputError(toml_error_line(text, origin, &e)))
 }
 
 /// A one-line description of a TOML error: file, line, the key's full dotted path when

@@ -7,6 +7,7 @@
 
 pub mod config;
 pub mod output;
+pub mod phase;
 pub mod plot;
 pub mod run;
 

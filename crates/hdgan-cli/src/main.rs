@@ -47,6 +47,28 @@ enum Command {
         /// TOML config to validate.
         config: PathBuf,
     },
+    /// Phase diagram over a grid of two parameters: Claim 1's prediction and the ODE's
+    /// classification at every point (and optionally simulations on a coarser grid);
+    /// writes phase.csv/.npy, the grids as .npy, phase.svg/.png and agreement.svg/.png.
+    Phase {
+        /// TOML phase config (see configs/phase-eta-alpha.toml).
+        config: PathBuf,
+        /// Output folder (default: [output] dir of the config, else out/<config name>).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Worker threads (default: one per core). Results do not depend on it.
+        #[arg(long)]
+        threads: Option<usize>,
+        /// No progress output.
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// List the fixed points of the reduced ODE (13) for a config's [model], with their
+    /// Jacobian eigenvalues and a stable / marginal / unstable verdict.
+    FixedPoints {
+        /// Any TOML config with a [model] table (lambda = "inf").
+        config: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -112,6 +134,27 @@ fn dispatch(cmd: Command) -> Result<()> {
             if let Some(p) = &outcome.phases.1 {
                 println!("phase (ODE): {}", p.phase);
             }
+            Ok(())
+        }
+        Command::Phase {
+            config,
+            out,
+            threads,
+            quiet,
+        } => {
+            let o = hdgan_cli::phase::execute_phase(&config, out.as_deref(), threads, !quiet)?;
+            println!("wrote {}", o.out_dir.display());
+            println!(
+                "{} x {} grid, ODE map in {:.2} s; Claim 1 and ODE agree at {} of {} points",
+                o.map.x.count, o.map.y.count, o.seconds, o.agreement.1, o.agreement.0
+            );
+            if let Some((n, a)) = o.sim_agreement {
+                println!("simulation and ODE agree at {a} of {n} simulated points");
+            }
+            Ok(())
+        }
+        Command::FixedPoints { config } => {
+            hdgan_cli::phase::execute_fixed_points(&config)?;
             Ok(())
         }
         Command::Check { config } => {

@@ -186,3 +186,122 @@ pub fn render(fig: &Figure, svg: &Path, png: &Path) -> Result<()> {
     draw(BitMapBackend::new(png, SIZE).into_drawing_area(), fig)?;
     Ok(())
 }
+
+/// An RGB colour.
+pub type Rgb = (u8, u8, u8);
+/// A rectangle `(x0, y0, x1, y1)`.
+pub type Rect = (f64, f64, f64, f64);
+
+/// A map of coloured rectangles (a phase diagram) with line segments and labelled markers
+/// drawn over it.
+#[derive(Clone, Debug, Default)]
+pub struct CellMap {
+    /// Title.
+    pub title: String,
+    /// x-axis label.
+    pub x_label: String,
+    /// y-axis label.
+    pub y_label: String,
+    /// x range.
+    pub x_range: (f64, f64),
+    /// y range.
+    pub y_range: (f64, f64),
+    /// Rectangles `(x0, y0, x1, y1)` and their colours.
+    pub cells: Vec<(Rect, Rgb)>,
+    /// Line segments drawn in black (e.g. analytic boundaries).
+    pub segments: Vec<((f64, f64), (f64, f64))>,
+    /// Label of the segments in the legend.
+    pub segments_label: String,
+    /// Legend entries for the cell colours.
+    pub legend: Vec<(String, Rgb)>,
+    /// Labelled markers `(x, y, label)`.
+    pub markers: Vec<(f64, f64, String)>,
+}
+
+fn draw_cells<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, map: &CellMap) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    let err = |e: DrawingAreaErrorKind<DB::ErrorType>| anyhow!("plot: {e:?}");
+    root.fill(&WHITE).map_err(err)?;
+    let (x0, x1) = map.x_range;
+    let (y0, y1) = map.y_range;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(&map.title, ("sans-serif", 22))
+        .margin(14)
+        .x_label_area_size(44)
+        .y_label_area_size(64)
+        .build_cartesian_2d(x0..x1, y0..y1)
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .disable_mesh()
+        .x_desc(&map.x_label)
+        .y_desc(&map.y_label)
+        .label_style(("sans-serif", 14))
+        .axis_desc_style(("sans-serif", 16))
+        .draw()
+        .map_err(err)?;
+    chart
+        .draw_series(map.cells.iter().map(|&((a, b, c, d), col)| {
+            Rectangle::new([(a, b), (c, d)], RGBColor(col.0, col.1, col.2).filled())
+        }))
+        .map_err(err)?;
+    for (label, col) in &map.legend {
+        let color = RGBColor(col.0, col.1, col.2);
+        // An empty series carries each legend entry.
+        chart
+            .draw_series(std::iter::empty::<Circle<(f64, f64), i32>>())
+            .map_err(err)?
+            .label(label.clone())
+            .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 14, y + 6)], color.filled()));
+    }
+    if !map.segments.is_empty() {
+        let anno = chart
+            .draw_series(
+                map.segments
+                    .iter()
+                    .map(|&(p, q)| PathElement::new(vec![p, q], BLACK.stroke_width(2))),
+            )
+            .map_err(err)?;
+        if !map.segments_label.is_empty() {
+            anno.label(map.segments_label.clone()).legend(|(x, y)| {
+                PathElement::new(vec![(x, y), (x + 14, y)], BLACK.stroke_width(2))
+            });
+        }
+    }
+    for (x, y, label) in &map.markers {
+        chart
+            .draw_series(std::iter::once(Cross::new(
+                (*x, *y),
+                7,
+                BLACK.stroke_width(3),
+            )))
+            .map_err(err)?;
+        chart
+            .draw_series(std::iter::once(Text::new(
+                label.clone(),
+                (*x, *y),
+                ("sans-serif", 15).into_font().color(&BLACK),
+            )))
+            .map_err(err)?;
+    }
+    chart
+        .configure_series_labels()
+        .label_font(("sans-serif", 13))
+        .background_style(WHITE.mix(0.9))
+        .border_style(RGBColor(150, 150, 150))
+        .position(SeriesLabelPosition::UpperLeft)
+        .draw()
+        .map_err(err)?;
+    root.present().map_err(err)?;
+    Ok(())
+}
+
+/// Renders a [`CellMap`] to SVG and PNG.
+pub fn render_cells(map: &CellMap, svg: &Path, png: &Path) -> Result<()> {
+    register_fonts();
+    draw_cells(SVGBackend::new(svg, SIZE).into_drawing_area(), map)?;
+    draw_cells(BitMapBackend::new(png, SIZE).into_drawing_area(), map)?;
+    Ok(())
+}

@@ -36,6 +36,28 @@ pub struct MicroState {
 }
 
 impl InitState {
+    /// The macroscopic state that [`InitState::build`] produces (exactly, up to round-off):
+    /// `P = P0`, `q = q0`, `r = P0^T q0`, `S_jj = S0_jj`, `S_jk = P0[:, j] . P0[:, k]`, `z = z0`.
+    /// This is the natural initial condition of the ODE for this initial state.
+    pub fn macro_state(&self) -> MacroState {
+        let d = self.q0.len();
+        let mut s = MacroState::zeros(d);
+        s.p = self.p0.clone();
+        s.q = self.q0.clone();
+        s.r = self.p0.t_mul_vec(&self.q0);
+        for j in 0..d {
+            for k in 0..d {
+                s.s[(j, k)] = if j == k {
+                    self.s0_diag[j]
+                } else {
+                    (0..d).map(|i| self.p0[(i, j)] * self.p0[(i, k)]).sum()
+                };
+            }
+        }
+        s.z = self.z0;
+        s
+    }
+
     /// Builds `X_0` in O(n d^2): draw `2d + 1` Gaussian n-vectors (or the constant vector
     /// for U), orthonormalise them (Gram-Schmidt, twice), take the first d as `U` and the
     /// others as directions `e_j`, `e_w` orthogonal to `U` and to each other, then
@@ -184,6 +206,7 @@ mod tests {
         assert!((s.z - 1.5).abs() < 1e-12);
         let r = init.p0.t_mul_vec(&init.q0);
         assert!((s.r[0] - r[0]).abs() < 1e-12 && (s.r[1] - r[1]).abs() < 1e-12);
+        assert!(init.macro_state().gram_distance(&s) < 1e-12);
         assert!((s.s[(0, 1)] - (0.3 * -0.1 + 0.2 * 0.5)).abs() < 1e-12);
     }
 

@@ -18,5 +18,5 @@ pub use jacobian::{ReducedCoords, reduced_jacobian, reduced_rhs_coords};
 pub use phase::{Phase, PhaseRule, PhaseSummary, classify};
 pub use phase_map::{
     GridAxis, GridParam, PhaseCell, PhaseMap, PhaseMapSpec, claim1_boundaries, claim1_interior,
-    classification_times, classify_ode, phase_map,
+    classification_times, classify_ode, horizon, phase_map,
 };

@@ -2,7 +2,7 @@
 //! classification at every grid point, computed in parallel.
 
 use crate::{Phase, PhaseRule, PhaseSummary, claim1, classify};
-use hdgan_core::MacroState;
+use hdgan_core::{MacroState, Trajectory};
 use hdgan_macro_ode::{OdeKind, OdeOptions, solve};
 use hdgan_model::Model;
 use rayon::prelude::*;
@@ -124,8 +124,12 @@ pub struct PhaseMapSpec {
     pub x: GridAxis,
     /// Vertical axis.
     pub y: GridAxis,
-    /// ODE horizon.
+    /// Shortest ODE horizon.
     pub t_end: f64,
+    /// The horizon is at least `generator_horizon / tau~` (the generator's time scale is
+    /// `1 / tau~`; small tau~ means slow learning), so each point runs to
+    /// `max(t_end, generator_horizon / tau~)`.
+    pub generator_horizon: f64,
     /// Number of ODE samples in the classification window.
     pub samples: usize,
     /// Initial state of every ODE run.
@@ -179,7 +183,68 @@ pub fn classification_times(t_end: f64, samples: usize, rule: &PhaseRule) -> Vec
         .collect()
 }
 
-/// Classifies the ODE path of `model` from `init` over `[0, t_end]` by `rule`.
+/// The horizon of the ODE run for `model` under `spec`: `max(t_end, generator_horizon / tau~)`.
+pub fn horizon(model: &Model, t_end: f64, generator_horizon: f64) -> f64 {
+    t_end.max(generator_horizon / model.tau_tilde)
+}
+
+/// How many times [`classify_ode`] may double the horizon of a run that has not settled.
+pub const MAX_EXTENSIONS: usize = 4;
+
+/// Whether a classified window looks unsettled. For an "oscillation" verdict: the RMS of
+/// |q| over the last quarter of the window is below 0.8 of the first quarter's (a decaying
+/// transient), or q hardly moves (its fluctuation about the window mean is below 0.3 of
+/// its RMS: a discriminator holding a feature while the generator is still learning, not
+/// an oscillation). For other verdicts: a feature cosine whose last-quarter mean differs
+/// from its first-quarter mean by more than 0.02 (still learning), or |q| growing (RMS up
+/// by more than 1.5x, from above 1e-10: a slow instability that has not shown yet).
+fn unsettled(window: &Trajectory, phase: &Phase) -> bool {
+    let k = window.len();
+    if k < 8 {
+        return false;
+    }
+    let (first, last) = (&window.states[..k / 4], &window.states[k - k / 4..]);
+    let rms = |states: &[MacroState]| {
+        (states
+            .iter()
+            .map(|s| s.q.iter().map(|x| x * x).sum::<f64>() / s.z)
+            .sum::<f64>()
+            / states.len() as f64)
+            .sqrt()
+    };
+    let (r0, r1) = (rms(first), rms(last));
+    let d = window.states[0].d();
+    if *phase == Phase::Oscillation {
+        let kf = k as f64;
+        let mean: Vec<f64> = (0..d)
+            .map(|i| window.states.iter().map(|s| s.q[i]).sum::<f64>() / kf)
+            .collect();
+        let fluct = (window
+            .states
+            .iter()
+            .map(|s| {
+                s.q.iter()
+                    .zip(&mean)
+                    .map(|(a, b)| (a - b) * (a - b))
+                    .sum::<f64>()
+            })
+            .sum::<f64>()
+            / kf)
+            .sqrt();
+        return r1 < 0.8 * r0 || fluct < 0.3 * rms(&window.states);
+    }
+    let mean_cos = |states: &[MacroState], l: usize, j: usize| {
+        states.iter().map(|s| s.p_cosine(l, j).abs()).sum::<f64>() / states.len() as f64
+    };
+    let moving =
+        (0..d).any(|l| (0..d).any(|j| (mean_cos(first, l, j) - mean_cos(last, l, j)).abs() > 0.02));
+    moving || (r1 > 1e-10 && r1 > 1.5 * r0)
+}
+
+/// Classifies the ODE path of `model` from `init` over `[0, t_end]` by `rule`; if the
+/// window looks unsettled (a decaying transient, or overlaps still moving), the run is
+/// continued to twice the horizon, up to [`MAX_EXTENSIONS`] times. Returns the summary and
+/// the horizon finally used.
 pub fn classify_ode(
     model: &Model,
     init: &MacroState,
@@ -187,16 +252,46 @@ pub fn classify_ode(
     samples: usize,
     rule: &PhaseRule,
     opts: &OdeOptions,
-) -> Result<PhaseSummary, String> {
-    let times = classification_times(t_end, samples, rule);
-    let traj =
-        solve(model, OdeKind::for_model(model), init, &times, opts).map_err(|e| e.to_string())?;
-    classify(&traj, rule).ok_or_else(|| "empty path".to_owned())
+) -> Result<(PhaseSummary, f64), String> {
+    let kind = OdeKind::for_model(model);
+    let (mut t0, mut start, mut horizon) = (0.0, init.clone(), t_end);
+    for extension in 0..=MAX_EXTENSIONS {
+        let from = horizon * (1.0 - rule.window);
+        let k = samples.max(8);
+        let mut times = vec![t0];
+        times.extend((0..k).map(|i| from + (horizon - from) * i as f64 / (k - 1) as f64));
+        let traj = solve(model, kind, &start, &times, opts).map_err(|e| e.to_string())?;
+        // The path handed to the rule starts at the true initial state (for the learned
+        // gain) and holds the window samples.
+        let mut path = Trajectory::new();
+        path.push(0.0, init.clone());
+        for (t, s) in traj.times.iter().zip(&traj.states).skip(1) {
+            path.push(*t, s.clone());
+        }
+        let summary = classify(&path, rule).ok_or_else(|| "empty path".to_owned())?;
+        let window = path.window(from, horizon);
+        if extension == MAX_EXTENSIONS || !unsettled(&window, &summary.phase) {
+            return Ok((summary, horizon));
+        }
+        t0 = horizon;
+        start = traj
+            .states
+            .last()
+            .cloned()
+            .ok_or_else(|| "empty path".to_owned())?;
+        horizon *= 2.0;
+    }
+    unreachable!("the loop returns at its last pass")
 }
 
 /// Computes the phase diagram of `base` over `spec`'s grid, in parallel. The result does
 /// not depend on the number of threads (every cell is computed independently).
-pub fn phase_map(base: &Model, spec: &PhaseMapSpec) -> PhaseMap {
+/// `progress`, if given, is called once per finished cell (from any thread).
+pub fn phase_map(
+    base: &Model,
+    spec: &PhaseMapSpec,
+    progress: Option<&(dyn Fn() + Sync)>,
+) -> PhaseMap {
     let xs = spec.x.values();
     let ys = spec.y.values();
     let cells = ys
@@ -207,17 +302,15 @@ pub fn phase_map(base: &Model, spec: &PhaseMapSpec) -> PhaseMap {
         .map(|(x, y)| {
             let m = spec.y.param.apply(&spec.x.param.apply(base, x), y);
             let claim = claim1(&m).map(|c| c.predicted);
-            let (ode, ode_error) = match classify_ode(
-                &m,
-                &spec.init,
-                spec.t_end,
-                spec.samples,
-                &spec.rule,
-                &spec.ode,
-            ) {
-                Ok(s) => (Some(s), None),
-                Err(e) => (None, Some(e)),
-            };
+            let t_end = horizon(&m, spec.t_end, spec.generator_horizon);
+            let (ode, ode_error) =
+                match classify_ode(&m, &spec.init, t_end, spec.samples, &spec.rule, &spec.ode) {
+                    Ok((s, _)) => (Some(s), None),
+                    Err(e) => (None, Some(e)),
+                };
+            if let Some(p) = progress {
+                p();
+            }
             PhaseCell {
                 x,
                 y,
@@ -382,6 +475,7 @@ mod tests {
                 count: 2,
             },
             t_end: 400.0,
+            generator_horizon: 16.0,
             samples: 40,
             init,
             rule: PhaseRule::default(),
@@ -391,7 +485,7 @@ mod tests {
                 ..OdeOptions::default()
             },
         };
-        let map = phase_map(&m, &spec);
+        let map = phase_map(&m, &spec, None);
         assert_eq!(map.cells.len(), 4);
         for c in &map.cells {
             assert_eq!(c.agrees(), Some(true), "{c:?}");

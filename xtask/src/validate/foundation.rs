@@ -509,8 +509,8 @@ fn fig1_phases(ctx: &Ctx) -> Result<Outcome> {
     let mut out_details = vec![format!(
         "Figure 1 settings (P0 = 0.1 I, q0 = 0.1), simulation at n = {n} (one seed, fast step), reduced ODE from its initial overlaps. \
          Classification rule (hdgan-stability, one rule for both): over the last quarter of [0, T], oscillation if RMS |q| >= {}, \
-         else a feature is learned when its mean cosine max_j |P_lj|/sqrt(S_jj) >= {}.\n\n| eta | expected (Claim 1) | ODE | simulation | ODE q RMS | sim q RMS |\n|---|---|---|---|---|---|",
-        rule.q_rms, rule.learned_cosine
+         else a feature is learned when its mean cosine max_j |P_lj|/sqrt(S_jj) exceeds its initial value by >= {}.\n\n| eta | expected (Claim 1) | ODE | simulation | ODE q RMS | sim q RMS |\n|---|---|---|---|---|---|",
+        rule.q_rms, rule.learned_gain
     )];
     let mut plots = Vec::new();
     for (k, (eta, t_end, expected)) in settings.into_iter().enumerate() {
