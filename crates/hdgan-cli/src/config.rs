@@ -187,6 +187,24 @@ fn toml_error_line(text: &str, origin: &str, e: &toml::de::Error) -> String {
             .map(|(k, _)| k.trim().to_owned())
             .filter(|k| !k.is_empty() && !k.starts_with('['))
     };
+    // An error on a table header line itself (`[phase]` where no such table exists) is
+    // about that table, not a key of the table above it.
+    let header_line = text
+        .lines()
+        .nth(line_no - 1)
+        .map(str::trim)
+        .filter(|l| l.starts_with('[') && l.ends_with(']'))
+        .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim().to_owned());
+    let (table, key) = match header_line {
+        Some(h) => {
+            let parent = h
+                .rsplit_once('.')
+                .map(|(p, _)| p.to_owned())
+                .unwrap_or_default();
+            (parent, key)
+        }
+        None => (table, key),
+    };
     let full_key = match (table.is_empty(), key) {
         (_, None) => table.clone(),
         (true, Some(k)) => k,

@@ -59,7 +59,7 @@ pub struct PhaseTable {
     /// tau~ T = 0.04 x 400): slow generators get longer runs.
     #[serde(default = "default_generator_horizon")]
     pub generator_horizon: f64,
-    /// ODE samples in the classification window (default 40).
+    /// ODE samples in the classification window (default 24).
     #[serde(default = "default_samples")]
     pub samples: usize,
     /// Integrator tolerances (defaults 1e-7, 1e-9: ample for classification).
@@ -80,7 +80,7 @@ fn default_generator_horizon() -> f64 {
     16.0
 }
 fn default_samples() -> usize {
-    40
+    24
 }
 fn default_rtol() -> f64 {
     1e-7
@@ -462,7 +462,7 @@ fn simulate_grid(
     let picks: Vec<usize> = (0..map.cells.len())
         .filter(|k| (k % nx) % stride == 0 && (k / nx) % stride == 0)
         .collect();
-    let rule = PhaseRule::default();
+    let rule = PhaseRule::for_dimension(n);
     let mut out = vec![None; map.cells.len()];
     for (i, &k) in picks.iter().enumerate() {
         let c = &map.cells[k];

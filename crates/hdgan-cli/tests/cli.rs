@@ -294,3 +294,68 @@ fn check_prints_claim1() {
         "{s}"
     );
 }
+
+/// A tiny phase diagram: every output is written, Claim 1 and the ODE agree at the four
+/// corners of a grid well inside the success region, and the grids load as (ny, nx).
+#[test]
+fn phase_writes_grids_and_figures() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = SMALL.replace("[sim]\nt_end = 3.0\nrecord_dt = 0.5\nmembers = 3\n", "")
+        + "[phase]\nx = { param = \"tau_eta_sq\", min = 0.8, max = 1.2, count = 3 }\ny = { param = \"alpha\", min = 0.15, max = 0.25, count = 2 }\n";
+    let cfg = write_config(dir.path(), "ph.toml", &text);
+    let o = hdgan(
+        &["phase", cfg.to_str().unwrap(), "-q", "--out", "ph"],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("agree at 6 of 6 points"), "{stdout}");
+    for f in [
+        "phase.csv",
+        "phase.npy",
+        "ode_phase_grid.npy",
+        "claim1_phase_grid.npy",
+        "phase.svg",
+        "phase.png",
+        "agreement.png",
+        "run.json",
+    ] {
+        assert!(dir.path().join("ph").join(f).is_file(), "{f} missing");
+    }
+    let npy = fs::read(dir.path().join("ph/ode_phase_grid.npy")).unwrap();
+    assert!(String::from_utf8_lossy(&npy[..80]).contains("'shape': (2, 3"));
+    // Bad axis: same parameter twice.
+    let bad = write_config(
+        dir.path(),
+        "bad.toml",
+        &text.replace("param = \"alpha\"", "param = \"tau_eta_sq\""),
+    );
+    let o = hdgan(
+        &["phase", bad.to_str().unwrap(), "-q", "--out", "bad"],
+        dir.path(),
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("phase.y.param"));
+    assert!(!dir.path().join("bad").exists());
+}
+
+#[test]
+fn fixed_points_lists_spectra() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = SMALL
+        .replace("d = 2", "d = 1")
+        .replace("cov = [[5.0, 0.0], [0.0, 3.0]]", "cov = [[5.0]]")
+        .replace("p0 = [[0.1, 0.0], [0.0, 0.1]]", "p0 = [[0.1]]")
+        .replace("q0 = [0.1, 0.1]", "q0 = [0.1]");
+    let cfg = write_config(dir.path(), "d1.toml", &text);
+    let o = hdgan(&["fixed-points", cfg.to_str().unwrap()], dir.path());
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let s = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        s.contains("Resting")
+            && s.contains("DiscriminatorOnly")
+            && s.contains("marginal")
+            && s.contains("unstable"),
+        "{s}"
+    );
+}

@@ -47,10 +47,16 @@ impl fmt::Display for Phase {
 pub struct PhaseRule {
     /// The last `window` fraction of the time span is examined (default 0.25).
     pub window: f64,
-    /// Oscillation when the root mean square of `|q| / sqrt(z)` over the window is at
-    /// least this (default 0.15). A simulation at rest fluctuates around `q = 0` with an
-    /// RMS of order `1/sqrt(n)` times an O(1) factor (about 0.05 at n = 5000 in Figure 1),
-    /// an oscillating ODE keeps an RMS of several tenths.
+    /// The discriminator has not come to rest (oscillation) when the root mean square of
+    /// `|q| / sqrt(z)` over the window is at least this. For the ODE (n = infinity) 0.02:
+    /// settled paths decay to 1e-6 and below, oscillations keep RMS from about 0.05 (small
+    /// limit cycles near the boundaries) to several tenths. A simulation at rest fluctuates
+    /// around q = 0: each q_i is an Ornstein-Uhlenbeck process with noise tau sqrt(b / n)
+    /// (b = eta_T^2 + eta_G^2 at rest) and decay rate kappa, so its variance is
+    /// tau^2 b / (2 n kappa): about (3.5 / sqrt(n))^2 in Figure 1's success run (0.05 at
+    /// n = 5000, measured) and (4.6 / sqrt(n))^2 in its collapse run, where the collapsed
+    /// mode decays at only kappa = tau (tau eta^2 - Lam_2) = 0.04.
+    /// [`PhaseRule::for_dimension`] therefore raises the threshold to 10 / sqrt(n).
     pub q_rms: f64,
     /// Feature l counts as learned when the window mean of its cosine
     /// `max_j |P_lj| / sqrt(S_jj)` exceeds its value at the start of the path by at least
@@ -62,11 +68,24 @@ pub struct PhaseRule {
 }
 
 impl Default for PhaseRule {
+    /// The rule for ODE paths (n = infinity).
     fn default() -> Self {
         Self {
             window: 0.25,
-            q_rms: 0.15,
+            q_rms: 0.02,
             learned_gain: 0.1,
+        }
+    }
+}
+
+impl PhaseRule {
+    /// The rule for a simulation at dimension n: the default with `q_rms` raised to
+    /// `max(0.02, 10 / sqrt(n))`, above the O(1/sqrt n) fluctuations of q at rest (see
+    /// [`PhaseRule::q_rms`]).
+    pub fn for_dimension(n: usize) -> Self {
+        Self {
+            q_rms: (10.0 / (n as f64).sqrt()).max(0.02),
+            ..Self::default()
         }
     }
 }

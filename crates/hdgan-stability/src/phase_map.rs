@@ -151,8 +151,11 @@ pub struct PhaseCell {
     pub claim1: Option<Phase>,
     /// The ODE's classification.
     pub ode: Option<PhaseSummary>,
-    /// Why the ODE could not be classified (divergence, integrator failure).
+    /// Why the ODE could not be classified (divergence, integrator failure), or a note
+    /// that its verdict is provisional (not settled at the longest horizon).
     pub ode_error: Option<String>,
+    /// Whether the ODE path had settled when it was classified.
+    pub ode_settled: bool,
 }
 
 impl PhaseCell {
@@ -204,6 +207,7 @@ fn unsettled(window: &Trajectory, phase: &Phase) -> bool {
         return false;
     }
     let (first, last) = (&window.states[..k / 4], &window.states[k - k / 4..]);
+    let (first_half, last_half) = (&window.states[..k / 2], &window.states[k - k / 2..]);
     let rms = |states: &[MacroState]| {
         (states
             .iter()
@@ -214,6 +218,11 @@ fn unsettled(window: &Trajectory, phase: &Phase) -> bool {
     };
     let (r0, r1) = (rms(first), rms(last));
     let d = window.states[0].d();
+    let mean_cos = |states: &[MacroState], l: usize, j: usize| {
+        states.iter().map(|s| s.p_cosine(l, j).abs()).sum::<f64>() / states.len() as f64
+    };
+    let moving =
+        (0..d).any(|l| (0..d).any(|j| (mean_cos(first, l, j) - mean_cos(last, l, j)).abs() > 0.02));
     if *phase == Phase::Oscillation {
         let kf = k as f64;
         let mean: Vec<f64> = (0..d)
@@ -231,20 +240,43 @@ fn unsettled(window: &Trajectory, phase: &Phase) -> bool {
             .sum::<f64>()
             / kf)
             .sqrt();
-        return r1 < 0.8 * r0 || fluct < 0.3 * rms(&window.states);
+        // A feature cosine whose four quarter means move monotonically by more than 0.02
+        // is still being learned (a limit cycle does not drift one way).
+        let quarters: Vec<&[MacroState]> = window.states.chunks(k.div_ceil(4)).collect();
+        let drifting = (0..d).any(|l| {
+            (0..d).any(|j| {
+                let m: Vec<f64> = quarters.iter().map(|q| mean_cos(q, l, j)).collect();
+                let up = m.windows(2).all(|w| w[1] > w[0]);
+                let down = m.windows(2).all(|w| w[1] < w[0]);
+                (up || down) && (m[m.len() - 1] - m[0]).abs() > 0.02
+            })
+        });
+        return r1 < 0.9 * r0
+            || rms(last_half) < 0.9 * rms(first_half)
+            || drifting
+            || (moving && fluct < 0.3 * rms(&window.states));
     }
-    let mean_cos = |states: &[MacroState], l: usize, j: usize| {
-        states.iter().map(|s| s.p_cosine(l, j).abs()).sum::<f64>() / states.len() as f64
-    };
-    let moving =
-        (0..d).any(|l| (0..d).any(|j| (mean_cos(first, l, j) - mean_cos(last, l, j)).abs() > 0.02));
     moving || (r1 > 1e-10 && r1 > 1.5 * r0)
+}
+
+/// Whether a path that the rule calls settled (not oscillating) ends at a resting state
+/// whose reduced-ODE Jacobian has an eigenvalue with real part above 1e-6: it sits near an
+/// unstable fixed point and will move on (e.g. below p* after a slow approach), so it is
+/// not settled. Only for lambda = infinity (the reduced ODE).
+fn unstable_rest(model: &Model, end: &MacroState, phase: &Phase) -> bool {
+    *phase != Phase::Oscillation
+        && model.lambda.is_infinite()
+        && crate::eigenvalues(&crate::reduced_jacobian(model, end))
+            .first()
+            .is_some_and(|e| e.0 > 1e-6)
 }
 
 /// Classifies the ODE path of `model` from `init` over `[0, t_end]` by `rule`; if the
 /// window looks unsettled (a decaying transient, or overlaps still moving), the run is
-/// continued to twice the horizon, up to [`MAX_EXTENSIONS`] times. Returns the summary and
-/// the horizon finally used.
+/// continued to twice the horizon, up to [`MAX_EXTENSIONS`] times; likewise a settled
+/// verdict whose end state is an unstable resting point. Returns the summary, the
+/// horizon finally used, and whether the path had settled there (false when the last
+/// extension still looked unsettled: the verdict is then provisional).
 pub fn classify_ode(
     model: &Model,
     init: &MacroState,
@@ -252,7 +284,7 @@ pub fn classify_ode(
     samples: usize,
     rule: &PhaseRule,
     opts: &OdeOptions,
-) -> Result<(PhaseSummary, f64), String> {
+) -> Result<(PhaseSummary, f64, bool), String> {
     let kind = OdeKind::for_model(model);
     let (mut t0, mut start, mut horizon) = (0.0, init.clone(), t_end);
     for extension in 0..=MAX_EXTENSIONS {
@@ -270,8 +302,11 @@ pub fn classify_ode(
         }
         let summary = classify(&path, rule).ok_or_else(|| "empty path".to_owned())?;
         let window = path.window(from, horizon);
-        if extension == MAX_EXTENSIONS || !unsettled(&window, &summary.phase) {
-            return Ok((summary, horizon));
+        let end = traj.states.last().ok_or_else(|| "empty path".to_owned())?;
+        let settled =
+            !(unsettled(&window, &summary.phase) || unstable_rest(model, end, &summary.phase));
+        if settled || extension == MAX_EXTENSIONS {
+            return Ok((summary, horizon, settled));
         }
         t0 = horizon;
         start = traj
@@ -303,10 +338,14 @@ pub fn phase_map(
             let m = spec.y.param.apply(&spec.x.param.apply(base, x), y);
             let claim = claim1(&m).map(|c| c.predicted);
             let t_end = horizon(&m, spec.t_end, spec.generator_horizon);
-            let (ode, ode_error) =
+            let (ode, ode_error, ode_settled) =
                 match classify_ode(&m, &spec.init, t_end, spec.samples, &spec.rule, &spec.ode) {
-                    Ok((s, _)) => (Some(s), None),
-                    Err(e) => (None, Some(e)),
+                    Ok((s, _, settled)) => (
+                        Some(s),
+                        (!settled).then(|| "not settled at the longest horizon".to_owned()),
+                        settled,
+                    ),
+                    Err(e) => (None, Some(e), false),
                 };
             if let Some(p) = progress {
                 p();
@@ -317,6 +356,7 @@ pub fn phase_map(
                 claim1: claim,
                 ode,
                 ode_error,
+                ode_settled,
             }
         })
         .collect();

@@ -3,10 +3,11 @@
 //! and plots.
 
 mod foundation;
+mod stability;
 
 use anyhow::Result;
 use hdgan_cli::output::write_json;
-use hdgan_cli::plot::{Figure, render};
+use hdgan_cli::plot::{CellMap, Figure, render, render_cells};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -80,6 +81,16 @@ impl Ctx {
         Ok(stem.to_owned())
     }
 
+    /// Renders a cell map (phase diagram) to `<out>/<stem>.svg` and `.png`; returns the stem.
+    pub fn plot_cells(&self, stem: &str, map: &CellMap) -> Result<String> {
+        render_cells(
+            map,
+            &self.out.join(format!("{stem}.svg")),
+            &self.out.join(format!("{stem}.png")),
+        )?;
+        Ok(stem.to_owned())
+    }
+
     /// Picks the quick or the full value.
     pub fn pick<T>(&self, quick: T, full: T) -> T {
         if self.quick { quick } else { full }
@@ -98,7 +109,9 @@ pub struct Check {
 
 /// Every check, in report order.
 pub fn all_checks() -> Vec<Check> {
-    foundation::checks()
+    let mut v = foundation::checks();
+    v.extend(stability::checks());
+    v
 }
 
 /// Runs the selected checks, prints the table, writes `report.md` and `summary.json`, and
