@@ -4,7 +4,7 @@
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use hdgan_benches::{fig1_engine, fig1_model};
-use hdgan_core::{DMat, MacroState};
+use hdgan_core::MacroState;
 use hdgan_macro_ode::{OdeKind, OdeOptions, solve};
 use hdgan_micro_sim::{Engine, StepMode};
 use hdgan_model::random::stream_rng;
@@ -35,12 +35,7 @@ fn sgda_step(c: &mut Criterion) {
 
 fn ode_fig1(c: &mut Criterion) {
     let m = fig1_model(5000);
-    let mut s = MacroState::zeros(2);
-    s.p = DMat::from_diag(&[0.1, 0.1]);
-    s.q = vec![0.1, 0.1];
-    s.r = s.p.t_mul_vec(&s.q);
-    s.s = DMat::identity(2);
-    s.z = 1.0;
+    let s = MacroState::diagonal_start(2, 0.1, 0.1);
     let times: Vec<f64> = (0..=200).map(f64::from).collect();
     c.bench_function("ode_fig1_reduced_T200_201_outputs", |b| {
         b.iter(|| {

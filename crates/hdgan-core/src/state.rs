@@ -34,6 +34,25 @@ impl MacroState {
         }
     }
 
+    /// The state of vectors with prescribed overlaps `P` (d x d) and `q` whose other
+    /// directions are orthogonal (what `hdgan_micro_sim::InitState::build` makes):
+    /// `r = P^T q`, `S_jj = s_diag[j]`, `S_jk = P[:, j] . P[:, k]` (j != k), `z = z`.
+    pub fn from_overlaps(p: DMat, q: Vec<f64>, s_diag: &[f64], z: f64) -> Self {
+        let d = q.len();
+        let r = p.t_mul_vec(&q);
+        let mut s = p.transpose().matmul(&p);
+        for j in 0..d {
+            s[(j, j)] = s_diag[j];
+        }
+        Self { p, q, r, s, z }
+    }
+
+    /// [`MacroState::from_overlaps`] with unit norms and `P = p I`, `q = (q, .., q)`: the
+    /// start of the Figure 1 runs for p = q = 0.1.
+    pub fn diagonal_start(d: usize, p: f64, q: f64) -> Self {
+        Self::from_overlaps(DMat::from_diag(&vec![p; d]), vec![q; d], &vec![1.0; d], 1.0)
+    }
+
     /// Number of features d.
     pub fn d(&self) -> usize {
         self.q.len()

@@ -40,22 +40,7 @@ impl InitState {
     /// `P = P0`, `q = q0`, `r = P0^T q0`, `S_jj = S0_jj`, `S_jk = P0[:, j] . P0[:, k]`, `z = z0`.
     /// This is the natural initial condition of the ODE for this initial state.
     pub fn macro_state(&self) -> MacroState {
-        let d = self.q0.len();
-        let mut s = MacroState::zeros(d);
-        s.p = self.p0.clone();
-        s.q = self.q0.clone();
-        s.r = self.p0.t_mul_vec(&self.q0);
-        for j in 0..d {
-            for k in 0..d {
-                s.s[(j, k)] = if j == k {
-                    self.s0_diag[j]
-                } else {
-                    (0..d).map(|i| self.p0[(i, j)] * self.p0[(i, k)]).sum()
-                };
-            }
-        }
-        s.z = self.z0;
-        s
+        MacroState::from_overlaps(self.p0.clone(), self.q0.clone(), &self.s0_diag, self.z0)
     }
 
     /// Builds `X_0` in O(n d^2): draw `2d + 1` Gaussian n-vectors (or the constant vector

@@ -440,7 +440,7 @@ pub fn claim1_interior(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hdgan_core::DMat;
+
     use hdgan_model::ModelConfig;
 
     fn fig1() -> Model {
@@ -495,12 +495,7 @@ mod tests {
     #[test]
     fn small_map_matches_claim1_at_figure1_points() {
         let m = fig1();
-        let mut init = MacroState::zeros(2);
-        init.p = DMat::from_diag(&[0.1, 0.1]);
-        init.q = vec![0.1, 0.1];
-        init.r = init.p.t_mul_vec(&init.q);
-        init.s = DMat::identity(2);
-        init.z = 1.0;
+        let init = MacroState::diagonal_start(2, 0.1, 0.1);
         let spec = PhaseMapSpec {
             x: GridAxis {
                 param: GridParam::Eta,

@@ -5,7 +5,7 @@ use super::foundation::{fig1_model, simulate};
 use super::{Check, Ctx, Outcome};
 use anyhow::Result;
 use hdgan_cli::phase::phase_figure;
-use hdgan_core::{DMat, MacroState};
+use hdgan_core::MacroState;
 use hdgan_macro_ode::{OdeKind, OdeOptions, solve};
 use hdgan_micro_sim::InitConfig;
 use hdgan_model::{LatentConfig, Model, ModelConfig};
@@ -41,13 +41,7 @@ pub(super) fn checks() -> Vec<Check> {
 }
 
 fn fig1_init() -> MacroState {
-    let mut s = MacroState::zeros(2);
-    s.p = DMat::from_diag(&[0.1, 0.1]);
-    s.q = vec![0.1, 0.1];
-    s.r = s.p.t_mul_vec(&s.q);
-    s.s = DMat::identity(2);
-    s.z = 1.0;
-    s
+    MacroState::diagonal_start(2, 0.1, 0.1)
 }
 
 fn d1_model(lam: f64) -> Result<Model> {
@@ -58,13 +52,7 @@ fn d1_model(lam: f64) -> Result<Model> {
 }
 
 fn d1_init() -> MacroState {
-    let mut s = MacroState::zeros(1);
-    s.p[(0, 0)] = 0.1;
-    s.q[0] = 0.1;
-    s.r[0] = 0.01;
-    s.s[(0, 0)] = 1.0;
-    s.z = 1.0;
-    s
+    MacroState::diagonal_start(1, 0.1, 0.1)
 }
 
 fn spec(ctx: &Ctx, init: MacroState) -> PhaseMapSpec {
