@@ -1,5 +1,5 @@
 use crate::InitState;
-use hdgan_core::{DMat, ParamError, check_finite_slice, check_positive};
+use hdgan_core::{DMat, ParamError, SymPsd, check_finite_slice, check_positive};
 use hdgan_model::Model;
 use serde::{Deserialize, Serialize};
 
@@ -44,6 +44,14 @@ pub struct InitConfig {
     /// How U is drawn: `"random"` (default) or `"constant"` (d = 1).
     #[serde(default)]
     pub features: Features,
+    /// Gaussian initial weights (Figure 2): if given, the scaled rows are drawn
+    /// independently as `(sqrt(n) V_i, sqrt(n) w_i) = (P0^T u^_i, q0 . u^_i) + N(0, row_cov)`
+    /// with `u^_i = sqrt(n) U_i` and `row_cov` the (d+1) x (d+1) covariance of
+    /// `(v^_1..v^_d, w^)`; the overlaps then hold P0, q0 up to O(1/sqrt n). `v_norm_sq` and
+    /// `w_norm_sq` must be left out (they are `P0^T P0 + C_vv` and `|q0|^2 + C_ww`); with
+    /// lambda = inf those must equal 1 (the draw is then normalised exactly).
+    #[serde(default)]
+    pub row_cov: Option<Vec<Vec<f64>>>,
 }
 
 impl InitConfig {
@@ -55,6 +63,7 @@ impl InitConfig {
             v_norm_sq: None,
             w_norm_sq: None,
             features: Features::Random,
+            row_cov: None,
         }
     }
 
@@ -129,6 +138,64 @@ impl InitConfig {
                 format!("has squared norm {qq} > w_norm_sq = {z0}: U^T w cannot be longer than w"),
             ));
         }
+        let row_cov = match &self.row_cov {
+            None => None,
+            Some(rows) => {
+                let key = k("row_cov");
+                if self.v_norm_sq.is_some() || self.w_norm_sq.is_some() {
+                    return Err(ParamError::rule(
+                        &key,
+                        "fixes the norms itself: leave init.v_norm_sq and init.w_norm_sq out",
+                    ));
+                }
+                let m = DMat::from_rows(rows)
+                    .filter(|m| m.rows() == d + 1 && m.cols() == d + 1)
+                    .ok_or_else(|| ParamError::Shape {
+                        key: key.clone(),
+                        expected: format!("{0} x {0} (d + 1)", d + 1),
+                        found: format!("{} rows", rows.len()),
+                    })?;
+                let c = SymPsd::new(&key, m)?;
+                let cm = c.matrix();
+                if model.lambda.is_infinite() {
+                    for j in 0..d {
+                        let sjj: f64 =
+                            (0..d).map(|i| p0[(i, j)] * p0[(i, j)]).sum::<f64>() + cm[(j, j)];
+                        if (sjj - 1.0).abs() > 1e-9 {
+                            return Err(ParamError::rule(
+                                &key,
+                                format!(
+                                    "must give |V_{}|^2 = |P0[:, {j}]|^2 + row_cov[{j}][{j}] = 1 when model.lambda = inf, got {sjj}",
+                                    j + 1
+                                ),
+                            ));
+                        }
+                    }
+                    let z: f64 = self.q0.iter().map(|x| x * x).sum::<f64>() + cm[(d, d)];
+                    if (z - 1.0).abs() > 1e-9 {
+                        return Err(ParamError::rule(
+                            &key,
+                            format!(
+                                "must give |w|^2 = |q0|^2 + row_cov[{d}][{d}] = 1 when model.lambda = inf, got {z}"
+                            ),
+                        ));
+                    }
+                }
+                Some(c)
+            }
+        };
+        let (s0, z0) = match &row_cov {
+            Some(c) => {
+                let cm = c.matrix();
+                (
+                    (0..d)
+                        .map(|j| (0..d).map(|i| p0[(i, j)] * p0[(i, j)]).sum::<f64>() + cm[(j, j)])
+                        .collect(),
+                    self.q0.iter().map(|x| x * x).sum::<f64>() + cm[(d, d)],
+                )
+            }
+            None => (s0, z0),
+        };
         if self.features == Features::Constant && d != 1 {
             return Err(ParamError::rule(
                 k("features"),
@@ -141,6 +208,7 @@ impl InitConfig {
             s0_diag: s0,
             z0,
             features: self.features,
+            row_cov,
         })
     }
 }

@@ -1,6 +1,6 @@
 use crate::Features;
 use crate::normal::fill_normals;
-use hdgan_core::{DMat, MacroState};
+use hdgan_core::{DMat, MacroState, SymPsd};
 use hdgan_model::random::SimRng;
 
 /// A validated initial state, prescribed through its overlaps (build it with
@@ -17,6 +17,8 @@ pub struct InitState {
     pub z0: f64,
     /// How `U` is drawn.
     pub features: Features,
+    /// Covariance of the Gaussian initial rows (see [`crate::InitConfig::row_cov`]).
+    pub row_cov: Option<SymPsd>,
 }
 
 /// The microscopic state `X = [U, V, w]`: `U` and `V` are n x d, stored column by column
@@ -39,8 +41,23 @@ impl InitState {
     /// The macroscopic state that [`InitState::build`] produces (exactly, up to round-off):
     /// `P = P0`, `q = q0`, `r = P0^T q0`, `S_jj = S0_jj`, `S_jk = P0[:, j] . P0[:, k]`, `z = z0`.
     /// This is the natural initial condition of the ODE for this initial state.
+    /// With Gaussian rows these are the expected overlaps: `r = P0^T q0 + C_vw`,
+    /// `S = P0^T P0 + C_vv`, `z = |q0|^2 + C_ww`.
     pub fn macro_state(&self) -> MacroState {
-        MacroState::from_overlaps(self.p0.clone(), self.q0.clone(), &self.s0_diag, self.z0)
+        let mut s =
+            MacroState::from_overlaps(self.p0.clone(), self.q0.clone(), &self.s0_diag, self.z0);
+        if let Some(c) = &self.row_cov {
+            let (cm, d) = (c.matrix(), self.q0.len());
+            for j in 0..d {
+                s.r[j] += cm[(j, d)];
+                for k in 0..d {
+                    if j != k {
+                        s.s[(j, k)] += cm[(j, k)];
+                    }
+                }
+            }
+        }
+        s
     }
 
     /// Builds `X_0` in O(n d^2): draw `2d + 1` Gaussian n-vectors (or the constant vector
@@ -52,6 +69,9 @@ impl InitState {
     /// Hence `P = P0`, `q = q0`, `diag S = S0`, `z = z0` exactly (to round-off), and
     /// `r = P0^T q0`, `S_jk = P0[:, j] . P0[:, k]` for j != k.
     pub fn build(&self, n: usize, rng: &mut SimRng) -> MicroState {
+        if let Some(c) = &self.row_cov {
+            return self.build_gaussian_rows(n, c, rng);
+        }
         let d = self.q0.len();
         let m = 2 * d + 1;
         assert!(
@@ -96,6 +116,61 @@ impl InitState {
         }
         for (a, b) in w.iter_mut().zip(col(2 * d)) {
             *a += rest * b;
+        }
+        MicroState { n, d, u, v, w }
+    }
+}
+
+impl InitState {
+    /// Gaussian rows: U as usual, then `(v^_i, w^_i) = (P0^T u^_i, q0 . u^_i) + A xi_i` with
+    /// `A A^T = row_cov`; for lambda = inf the caller's validation guarantees unit expected
+    /// norms and [`crate::Sgda`] works with whatever norms are drawn (the projection is
+    /// applied after the first step); here the columns and w are rescaled to the expected
+    /// norms `s0_diag`, `z0` exactly.
+    fn build_gaussian_rows(&self, n: usize, c: &SymPsd, rng: &mut SimRng) -> MicroState {
+        let d = self.q0.len();
+        let mut u = vec![0.0; d * n];
+        if self.features == Features::Constant {
+            u.fill(1.0 / (n as f64).sqrt());
+        } else {
+            fill_normals(rng, &mut u);
+            orthonormalize(&mut u, n, d);
+        }
+        let a = c.sqrt_factor();
+        let sq = (n as f64).sqrt();
+        let mut v = vec![0.0; d * n];
+        let mut w = vec![0.0; n];
+        let mut xi = vec![0.0; d + 1];
+        for i in 0..n {
+            fill_normals(rng, &mut xi);
+            let uhat: Vec<f64> = (0..d).map(|k| u[k * n + i] * sq).collect();
+            for j in 0..=d {
+                let noise: f64 = (0..=d).map(|k| a[(j, k)] * xi[k]).sum();
+                let mean: f64 = if j < d {
+                    (0..d).map(|k| self.p0[(k, j)] * uhat[k]).sum()
+                } else {
+                    (0..d).map(|k| self.q0[k] * uhat[k]).sum()
+                };
+                let value = (mean + noise) / sq;
+                if j < d {
+                    v[j * n + i] = value;
+                } else {
+                    w[i] = value;
+                }
+            }
+        }
+        for j in 0..d {
+            let col = &mut v[j * n..(j + 1) * n];
+            let norm = dot(col, col).sqrt();
+            let target = self.s0_diag[j].sqrt();
+            for x in col {
+                *x *= target / norm;
+            }
+        }
+        let norm = dot(&w, &w).sqrt();
+        let target = self.z0.sqrt();
+        for x in w.iter_mut() {
+            *x *= target / norm;
         }
         MicroState { n, d, u, v, w }
     }
@@ -181,6 +256,7 @@ mod tests {
             s0_diag: vec![1.0, 2.0],
             z0: 1.5,
             features: Features::Random,
+            row_cov: None,
         };
         let x = init.build(400, &mut stream_rng(1, 0));
         let s = x.macro_state();
@@ -203,9 +279,44 @@ mod tests {
             s0_diag: vec![1.0],
             z0: 1.0,
             features: Features::Constant,
+            row_cov: None,
         };
         let x = init.build(100, &mut stream_rng(2, 0));
         assert!(x.u.iter().all(|&u| (u - 0.1).abs() < 1e-12));
         assert!((x.macro_state().p[(0, 0)] - 0.2).abs() < 1e-12);
+    }
+}
+
+#[cfg(test)]
+mod gaussian_rows_tests {
+    use super::*;
+    use hdgan_model::random::stream_rng;
+
+    /// Rows drawn from N((P0, q0), C) with u^ = 1: the sample moments of (v^, w^) match
+    /// (P0, q0) and C + mean mean^T within 5 standard errors (SE <= 2 / sqrt(n)), and the
+    /// norms are exactly the expected ones.
+    #[test]
+    fn gaussian_rows_have_the_prescribed_law() {
+        let n = 40_000;
+        let c = SymPsd::new(
+            "c",
+            DMat::from_rows(&[vec![0.96, 0.1], vec![0.1, 0.99]]).unwrap(),
+        )
+        .unwrap();
+        let init = InitState {
+            p0: DMat::from_diag(&[0.2]),
+            q0: vec![0.1],
+            s0_diag: vec![1.0],
+            z0: 1.0,
+            features: Features::Constant,
+            row_cov: Some(c),
+        };
+        let x = init.build(n, &mut stream_rng(4, 0));
+        let s = x.macro_state();
+        let tol = 5.0 * 2.0 / (n as f64).sqrt();
+        assert!((s.p[(0, 0)] - 0.2).abs() < tol && (s.q[0] - 0.1).abs() < tol);
+        assert!((s.r[0] - (0.02 + 0.1)).abs() < tol, "r = {}", s.r[0]);
+        assert!((s.s[(0, 0)] - 1.0).abs() < 1e-12 && (s.z - 1.0).abs() < 1e-12);
+        assert!(init.macro_state().gram_distance(&s) < 3.0 * tol);
     }
 }
