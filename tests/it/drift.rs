@@ -30,6 +30,7 @@ fn model(n: usize, lambda: LambdaValue, eta_t: f64, eta_g: f64) -> Model {
             mean: None,
         }),
         loss: LossName::Quadratic,
+        l1: 0.0,
     }
     .validate("model")
     .unwrap()

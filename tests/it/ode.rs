@@ -16,6 +16,7 @@ fn model(d: usize, lambda: LambdaValue, eta_t: f64, eta_g: f64, lam: &[f64]) -> 
         latent: LatentConfig::diagonal(lam),
         latent_tilde: None,
         loss: LossName::Quadratic,
+        l1: 0.0,
     }
     .validate("model")
     .unwrap()

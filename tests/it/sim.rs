@@ -18,6 +18,7 @@ fn model(n: usize, d: usize, lambda: LambdaValue) -> Model {
         latent: LatentConfig::diagonal(&diag),
         latent_tilde: None,
         loss: LossName::Quadratic,
+        l1: 0.0,
     }
     .validate("model")
     .unwrap()

@@ -224,6 +224,20 @@ impl RunConfig {
         let init = self.init.validate("init", &model)?;
         self.sim.validate("sim", model.n)?;
         let schedule = Schedule::from_times(model.n, self.sim.t_end, self.sim.record_dt)?;
+        if model.l1 > 0.0 {
+            if self.sim.mode == hdgan_micro_sim::StepMode::Fast {
+                return Err(ParamError::rule(
+                    "sim.mode",
+                    "must be \"literal\" when model.l1 > 0 (the fast step needs a w-update linear in w)",
+                ));
+            }
+            if self.ode.enabled {
+                return Err(ParamError::rule(
+                    "ode.enabled",
+                    "must be false when model.l1 > 0: the macroscopic ODE does not close with an elementwise penalty (use `hdgan measure`)",
+                ));
+            }
+        }
         let ode = if self.ode.enabled {
             let rtol = hdgan_core::check_positive("ode.rtol", self.ode.rtol)?;
             let atol = hdgan_core::check_positive("ode.atol", self.ode.atol)?;

@@ -6,6 +6,7 @@
 //! write files.
 
 pub mod config;
+pub mod measure;
 pub mod output;
 pub mod phase;
 pub mod plot;

@@ -63,6 +63,19 @@ enum Command {
         #[arg(long, short)]
         quiet: bool,
     },
+    /// Figure 2: snapshots of the scaled rows (v^, w^) of a d = 1 simulation with constant
+    /// features, against the Gaussian solution of PDE (12); writes the snapshots (.npy),
+    /// moments.csv (moments and distances) and figure2.svg/.png.
+    Measure {
+        /// TOML measure config (see configs/fig2.toml).
+        config: PathBuf,
+        /// Output folder (default: [output] dir of the config, else out/<config name>).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// No progress output.
+        #[arg(long, short)]
+        quiet: bool,
+    },
     /// List the fixed points of the reduced ODE (13) for a config's [model], with their
     /// Jacobian eigenvalues and a stable / marginal / unstable verdict.
     FixedPoints {
@@ -151,6 +164,11 @@ fn dispatch(cmd: Command) -> Result<()> {
             if let Some((n, a)) = o.sim_agreement {
                 println!("simulation and ODE agree at {a} of {n} simulated points");
             }
+            Ok(())
+        }
+        Command::Measure { config, out, quiet } => {
+            let dir = hdgan_cli::measure::execute_measure(&config, out.as_deref(), !quiet)?;
+            println!("wrote {}", dir.display());
             Ok(())
         }
         Command::FixedPoints { config } => {

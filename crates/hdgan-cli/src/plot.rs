@@ -19,6 +19,8 @@ pub enum Style {
     Dots,
     /// Small crosses.
     Crosses,
+    /// One-pixel points (for clouds of thousands of samples).
+    Points,
 }
 
 /// One series of points.
@@ -148,6 +150,12 @@ where
                         .map(|p| Cross::new(p, 3, color.stroke_width(1))),
                 )
                 .map_err(|e| anyhow!("plot: {e:?}"))?,
+            Style::Points => chart
+                .draw_series(
+                    pts.into_iter()
+                        .map(|p| Circle::new(p, 1, color.mix(0.5).filled())),
+                )
+                .map_err(|e| anyhow!("plot: {e:?}"))?,
         };
         if !s.label.is_empty() {
             let style = s.style;
@@ -157,7 +165,9 @@ where
                         PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
                             .into_dyn()
                     }
-                    Style::Dots => Circle::new((x + 9, y), 3, color.filled()).into_dyn(),
+                    Style::Dots | Style::Points => {
+                        Circle::new((x + 9, y), 3, color.filled()).into_dyn()
+                    }
                     Style::Crosses => Cross::new((x + 9, y), 3, color.stroke_width(1)).into_dyn(),
                 });
         }
@@ -303,5 +313,33 @@ pub fn render_cells(map: &CellMap, svg: &Path, png: &Path) -> Result<()> {
     register_fonts();
     draw_cells(SVGBackend::new(svg, SIZE).into_drawing_area(), map)?;
     draw_cells(BitMapBackend::new(png, SIZE).into_drawing_area(), map)?;
+    Ok(())
+}
+
+/// Renders several figures as panels of one image (`cols` panels per row), SVG and PNG.
+pub fn render_panels(panels: &[Figure], cols: usize, svg: &Path, png: &Path) -> Result<()> {
+    register_fonts();
+    let rows = panels.len().div_ceil(cols.max(1));
+    let size = (SIZE.0 * cols as u32 * 3 / 4, SIZE.1 * rows as u32 * 3 / 4);
+    let draw_all = |area: &[DrawingArea<SVGBackend, Shift>]| -> Result<()> {
+        for (p, a) in panels.iter().zip(area) {
+            draw(a.clone(), p)?;
+        }
+        Ok(())
+    };
+    {
+        let root = SVGBackend::new(svg, size).into_drawing_area();
+        let areas = root.split_evenly((rows, cols));
+        draw_all(&areas)?;
+        root.present().map_err(|e| anyhow!("plot: {e:?}"))?;
+    }
+    {
+        let root = BitMapBackend::new(png, size).into_drawing_area();
+        let areas = root.split_evenly((rows, cols));
+        for (p, a) in panels.iter().zip(areas) {
+            draw(a, p)?;
+        }
+        root.present().map_err(|e| anyhow!("plot: {e:?}"))?;
+    }
     Ok(())
 }

@@ -199,6 +199,7 @@ mod tests {
                 mean: None,
             }),
             loss: LossName::Quadratic,
+            l1: 0.0,
         }
         .validate("model")
         .unwrap()

@@ -62,7 +62,15 @@ impl Sgda {
     /// An SGDA engine for `model` starting from `x` (e.g. from [`crate::InitState::build`]).
     /// `blowup` bounds the squared norms `z`, `S_jj`; beyond it (or at NaN) a step fails
     /// with [`SimError::Diverged`].
+    ///
+    /// With an elementwise L1 penalty (`model.l1 > 0`) the literal step is used whatever
+    /// `mode` says: the fast step's construction needs the w-update to be linear in w.
     pub fn new(model: &Model, x: MicroState, mode: StepMode, blowup: f64) -> Self {
+        let mode = if model.l1 > 0.0 {
+            StepMode::Literal
+        } else {
+            mode
+        };
         let (n, d) = (x.n, x.d);
         assert_eq!(
             (n, d),
@@ -278,8 +286,10 @@ impl Sgda {
             }
         }
         let kw = 1.0 - a * reg_w;
+        // Elementwise L1 penalty: -(l1 / sqrt(n)) sign(w_i) inside the bracket.
+        let l1 = a * m.l1 / (n as f64).sqrt();
         for ((w, y), y0) in self.x.w.iter_mut().zip(&self.buf).zip(&self.buf0) {
-            *w = kw * *w + a * (fs * y - fs0 * y0);
+            *w = kw * *w + a * (fs * y - fs0 * y0) - l1 * w.signum();
         }
         if m.lambda.is_infinite() {
             let nw = dot(&self.x.w, &self.x.w).sqrt();

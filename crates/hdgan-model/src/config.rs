@@ -31,6 +31,12 @@ pub struct ModelConfig {
     /// Discriminator loss: `"quadratic"` (Example 1, the default).
     #[serde(default)]
     pub loss: LossName,
+    /// Elementwise L1 penalty on w (SPEC §5, last sentence), default 0: the w-update gets
+    /// `-(l1 / sqrt(n)) sign(w_i)` inside its bracket, i.e. `-tau l1 sign(w^)` in the drift of
+    /// the scaled rows. With `l1 > 0` the macroscopic ODE no longer closes; only the
+    /// particle description (hdgan-pde-measure) and the literal step handle it.
+    #[serde(default)]
+    pub l1: f64,
 }
 
 /// lambda as written in a config: a number or the string `"inf"`.
@@ -114,6 +120,7 @@ impl ModelConfig {
             latent: LatentConfig::diagonal(&[5.0, 3.0]),
             latent_tilde: None,
             loss: LossName::Quadratic,
+            l1: 0.0,
         }
     }
 
@@ -166,6 +173,7 @@ impl ModelConfig {
                 ));
             }
         };
+        let l1 = check_non_negative(&k("l1"), self.l1)?;
         let latent = self.latent.validate(&k("latent"), self.d)?;
         let latent_tilde = match &self.latent_tilde {
             Some(l) => l.validate(&k("latent_tilde"), self.d)?,
@@ -184,6 +192,7 @@ impl ModelConfig {
             loss: match self.loss {
                 LossName::Quadratic => Loss::Quadratic,
             },
+            l1,
         })
     }
 

@@ -26,6 +26,8 @@ pub struct Model {
     pub latent_tilde: Latent,
     /// Discriminator loss family.
     pub loss: Loss,
+    /// Elementwise L1 penalty on w (see [`crate::ModelConfig::l1`]); 0 means none.
+    pub l1: f64,
 }
 
 /// Which form of `h` the general ODE uses (SPEC §4).

@@ -61,6 +61,7 @@ fn model(
         latent: LatentConfig::diagonal(&lam[..d]),
         latent_tilde: None,
         loss: LossName::Quadratic,
+        l1: 0.0,
     }
     .validate("model")
 }
