@@ -3,6 +3,7 @@
 //! and plots.
 
 mod foundation;
+mod measure;
 mod stability;
 
 use anyhow::Result;
@@ -111,6 +112,7 @@ pub struct Check {
 pub fn all_checks() -> Vec<Check> {
     let mut v = foundation::checks();
     v.extend(stability::checks());
+    v.extend(measure::checks());
     v
 }
 
