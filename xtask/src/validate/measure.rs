@@ -75,7 +75,7 @@ fn fig2_runs(
 ) -> Result<Vec<(Vec<MacroState>, Vec<Vec<Row>>)>> {
     let m = fig2_model(n, LambdaValue::default(), 0.0)?;
     let init = fig2_init(&m)?;
-    let out: Vec<Result<(Vec<MacroState>, Vec<Vec<Row>>)>> = {
+    let out: Vec<Result<Fig2Run>> = {
         use rayon::prelude::*;
         (0..seeds)
             .into_par_iter()
