@@ -67,12 +67,11 @@ fn fig2_init(m: &Model) -> Result<InitState> {
 
 const TIMES: [f64; 4] = [0.0, 10.0, 100.0, 150.0];
 
+/// One seed's macroscopic states and rows `(v^, w^)` at [`TIMES`].
+type Fig2Run = (Vec<MacroState>, Vec<Vec<Row>>);
+
 /// Per seed: the macroscopic states and the rows `(v^, w^)` at [`TIMES`].
-fn fig2_runs(
-    n: usize,
-    seeds: usize,
-    base_seed: u64,
-) -> Result<Vec<(Vec<MacroState>, Vec<Vec<Row>>)>> {
+fn fig2_runs(n: usize, seeds: usize, base_seed: u64) -> Result<Vec<Fig2Run>> {
     let m = fig2_model(n, LambdaValue::default(), 0.0)?;
     let init = fig2_init(&m)?;
     let out: Vec<Result<Fig2Run>> = {
