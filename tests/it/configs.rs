@@ -21,7 +21,7 @@ fn config_files() -> Vec<PathBuf> {
 }
 
 /// Run configs validate as run configs, phase configs (with a `[phase]` table) as phase
-/// configs.
+/// configs, measure configs (`[measure]`) as measure configs.
 #[test]
 fn every_shipped_config_validates() {
     let files = config_files();
@@ -30,6 +30,12 @@ fn every_shipped_config_validates() {
         let text = std::fs::read_to_string(&f).unwrap();
         if text.lines().any(|l| l.trim() == "[phase]") {
             hdgan_cli::phase::prepare_phase(&f).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+        } else if text.lines().any(|l| l.trim() == "[measure]") {
+            let cfg: hdgan_cli::measure::MeasureConfig =
+                hdgan_cli::config::parse_toml(&text, "measure")
+                    .unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+            cfg.validate("measure")
+                .unwrap_or_else(|e| panic!("{}: {e}", f.display()));
         } else {
             let (name, cfg) = load(Some(&f)).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
             cfg.validate(&name)

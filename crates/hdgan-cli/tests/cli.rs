@@ -359,3 +359,57 @@ fn fixed_points_lists_spectra() {
         "{s}"
     );
 }
+
+#[test]
+fn measure_writes_snapshots_and_figure() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = r#"
+seed = 3
+[model]
+n = 400
+d = 1
+tau = 0.2
+tau_tilde = 0.04
+eta_t = 2.0
+eta_g = 2.0
+[model.latent]
+cov = [[5.0]]
+[init]
+p0 = [[0.1]]
+q0 = [0.1]
+features = "constant"
+row_cov = [[0.99, 0.0], [0.0, 0.99]]
+[measure]
+times = [0.0, 2.0]
+"#;
+    let cfg = write_config(dir.path(), "m.toml", text);
+    let o = hdgan(
+        &["measure", cfg.to_str().unwrap(), "-q", "--out", "m"],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for f in [
+        "snapshot_t0.npy",
+        "snapshot_t2.npy",
+        "moments.csv",
+        "figure2.svg",
+        "figure2.png",
+        "run.json",
+    ] {
+        assert!(dir.path().join("m").join(f).is_file(), "{f} missing");
+    }
+    let csv = fs::read_to_string(dir.path().join("m/moments.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 3);
+    // Random features are refused with the key named.
+    let bad = write_config(
+        dir.path(),
+        "b.toml",
+        &text.replace("features = \"constant\"", "features = \"random\""),
+    );
+    let o = hdgan(
+        &["measure", bad.to_str().unwrap(), "-q", "--out", "b"],
+        dir.path(),
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("init.features"));
+}
