@@ -240,7 +240,9 @@ fn pde_grid_vs_gaussian(ctx: &Ctx) -> Result<Outcome> {
     let (mut mass_ok, mut pos_ok) = (true, true);
     for &nc in &sizes {
         let mut d = GridDensity::from_gaussian(&g0, (-5.0, 5.0), (-5.0, 5.0), nc, nc);
+        let started = std::time::Instant::now();
         d.advance(&m, &path, 1.0, 0.0, t_end);
+        let per_t = started.elapsed().as_secs_f64() / t_end;
         let mo = d.moments();
         // Cell-centre quadrature of a piecewise-constant density: the variance of the
         // exact cell-average function exceeds the centre-point one by h^2 / 12.
@@ -260,7 +262,7 @@ fn pde_grid_vs_gaussian(ctx: &Ctx) -> Result<Outcome> {
         pos_ok &= mo.min >= 0.0;
         errs.push(err);
         rows.push(format!(
-            "| {nc} | {:.1e} | {:.1e} | {err:.3e} |",
+            "| {nc} | {:.1e} | {:.1e} | {err:.3e} | {per_t:.3} |",
             mo.mass - 1.0,
             mo.min
         ));
@@ -307,9 +309,10 @@ fn sde_particles_vs_gaussian(ctx: &Ctx) -> Result<Outcome> {
     );
     let seeds = 16;
     let mut errs = Vec::new();
-    let mut rows = vec!["| particles | mean over seeds of the RMS moment error (SE) | sqrt(N) x error |\n|---|---|---|".to_owned()];
+    let mut rows = vec!["| particles | mean over seeds of the RMS moment error (SE) | sqrt(N) x error | seconds per unit t |\n|---|---|---|---|".to_owned()];
     for &count in &counts {
         let mut e = Vec::new();
+        let started = std::time::Instant::now();
         for s in 0..seeds {
             let mut p = LinearParticles::gaussian(
                 count,
@@ -332,8 +335,9 @@ fn sde_particles_vs_gaussian(ctx: &Ctx) -> Result<Outcome> {
             ];
             e.push((d.iter().map(|x| x * x).sum::<f64>() / 5.0).sqrt());
         }
+        let per_t = started.elapsed().as_secs_f64() / (seeds as f64 * 20.0);
         rows.push(format!(
-            "| {count} | {:.3e} ({:.1e}) | {:.3} |",
+            "| {count} | {:.3e} ({:.1e}) | {:.3} | {per_t:.4} |",
             mean(&e),
             se(&e),
             mean(&e) * (count as f64).sqrt()
