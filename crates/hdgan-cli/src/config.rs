@@ -225,6 +225,12 @@ impl RunConfig {
         self.sim.validate("sim", model.n)?;
         let schedule = Schedule::from_times(model.n, self.sim.t_end, self.sim.record_dt)?;
         if model.l1 > 0.0 {
+            if self.sim.engine == hdgan_micro_sim::EngineKind::Gram {
+                return Err(ParamError::rule(
+                    "sim.engine",
+                    "must be \"full\" when model.l1 > 0 (an elementwise penalty does not act through the Gram matrix)",
+                ));
+            }
             if self.sim.mode == hdgan_micro_sim::StepMode::Fast {
                 return Err(ParamError::rule(
                     "sim.mode",

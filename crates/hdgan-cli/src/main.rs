@@ -4,6 +4,7 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 use hdgan_cli::InputError;
 use hdgan_cli::run::{Progress, RunRequest, execute, prepare};
+use hdgan_micro_sim::EngineKind;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -38,6 +39,9 @@ enum Command {
         /// Worker threads for ensembles (default: one per core). Results do not depend on it.
         #[arg(long)]
         threads: Option<usize>,
+        /// Engine: "full" (n-dimensional) or "gram" (exact law of M_k, O(d^3) per step).
+        #[arg(long, value_parser = parse_engine)]
+        engine: Option<EngineKind>,
         /// No progress output (default: a bar on terminals, a line every 10% otherwise).
         #[arg(long, short)]
         quiet: bool,
@@ -84,6 +88,14 @@ enum Command {
     },
 }
 
+fn parse_engine(s: &str) -> Result<EngineKind, String> {
+    match s {
+        "full" => Ok(EngineKind::Full),
+        "gram" => Ok(EngineKind::Gram),
+        other => Err(format!("must be \"full\" or \"gram\", got \"{other}\"")),
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match dispatch(cli.command) {
@@ -107,6 +119,7 @@ fn dispatch(cmd: Command) -> Result<()> {
             out,
             seed,
             threads,
+            engine,
             quiet,
         } => {
             let req = RunRequest {
@@ -114,6 +127,7 @@ fn dispatch(cmd: Command) -> Result<()> {
                 out,
                 seed,
                 threads,
+                engine,
                 progress: if quiet {
                     Progress::Silent
                 } else if std::io::stderr().is_terminal() {

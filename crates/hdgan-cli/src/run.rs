@@ -8,7 +8,7 @@ use crate::{InputError, build_info};
 use anyhow::{Context, Result};
 use hdgan_core::{MacroState, Trajectory};
 use hdgan_macro_ode::solve;
-use hdgan_micro_sim::{RunControl, Sgda, SimError, run_ensemble};
+use hdgan_micro_sim::{AnyEngine, EngineKind, RunControl, SimError, run_ensemble};
 use hdgan_stability::{PhaseRule, PhaseSummary, classify};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::json;
@@ -39,6 +39,8 @@ pub struct RunRequest {
     pub seed: Option<u64>,
     /// Number of worker threads (None: rayon's default, one per core).
     pub threads: Option<usize>,
+    /// Engine override (`--engine`).
+    pub engine: Option<EngineKind>,
     /// Progress reporting on stderr.
     pub progress: Progress,
 }
@@ -63,6 +65,9 @@ pub fn prepare(req: &RunRequest) -> Result<ValidRun, InputError> {
     let (name, mut cfg) = config::load(req.config.as_deref())?;
     if let Some(seed) = req.seed {
         cfg.seed = seed;
+    }
+    if let Some(engine) = req.engine {
+        cfg.sim.engine = engine;
     }
     if req.threads == Some(0) {
         return Err(InputError("`--threads` must be >= 1".into()));
@@ -124,9 +129,15 @@ pub fn simulate(
         cancel: None,
     };
     let model = &valid.model;
-    let build = |_i: usize, rng: &mut hdgan_model::random::SimRng| -> Result<Sgda, SimError> {
-        let x = valid.init.build(model.n, rng);
-        Ok(Sgda::new(model, x, sim_cfg.mode, sim_cfg.blowup))
+    let build = |_i: usize, rng: &mut hdgan_model::random::SimRng| -> Result<AnyEngine, SimError> {
+        Ok(AnyEngine::build(
+            sim_cfg.engine,
+            model,
+            &valid.init,
+            sim_cfg.mode,
+            sim_cfg.blowup,
+            rng,
+        ))
     };
     let started = Instant::now();
     let work = || {
@@ -299,10 +310,27 @@ pub fn execute(req: &RunRequest) -> Result<RunOutcome> {
     let valid = prepare(req)?;
     let dir = output_dir(req, &valid);
     let (sim, ode, sim_seconds) = simulate(&valid, req.threads, req.progress)?;
-    let rule = PhaseRule::default();
+    // The simulation is classified with the threshold raised above its O(1/sqrt n)
+    // fluctuations; the ODE's phase is its long-time phase, classified from the run's
+    // horizon on and extended while unsettled (lambda = inf; otherwise over [0, T]).
+    let ode_phase = match (&valid.ode, valid.model.lambda.is_infinite()) {
+        (Some((_, opts)), true) => hdgan_stability::classify_ode(
+            &valid.model,
+            &sim[0].states[0],
+            valid.config.sim.t_end,
+            40,
+            &PhaseRule::default(),
+            opts,
+        )
+        .ok()
+        .map(|(s, _, _)| s),
+        _ => ode
+            .as_ref()
+            .and_then(|o| classify(o, &PhaseRule::default())),
+    };
     let phases = (
-        classify(&sim[0], &rule),
-        ode.as_ref().and_then(|o| classify(o, &rule)),
+        classify(&sim[0], &PhaseRule::for_dimension(valid.model.n)),
+        ode_phase,
     );
     let out_dir = write_outputs(
         &valid,

@@ -27,6 +27,17 @@ pub enum StepMode {
     Fast,
 }
 
+/// Which engine simulates the chain.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EngineKind {
+    /// The n-dimensional vectors (eq. 5), stepped by `mode`.
+    #[default]
+    Full,
+    /// The exact Gram engine: the law of M_k in O(m^3) per step, any n (SPEC §7).
+    Gram,
+}
+
 /// The `[init]` table: the initial microscopic state, prescribed through its overlaps.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -222,9 +233,13 @@ pub struct SimConfig {
     /// Time between recorded macroscopic states (recorded every `round(n dt)` steps).
     #[serde(default = "default_record_dt")]
     pub record_dt: f64,
-    /// Step implementation: `"fast"` (default) or `"literal"`.
+    /// Step implementation of the full engine: `"fast"` (default) or `"literal"`.
     #[serde(default)]
     pub mode: StepMode,
+    /// Engine: `"full"` (default, the n-dimensional simulation) or `"gram"` (the exact law
+    /// of the macroscopic chain at O(m^3) per step; no microscopic state).
+    #[serde(default)]
+    pub engine: EngineKind,
     /// Number of independent runs (ensemble members), each with its own random stream.
     #[serde(default = "default_members")]
     pub members: usize,
@@ -250,6 +265,7 @@ impl SimConfig {
             t_end,
             record_dt: default_record_dt(),
             mode: StepMode::default(),
+            engine: EngineKind::default(),
             members: default_members(),
             blowup: default_blowup(),
         }

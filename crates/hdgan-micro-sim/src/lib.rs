@@ -7,6 +7,8 @@
 //!   n-vectors exactly as eq. 5 reads; [`StepMode::Fast`] draws the same law from one
 //!   n-vector of normals (see [`Sgda`]). Both cost O(n d) per step and never form an n x n
 //!   object.
+//! - [`GramEngine`]: the exact law of the macroscopic chain at O(m^3) per step, any n
+//!   (SPEC §7).
 //! - [`run`] / [`run_ensemble`]: the run loop (stop time, recording cadence, progress,
 //!   cancellation) shared by every engine; ensembles run in parallel with one random
 //!   stream per member derived from `(seed, member)`.
@@ -15,14 +17,83 @@
 
 mod config;
 mod error;
+mod gram;
 mod init;
 mod normal;
 mod run;
 mod sgda;
 
-pub use config::{Features, InitConfig, SimConfig, StepMode};
+pub use config::{EngineKind, Features, InitConfig, SimConfig, StepMode};
 pub use error::SimError;
+pub use gram::{GramEngine, GramVariant};
 pub use init::{InitState, MicroState};
 pub use normal::{fill_normals, normal};
 pub use run::{Engine, RunControl, Schedule, run, run_ensemble};
 pub use sgda::Sgda;
+
+use hdgan_core::MacroState;
+use hdgan_model::random::SimRng;
+
+/// Either engine, for code that picks one at run time.
+#[derive(Clone, Debug)]
+pub enum AnyEngine {
+    /// The n-dimensional simulation.
+    Full(Sgda),
+    /// The Gram engine.
+    Gram(GramEngine),
+}
+
+impl AnyEngine {
+    /// Builds the engine `kind` for `model` from a fresh initial state drawn from `rng`
+    /// (the Gram engine starts from that state's exact Gram matrix, so both engines start
+    /// from the same law).
+    pub fn build(
+        kind: EngineKind,
+        model: &hdgan_model::Model,
+        init: &InitState,
+        mode: StepMode,
+        blowup: f64,
+        rng: &mut SimRng,
+    ) -> Self {
+        match kind {
+            EngineKind::Full => {
+                AnyEngine::Full(Sgda::new(model, init.build(model.n, rng), mode, blowup))
+            }
+            EngineKind::Gram => {
+                let g = if init.row_cov.is_some() {
+                    GramEngine::from_micro(model, &init.build(model.n, rng), blowup)
+                } else {
+                    GramEngine::from_macro(model, &init.macro_state(), blowup)
+                };
+                AnyEngine::Gram(g)
+            }
+        }
+    }
+}
+
+impl Engine for AnyEngine {
+    fn n(&self) -> usize {
+        match self {
+            AnyEngine::Full(e) => e.n(),
+            AnyEngine::Gram(e) => e.n(),
+        }
+    }
+    fn steps_done(&self) -> u64 {
+        match self {
+            AnyEngine::Full(e) => e.steps_done(),
+            AnyEngine::Gram(e) => e.steps_done(),
+        }
+    }
+    fn step(&mut self, rng: &mut SimRng) -> Result<(), SimError> {
+        match self {
+            AnyEngine::Full(e) => e.step(rng),
+            AnyEngine::Gram(e) => e.step(rng),
+        }
+    }
+    fn macro_state(&self) -> MacroState {
+        match self {
+            AnyEngine::Full(e) => e.macro_state(),
+            AnyEngine::Gram(e) => e.macro_state(),
+        }
+    }
+}

@@ -1,0 +1,357 @@
+//! The exact Gram engine (SPEC §7): the law of the macroscopic chain `M_k` at finite n,
+//! sampled in O(m^3) per step with m = 2d + 1, whatever n is.
+//!
+//! The noise is isotropic, so the chain started at `O X_0` is `O X_k` for any orthogonal
+//! O, and only `M_k = X_k^T X_k` matters. Keep `X = Q R` with `R` upper triangular (m x m)
+//! in an orthonormal frame Q of span(X). One step of eq. 5 needs of the noise vectors only
+//! their components in the frame (`alpha`, `beta ~ N(0, I_m)` for the real and the first
+//! fake sample), the score of the second fake sample (`c~^T r + sqrt(eta_G z) gamma`), and
+//! the part of the w-update that leaves the span: `(tau / n) xi`, with xi isotropic in the
+//! (n - m)-dimensional complement and `|xi| = s chi_{n-m}`,
+//! `s^2 = eta_T f(y^T w)^2 + eta_G f~(y~^T w)^2`. That part becomes a new row under w's
+//! column; the (m + 1) x m matrix is re-triangularised by Householder QR (and its columns
+//! rescaled for lambda = infinity). The law of every `M_k` equals that of the full
+//! simulation's (checked by `cargo xtask validate`, `gram_equals_full_in_law`).
+
+use crate::{Engine, MicroState, SimError};
+use hdgan_core::{Lambda, MacroState};
+use hdgan_model::random::SimRng;
+use hdgan_model::{DiscriminatorLoss, Model, Regularizer};
+use rand::RngExt;
+use rand_distr::ChiSquared;
+
+/// The Gram engine: state `R` (m x m, column-major, upper triangular), `M = R^T R`.
+#[derive(Clone, Debug)]
+pub struct GramEngine {
+    model: Model,
+    n: usize,
+    d: usize,
+    m: usize,
+    /// Column-major: column k is `r[k * m..(k + 1) * m]`; columns are U (d), V (d), w.
+    r: Vec<f64>,
+    steps: u64,
+    blowup: f64,
+    /// `chi^2_{n - m}`, or None when n = m (no complement).
+    chi2: Option<ChiSquared<f64>>,
+    variant: GramVariant,
+}
+
+/// Deliberately wrong variants, for negative controls of the in-law checks only.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum GramVariant {
+    /// The engine of SPEC §7.
+    #[default]
+    Exact,
+    /// The norm of the out-of-span noise uses chi with `(n - m) / 2` degrees of freedom.
+    WrongChiDof,
+    /// The out-of-span noise is dropped.
+    NoPerpendicularNoise,
+}
+
+fn col(r: &[f64], m: usize, k: usize) -> &[f64] {
+    &r[k * m..(k + 1) * m]
+}
+
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+/// Upper-triangular `R` (column-major, m x m) with `R^T R = g` for a symmetric PSD `g`
+/// (row-major m x m): Cholesky, with pivots below `1e-14` of the largest diagonal entry
+/// treated as zero (dependent columns).
+fn cholesky_upper(g: &[f64], m: usize) -> Vec<f64> {
+    let scale = (0..m)
+        .map(|i| g[i * m + i].abs())
+        .fold(0.0, f64::max)
+        .max(f64::MIN_POSITIVE);
+    let mut r = vec![0.0; m * m]; // column-major R: r[j * m + i] = R_ij
+    for j in 0..m {
+        for i in 0..=j {
+            let mut s = g[i * m + j];
+            for k in 0..i {
+                s -= r[i * m + k] * r[j * m + k];
+            }
+            if i == j {
+                r[j * m + j] = if s > 1e-14 * scale { s.sqrt() } else { 0.0 };
+            } else {
+                let piv = r[i * m + i];
+                r[j * m + i] = if piv > 0.0 { s / piv } else { 0.0 };
+            }
+        }
+    }
+    r
+}
+
+/// Householder QR of the (m + 1) x m column-major matrix `a` (leading dimension m + 1);
+/// returns the m x m upper-triangular factor, column-major, with non-negative diagonal.
+fn qr_upper(a: &mut [f64], m: usize) -> Vec<f64> {
+    let ld = m + 1;
+    for k in 0..m {
+        // Householder vector for column k, rows k..=m.
+        let norm = (k..ld)
+            .map(|i| a[k * ld + i] * a[k * ld + i])
+            .sum::<f64>()
+            .sqrt();
+        if norm == 0.0 {
+            continue;
+        }
+        let alpha = if a[k * ld + k] > 0.0 { -norm } else { norm };
+        let mut v: Vec<f64> = (k..ld).map(|i| a[k * ld + i]).collect();
+        v[0] -= alpha;
+        let vv = dot(&v, &v);
+        if vv == 0.0 {
+            continue;
+        }
+        for j in k..m {
+            let c = &mut a[j * ld..(j + 1) * ld];
+            let s = 2.0 * (k..ld).map(|i| v[i - k] * c[i]).sum::<f64>() / vv;
+            for i in k..ld {
+                c[i] -= s * v[i - k];
+            }
+        }
+    }
+    let mut r = vec![0.0; m * m];
+    for j in 0..m {
+        for i in 0..=j {
+            r[j * m + i] = a[j * ld + i];
+        }
+    }
+    // Non-negative diagonal: flip rows (R -> D R with D = diag(+-1) keeps R^T R).
+    for i in 0..m {
+        if r[i * m + i] < 0.0 {
+            for j in i..m {
+                r[j * m + i] = -r[j * m + i];
+            }
+        }
+    }
+    r
+}
+
+impl GramEngine {
+    /// An engine started from the Gram matrix of a macroscopic state (U^T U = I).
+    pub fn from_macro(model: &Model, state: &MacroState, blowup: f64) -> Self {
+        Self::from_gram(model, state.gram().as_slice(), blowup)
+    }
+
+    /// An engine started from the exact Gram matrix of a microscopic state.
+    pub fn from_micro(model: &Model, x: &MicroState, blowup: f64) -> Self {
+        let mut g = x.macro_state().gram();
+        // Use the exact U^T U (1 up to round-off) rather than the identity.
+        let ug = x.feature_gram();
+        for i in 0..x.d {
+            for j in 0..x.d {
+                g[(i, j)] = ug[(i, j)];
+            }
+        }
+        Self::from_gram(model, g.as_slice(), blowup)
+    }
+
+    fn from_gram(model: &Model, g: &[f64], blowup: f64) -> Self {
+        let d = model.d;
+        let m = 2 * d + 1;
+        let n = model.n;
+        Self {
+            model: model.clone(),
+            n,
+            d,
+            m,
+            r: cholesky_upper(g, m),
+            steps: 0,
+            blowup,
+            chi2: (n > m)
+                .then(|| ChiSquared::new((n - m) as f64).expect("n - m > 0 degrees of freedom")),
+            variant: GramVariant::Exact,
+        }
+    }
+
+    /// Switches to a deliberately wrong variant (negative controls only).
+    pub fn with_variant(mut self, variant: GramVariant) -> Self {
+        if let GramVariant::WrongChiDof = variant {
+            let k = ((self.n - self.m) / 2).max(1) as f64;
+            self.chi2 = Some(ChiSquared::new(k).expect("positive degrees of freedom"));
+        }
+        self.variant = variant;
+        self
+    }
+
+    fn check(&self, s: &MacroState) -> Result<(), SimError> {
+        let t = self.steps as f64 / self.n as f64;
+        let err = |quantity: String, value: f64| SimError::Diverged {
+            t,
+            step: self.steps,
+            quantity,
+            value,
+        };
+        if !(s.z.is_finite() && s.z <= self.blowup) {
+            return Err(err("z = |w|^2".into(), s.z));
+        }
+        for j in 0..self.d {
+            let v = s.s[(j, j)];
+            if !(v.is_finite() && v <= self.blowup) {
+                return Err(err(format!("S{0}{0} = |V_{0}|^2", j + 1), v));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Engine for GramEngine {
+    fn n(&self) -> usize {
+        self.n
+    }
+
+    fn steps_done(&self) -> u64 {
+        self.steps
+    }
+
+    fn step(&mut self, rng: &mut SimRng) -> Result<(), SimError> {
+        let (d, m, nf) = (self.d, self.m, self.n as f64);
+        let model = &self.model;
+        let (a, at) = (model.tau / nf, model.tau_tilde / nf);
+        let (st, sg) = (model.eta_t.sqrt(), model.eta_g.sqrt());
+        let mut c = vec![0.0; d];
+        let mut c0 = vec![0.0; d];
+        let mut c1 = vec![0.0; d];
+        model.latent.sample(rng, &mut c);
+        model.latent_tilde.sample(rng, &mut c0);
+        model.latent_tilde.sample(rng, &mut c1);
+        let mut alpha = vec![0.0; m];
+        let mut beta = vec![0.0; m];
+        rng.fill_normals(&mut alpha);
+        rng.fill_normals(&mut beta);
+        let gamma = rng.normal();
+        let r = &self.r;
+        let rw = col(r, m, 2 * d);
+        // In-frame parts of y and y~_2k.
+        let mut yin: Vec<f64> = alpha.iter().map(|x| st * x).collect();
+        let mut y0in: Vec<f64> = beta.iter().map(|x| sg * x).collect();
+        for j in 0..d {
+            for (y, u) in yin.iter_mut().zip(col(r, m, j)) {
+                *y += c[j] * u;
+            }
+            for (y, v) in y0in.iter_mut().zip(col(r, m, d + j)) {
+                *y += c0[j] * v;
+            }
+        }
+        let z = dot(rw, rw);
+        let rv: Vec<f64> = (0..d).map(|j| dot(col(r, m, d + j), rw)).collect();
+        let sdiag: Vec<f64> = (0..d)
+            .map(|j| dot(col(r, m, d + j), col(r, m, d + j)))
+            .collect();
+        let f = model.loss.f(dot(&yin, rw));
+        let f0 = model.loss.f_tilde(dot(&y0in, rw));
+        let f1 = model.loss.f_tilde(dot(&c1, &rv) + sg * z.sqrt() * gamma);
+        let (reg_w, reg_v): (f64, Vec<f64>) = match model.lambda {
+            Lambda::Finite(l) => {
+                let h = model.regularizer();
+                (
+                    l * h.h_prime(z),
+                    sdiag.iter().map(|&s| l * h.h_prime(s)).collect(),
+                )
+            }
+            Lambda::Infinite => (0.0, vec![0.0; d]),
+        };
+        let s_perp = (model.eta_t * f * f + model.eta_g * f0 * f0).sqrt();
+        let chi = match (&self.chi2, self.variant) {
+            (_, GramVariant::NoPerpendicularNoise) | (None, _) => 0.0,
+            (Some(dist), _) => rng.sample(*dist).sqrt(),
+        };
+        // The (m + 1) x m matrix of the new columns in the extended frame.
+        let ld = m + 1;
+        let mut ext = vec![0.0; ld * m];
+        for j in 0..d {
+            ext[j * ld..j * ld + m].copy_from_slice(col(r, m, j));
+            let (kv, kw) = (1.0 - at * reg_v[j], at * f1 * c1[j]);
+            for i in 0..m {
+                ext[(d + j) * ld + i] = kv * r[(d + j) * m + i] + kw * rw[i];
+            }
+        }
+        for i in 0..m {
+            ext[2 * d * ld + i] = rw[i] + a * (f * yin[i] - f0 * y0in[i] - reg_w * rw[i]);
+        }
+        ext[2 * d * ld + m] = a * s_perp * chi;
+        let mut new_r = qr_upper(&mut ext, m);
+        if model.lambda.is_infinite() {
+            for k in d..m {
+                let c = &mut new_r[k * m..(k + 1) * m];
+                let norm = dot(c, c).sqrt();
+                if norm > 0.0 {
+                    for x in c.iter_mut() {
+                        *x /= norm;
+                    }
+                }
+            }
+        }
+        self.r = new_r;
+        self.steps += 1;
+        let s = self.macro_state();
+        self.check(&s)
+    }
+
+    fn macro_state(&self) -> MacroState {
+        let (d, m) = (self.d, self.m);
+        let g = |i: usize, j: usize| dot(col(&self.r, m, i), col(&self.r, m, j));
+        let mut s = MacroState::zeros(d);
+        for i in 0..d {
+            for j in 0..d {
+                s.p[(i, j)] = g(i, d + j);
+                s.s[(i, j)] = g(d + i, d + j);
+            }
+            s.q[i] = g(i, 2 * d);
+            s.r[i] = g(d + i, 2 * d);
+        }
+        s.z = g(2 * d, 2 * d);
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hdgan_core::DMat;
+    use hdgan_model::ModelConfig;
+    use hdgan_model::random::stream_rng;
+
+    #[test]
+    fn cholesky_and_qr_reproduce_the_gram_matrix() {
+        let mut s = MacroState::diagonal_start(2, 0.3, 0.2);
+        s.p[(0, 1)] = 0.1;
+        let g = s.gram();
+        let r = cholesky_upper(g.as_slice(), 5);
+        let back = |r: &[f64]| -> DMat {
+            DMat::from_row_major(
+                5,
+                5,
+                (0..25)
+                    .map(|k| dot(col(r, 5, k / 5), col(r, 5, k % 5)))
+                    .collect(),
+            )
+        };
+        assert!(back(&r).max_abs_diff(&g) < 1e-14);
+        // QR of [R; extra row] has R'^T R' = R^T R + e e^T for the extra row e.
+        let mut ext = vec![0.0; 6 * 5];
+        for j in 0..5 {
+            ext[j * 6..j * 6 + 5].copy_from_slice(col(&r, 5, j));
+        }
+        ext[4 * 6 + 5] = 0.7;
+        let q = qr_upper(&mut ext, 5);
+        let mut want = g.clone();
+        want[(4, 4)] += 0.49;
+        assert!(back(&q).max_abs_diff(&want) < 1e-13);
+        assert!((0..5).all(|i| q[i * 5 + i] >= 0.0));
+    }
+
+    #[test]
+    fn projected_gram_steps_keep_unit_norms() {
+        let m = ModelConfig::figure1(500, 2.0).validate("m").unwrap();
+        let mut e = GramEngine::from_macro(&m, &MacroState::diagonal_start(2, 0.1, 0.1), 1e8);
+        let mut rng = stream_rng(1, 0);
+        for _ in 0..2000 {
+            e.step(&mut rng).unwrap();
+        }
+        let s = e.macro_state();
+        assert!((s.z - 1.0).abs() < 1e-12 && (s.s[(0, 0)] - 1.0).abs() < 1e-12);
+        let ev = hdgan_core::SymPsd::new("gram", s.gram());
+        assert!(ev.is_ok(), "Gram matrix must stay PSD");
+    }
+}
