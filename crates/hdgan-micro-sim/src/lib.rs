@@ -38,7 +38,7 @@ use hdgan_model::random::SimRng;
 #[derive(Clone, Debug)]
 pub enum AnyEngine {
     /// The n-dimensional simulation.
-    Full(Sgda),
+    Full(Box<Sgda>),
     /// The Gram engine.
     Gram(GramEngine),
 }
@@ -56,9 +56,12 @@ impl AnyEngine {
         rng: &mut SimRng,
     ) -> Self {
         match kind {
-            EngineKind::Full => {
-                AnyEngine::Full(Sgda::new(model, init.build(model.n, rng), mode, blowup))
-            }
+            EngineKind::Full => AnyEngine::Full(Box::new(Sgda::new(
+                model,
+                init.build(model.n, rng),
+                mode,
+                blowup,
+            ))),
             EngineKind::Gram => {
                 let g = if init.row_cov.is_some() {
                     GramEngine::from_micro(model, &init.build(model.n, rng), blowup)
