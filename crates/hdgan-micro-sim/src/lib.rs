@@ -40,7 +40,7 @@ pub enum AnyEngine {
     /// The n-dimensional simulation.
     Full(Box<Sgda>),
     /// The Gram engine.
-    Gram(GramEngine),
+    Gram(Box<GramEngine>),
 }
 
 impl AnyEngine {
@@ -68,7 +68,7 @@ impl AnyEngine {
                 } else {
                     GramEngine::from_macro(model, &init.macro_state(), blowup)
                 };
-                AnyEngine::Gram(g)
+                AnyEngine::Gram(Box::new(g))
             }
         }
     }
