@@ -4,5 +4,6 @@
 
 mod configs;
 mod drift;
+mod law;
 mod ode;
 mod sim;

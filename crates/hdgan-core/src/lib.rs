@@ -8,6 +8,7 @@ mod error;
 mod matrix;
 mod params;
 mod state;
+pub mod stats;
 mod trajectory;
 
 pub use error::ParamError;

@@ -42,7 +42,7 @@ pub enum GramVariant {
     /// The engine of SPEC §7.
     #[default]
     Exact,
-    /// The norm of the out-of-span noise uses chi with `(n - m) / 2` degrees of freedom.
+    /// The norm of the out-of-span noise uses chi with `(n - m) / 4` degrees of freedom.
     WrongChiDof,
     /// The out-of-span noise is dropped.
     NoPerpendicularNoise,
@@ -167,7 +167,7 @@ impl GramEngine {
     /// Switches to a deliberately wrong variant (negative controls only).
     pub fn with_variant(mut self, variant: GramVariant) -> Self {
         if let GramVariant::WrongChiDof = variant {
-            let k = ((self.n - self.m) / 2).max(1) as f64;
+            let k = ((self.n - self.m) / 4).max(1) as f64;
             self.chi2 = Some(ChiSquared::new(k).expect("positive degrees of freedom"));
         }
         self.variant = variant;

@@ -288,29 +288,8 @@ mod tests {
         );
     }
 
-    /// Standard normal CDF via erfc (Abramowitz-Stegun 7.1.26 is too coarse; use a
-    /// continued-fraction-free series good to 1e-15 for our purposes).
+    /// Standard normal CDF.
     fn phi(x: f64) -> f64 {
-        0.5 * erfc(-x / std::f64::consts::SQRT_2)
-    }
-
-    /// erfc by W. J. Cody's rational approximations would be long; a high-accuracy
-    /// alternative is the Numerical Recipes erfc (Chebyshev, relative error < 1.2e-7),
-    /// ample for a KS test at N = 1e6 (resolution 1e-3).
-    fn erfc(x: f64) -> f64 {
-        let z = x.abs();
-        let t = 1.0 / (1.0 + 0.5 * z);
-        let r = t
-            * (-z * z - 1.265_512_23
-                + t * (1.000_023_68
-                    + t * (0.374_091_96
-                        + t * (0.096_784_18
-                            + t * (-0.186_288_06
-                                + t * (0.278_868_07
-                                    + t * (-1.135_203_98
-                                        + t * (1.488_515_87
-                                            + t * (-0.822_152_23 + t * 0.170_872_77)))))))))
-                .exp();
-        if x >= 0.0 { r } else { 2.0 - r }
+        0.5 * hdgan_core::stats::erfc(-x / std::f64::consts::SQRT_2)
     }
 }

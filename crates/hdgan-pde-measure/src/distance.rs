@@ -4,29 +4,10 @@
 use crate::gaussian::Gaussian2;
 use crate::measure::Row;
 
-/// The standard normal CDF, `0.5 erfc(-x / sqrt 2)`, with erfc by W. J. Cody's rational
-/// approximations (relative error below 1e-14 here is not needed; this one is accurate to
-/// about 1.2e-7, well below the 1/sqrt(N) resolution of any test at N <= 1e8).
+/// The standard normal CDF, `0.5 erfc(-x / sqrt 2)` ([`hdgan_core::stats::erfc`], accurate
+/// to about 1.2e-7, well below the 1/sqrt(N) resolution of any test at N <= 1e8).
 pub fn normal_cdf(x: f64) -> f64 {
-    0.5 * erfc(-x / std::f64::consts::SQRT_2)
-}
-
-fn erfc(x: f64) -> f64 {
-    // Numerical Recipes' Chebyshev fit, fractional error < 1.2e-7 everywhere.
-    let z = x.abs();
-    let t = 1.0 / (1.0 + 0.5 * z);
-    let r = t
-        * (-z * z - 1.265_512_23
-            + t * (1.000_023_68
-                + t * (0.374_091_96
-                    + t * (0.096_784_18
-                        + t * (-0.186_288_06
-                            + t * (0.278_868_07
-                                + t * (-1.135_203_98
-                                    + t * (1.488_515_87
-                                        + t * (-0.822_152_23 + t * 0.170_872_77)))))))))
-            .exp();
-    if x >= 0.0 { r } else { 2.0 - r }
+    0.5 * hdgan_core::stats::erfc(-x / std::f64::consts::SQRT_2)
 }
 
 /// The standard normal quantile (P. J. Acklam's rational approximation, relative error

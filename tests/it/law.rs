@@ -1,0 +1,77 @@
+//! The Gram engine and the fast step have the law of the literal simulation; deliberately
+//! wrong Gram variants are told apart by the same comparison (the negative controls of
+//! `cargo xtask validate`'s in-law checks, small enough for `cargo test`).
+
+use hdgan_core::Trajectory;
+use hdgan_core::stats::compare_ensembles;
+use hdgan_micro_sim::{
+    GramEngine, GramVariant, InitConfig, RunControl, Schedule, Sgda, StepMode, run_ensemble,
+};
+use hdgan_model::{LambdaValue, LatentConfig, Model, ModelConfig};
+
+fn model() -> Model {
+    let mut c = ModelConfig::figure1(100, 1.0);
+    c.d = 1;
+    c.latent = LatentConfig::diagonal(&[5.0]);
+    c.lambda = LambdaValue::Number(2.0);
+    c.eta_t = 1.5;
+    c.eta_g = 0.5;
+    c.validate("model").unwrap()
+}
+
+const SEEDS: usize = 600;
+
+fn full(m: &Model, mode: StepMode, seed: u64) -> Vec<Trajectory> {
+    let init = InitConfig::diagonal(1, 0.3, 0.3)
+        .validate("init", m)
+        .unwrap();
+    let schedule = Schedule::from_times(m.n, 2.0, 1.0).unwrap();
+    run_ensemble(
+        SEEDS,
+        seed,
+        |_, rng| Ok(Sgda::new(m, init.build(m.n, rng), mode, 1e8)),
+        &schedule,
+        RunControl::default(),
+    )
+    .unwrap()
+}
+
+fn gram(m: &Model, variant: GramVariant, seed: u64) -> Vec<Trajectory> {
+    let init = InitConfig::diagonal(1, 0.3, 0.3)
+        .validate("init", m)
+        .unwrap();
+    let schedule = Schedule::from_times(m.n, 2.0, 1.0).unwrap();
+    run_ensemble(
+        SEEDS,
+        seed,
+        |_, _| Ok(GramEngine::from_macro(m, &init.macro_state(), 1e8).with_variant(variant)),
+        &schedule,
+        RunControl::default(),
+    )
+    .unwrap()
+}
+
+/// Family-wise level of each comparison: 1% (Bonferroni over every statistic).
+const ALPHA: f64 = 0.01;
+
+#[test]
+fn gram_engine_has_the_law_of_the_full_simulation() {
+    let m = model();
+    let reference = full(&m, StepMode::Literal, 1);
+    let c = compare_ensembles(&gram(&m, GramVariant::Exact, 2), &reference);
+    assert!(c.same_law(ALPHA), "{c:?}");
+    for variant in [GramVariant::WrongChiDof, GramVariant::NoPerpendicularNoise] {
+        let c = compare_ensembles(&gram(&m, variant, 3), &reference);
+        assert!(!c.same_law(ALPHA), "{variant:?} was not detected: {c:?}");
+    }
+}
+
+#[test]
+fn fast_step_has_the_law_of_the_literal_step() {
+    let m = model();
+    let c = compare_ensembles(
+        &full(&m, StepMode::Fast, 4),
+        &full(&m, StepMode::Literal, 5),
+    );
+    assert!(c.same_law(ALPHA), "{c:?}");
+}
