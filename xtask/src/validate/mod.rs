@@ -2,6 +2,7 @@
 //! figure, a tolerance argued from the statistics, a PASS/FAIL verdict, a report section
 //! and plots.
 
+mod engines;
 mod foundation;
 mod measure;
 mod stability;
@@ -113,6 +114,7 @@ pub fn all_checks() -> Vec<Check> {
     let mut v = foundation::checks();
     v.extend(stability::checks());
     v.extend(measure::checks());
+    v.extend(engines::checks());
     v
 }
 
