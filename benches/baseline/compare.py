@@ -35,7 +35,7 @@ def main():
     np_steps = args.numpy_steps or max(1, args.steps // 4)
     numpy = run_json([sys.executable, "benches/baseline/sgda_numpy.py", "--n", str(args.n), "--steps", str(np_steps)])
     rows = [numpy]
-    for mode in ("fast", "literal"):
+    for mode in ("fast", "literal", "gram"):
         rows.append(run_json(["target/release/step-timer", "--n", str(args.n), "--steps", str(args.steps), "--mode", mode]))
     base = numpy["us_per_step"]
     print(f"SGDA step, Figure 1 model, n = {args.n}, d = 2, projected")

@@ -1,9 +1,9 @@
-//! Criterion benchmarks: one SGDA step (fast and literal modes) at n = 1e3, 1e4, 1e5 and
-//! d = 2, drawing the step's normals alone (a lower bound for the step), and the ODE
-//! integration of Figure 1. Run with `cargo bench -p hdgan-benches`.
+//! Criterion benchmarks: one SGDA step (fast and literal modes, and the Gram engine) at
+//! n = 1e3 .. 1e6 and d = 2, drawing the step's normals alone (a lower bound for the fast
+//! step), and the ODE integration of Figure 1. Run with `cargo bench -p hdgan-benches`.
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use hdgan_benches::{fig1_engine, fig1_model};
+use hdgan_benches::{fig1_engine, fig1_gram, fig1_model};
 use hdgan_core::MacroState;
 use hdgan_macro_ode::{OdeKind, OdeOptions, solve};
 use hdgan_micro_sim::{Engine, StepMode};
@@ -12,7 +12,7 @@ use std::hint::black_box;
 
 fn sgda_step(c: &mut Criterion) {
     let mut g = c.benchmark_group("sgda_step");
-    for n in [1_000usize, 5_000, 10_000, 100_000] {
+    for n in [1_000usize, 5_000, 10_000, 100_000, 1_000_000] {
         g.throughput(Throughput::Elements(n as u64));
         for (label, mode) in [("fast", StepMode::Fast), ("literal", StepMode::Literal)] {
             let mut e = fig1_engine(n, mode, 1);
@@ -21,6 +21,11 @@ fn sgda_step(c: &mut Criterion) {
                 b.iter(|| e.step(&mut rng).expect("step"))
             });
         }
+        let mut gram = fig1_gram(n);
+        let mut rng = stream_rng(1, 2);
+        g.bench_with_input(BenchmarkId::new("gram", n), &n, |b, _| {
+            b.iter(|| gram.step(&mut rng).expect("step"))
+        });
         let mut rng = stream_rng(2, 0);
         let mut buf = vec![0.0; n];
         g.bench_with_input(BenchmarkId::new("normals_only", n), &n, |b, _| {

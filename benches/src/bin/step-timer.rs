@@ -1,7 +1,8 @@
-//! Times SGDA steps on Figure 1's model: `step-timer --n 5000 --steps 20000 --mode fast`.
+//! Times SGDA steps on Figure 1's model: `step-timer --n 5000 --steps 20000 --mode fast`
+//! (modes: fast, literal, gram).
 //! Prints one JSON line like `baseline/sgda_numpy.py`, for `baseline/compare.py`.
 
-use hdgan_benches::fig1_engine;
+use hdgan_benches::{fig1_engine, fig1_gram};
 use hdgan_micro_sim::{Engine, StepMode};
 use hdgan_model::random::stream_rng;
 use std::time::Instant;
@@ -20,12 +21,13 @@ fn main() {
     let steps: u64 = arg(&args, "--steps", "20000")
         .parse()
         .expect("--steps: integer");
-    let mode = match arg(&args, "--mode", "fast").as_str() {
-        "fast" => StepMode::Fast,
-        "literal" => StepMode::Literal,
-        other => panic!("--mode must be fast or literal, got {other}"),
+    let label = arg(&args, "--mode", "fast");
+    let mut e: Box<dyn Engine> = match label.as_str() {
+        "fast" => Box::new(fig1_engine(n, StepMode::Fast, 1)),
+        "literal" => Box::new(fig1_engine(n, StepMode::Literal, 1)),
+        "gram" => Box::new(fig1_gram(n)),
+        other => panic!("--mode must be fast, literal or gram, got {other}"),
     };
-    let mut e = fig1_engine(n, mode, 1);
     let mut rng = stream_rng(1, 1);
     // Warm-up: 1% of the steps.
     for _ in 0..steps / 100 {
@@ -38,11 +40,7 @@ fn main() {
     let secs = t0.elapsed().as_secs_f64();
     let p = e.macro_state().p;
     println!(
-        "{{\"impl\": \"hdgan-{}\", \"n\": {n}, \"d\": 2, \"steps\": {steps}, \"seconds\": {secs}, \"us_per_step\": {}, \"P_diag\": [{}, {}]}}",
-        match mode {
-            StepMode::Fast => "fast",
-            StepMode::Literal => "literal",
-        },
+        "{{\"impl\": \"hdgan-{label}\", \"n\": {n}, \"d\": 2, \"steps\": {steps}, \"seconds\": {secs}, \"us_per_step\": {}, \"P_diag\": [{}, {}]}}",
         secs / steps as f64 * 1e6,
         p[(0, 0)],
         p[(1, 1)]

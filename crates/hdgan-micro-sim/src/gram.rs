@@ -34,6 +34,23 @@ pub struct GramEngine {
     /// `chi^2_{n - m}`, or None when n = m (no complement).
     chi2: Option<ChiSquared<f64>>,
     variant: GramVariant,
+    scratch: Scratch,
+}
+
+/// Buffers reused by every step (no allocation on the hot path).
+#[derive(Clone, Debug, Default)]
+struct Scratch {
+    c: Vec<f64>,
+    c0: Vec<f64>,
+    c1: Vec<f64>,
+    alpha: Vec<f64>,
+    beta: Vec<f64>,
+    yin: Vec<f64>,
+    y0in: Vec<f64>,
+    rv: Vec<f64>,
+    reg_v: Vec<f64>,
+    ext: Vec<f64>,
+    house: Vec<f64>,
 }
 
 /// Deliberately wrong variants, for negative controls of the in-law checks only.
@@ -82,12 +99,12 @@ fn cholesky_upper(g: &[f64], m: usize) -> Vec<f64> {
     r
 }
 
-/// Householder QR of the (m + 1) x m column-major matrix `a` (leading dimension m + 1);
-/// returns the m x m upper-triangular factor, column-major, with non-negative diagonal.
-fn qr_upper(a: &mut [f64], m: usize) -> Vec<f64> {
+/// Householder QR of the (m + 1) x m column-major matrix `a` (leading dimension m + 1),
+/// writing the m x m upper-triangular factor (column-major, non-negative diagonal) into
+/// `r`; `v` is scratch of length m + 1.
+fn qr_upper_into(a: &mut [f64], m: usize, v: &mut [f64], r: &mut [f64]) {
     let ld = m + 1;
     for k in 0..m {
-        // Householder vector for column k, rows k..=m.
         let norm = (k..ld)
             .map(|i| a[k * ld + i] * a[k * ld + i])
             .sum::<f64>()
@@ -96,9 +113,12 @@ fn qr_upper(a: &mut [f64], m: usize) -> Vec<f64> {
             continue;
         }
         let alpha = if a[k * ld + k] > 0.0 { -norm } else { norm };
-        let mut v: Vec<f64> = (k..ld).map(|i| a[k * ld + i]).collect();
+        let v = &mut v[..ld - k];
+        for (vi, i) in v.iter_mut().zip(k..ld) {
+            *vi = a[k * ld + i];
+        }
         v[0] -= alpha;
-        let vv = dot(&v, &v);
+        let vv = dot(v, v);
         if vv == 0.0 {
             continue;
         }
@@ -110,7 +130,7 @@ fn qr_upper(a: &mut [f64], m: usize) -> Vec<f64> {
             }
         }
     }
-    let mut r = vec![0.0; m * m];
+    r.fill(0.0);
     for j in 0..m {
         for i in 0..=j {
             r[j * m + i] = a[j * ld + i];
@@ -124,6 +144,13 @@ fn qr_upper(a: &mut [f64], m: usize) -> Vec<f64> {
             }
         }
     }
+}
+
+#[cfg(test)]
+fn qr_upper(a: &mut [f64], m: usize) -> Vec<f64> {
+    let mut r = vec![0.0; m * m];
+    let mut v = vec![0.0; m + 1];
+    qr_upper_into(a, m, &mut v, &mut r);
     r
 }
 
@@ -161,6 +188,19 @@ impl GramEngine {
             chi2: (n > m)
                 .then(|| ChiSquared::new((n - m) as f64).expect("n - m > 0 degrees of freedom")),
             variant: GramVariant::Exact,
+            scratch: Scratch {
+                c: vec![0.0; d],
+                c0: vec![0.0; d],
+                c1: vec![0.0; d],
+                alpha: vec![0.0; m],
+                beta: vec![0.0; m],
+                yin: vec![0.0; m],
+                y0in: vec![0.0; m],
+                rv: vec![0.0; d],
+                reg_v: vec![0.0; d],
+                ext: vec![0.0; (m + 1) * m],
+                house: vec![0.0; m + 1],
+            },
         }
     }
 
@@ -207,49 +247,52 @@ impl Engine for GramEngine {
     fn step(&mut self, rng: &mut SimRng) -> Result<(), SimError> {
         let (d, m, nf) = (self.d, self.m, self.n as f64);
         let model = &self.model;
+        let sc = &mut self.scratch;
         let (a, at) = (model.tau / nf, model.tau_tilde / nf);
         let (st, sg) = (model.eta_t.sqrt(), model.eta_g.sqrt());
-        let mut c = vec![0.0; d];
-        let mut c0 = vec![0.0; d];
-        let mut c1 = vec![0.0; d];
-        model.latent.sample(rng, &mut c);
-        model.latent_tilde.sample(rng, &mut c0);
-        model.latent_tilde.sample(rng, &mut c1);
-        let mut alpha = vec![0.0; m];
-        let mut beta = vec![0.0; m];
-        rng.fill_normals(&mut alpha);
-        rng.fill_normals(&mut beta);
+        model.latent.sample(rng, &mut sc.c);
+        model.latent_tilde.sample(rng, &mut sc.c0);
+        model.latent_tilde.sample(rng, &mut sc.c1);
+        rng.fill_normals(&mut sc.alpha);
+        rng.fill_normals(&mut sc.beta);
         let gamma = rng.normal();
         let r = &self.r;
         let rw = col(r, m, 2 * d);
         // In-frame parts of y and y~_2k.
-        let mut yin: Vec<f64> = alpha.iter().map(|x| st * x).collect();
-        let mut y0in: Vec<f64> = beta.iter().map(|x| sg * x).collect();
+        for i in 0..m {
+            sc.yin[i] = st * sc.alpha[i];
+            sc.y0in[i] = sg * sc.beta[i];
+        }
         for j in 0..d {
-            for (y, u) in yin.iter_mut().zip(col(r, m, j)) {
-                *y += c[j] * u;
+            for (y, u) in sc.yin.iter_mut().zip(col(r, m, j)) {
+                *y += sc.c[j] * u;
             }
-            for (y, v) in y0in.iter_mut().zip(col(r, m, d + j)) {
-                *y += c0[j] * v;
+            for (y, v) in sc.y0in.iter_mut().zip(col(r, m, d + j)) {
+                *y += sc.c0[j] * v;
             }
         }
         let z = dot(rw, rw);
-        let rv: Vec<f64> = (0..d).map(|j| dot(col(r, m, d + j), rw)).collect();
-        let sdiag: Vec<f64> = (0..d)
-            .map(|j| dot(col(r, m, d + j), col(r, m, d + j)))
-            .collect();
-        let f = model.loss.f(dot(&yin, rw));
-        let f0 = model.loss.f_tilde(dot(&y0in, rw));
-        let f1 = model.loss.f_tilde(dot(&c1, &rv) + sg * z.sqrt() * gamma);
-        let (reg_w, reg_v): (f64, Vec<f64>) = match model.lambda {
+        for j in 0..d {
+            sc.rv[j] = dot(col(r, m, d + j), rw);
+        }
+        let f = model.loss.f(dot(&sc.yin, rw));
+        let f0 = model.loss.f_tilde(dot(&sc.y0in, rw));
+        let f1 = model
+            .loss
+            .f_tilde(dot(&sc.c1, &sc.rv) + sg * z.sqrt() * gamma);
+        let reg_w = match model.lambda {
             Lambda::Finite(l) => {
                 let h = model.regularizer();
-                (
-                    l * h.h_prime(z),
-                    sdiag.iter().map(|&s| l * h.h_prime(s)).collect(),
-                )
+                for j in 0..d {
+                    let v = col(r, m, d + j);
+                    sc.reg_v[j] = l * h.h_prime(dot(v, v));
+                }
+                l * h.h_prime(z)
             }
-            Lambda::Infinite => (0.0, vec![0.0; d]),
+            Lambda::Infinite => {
+                sc.reg_v.fill(0.0);
+                0.0
+            }
         };
         let s_perp = (model.eta_t * f * f + model.eta_g * f0 * f0).sqrt();
         let chi = match (&self.chi2, self.variant) {
@@ -258,22 +301,23 @@ impl Engine for GramEngine {
         };
         // The (m + 1) x m matrix of the new columns in the extended frame.
         let ld = m + 1;
-        let mut ext = vec![0.0; ld * m];
+        let ext = &mut sc.ext;
+        ext.fill(0.0);
         for j in 0..d {
             ext[j * ld..j * ld + m].copy_from_slice(col(r, m, j));
-            let (kv, kw) = (1.0 - at * reg_v[j], at * f1 * c1[j]);
+            let (kv, kw) = (1.0 - at * sc.reg_v[j], at * f1 * sc.c1[j]);
             for i in 0..m {
                 ext[(d + j) * ld + i] = kv * r[(d + j) * m + i] + kw * rw[i];
             }
         }
         for i in 0..m {
-            ext[2 * d * ld + i] = rw[i] + a * (f * yin[i] - f0 * y0in[i] - reg_w * rw[i]);
+            ext[2 * d * ld + i] = rw[i] + a * (f * sc.yin[i] - f0 * sc.y0in[i] - reg_w * rw[i]);
         }
         ext[2 * d * ld + m] = a * s_perp * chi;
-        let mut new_r = qr_upper(&mut ext, m);
+        qr_upper_into(ext, m, &mut sc.house, &mut self.r);
         if model.lambda.is_infinite() {
             for k in d..m {
-                let c = &mut new_r[k * m..(k + 1) * m];
+                let c = &mut self.r[k * m..(k + 1) * m];
                 let norm = dot(c, c).sqrt();
                 if norm > 0.0 {
                     for x in c.iter_mut() {
@@ -282,7 +326,6 @@ impl Engine for GramEngine {
                 }
             }
         }
-        self.r = new_r;
         self.steps += 1;
         let s = self.macro_state();
         self.check(&s)
