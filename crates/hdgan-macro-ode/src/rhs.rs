@@ -197,6 +197,7 @@ mod tests {
             latent_tilde: Some(LatentConfig {
                 cov: vec![vec![4.0, 0.5], vec![0.5, 2.0]],
                 mean: None,
+                classes: Vec::new(),
             }),
             loss: LossName::Quadratic,
             l1: 0.0,

@@ -64,16 +64,35 @@ pub enum LossName {
     Quadratic,
 }
 
-/// A latent law in a config: a Gaussian with covariance `cov` (d x d, symmetric PSD) and
-/// optional `mean` (default zero).
+/// A latent law in a config: either a Gaussian with covariance `cov` (d x d, symmetric
+/// PSD) and optional `mean` (default zero), or a mixture of classes (`classes`, SPEC §8):
+/// draw class k with probability `prob`, then `N(mean_k, cov_k)`. Only the effective second
+/// moment `M = sum_k prob_k (cov_k + mean_k mean_k^T)` enters the quadratic model's ODE.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LatentConfig {
-    /// Covariance matrix, as a list of rows.
+    /// Covariance matrix, as a list of rows (leave out when `classes` is given).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub cov: Vec<Vec<f64>>,
     /// Mean vector (default zero).
     #[serde(default)]
     pub mean: Option<Vec<f64>>,
+    /// Mixture classes (instead of `cov` and `mean`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub classes: Vec<ClassConfig>,
+}
+
+/// One class of a mixture latent.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClassConfig {
+    /// Probability of the class (> 0; all sum to 1).
+    pub prob: f64,
+    /// Class mean (default zero).
+    #[serde(default)]
+    pub mean: Option<Vec<f64>>,
+    /// Class covariance (d x d, symmetric PSD).
+    pub cov: Vec<Vec<f64>>,
 }
 
 impl LatentConfig {
@@ -82,26 +101,67 @@ impl LatentConfig {
         Self {
             cov: DMat::from_diag(diag).to_rows(),
             mean: None,
+            classes: Vec::new(),
         }
     }
 
     /// Validates into a [`Latent`] of dimension d; `key` is the config path (e.g.
     /// `model.latent`).
     pub fn validate(&self, key: &str, d: usize) -> Result<Latent, ParamError> {
-        let cov_key = format!("{key}.cov");
-        let shape_err = |found: String| ParamError::Shape {
-            key: cov_key.clone(),
-            expected: format!("{d} x {d} (d = {d})"),
-            found,
-        };
-        let m = DMat::from_rows(&self.cov).ok_or_else(|| shape_err("ragged rows".to_owned()))?;
-        if m.rows() != d || m.cols() != d {
-            return Err(shape_err(format!("{} x {}", m.rows(), m.cols())));
+        match (self.cov.is_empty(), self.classes.is_empty()) {
+            (false, true) => {
+                let cov = psd_matrix(&format!("{key}.cov"), &self.cov, d)?;
+                let mean = self.mean.clone().unwrap_or_else(|| vec![0.0; d]);
+                Latent::gaussian(key, mean, cov)
+            }
+            (true, false) => {
+                if self.mean.is_some() {
+                    return Err(ParamError::rule(
+                        format!("{key}.mean"),
+                        "must be given per class when `classes` is used",
+                    ));
+                }
+                let mut parts = Vec::with_capacity(self.classes.len());
+                for (k, c) in self.classes.iter().enumerate() {
+                    let ck = format!("{key}.classes[{k}]");
+                    check_positive(&format!("{ck}.prob"), c.prob)?;
+                    let cov = psd_matrix(&format!("{ck}.cov"), &c.cov, d)?;
+                    let mean = c.mean.clone().unwrap_or_else(|| vec![0.0; d]);
+                    if mean.len() != d {
+                        return Err(ParamError::Shape {
+                            key: format!("{ck}.mean"),
+                            expected: format!("a vector of length d = {d}"),
+                            found: format!("length {}", mean.len()),
+                        });
+                    }
+                    parts.push((c.prob, mean, cov));
+                }
+                Latent::mixture(&format!("{key}.classes"), parts)
+            }
+            (false, false) => Err(ParamError::rule(
+                key,
+                "must give either `cov` (and `mean`) or `classes`, not both",
+            )),
+            (true, true) => Err(ParamError::rule(
+                key,
+                "must give `cov` (and optionally `mean`) or `classes`",
+            )),
         }
-        let cov = SymPsd::new(&cov_key, m)?;
-        let mean = self.mean.clone().unwrap_or_else(|| vec![0.0; d]);
-        Latent::gaussian(key, mean, cov)
     }
+}
+
+/// A d x d symmetric PSD matrix from config rows, with errors naming `key`.
+fn psd_matrix(key: &str, rows: &[Vec<f64>], d: usize) -> Result<SymPsd, ParamError> {
+    let shape_err = |found: String| ParamError::Shape {
+        key: key.to_owned(),
+        expected: format!("{d} x {d} (d = {d})"),
+        found,
+    };
+    let m = DMat::from_rows(rows).ok_or_else(|| shape_err("ragged rows".to_owned()))?;
+    if m.rows() != d || m.cols() != d {
+        return Err(shape_err(format!("{} x {}", m.rows(), m.cols())));
+    }
+    SymPsd::new(key, m)
 }
 
 impl ModelConfig {

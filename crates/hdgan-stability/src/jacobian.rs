@@ -221,6 +221,7 @@ mod tests {
         c.latent = LatentConfig {
             cov: cov.to_rows(),
             mean: None,
+            classes: Vec::new(),
         };
         c.latent_tilde = Some(LatentConfig::diagonal(
             &(0..d).map(|i| 4.0 - 0.5 * i as f64).collect::<Vec<_>>(),

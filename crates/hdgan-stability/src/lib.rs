@@ -6,6 +6,7 @@
 mod claim1;
 mod fixed_points;
 mod jacobian;
+mod modes;
 mod phase;
 mod phase_map;
 
@@ -15,6 +16,7 @@ pub use fixed_points::{
     stability_of,
 };
 pub use jacobian::{ReducedCoords, reduced_jacobian, reduced_rhs_coords};
+pub use modes::{EffectiveModes, Mode, effective_modes, in_mode_basis};
 pub use phase::{Phase, PhaseRule, PhaseSummary, classify};
 pub use phase_map::{
     GridAxis, GridParam, PhaseCell, PhaseMap, PhaseMapSpec, claim1_boundaries, claim1_interior,
