@@ -29,6 +29,7 @@ fn model(n: usize, lambda: LambdaValue, eta_t: f64, eta_g: f64) -> Model {
             cov: vec![vec![4.0, 1.0], vec![1.0, 2.0]],
             mean: None,
             classes: Vec::new(),
+            from_data: None,
         }),
         loss: LossName::Quadratic,
         l1: 0.0,

@@ -198,6 +198,7 @@ mod tests {
                 cov: vec![vec![4.0, 0.5], vec![0.5, 2.0]],
                 mean: None,
                 classes: Vec::new(),
+                from_data: None,
             }),
             loss: LossName::Quadratic,
             l1: 0.0,

@@ -80,6 +80,35 @@ pub struct LatentConfig {
     /// Mixture classes (instead of `cov` and `mean`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub classes: Vec<ClassConfig>,
+    /// Only in `latent_tilde`, instead of `cov`/`classes`: a generator law derived from the
+    /// data's effective second moment `M` (SPEC §8): `"informed"` is the zero-mean Gaussian
+    /// with `diag(eigenvalues of M)` (largest first), `"isotropic"` the one with
+    /// `(tr M / d) I` (the same total power, no preferred direction).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_data: Option<FromData>,
+}
+
+/// A generator latent derived from the data latent (see [`LatentConfig::from_data`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FromData {
+    /// `N(0, diag(eig M))`, eigenvalues in decreasing order.
+    Informed,
+    /// `N(0, (tr M / d) I)`.
+    Isotropic,
+}
+
+impl FromData {
+    /// The generator latent this choice derives from the data latent.
+    pub fn derive(self, key: &str, data: &Latent) -> Result<Latent, ParamError> {
+        let m = data.second_moment();
+        let d = m.dim();
+        let diag: Vec<f64> = match self {
+            FromData::Informed => m.eigenvalues().iter().rev().map(|x| x.max(0.0)).collect(),
+            FromData::Isotropic => vec![m.matrix().diag().iter().sum::<f64>() / d as f64; d],
+        };
+        Latent::gaussian(key, vec![0.0; d], SymPsd::new(key, DMat::from_diag(&diag))?)
+    }
 }
 
 /// One class of a mixture latent.
@@ -102,12 +131,19 @@ impl LatentConfig {
             cov: DMat::from_diag(diag).to_rows(),
             mean: None,
             classes: Vec::new(),
+            from_data: None,
         }
     }
 
     /// Validates into a [`Latent`] of dimension d; `key` is the config path (e.g.
     /// `model.latent`).
     pub fn validate(&self, key: &str, d: usize) -> Result<Latent, ParamError> {
+        if self.from_data.is_some() {
+            return Err(ParamError::rule(
+                format!("{key}.from_data"),
+                "is only allowed in model.latent_tilde",
+            ));
+        }
         match (self.cov.is_empty(), self.classes.is_empty()) {
             (false, true) => {
                 let cov = psd_matrix(&format!("{key}.cov"), &self.cov, d)?;
@@ -236,7 +272,18 @@ impl ModelConfig {
         let l1 = check_non_negative(&k("l1"), self.l1)?;
         let latent = self.latent.validate(&k("latent"), self.d)?;
         let latent_tilde = match &self.latent_tilde {
-            Some(l) => l.validate(&k("latent_tilde"), self.d)?,
+            Some(l) => match l.from_data {
+                Some(f) if l.cov.is_empty() && l.classes.is_empty() && l.mean.is_none() => {
+                    f.derive(&k("latent_tilde.from_data"), &latent)?
+                }
+                Some(_) => {
+                    return Err(ParamError::rule(
+                        k("latent_tilde.from_data"),
+                        "cannot be combined with `cov`, `mean` or `classes`",
+                    ));
+                }
+                None => l.validate(&k("latent_tilde"), self.d)?,
+            },
             None => latent.clone(),
         };
         Ok(Model {
@@ -321,5 +368,34 @@ mod tests {
             |c| c.latent_tilde = Some(LatentConfig::diagonal(&[1.0, f64::INFINITY])),
             "model.latent_tilde.cov[1][1]",
         );
+        let derived = LatentConfig {
+            cov: Vec::new(),
+            mean: None,
+            classes: Vec::new(),
+            from_data: Some(FromData::Informed),
+        };
+        let d2 = derived.clone();
+        check_rejected(|c| c.latent = d2, "model.latent.from_data");
+        let mut both = derived.clone();
+        both.cov = vec![vec![1.0, 0.0], vec![0.0, 1.0]];
+        check_rejected(|c| c.latent_tilde = Some(both), "model.latent_tilde.from_data");
+    }
+
+    /// `from_data`: informed = diag(eig M), largest first; isotropic = (tr M / d) I.
+    #[test]
+    fn generator_from_data() {
+        let mut c = fig1();
+        c.latent.cov = vec![vec![2.0, 1.0], vec![1.0, 2.0]];
+        for (f, want) in [(FromData::Informed, [3.0, 1.0]), (FromData::Isotropic, [2.0, 2.0])] {
+            c.latent_tilde = Some(LatentConfig {
+                cov: Vec::new(),
+                mean: None,
+                classes: Vec::new(),
+                from_data: Some(f),
+            });
+            let m = c.validate("model").unwrap();
+            let got = m.latent_tilde.second_moment().matrix().clone();
+            assert!(got.max_abs_diff(&DMat::from_diag(&want)) < 1e-12, "{f:?}: {got:?}");
+        }
     }
 }

@@ -13,7 +13,7 @@ pub mod random;
 mod regularizer;
 mod zig_tables;
 
-pub use config::{ClassConfig, LambdaValue, LatentConfig, LossName, ModelConfig};
+pub use config::{ClassConfig, FromData, LambdaValue, LatentConfig, LossName, ModelConfig};
 pub use latent::Latent;
 pub use loss::{DiscriminatorLoss, Loss, LossMoments, Quadratic};
 pub use model::{HForm, Model, OdeCoefficients};

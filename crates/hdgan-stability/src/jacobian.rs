@@ -222,6 +222,7 @@ mod tests {
             cov: cov.to_rows(),
             mean: None,
             classes: Vec::new(),
+            from_data: None,
         };
         c.latent_tilde = Some(LatentConfig::diagonal(
             &(0..d).map(|i| 4.0 - 0.5 * i as f64).collect::<Vec<_>>(),
