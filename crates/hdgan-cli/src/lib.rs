@@ -7,6 +7,7 @@
 
 pub mod config;
 pub mod measure;
+pub mod modes;
 pub mod output;
 pub mod phase;
 pub mod plot;

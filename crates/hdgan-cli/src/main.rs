@@ -80,6 +80,30 @@ enum Command {
         #[arg(long, short)]
         quiet: bool,
     },
+    /// Effective modes (SPEC §8): the latents' effective second moments M and M~, their
+    /// eigenpairs and each mode's solvable interval (learnable, in the interval, too
+    /// strong), as a table, modes.csv/.json and spectrum.svg/.png. With --run, also the
+    /// simulation and the ODE seen mode by mode (sim_modes.csv, ode_modes.csv,
+    /// modes_figure.svg) and their phases by mode.
+    Modes {
+        /// TOML config with a [model] table (a full run config for --run).
+        config: PathBuf,
+        /// Output folder (default: [output] dir of the config, else out/<name>-modes).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Also simulate and solve the limiting ODE, and classify both by mode.
+        #[arg(long)]
+        run: bool,
+        /// Seed (with --run; overrides the config's `seed`).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Worker threads (with --run). Results do not depend on it.
+        #[arg(long)]
+        threads: Option<usize>,
+        /// No progress output.
+        #[arg(long, short)]
+        quiet: bool,
+    },
     /// List the fixed points of the reduced ODE (13) for a config's [model], with their
     /// Jacobian eigenvalues and a stable / marginal / unstable verdict.
     FixedPoints {
@@ -93,6 +117,17 @@ fn parse_engine(s: &str) -> Result<EngineKind, String> {
         "full" => Ok(EngineKind::Full),
         "gram" => Ok(EngineKind::Gram),
         other => Err(format!("must be \"full\" or \"gram\", got \"{other}\"")),
+    }
+}
+
+/// Progress on stderr: none with `--quiet`, a bar on terminals, lines otherwise.
+fn progress_mode(quiet: bool) -> Progress {
+    if quiet {
+        Progress::Silent
+    } else if std::io::stderr().is_terminal() {
+        Progress::Bar
+    } else {
+        Progress::Lines
     }
 }
 
@@ -128,13 +163,7 @@ fn dispatch(cmd: Command) -> Result<()> {
                 seed,
                 threads,
                 engine,
-                progress: if quiet {
-                    Progress::Silent
-                } else if std::io::stderr().is_terminal() {
-                    Progress::Bar
-                } else {
-                    Progress::Lines
-                },
+                progress: progress_mode(quiet),
             };
             let outcome = execute(&req)?;
             let d = outcome.sim[0].d().unwrap_or(0);
@@ -185,6 +214,25 @@ fn dispatch(cmd: Command) -> Result<()> {
             println!("wrote {}", dir.display());
             Ok(())
         }
+        Command::Modes {
+            config,
+            out,
+            run,
+            seed,
+            threads,
+            quiet,
+        } => {
+            let o = hdgan_cli::modes::execute_modes(&hdgan_cli::modes::ModesRequest {
+                config,
+                out,
+                run,
+                seed,
+                threads,
+                progress: progress_mode(quiet),
+            })?;
+            println!("wrote {}", o.out_dir.display());
+            Ok(())
+        }
         Command::FixedPoints { config } => {
             hdgan_cli::phase::execute_fixed_points(&config)?;
             Ok(())
@@ -208,11 +256,12 @@ fn dispatch(cmd: Command) -> Result<()> {
                 m.lambda.value()
             );
             println!(
-                "  {} steps to T = {}, {} member(s), recording every {} steps, {:?} step",
+                "  {} steps to T = {}, {} member(s), recording every {} steps, {:?} engine ({:?} step)",
                 v.schedule.steps,
                 v.config.sim.t_end,
                 v.config.sim.members,
                 v.schedule.record_every,
+                v.config.sim.engine,
                 v.config.sim.mode
             );
             if let Some(c) = hdgan_stability::claim1(m) {
@@ -226,6 +275,18 @@ fn dispatch(cmd: Command) -> Result<()> {
                     c.predicted
                 );
             }
+            let modes = hdgan_stability::effective_modes(m);
+            println!(
+                "  effective modes: lam = {:.4?}, lam~ = {:.4?}; predicted phase: {}{}",
+                modes.modes.iter().map(|x| x.lam).collect::<Vec<_>>(),
+                modes.modes.iter().map(|x| x.lam_tilde).collect::<Vec<_>>(),
+                modes.predicted,
+                if modes.generator_mismatch > 0.0 {
+                    " (approximate: M~ is not diagonal; see `hdgan modes`)"
+                } else {
+                    ""
+                }
+            );
             Ok(())
         }
     }

@@ -178,21 +178,42 @@ pub fn simulate(
 /// `(q, r) -> (-q, -r)`, and when the discriminator leaves `q ~ 0` (between the learning of
 /// two features) the sign it picks is set by O(1/sqrt n) fluctuations.
 pub fn figure1(title: &str, sim: &[Trajectory], ode: Option<&Trajectory>) -> Figure {
-    let d = sim.first().and_then(Trajectory::d).unwrap_or(0);
+    cosine_figure(title, sim, ode, &|i| {
+        (
+            format!("P{0}{0}/sqrt(S{0}{0})", i + 1),
+            format!("|q{}|", i + 1),
+        )
+    })
+}
+
+/// [`figure1`] with other legend names: `names(i)` gives the labels of the i-th
+/// (0-based) cosine `P_ii / sqrt(S_ii)` and of `|q_i| / sqrt(z)`.
+pub fn cosine_figure(
+    title: &str,
+    sim: &[Trajectory],
+    ode: Option<&Trajectory>,
+    names: &dyn Fn(usize) -> (String, String),
+) -> Figure {
+    let d = sim
+        .first()
+        .and_then(Trajectory::d)
+        .or_else(|| ode.and_then(Trajectory::d))
+        .unwrap_or(0);
     let mut series = Vec::new();
     for i in 0..d {
         let color = PALETTE[i % PALETTE.len()];
         let p = move |s: &MacroState| s.p_cosine(i, i);
         let q = move |s: &MacroState| s.q_cosine(i).abs();
+        let (pn, qn) = names(i);
         if let Some(o) = ode {
             series.push(Series {
-                label: format!("P{0}{0}/sqrt(S{0}{0}) ODE", i + 1),
+                label: format!("{pn} ODE"),
                 color,
                 style: Style::Line,
                 points: o.points(p),
             });
             series.push(Series {
-                label: format!("|q{}| ODE", i + 1),
+                label: format!("{qn} ODE"),
                 color,
                 style: Style::Dashed,
                 points: o.points(q),
@@ -202,7 +223,7 @@ pub fn figure1(title: &str, sim: &[Trajectory], ode: Option<&Trajectory>) -> Fig
             let first = m == 0;
             series.push(Series {
                 label: if first {
-                    format!("P{0}{0}/sqrt(S{0}{0}) sim", i + 1)
+                    format!("{pn} sim")
                 } else {
                     String::new()
                 },
@@ -212,7 +233,7 @@ pub fn figure1(title: &str, sim: &[Trajectory], ode: Option<&Trajectory>) -> Fig
             });
             series.push(Series {
                 label: if first {
-                    format!("|q{}| sim", i + 1)
+                    format!("{qn} sim")
                 } else {
                     String::new()
                 },
@@ -242,9 +263,26 @@ pub fn write_outputs(
     threads: Option<usize>,
     dir: &Path,
 ) -> Result<PathBuf> {
+    let staged = StagedDir::new(dir)?;
+    let meta = write_run_files(valid, sim, ode, phases, sim_seconds, threads, &staged)?;
+    write_json(&staged.file("run.json"), &meta)?;
+    staged.commit()
+}
+
+/// Writes a run's trajectories (sim.csv/.npy, ode.csv/.npy), its plot (figure.svg/.png)
+/// and config.toml into `staged`; returns the metadata for `run.json`, which the caller
+/// may extend before writing it.
+pub fn write_run_files(
+    valid: &ValidRun,
+    sim: &[Trajectory],
+    ode: Option<&Trajectory>,
+    phases: &(Option<PhaseSummary>, Option<PhaseSummary>),
+    sim_seconds: f64,
+    threads: Option<usize>,
+    staged: &StagedDir,
+) -> Result<serde_json::Value> {
     let d = valid.model.d;
     let names = MacroState::column_names(d);
-    let staged = StagedDir::new(dir)?;
     let mut sim_header = vec!["member".to_owned(), "t".to_owned()];
     sim_header.extend(names.iter().cloned());
     let sim_rows: Vec<Vec<f64>> = sim
@@ -301,8 +339,7 @@ pub fn write_outputs(
         "phase": { "sim_member0": phases.0, "ode": phases.1 },
         "sim_seconds": sim_seconds,
     });
-    write_json(&staged.file("run.json"), &meta)?;
-    staged.commit()
+    Ok(meta)
 }
 
 /// The whole `hdgan run`: prepare, simulate, solve, classify, write.

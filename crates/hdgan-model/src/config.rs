@@ -378,7 +378,10 @@ mod tests {
         check_rejected(|c| c.latent = d2, "model.latent.from_data");
         let mut both = derived.clone();
         both.cov = vec![vec![1.0, 0.0], vec![0.0, 1.0]];
-        check_rejected(|c| c.latent_tilde = Some(both), "model.latent_tilde.from_data");
+        check_rejected(
+            |c| c.latent_tilde = Some(both),
+            "model.latent_tilde.from_data",
+        );
     }
 
     /// `from_data`: informed = diag(eig M), largest first; isotropic = (tr M / d) I.
@@ -386,7 +389,10 @@ mod tests {
     fn generator_from_data() {
         let mut c = fig1();
         c.latent.cov = vec![vec![2.0, 1.0], vec![1.0, 2.0]];
-        for (f, want) in [(FromData::Informed, [3.0, 1.0]), (FromData::Isotropic, [2.0, 2.0])] {
+        for (f, want) in [
+            (FromData::Informed, [3.0, 1.0]),
+            (FromData::Isotropic, [2.0, 2.0]),
+        ] {
             c.latent_tilde = Some(LatentConfig {
                 cov: Vec::new(),
                 mean: None,
@@ -395,7 +401,10 @@ mod tests {
             });
             let m = c.validate("model").unwrap();
             let got = m.latent_tilde.second_moment().matrix().clone();
-            assert!(got.max_abs_diff(&DMat::from_diag(&want)) < 1e-12, "{f:?}: {got:?}");
+            assert!(
+                got.max_abs_diff(&DMat::from_diag(&want)) < 1e-12,
+                "{f:?}: {got:?}"
+            );
         }
     }
 }

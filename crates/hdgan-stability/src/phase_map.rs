@@ -285,6 +285,21 @@ pub fn classify_ode(
     rule: &PhaseRule,
     opts: &OdeOptions,
 ) -> Result<(PhaseSummary, f64, bool), String> {
+    classify_ode_viewed(model, init, t_end, samples, rule, opts, &|t| t.clone())
+}
+
+/// [`classify_ode`], with the rule applied to `view(path)` instead of the path: e.g.
+/// [`crate::in_mode_basis`], so that the verdict names effective modes. The view must
+/// keep `z` and the norm of `q` (an orthogonal change of basis does).
+pub fn classify_ode_viewed(
+    model: &Model,
+    init: &MacroState,
+    t_end: f64,
+    samples: usize,
+    rule: &PhaseRule,
+    opts: &OdeOptions,
+    view: &dyn Fn(&Trajectory) -> Trajectory,
+) -> Result<(PhaseSummary, f64, bool), String> {
     let kind = OdeKind::for_model(model);
     let (mut t0, mut start, mut horizon) = (0.0, init.clone(), t_end);
     for extension in 0..=MAX_EXTENSIONS {
@@ -300,6 +315,7 @@ pub fn classify_ode(
         for (t, s) in traj.times.iter().zip(&traj.states).skip(1) {
             path.push(*t, s.clone());
         }
+        let path = view(&path);
         let summary = classify(&path, rule).ok_or_else(|| "empty path".to_owned())?;
         let window = path.window(from, horizon);
         let end = traj.states.last().ok_or_else(|| "empty path".to_owned())?;

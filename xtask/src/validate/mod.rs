@@ -2,6 +2,7 @@
 //! figure, a tolerance argued from the statistics, a PASS/FAIL verdict, a report section
 //! and plots.
 
+mod effective;
 mod engines;
 mod foundation;
 mod measure;
@@ -93,6 +94,17 @@ impl Ctx {
         Ok(stem.to_owned())
     }
 
+    /// Renders figures side by side (`cols` per row) to `<out>/<stem>.svg` and `.png`.
+    pub fn plot_panels(&self, stem: &str, panels: &[Figure], cols: usize) -> Result<String> {
+        hdgan_cli::plot::render_panels(
+            panels,
+            cols,
+            &self.out.join(format!("{stem}.svg")),
+            &self.out.join(format!("{stem}.png")),
+        )?;
+        Ok(stem.to_owned())
+    }
+
     /// Picks the quick or the full value.
     pub fn pick<T>(&self, quick: T, full: T) -> T {
         if self.quick { quick } else { full }
@@ -115,6 +127,7 @@ pub fn all_checks() -> Vec<Check> {
     v.extend(stability::checks());
     v.extend(measure::checks());
     v.extend(engines::checks());
+    v.extend(effective::checks());
     v
 }
 
