@@ -33,6 +33,7 @@ fn model(n: usize, lambda: LambdaValue, eta_t: f64, eta_g: f64) -> Model {
         }),
         loss: LossName::Quadratic,
         l1: 0.0,
+        p: 1,
     }
     .validate("model")
     .unwrap()

@@ -17,6 +17,7 @@ fn model(d: usize, lambda: LambdaValue, eta_t: f64, eta_g: f64, lam: &[f64]) -> 
         latent_tilde: None,
         loss: LossName::Quadratic,
         l1: 0.0,
+        p: 1,
     }
     .validate("model")
     .unwrap()

@@ -19,6 +19,7 @@ fn model(n: usize, d: usize, lambda: LambdaValue) -> Model {
         latent_tilde: None,
         loss: LossName::Quadratic,
         l1: 0.0,
+        p: 1,
     }
     .validate("model")
     .unwrap()

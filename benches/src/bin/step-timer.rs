@@ -22,7 +22,7 @@ fn main() {
         .parse()
         .expect("--steps: integer");
     let label = arg(&args, "--mode", "fast");
-    let mut e: Box<dyn Engine> = match label.as_str() {
+    let mut e: Box<dyn Engine<State = hdgan_core::MacroState>> = match label.as_str() {
         "fast" => Box::new(fig1_engine(n, StepMode::Fast, 1)),
         "literal" => Box::new(fig1_engine(n, StepMode::Literal, 1)),
         "gram" => Box::new(fig1_gram(n)),

@@ -6,6 +6,7 @@
 
 mod error;
 mod matrix;
+mod multi_state;
 mod params;
 mod state;
 pub mod stats;
@@ -13,8 +14,9 @@ mod trajectory;
 
 pub use error::ParamError;
 pub use matrix::DMat;
+pub use multi_state::MultiState;
 pub use params::{
     Lambda, SymPsd, check_finite, check_finite_slice, check_non_negative, check_positive,
 };
 pub use state::MacroState;
-pub use trajectory::Trajectory;
+pub use trajectory::{PackedState, Trajectory};

@@ -1,24 +1,34 @@
-use crate::MacroState;
+use crate::{MacroState, MultiState};
 use serde::{Deserialize, Serialize};
 
-/// A path of the macroscopic state: `states[k]` at time `times[k]` (time `t = k/n` in
-/// SGDA steps, SPEC §2). Times are non-decreasing.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct Trajectory {
+/// A path of a macroscopic state: `states[k]` at time `times[k]` (time `t = k/n` in SGDA
+/// steps, SPEC §2). Times are non-decreasing. The state is the single-feature
+/// [`MacroState`] unless stated (`Trajectory<MultiState>` for a p-feature discriminator).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Trajectory<S = MacroState> {
     /// Sample times.
     pub times: Vec<f64>,
     /// States at those times.
-    pub states: Vec<MacroState>,
+    pub states: Vec<S>,
 }
 
-impl Trajectory {
+impl<S> Default for Trajectory<S> {
+    fn default() -> Self {
+        Self {
+            times: Vec::new(),
+            states: Vec::new(),
+        }
+    }
+}
+
+impl<S: Clone> Trajectory<S> {
     /// An empty trajectory.
     pub fn new() -> Self {
         Self::default()
     }
 
     /// Appends a sample.
-    pub fn push(&mut self, t: f64, state: MacroState) {
+    pub fn push(&mut self, t: f64, state: S) {
         debug_assert!(self.times.last().is_none_or(|&last| t >= last));
         self.times.push(t);
         self.states.push(state);
@@ -34,37 +44,18 @@ impl Trajectory {
         self.times.is_empty()
     }
 
-    /// The feature count d (None when empty).
-    pub fn d(&self) -> Option<usize> {
-        self.states.first().map(MacroState::d)
-    }
-
     /// The last state.
-    pub fn last(&self) -> Option<&MacroState> {
+    pub fn last(&self) -> Option<&S> {
         self.states.last()
     }
 
-    /// Rows `[t, packed state...]`, one per sample (for CSV / NPY writers).
-    pub fn rows(&self) -> Vec<Vec<f64>> {
-        self.times
-            .iter()
-            .zip(&self.states)
-            .map(|(&t, s)| {
-                let mut row = Vec::with_capacity(1 + MacroState::packed_len(s.d()));
-                row.push(t);
-                row.extend(s.pack());
-                row
-            })
-            .collect()
-    }
-
     /// The values of one scalar function of the state along the path.
-    pub fn series(&self, f: impl Fn(&MacroState) -> f64) -> Vec<f64> {
+    pub fn series(&self, f: impl Fn(&S) -> f64) -> Vec<f64> {
         self.states.iter().map(f).collect()
     }
 
     /// Points `(t, f(state))` along the path (for plots).
-    pub fn points(&self, f: impl Fn(&MacroState) -> f64) -> Vec<(f64, f64)> {
+    pub fn points(&self, f: impl Fn(&S) -> f64) -> Vec<(f64, f64)> {
         self.times
             .iter()
             .copied()
@@ -73,8 +64,8 @@ impl Trajectory {
     }
 
     /// Samples whose time lies in `[t0, t1]`.
-    pub fn window(&self, t0: f64, t1: f64) -> Trajectory {
-        let mut out = Trajectory::new();
+    pub fn window(&self, t0: f64, t1: f64) -> Self {
+        let mut out = Self::new();
         for (&t, s) in self.times.iter().zip(&self.states) {
             if t >= t0 && t <= t1 {
                 out.push(t, s.clone());
@@ -82,27 +73,84 @@ impl Trajectory {
         }
         out
     }
+}
 
-    /// Entry-wise mean of several trajectories sampled at the same times (an ensemble mean).
-    /// Returns None if the list is empty or the time grids differ.
-    pub fn mean(paths: &[Trajectory]) -> Option<Trajectory> {
+/// A state with a flat layout, so that paths of it can be written as rows and averaged.
+pub trait PackedState: Clone {
+    /// The flat layout.
+    fn pack(&self) -> Vec<f64>;
+    /// A state of the same shape as `self` from a flat layout.
+    fn unpack_like(&self, flat: &[f64]) -> Self;
+    /// Whether `other` has the same shape (dimensions) as `self`.
+    fn same_shape(&self, other: &Self) -> bool;
+}
+
+impl PackedState for MacroState {
+    fn pack(&self) -> Vec<f64> {
+        MacroState::pack(self)
+    }
+    fn unpack_like(&self, flat: &[f64]) -> Self {
+        MacroState::unpack(self.d(), flat)
+    }
+    fn same_shape(&self, other: &Self) -> bool {
+        self.d() == other.d()
+    }
+}
+
+impl PackedState for MultiState {
+    fn pack(&self) -> Vec<f64> {
+        MultiState::pack(self)
+    }
+    fn unpack_like(&self, flat: &[f64]) -> Self {
+        MultiState::unpack(self.d(), self.p_features(), flat)
+    }
+    fn same_shape(&self, other: &Self) -> bool {
+        self.d() == other.d() && self.p_features() == other.p_features()
+    }
+}
+
+impl<S: PackedState> Trajectory<S> {
+    /// Rows `[t, packed state...]`, one per sample (for CSV / NPY writers).
+    pub fn rows(&self) -> Vec<Vec<f64>> {
+        self.times
+            .iter()
+            .zip(&self.states)
+            .map(|(&t, s)| std::iter::once(t).chain(s.pack()).collect())
+            .collect()
+    }
+
+    /// Entry-wise mean of several trajectories sampled at the same times (an ensemble
+    /// mean). None if the list is empty, the time grids differ, or the shapes differ.
+    pub fn mean(paths: &[Self]) -> Option<Self> {
         let first = paths.first()?;
-        if paths.iter().any(|p| p.times != first.times) {
+        let s0 = first.states.first()?;
+        if paths.iter().any(|x| x.times != first.times)
+            || paths
+                .iter()
+                .flat_map(|x| &x.states)
+                .any(|s| !s.same_shape(s0))
+        {
             return None;
         }
-        let d = first.d()?;
         let k = paths.len() as f64;
-        let mut out = Trajectory::new();
+        let mut out = Self::new();
         for (i, &t) in first.times.iter().enumerate() {
-            let mut acc = vec![0.0; MacroState::packed_len(d)];
-            for p in paths {
-                for (a, x) in acc.iter_mut().zip(p.states[i].pack()) {
-                    *a += x / k;
+            let mut acc = vec![0.0; s0.pack().len()];
+            for x in paths {
+                for (a, v) in acc.iter_mut().zip(x.states[i].pack()) {
+                    *a += v / k;
                 }
             }
-            out.push(t, MacroState::unpack(d, &acc));
+            out.push(t, s0.unpack_like(&acc));
         }
         Some(out)
+    }
+}
+
+impl Trajectory {
+    /// The feature count d (None when empty).
+    pub fn d(&self) -> Option<usize> {
+        self.states.first().map(MacroState::d)
     }
 }
 

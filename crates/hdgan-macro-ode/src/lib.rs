@@ -3,9 +3,11 @@
 //! lambda = infinity; adaptive Dormand-Prince integration (ode_solvers) with output at
 //! given times, and divergence reported as an error naming the time and the quantity.
 
+mod multi;
 mod rhs;
 mod solve;
 
 pub use hdgan_model::HForm;
+pub use multi::{multi_rhs, solve_multi};
 pub use rhs::{ReducedParams, general_rhs, reduced_h, reduced_rhs};
-pub use solve::{OdeError, OdeKind, OdeOptions, solve, solve_packed};
+pub use solve::{OdeError, OdeKind, OdeOptions, integrate, solve, solve_packed};

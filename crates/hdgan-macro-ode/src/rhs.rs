@@ -202,6 +202,7 @@ mod tests {
             }),
             loss: LossName::Quadratic,
             l1: 0.0,
+            p: 1,
         }
         .validate("model")
         .unwrap()

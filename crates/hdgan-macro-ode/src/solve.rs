@@ -78,24 +78,16 @@ pub enum OdeError {
     BadTimes(String),
 }
 
-struct Rhs<'a> {
-    model: &'a Model,
-    kind: OdeKind,
-    reduced: ReducedParams,
-    d: usize,
+/// A right-hand side on the flat state, with divergence detection in `solout`.
+struct FlatSystem<'a, F: Fn(&[f64], &mut [f64])> {
+    f: &'a F,
     blowup: f64,
     diverged: &'a Cell<Option<(f64, usize, f64)>>,
 }
 
-impl System<f64, DVector<f64>> for Rhs<'_> {
+impl<F: Fn(&[f64], &mut [f64])> System<f64, DVector<f64>> for FlatSystem<'_, F> {
     fn system(&self, _t: f64, y: &DVector<f64>, dy: &mut DVector<f64>) {
-        match self.kind {
-            OdeKind::General(form) => {
-                let state = MacroState::unpack(self.d, y.as_slice());
-                general_rhs(self.model, &state, form).pack_into(dy.as_mut_slice());
-            }
-            OdeKind::Reduced => self.reduced.rhs(y.as_slice(), dy.as_mut_slice()),
-        }
+        (self.f)(y.as_slice(), dy.as_mut_slice());
     }
 
     fn solout(&mut self, t: f64, y: &DVector<f64>, _dy: &DVector<f64>) -> bool {
@@ -111,18 +103,18 @@ impl System<f64, DVector<f64>> for Rhs<'_> {
     }
 }
 
-/// Integrates the ODE of `kind` from `init` at `times[0]` and returns the state at every
-/// time in `times` (non-decreasing, finite). Between consecutive output times the solver
-/// runs a fresh adaptive Dormand-Prince 5(4) integration and keeps its end point (the
-/// dense output of ode_solvers 0.6.2 is wrong at the end point; see DEPS.md).
-pub fn solve(
-    model: &Model,
-    kind: OdeKind,
-    init: &MacroState,
+/// Integrates `dy/dt = f(y)` from `y0` at `times[0]` and returns the state at every time
+/// in `times` (non-decreasing, finite). Between consecutive output times the solver runs a
+/// fresh adaptive Dormand-Prince 5(4) integration and keeps its end point (the dense
+/// output of ode_solvers 0.6.2 is wrong at the end point; see DEPS.md). `names` name the
+/// entries of the flat state in divergence errors.
+pub fn integrate(
+    f: &impl Fn(&[f64], &mut [f64]),
+    names: &[String],
+    y0: &[f64],
     times: &[f64],
     opts: &OdeOptions,
-) -> Result<Trajectory, OdeError> {
-    let d = init.d();
+) -> Result<Vec<Vec<f64>>, OdeError> {
     if times.is_empty() {
         return Err(OdeError::BadTimes("no output times".into()));
     }
@@ -131,32 +123,27 @@ pub fn solve(
             "times must be finite and non-decreasing".into(),
         ));
     }
-    let names = MacroState::column_names(d);
-    let reduced = ReducedParams::new(model);
+    let name = |i: usize| names.get(i).cloned().unwrap_or_else(|| format!("y[{i}]"));
     let diverged = Cell::new(None);
-    let mut y = DVector::from_vec(init.pack());
+    let mut y = DVector::from_vec(y0.to_vec());
     if let Some(i) = y.iter().position(|v| !v.is_finite()) {
         return Err(OdeError::Diverged {
             t: times[0],
-            quantity: names[i].clone(),
+            quantity: name(i),
             value: y[i],
         });
     }
-    let mut out = Trajectory::new();
-    out.push(times[0], init.clone());
+    let mut out = vec![y0.to_vec()];
     for w in times.windows(2) {
         let (t0, t1) = (w[0], w[1]);
         if t1 > t0 {
-            let rhs = Rhs {
-                model,
-                kind,
-                reduced: reduced.clone(),
-                d,
+            let system = FlatSystem {
+                f,
                 blowup: opts.blowup,
                 diverged: &diverged,
             };
             let mut solver = Dopri5::from_param(
-                rhs,
+                system,
                 t0,
                 t1,
                 t1 - t0,
@@ -177,7 +164,7 @@ pub fn solve(
             if let Some((t, i, value)) = diverged.get() {
                 return Err(OdeError::Diverged {
                     t,
-                    quantity: names[i].clone(),
+                    quantity: name(i),
                     value,
                 });
             }
@@ -198,8 +185,36 @@ pub fn solve(
                 reason: "solver returned no state".into(),
             })?;
         }
-        out.push(t1, MacroState::unpack(d, y.as_slice()));
+        out.push(y.as_slice().to_vec());
     }
+    Ok(out)
+}
+
+/// Integrates the ODE of `kind` from `init` at `times[0]` and returns the state at every
+/// time in `times` (non-decreasing, finite), by [`integrate`].
+pub fn solve(
+    model: &Model,
+    kind: OdeKind,
+    init: &MacroState,
+    times: &[f64],
+    opts: &OdeOptions,
+) -> Result<Trajectory, OdeError> {
+    let d = init.d();
+    let names = MacroState::column_names(d);
+    let reduced = ReducedParams::new(model);
+    let f = |y: &[f64], dy: &mut [f64]| match kind {
+        OdeKind::General(form) => {
+            general_rhs(model, &MacroState::unpack(d, y), form).pack_into(dy);
+        }
+        OdeKind::Reduced => reduced.rhs(y, dy),
+    };
+    let flat = integrate(&f, &names, &init.pack(), times, opts)?;
+    let mut out = Trajectory::new();
+    for (t, y) in times.iter().zip(&flat) {
+        out.push(*t, MacroState::unpack(d, y));
+    }
+    // The first state is the caller's own (exactly, not a round trip).
+    out.states[0] = init.clone();
     Ok(out)
 }
 

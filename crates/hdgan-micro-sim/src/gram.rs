@@ -236,6 +236,8 @@ impl GramEngine {
 }
 
 impl Engine for GramEngine {
+    type State = MacroState;
+
     fn n(&self) -> usize {
         self.n
     }

@@ -75,6 +75,8 @@ impl AnyEngine {
 }
 
 impl Engine for AnyEngine {
+    type State = MacroState;
+
     fn n(&self) -> usize {
         match self {
             AnyEngine::Full(e) => e.n(),

@@ -1,5 +1,5 @@
 use crate::SimError;
-use hdgan_core::{MacroState, ParamError, Trajectory};
+use hdgan_core::{ParamError, Trajectory};
 use hdgan_model::random::{SimRng, stream_rng};
 use rayon::prelude::*;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -14,8 +14,11 @@ pub trait Engine {
     fn steps_done(&self) -> u64;
     /// One SGDA step.
     fn step(&mut self, rng: &mut SimRng) -> Result<(), SimError>;
+    /// The macroscopic state it records ([`MacroState`], or `MultiState` for a p-feature
+    /// discriminator).
+    type State: Clone + Send;
     /// The current macroscopic state.
-    fn macro_state(&self) -> MacroState;
+    fn macro_state(&self) -> Self::State;
 }
 
 /// When to stop and when to record.
@@ -82,7 +85,7 @@ pub fn run<E: Engine>(
     rng: &mut SimRng,
     schedule: &Schedule,
     control: RunControl<'_>,
-) -> Result<Trajectory, SimError> {
+) -> Result<Trajectory<E::State>, SimError> {
     let nf = engine.n() as f64;
     let mut out = Trajectory::new();
     let records = schedule.record_steps();
@@ -118,7 +121,7 @@ pub fn run_ensemble<E, F>(
     build: F,
     schedule: &Schedule,
     control: RunControl<'_>,
-) -> Result<Vec<Trajectory>, SimError>
+) -> Result<Vec<Trajectory<E::State>>, SimError>
 where
     E: Engine,
     F: Fn(usize, &mut SimRng) -> Result<E, SimError> + Sync,

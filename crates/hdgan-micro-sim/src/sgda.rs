@@ -610,6 +610,8 @@ pub(crate) fn dot(a: &[f64], b: &[f64]) -> f64 {
 }
 
 impl Engine for Sgda {
+    type State = MacroState;
+
     fn n(&self) -> usize {
         self.x.n
     }

@@ -37,6 +37,15 @@ pub struct ModelConfig {
     /// particle description (hdgan-pde-measure) and the literal step handle it.
     #[serde(default)]
     pub l1: f64,
+    /// Number of discriminator features p (columns of `W`, SPEC §8), default 1. With
+    /// p > 1 the discriminator's energy is `||W^T y||^2 / 2` (quadratic loss only, no
+    /// `l1`), simulated by the multi-feature engine and described by the multi-feature ODE.
+    #[serde(default = "one")]
+    pub p: usize,
+}
+
+fn one() -> usize {
+    1
 }
 
 /// lambda as written in a config: a number or the string `"inf"`.
@@ -217,6 +226,7 @@ impl ModelConfig {
             latent_tilde: None,
             loss: LossName::Quadratic,
             l1: 0.0,
+            p: 1,
         }
     }
 
@@ -270,6 +280,25 @@ impl ModelConfig {
             }
         };
         let l1 = check_non_negative(&k("l1"), self.l1)?;
+        if self.p == 0 {
+            return Err(ParamError::rule(k("p"), "must be >= 1"));
+        }
+        if self.p > 1 && l1 > 0.0 {
+            return Err(ParamError::rule(
+                k("l1"),
+                "must be 0 with a multi-feature discriminator (p > 1)",
+            ));
+        }
+        if 2 * self.d + self.p > self.n {
+            return Err(ParamError::rule(
+                k("n"),
+                format!(
+                    "must be >= 2d + p = {} so that U, V and W can be independent (got n = {})",
+                    2 * self.d + self.p,
+                    self.n
+                ),
+            ));
+        }
         let latent = self.latent.validate(&k("latent"), self.d)?;
         let latent_tilde = match &self.latent_tilde {
             Some(l) => match l.from_data {
@@ -300,6 +329,7 @@ impl ModelConfig {
                 LossName::Quadratic => Loss::Quadratic,
             },
             l1,
+            p: self.p,
         })
     }
 
@@ -349,6 +379,14 @@ mod tests {
         check_rejected(|c| c.d = 0, "model.d");
         check_rejected(|c| c.n = 2, "model.d");
         check_rejected(|c| c.n = 4, "model.n");
+        check_rejected(|c| c.p = 0, "model.p");
+        check_rejected(
+            |c| {
+                c.p = 2;
+                c.l1 = 0.5
+            },
+            "model.l1",
+        );
         check_rejected(|c| c.lambda = LambdaValue::Number(-1.0), "model.lambda");
         check_rejected(
             |c| c.lambda = LambdaValue::Text("big".into()),

@@ -28,6 +28,8 @@ pub struct Model {
     pub loss: Loss,
     /// Elementwise L1 penalty on w (see [`crate::ModelConfig::l1`]); 0 means none.
     pub l1: f64,
+    /// Number of discriminator features p (1: the paper's single feature `w`).
+    pub p: usize,
 }
 
 /// Which form of `h` the general ODE uses (SPEC §4).

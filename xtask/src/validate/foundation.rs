@@ -62,6 +62,7 @@ fn model(
         latent_tilde: None,
         loss: LossName::Quadratic,
         l1: 0.0,
+        p: 1,
     }
     .validate("model")
 }

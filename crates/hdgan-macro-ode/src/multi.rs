@@ -1,0 +1,292 @@
+//! The limiting ODE with a p-feature discriminator `W` (n x p) and quadratic energy
+//! `F = ||W^T y||^2 / 2` (SPEC §8).
+//!
+//! Finite lambda (regulariser `-(lambda/2) tr H(W^T W)` on the discriminator, as on `V`):
+//!
+//! ```text
+//! dP/dt = tau~ ( Q R^T Lam~ + P L )
+//! dQ/dt = tau  ( Lam Q - P Lam~ R + (eta_T - eta_G) Q + Q L_W )
+//! dR/dt = tau  ( P^T Lam Q - S Lam~ R + (eta_T - eta_G) R + R L_W ) + tau~ ( Lam~ R Z + L R )
+//! dS/dt = tau~ ( R R^T Lam~ + Lam~ R R^T + S L + L S )
+//! dZ/dt = tau ( X + X^T ) + tau^2 B
+//! X = Q^T Lam Q - R^T Lam~ R + (eta_T - eta_G) Z + Z L_W
+//! B = eta_T ( Q^T Lam Q + eta_T Z ) + eta_G ( R^T Lam~ R + eta_G Z )
+//! L = -lambda diag H'(diag S),  L_W = -lambda diag H'(diag Z)
+//! ```
+//!
+//! **Constrained (lambda = infinity), derived here.** Projected SGDA rescales every column
+//! of `W` and of `V` to unit norm after each step. For column k of `W`, with
+//! `D_k = (tau/n) (y y^T - y~ y~^T) w_k`, the rescaling is `1 - w_k^T D_k - |D_k|^2 / 2 +
+//! O(n^-3/2)`; per unit time `E[n w_k^T D_k] = tau ((Q^T Lam Q)_kk + eta_T -
+//! (R^T Lam~ R)_kk - eta_G)` and `E[n |D_k|^2] = tau^2 (eta_T (Q^T Lam Q)_kk + eta_T^2 +
+//! eta_G (R^T Lam~ R)_kk + eta_G^2)` (since `|y|^2 = n eta_T + O(sqrt n)`). The drift term
+//! `(eta_T - eta_G) W` and this rescaling combine into one multiplier per column,
+//!
+//! ```text
+//! H_W = diag(h_k),  h_k = (1 - tau eta_G / 2) (R^T Lam~ R)_kk - (1 + tau eta_T / 2) (Q^T Lam Q)_kk - tau eta^2
+//! ```
+//!
+//! (for p = 1 the paper's `h`, eq. 14). The generator's rescaling has no Ito term (its
+//! increment is O(1/n) in norm), so `L = -diag(R R^T Lam~)`. Then
+//!
+//! ```text
+//! dQ/dt = tau ( Lam Q - P Lam~ R + Q H_W )
+//! dR/dt = tau ( P^T Lam Q - S Lam~ R + R H_W ) + tau~ ( Lam~ R Z + L R )
+//! dZ/dt = tau ( X + X^T ) + tau^2 B,   X = Q^T Lam Q - R^T Lam~ R + Z H_W
+//! ```
+//!
+//! with `dP`, `dS` as above. `Z_kk = 1` and `S_jj = 1` are invariant (their derivatives
+//! vanish identically; the unit test checks the algebra) while the off-diagonal entries of
+//! `Z` move: columns of `W` are normalised, not orthogonalised.
+
+use crate::solve::{OdeError, OdeOptions, integrate};
+use hdgan_core::{DMat, Lambda, MultiState, Trajectory};
+use hdgan_model::{Model, Regularizer};
+
+fn diag_mat(v: &[f64]) -> DMat {
+    DMat::from_diag(v)
+}
+
+fn add(a: &DMat, b: &DMat) -> DMat {
+    DMat::from_row_major(
+        a.rows(),
+        a.cols(),
+        a.as_slice()
+            .iter()
+            .zip(b.as_slice())
+            .map(|(x, y)| x + y)
+            .collect(),
+    )
+}
+
+fn scale(a: &DMat, c: f64) -> DMat {
+    DMat::from_row_major(
+        a.rows(),
+        a.cols(),
+        a.as_slice().iter().map(|x| c * x).collect(),
+    )
+}
+
+fn lin(terms: &[(f64, &DMat)]) -> DMat {
+    let mut out = scale(terms[0].1, terms[0].0);
+    for (c, m) in &terms[1..] {
+        out = add(&out, &scale(m, *c));
+    }
+    out
+}
+
+/// The multi-feature right-hand side without forcing the invariant diagonals of the
+/// constrained case to zero (exposed to the tests, which check that they vanish).
+fn rhs_raw(model: &Model, s: &MultiState) -> MultiState {
+    let (d, p) = (s.d(), s.p_features());
+    let lam = model.latent.second_moment().matrix();
+    let lt = model.latent_tilde.second_moment().matrix();
+    let (tau, tt) = (model.tau, model.tau_tilde);
+    let (et, eg) = (model.eta_t, model.eta_g);
+    let qlq = s.q.transpose().matmul(&lam.matmul(&s.q));
+    let rlr = s.r.transpose().matmul(&lt.matmul(&s.r));
+    let lt_r = lt.matmul(&s.r);
+    // Per-column multipliers of W (hw) and V (l); for finite lambda the drift's
+    // (eta_T - eta_G) is kept separate (e), for lambda = inf it is inside hw.
+    let (hw, l, e): (Vec<f64>, Vec<f64>, f64) = match model.lambda {
+        Lambda::Finite(lambda) => {
+            let reg = model.regularizer();
+            (
+                (0..p).map(|k| -lambda * reg.h_prime(s.z[(k, k)])).collect(),
+                (0..d).map(|j| -lambda * reg.h_prime(s.s[(j, j)])).collect(),
+                et - eg,
+            )
+        }
+        Lambda::Infinite => {
+            let rrl = s.r.matmul(&s.r.transpose()).matmul(lt);
+            (
+                (0..p)
+                    .map(|k| {
+                        (1.0 - 0.5 * tau * eg) * rlr[(k, k)]
+                            - (1.0 + 0.5 * tau * et) * qlq[(k, k)]
+                            - tau * model.eta_sq()
+                    })
+                    .collect(),
+                (0..d).map(|j| -rrl[(j, j)]).collect(),
+                0.0,
+            )
+        }
+    };
+    let (hw_m, l_m) = (diag_mat(&hw), diag_mat(&l));
+    let dq = lin(&[
+        (tau, &lam.matmul(&s.q)),
+        (-tau, &s.p.matmul(&lt_r)),
+        (tau * e, &s.q),
+        (tau, &s.q.matmul(&hw_m)),
+    ]);
+    let dr = lin(&[
+        (tau, &s.p.transpose().matmul(&lam.matmul(&s.q))),
+        (-tau, &s.s.matmul(&lt_r)),
+        (tau * e, &s.r),
+        (tau, &s.r.matmul(&hw_m)),
+        (tt, &lt_r.matmul(&s.z)),
+        (tt, &l_m.matmul(&s.r)),
+    ]);
+    let dp = lin(&[
+        (tt, &s.q.matmul(&lt_r.transpose())),
+        (tt, &s.p.matmul(&l_m)),
+    ]);
+    let rr = s.r.matmul(&s.r.transpose());
+    let ds = lin(&[
+        (tt, &rr.matmul(lt)),
+        (tt, &lt.matmul(&rr)),
+        (tt, &s.s.matmul(&l_m)),
+        (tt, &l_m.matmul(&s.s)),
+    ]);
+    let x = lin(&[
+        (1.0, &qlq),
+        (-1.0, &rlr),
+        (e, &s.z),
+        (1.0, &s.z.matmul(&hw_m)),
+    ]);
+    let b = lin(&[(et, &qlq), (et * et, &s.z), (eg, &rlr), (eg * eg, &s.z)]);
+    let dz = lin(&[(tau, &x), (tau, &x.transpose()), (tau * tau, &b)]);
+    MultiState {
+        p: dp,
+        q: dq,
+        r: dr,
+        s: ds,
+        z: dz,
+    }
+}
+
+/// Right-hand side of the multi-feature ODE (module documentation) at `s`: the general
+/// form for finite lambda, the constrained one (with `dZ_kk = dS_jj = 0` exactly) for
+/// lambda = infinity. Quadratic energy only.
+pub fn multi_rhs(model: &Model, s: &MultiState) -> MultiState {
+    let mut out = rhs_raw(model, s);
+    if model.lambda.is_infinite() {
+        for j in 0..s.d() {
+            out.s[(j, j)] = 0.0;
+        }
+        for k in 0..s.p_features() {
+            out.z[(k, k)] = 0.0;
+        }
+    }
+    out
+}
+
+/// Integrates the multi-feature ODE from `init` and returns the state at every time in
+/// `times` (non-decreasing, finite).
+pub fn solve_multi(
+    model: &Model,
+    init: &MultiState,
+    times: &[f64],
+    opts: &OdeOptions,
+) -> Result<Trajectory<MultiState>, OdeError> {
+    let (d, p) = (init.d(), init.p_features());
+    let names = MultiState::column_names(d, p);
+    let f = |y: &[f64], dy: &mut [f64]| {
+        let v = multi_rhs(model, &MultiState::unpack(d, p, y)).pack();
+        dy.copy_from_slice(&v);
+    };
+    let flat = integrate(&f, &names, &init.pack(), times, opts)?;
+    let mut out = Trajectory::new();
+    for (t, y) in times.iter().zip(&flat) {
+        out.push(*t, MultiState::unpack(d, p, y));
+    }
+    out.states[0] = init.clone();
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{HForm, general_rhs, reduced_rhs};
+    use hdgan_model::{LambdaValue, LatentConfig, ModelConfig};
+
+    fn model(lambda: LambdaValue, p: usize) -> Model {
+        let mut c = ModelConfig::figure1(1000, 1.5);
+        c.eta_g = 0.7;
+        c.lambda = lambda;
+        c.p = p;
+        c.latent = LatentConfig::diagonal(&[5.0, 3.0]);
+        c.latent_tilde = Some(LatentConfig {
+            cov: vec![vec![2.0, 0.4], vec![0.4, 1.0]],
+            mean: None,
+            classes: Vec::new(),
+            from_data: None,
+        });
+        c.validate("model").unwrap()
+    }
+
+    fn state(p: usize) -> MultiState {
+        let mut s = MultiState::zeros(2, p);
+        let vals = [0.3, -0.2, 0.5, 0.1, 0.25, -0.4, 0.6, 0.05, 0.35];
+        for i in 0..2 {
+            for j in 0..2 {
+                s.p[(i, j)] = vals[(i * 2 + j) % 9];
+            }
+            for k in 0..p {
+                s.q[(i, k)] = vals[(3 + i + 2 * k) % 9];
+                s.r[(i, k)] = vals[(5 + i + k) % 9] - 0.1;
+            }
+        }
+        s.s = DMat::from_row_major(2, 2, vec![1.0, 0.2, 0.2, 1.0]);
+        s.z = DMat::identity(p);
+        for k in 0..p {
+            for l in 0..p {
+                if k != l {
+                    s.z[(k, l)] = 0.1;
+                }
+            }
+        }
+        s
+    }
+
+    /// p = 1 reproduces the single-feature ODEs: (8) with the corrected h for finite
+    /// lambda, (13)-(14) for lambda = infinity.
+    #[test]
+    fn one_feature_is_the_paper() {
+        let s1 = state(1).to_single().unwrap();
+        let m = model(LambdaValue::Number(2.0), 1);
+        let want = MultiState::from_single(&general_rhs(&m, &s1, HForm::Corrected));
+        let got = multi_rhs(&m, &state(1));
+        assert!(
+            got.gram().max_abs_diff(&want.gram()) < 1e-12,
+            "{got:?} vs {want:?}"
+        );
+        let mi = model(LambdaValue::Text("inf".into()), 1);
+        let want = MultiState::from_single(&reduced_rhs(&mi, &s1));
+        let got = multi_rhs(&mi, &state(1));
+        // reduced_rhs leaves dz = 0 and dS_jj = 0 as the multi form does.
+        let (a, b) = (got.pack(), want.pack());
+        let err = a
+            .iter()
+            .zip(&b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0, f64::max);
+        assert!(err < 1e-12, "{a:?} vs {b:?}");
+    }
+
+    /// Constrained case: the unit diagonals of S and Z are invariant by the algebra of the
+    /// multipliers (not only because they are forced), for any state with unit diagonals.
+    #[test]
+    fn constrained_diagonals_are_invariant() {
+        let m = model(LambdaValue::Text("inf".into()), 3);
+        let raw = rhs_raw(&m, &state(3));
+        for k in 0..3 {
+            assert!(raw.z[(k, k)].abs() < 1e-12, "dZ_{k}{k} = {}", raw.z[(k, k)]);
+        }
+        for j in 0..2 {
+            assert!(raw.s[(j, j)].abs() < 1e-12, "dS_{j}{j} = {}", raw.s[(j, j)]);
+        }
+    }
+
+    /// Z stays symmetric; a zero-column state stays zero in P, Q, R.
+    #[test]
+    fn symmetric_and_solvable() {
+        let m = model(LambdaValue::Number(3.0), 2);
+        let d = multi_rhs(&m, &state(2));
+        assert!(d.z.max_abs_diff(&d.z.transpose()) < 1e-14);
+        assert!(d.s.max_abs_diff(&d.s.transpose()) < 1e-14);
+        let traj = solve_multi(&m, &state(2), &[0.0, 1.0, 2.0], &OdeOptions::default()).unwrap();
+        assert_eq!(traj.len(), 3);
+        assert!(traj.states[2].is_finite());
+    }
+}
