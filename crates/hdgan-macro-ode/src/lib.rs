@@ -8,6 +8,6 @@ mod rhs;
 mod solve;
 
 pub use hdgan_model::HForm;
-pub use multi::{multi_rhs, solve_multi};
+pub use multi::{MultiForm, multi_rhs, solve_multi};
 pub use rhs::{ReducedParams, general_rhs, reduced_h, reduced_rhs};
 pub use solve::{OdeError, OdeKind, OdeOptions, integrate, solve, solve_packed};

@@ -75,9 +75,23 @@ fn lin(terms: &[(f64, &DMat)]) -> DMat {
     out
 }
 
+/// Which multi-feature ODE: the derived one, or a deliberately wrong one for negative
+/// controls.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum MultiForm {
+    /// The ODE of the module documentation.
+    #[default]
+    Derived,
+    /// The Ito terms dropped: no `tau^2 B` in `dZ`, and for lambda = inf the naive
+    /// multiplier `h_k = (R^T Lam~ R)_kk - (Q^T Lam Q)_kk` (what one gets by projecting the
+    /// drift and forgetting the second-order part of the rescaling). A negative control.
+    NoIto,
+}
+
 /// The multi-feature right-hand side without forcing the invariant diagonals of the
 /// constrained case to zero (exposed to the tests, which check that they vanish).
-fn rhs_raw(model: &Model, s: &MultiState) -> MultiState {
+fn rhs_raw(model: &Model, form: MultiForm, s: &MultiState) -> MultiState {
+    let ito = if form == MultiForm::Derived { 1.0 } else { 0.0 };
     let (d, p) = (s.d(), s.p_features());
     let lam = model.latent.second_moment().matrix();
     let lt = model.latent_tilde.second_moment().matrix();
@@ -102,9 +116,9 @@ fn rhs_raw(model: &Model, s: &MultiState) -> MultiState {
             (
                 (0..p)
                     .map(|k| {
-                        (1.0 - 0.5 * tau * eg) * rlr[(k, k)]
-                            - (1.0 + 0.5 * tau * et) * qlq[(k, k)]
-                            - tau * model.eta_sq()
+                        (1.0 - ito * 0.5 * tau * eg) * rlr[(k, k)]
+                            - (1.0 + ito * 0.5 * tau * et) * qlq[(k, k)]
+                            - ito * tau * model.eta_sq()
                     })
                     .collect(),
                 (0..d).map(|j| -rrl[(j, j)]).collect(),
@@ -145,7 +159,7 @@ fn rhs_raw(model: &Model, s: &MultiState) -> MultiState {
         (1.0, &s.z.matmul(&hw_m)),
     ]);
     let b = lin(&[(et, &qlq), (et * et, &s.z), (eg, &rlr), (eg * eg, &s.z)]);
-    let dz = lin(&[(tau, &x), (tau, &x.transpose()), (tau * tau, &b)]);
+    let dz = lin(&[(tau, &x), (tau, &x.transpose()), (ito * tau * tau, &b)]);
     MultiState {
         p: dp,
         q: dq,
@@ -158,8 +172,8 @@ fn rhs_raw(model: &Model, s: &MultiState) -> MultiState {
 /// Right-hand side of the multi-feature ODE (module documentation) at `s`: the general
 /// form for finite lambda, the constrained one (with `dZ_kk = dS_jj = 0` exactly) for
 /// lambda = infinity. Quadratic energy only.
-pub fn multi_rhs(model: &Model, s: &MultiState) -> MultiState {
-    let mut out = rhs_raw(model, s);
+pub fn multi_rhs(model: &Model, form: MultiForm, s: &MultiState) -> MultiState {
+    let mut out = rhs_raw(model, form, s);
     if model.lambda.is_infinite() {
         for j in 0..s.d() {
             out.s[(j, j)] = 0.0;
@@ -175,6 +189,7 @@ pub fn multi_rhs(model: &Model, s: &MultiState) -> MultiState {
 /// `times` (non-decreasing, finite).
 pub fn solve_multi(
     model: &Model,
+    form: MultiForm,
     init: &MultiState,
     times: &[f64],
     opts: &OdeOptions,
@@ -182,7 +197,7 @@ pub fn solve_multi(
     let (d, p) = (init.d(), init.p_features());
     let names = MultiState::column_names(d, p);
     let f = |y: &[f64], dy: &mut [f64]| {
-        let v = multi_rhs(model, &MultiState::unpack(d, p, y)).pack();
+        let v = multi_rhs(model, form, &MultiState::unpack(d, p, y)).pack();
         dy.copy_from_slice(&v);
     };
     let flat = integrate(&f, &names, &init.pack(), times, opts)?;
@@ -246,14 +261,14 @@ mod tests {
         let s1 = state(1).to_single().unwrap();
         let m = model(LambdaValue::Number(2.0), 1);
         let want = MultiState::from_single(&general_rhs(&m, &s1, HForm::Corrected));
-        let got = multi_rhs(&m, &state(1));
+        let got = multi_rhs(&m, MultiForm::Derived, &state(1));
         assert!(
             got.gram().max_abs_diff(&want.gram()) < 1e-12,
             "{got:?} vs {want:?}"
         );
         let mi = model(LambdaValue::Text("inf".into()), 1);
         let want = MultiState::from_single(&reduced_rhs(&mi, &s1));
-        let got = multi_rhs(&mi, &state(1));
+        let got = multi_rhs(&mi, MultiForm::Derived, &state(1));
         // reduced_rhs leaves dz = 0 and dS_jj = 0 as the multi form does.
         let (a, b) = (got.pack(), want.pack());
         let err = a
@@ -269,7 +284,7 @@ mod tests {
     #[test]
     fn constrained_diagonals_are_invariant() {
         let m = model(LambdaValue::Text("inf".into()), 3);
-        let raw = rhs_raw(&m, &state(3));
+        let raw = rhs_raw(&m, MultiForm::Derived, &state(3));
         for k in 0..3 {
             assert!(raw.z[(k, k)].abs() < 1e-12, "dZ_{k}{k} = {}", raw.z[(k, k)]);
         }
@@ -282,10 +297,17 @@ mod tests {
     #[test]
     fn symmetric_and_solvable() {
         let m = model(LambdaValue::Number(3.0), 2);
-        let d = multi_rhs(&m, &state(2));
+        let d = multi_rhs(&m, MultiForm::Derived, &state(2));
         assert!(d.z.max_abs_diff(&d.z.transpose()) < 1e-14);
         assert!(d.s.max_abs_diff(&d.s.transpose()) < 1e-14);
-        let traj = solve_multi(&m, &state(2), &[0.0, 1.0, 2.0], &OdeOptions::default()).unwrap();
+        let traj = solve_multi(
+            &m,
+            MultiForm::Derived,
+            &state(2),
+            &[0.0, 1.0, 2.0],
+            &OdeOptions::default(),
+        )
+        .unwrap();
         assert_eq!(traj.len(), 3);
         assert!(traj.states[2].is_finite());
     }

@@ -63,6 +63,12 @@ pub struct InitConfig {
     /// lambda = inf those must equal 1 (the draw is then normalised exactly).
     #[serde(default)]
     pub row_cov: Option<Vec<Vec<f64>>>,
+    /// `Q0 = U^T W_0` for a p-feature discriminator (`model.p > 1`; required there, refused
+    /// for p = 1): d x p, list of rows, column k is discriminator feature k's overlap with
+    /// the true features. Every column of `W_0` has squared norm `w_norm_sq`; `q0` is then
+    /// ignored except as documentation and must equal column 0.
+    #[serde(default)]
+    pub q0_cols: Option<Vec<Vec<f64>>>,
 }
 
 impl InitConfig {
@@ -75,6 +81,7 @@ impl InitConfig {
             w_norm_sq: None,
             features: Features::Random,
             row_cov: None,
+            q0_cols: None,
         }
     }
 
@@ -213,6 +220,7 @@ impl InitConfig {
                 format!("\"constant\" needs d = 1, got d = {d}"),
             ));
         }
+        let q0_cols = self.validate_q0_cols(prefix, model, z0)?;
         Ok(InitState {
             p0,
             q0: self.q0.clone(),
@@ -220,7 +228,72 @@ impl InitConfig {
             z0,
             features: self.features,
             row_cov,
+            q0_cols,
         })
+    }
+
+    /// `init.q0_cols`: required for `model.p > 1` (d x p, finite, column 0 equal to `q0`,
+    /// every column reachable: `|Q0[:, k]|^2 <= w_norm_sq`), refused for p = 1 and with
+    /// Gaussian initial rows.
+    fn validate_q0_cols(
+        &self,
+        prefix: &str,
+        model: &Model,
+        z0: f64,
+    ) -> Result<Option<DMat>, ParamError> {
+        let key = format!("{prefix}.q0_cols");
+        let (d, p) = (model.d, model.p);
+        let Some(rows) = &self.q0_cols else {
+            if p > 1 {
+                return Err(ParamError::rule(
+                    &key,
+                    format!("is required when model.p = {p} > 1: give U^T W_0 as {d} x {p} rows"),
+                ));
+            }
+            return Ok(None);
+        };
+        if p == 1 {
+            return Err(ParamError::rule(
+                &key,
+                "is only for model.p > 1 (with one discriminator feature use init.q0)",
+            ));
+        }
+        if self.row_cov.is_some() {
+            return Err(ParamError::rule(
+                &key,
+                "cannot be combined with init.row_cov (Gaussian rows are for p = 1)",
+            ));
+        }
+        let q = DMat::from_rows(rows)
+            .filter(|m| m.rows() == d && m.cols() == p)
+            .ok_or_else(|| ParamError::Shape {
+                key: key.clone(),
+                expected: format!("{d} x {p} (d x p)"),
+                found: format!(
+                    "{} rows of lengths {:?}",
+                    rows.len(),
+                    rows.iter().map(Vec::len).collect::<Vec<_>>()
+                ),
+            })?;
+        check_finite_slice(&key, q.as_slice())?;
+        if (0..d).any(|i| (q[(i, 0)] - self.q0[i]).abs() > 1e-12) {
+            return Err(ParamError::rule(
+                &key,
+                "column 0 must equal init.q0 (both describe the first discriminator feature)",
+            ));
+        }
+        for k in 0..p {
+            let qq: f64 = (0..d).map(|i| q[(i, k)] * q[(i, k)]).sum();
+            if qq > z0 * (1.0 + 1e-12) {
+                return Err(ParamError::rule(
+                    &key,
+                    format!(
+                        "column {k} has squared norm {qq} > w_norm_sq = {z0}: U^T W_k cannot be longer than W_k"
+                    ),
+                ));
+            }
+        }
+        Ok(Some(q))
     }
 }
 

@@ -1,6 +1,6 @@
 use crate::Features;
 use crate::normal::fill_normals;
-use hdgan_core::{DMat, MacroState, SymPsd};
+use hdgan_core::{DMat, MacroState, MultiState, SymPsd};
 use hdgan_model::random::SimRng;
 
 /// A validated initial state, prescribed through its overlaps (build it with
@@ -19,6 +19,9 @@ pub struct InitState {
     pub features: Features,
     /// Covariance of the Gaussian initial rows (see [`crate::InitConfig::row_cov`]).
     pub row_cov: Option<SymPsd>,
+    /// `Q0 = U^T W_0` (d x p) for a p-feature discriminator (see
+    /// [`crate::InitConfig::q0_cols`]); `None` for p = 1.
+    pub q0_cols: Option<DMat>,
 }
 
 /// The microscopic state `X = [U, V, w]`: `U` and `V` are n x d, stored column by column
@@ -72,11 +75,56 @@ impl InitState {
         if let Some(c) = &self.row_cov {
             return self.build_gaussian_rows(n, c, rng);
         }
+        let q0 = DMat::from_row_major(self.q0.len(), 1, self.q0.clone());
+        let (u, v, w) = self.frame(n, &q0, rng);
         let d = self.q0.len();
-        let m = 2 * d + 1;
+        MicroState { n, d, u, v, w }
+    }
+}
+
+impl InitState {
+    /// `U^T W_0` for a p-feature discriminator: `q0_cols` when given, else `q0` as one
+    /// column.
+    pub fn q0_matrix(&self) -> DMat {
+        self.q0_cols
+            .clone()
+            .unwrap_or_else(|| DMat::from_row_major(self.q0.len(), 1, self.q0.clone()))
+    }
+
+    /// The multi-feature state that [`InitState::build_multi`] produces: `P = P0`,
+    /// `Q = Q0`, `R = P0^T Q0`, `S_jk = P0[:, j] . P0[:, k]` (j != k), `diag S = S0`,
+    /// `Z_kl = Q0[:, k] . Q0[:, l]` (k != l), `diag Z = z0`.
+    pub fn multi_state(&self) -> MultiState {
+        let mut s = MultiState::from_overlaps(self.p0.clone(), self.q0_matrix());
+        for (j, &sj) in self.s0_diag.iter().enumerate() {
+            s.s[(j, j)] = sj;
+        }
+        for k in 0..s.p_features() {
+            s.z[(k, k)] = self.z0;
+        }
+        s
+    }
+
+    /// Builds `U`, `V` and the p columns of `W_0` (column-major) exactly as
+    /// [`InitState::build`] builds `w`, column by column: `W_k = U Q0[:, k] +
+    /// sqrt(z0 - |Q0[:, k]|^2) f_k` with `f_k` orthonormal and orthogonal to `U` and the
+    /// generator's directions. Hits [`InitState::multi_state`] to round-off.
+    pub fn build_multi(&self, n: usize, rng: &mut SimRng) -> (MicroState, Vec<f64>) {
+        let (u, v, w) = self.frame(n, &self.q0_matrix(), rng);
+        let d = self.q0.len();
+        let w0 = w[..n].to_vec();
+        (MicroState { n, d, u, v, w: w0 }, w)
+    }
+
+    /// The shared frame of [`InitState::build`] and [`InitState::build_multi`]: draw
+    /// `2d + p` Gaussian n-vectors (the first one constant for `features = "constant"`),
+    /// orthonormalise (Gram-Schmidt, twice), and place `V_j`, `W_k` on them.
+    fn frame(&self, n: usize, q0: &DMat, rng: &mut SimRng) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+        let (d, p) = (q0.rows(), q0.cols());
+        let m = 2 * d + p;
         assert!(
             n >= m,
-            "InitState::build: n = {n} < 2d + 1 = {m} (validated configs never do this)"
+            "InitState::build: n = {n} < 2d + p = {m} (validated configs never do this)"
         );
         let mut basis = vec![0.0; n * m];
         for (k, col) in basis.chunks_exact_mut(n).enumerate() {
@@ -88,36 +136,29 @@ impl InitState {
         }
         orthonormalize(&mut basis, n, m);
         let col = |k: usize| &basis[k * n..(k + 1) * n];
-        let u = basis[..d * n].to_vec();
-        let mut v = vec![0.0; d * n];
-        for j in 0..d {
-            let pj: Vec<f64> = (0..d).map(|i| self.p0[(i, j)]).collect();
-            let rest = (self.s0_diag[j] - pj.iter().map(|x| x * x).sum::<f64>())
-                .max(0.0)
-                .sqrt();
-            let vj = &mut v[j * n..(j + 1) * n];
-            for (i, &pi) in pj.iter().enumerate() {
-                for (a, b) in vj.iter_mut().zip(col(i)) {
-                    *a += pi * b;
+        // Column j of `target` = U coef[:, j] + sqrt(norm_sq_j - |coef[:, j]|^2) e_{first + j}.
+        let place = |coef: &DMat, norm_sq: &[f64], first: usize| -> Vec<f64> {
+            let mut out = vec![0.0; coef.cols() * n];
+            for (j, vj) in out.chunks_exact_mut(n).enumerate() {
+                let cj: Vec<f64> = (0..d).map(|i| coef[(i, j)]).collect();
+                let rest = (norm_sq[j] - cj.iter().map(|x| x * x).sum::<f64>())
+                    .max(0.0)
+                    .sqrt();
+                for (i, &ci) in cj.iter().enumerate() {
+                    for (a, b) in vj.iter_mut().zip(col(i)) {
+                        *a += ci * b;
+                    }
+                }
+                for (a, b) in vj.iter_mut().zip(col(first + j)) {
+                    *a += rest * b;
                 }
             }
-            for (a, b) in vj.iter_mut().zip(col(d + j)) {
-                *a += rest * b;
-            }
-        }
-        let mut w = vec![0.0; n];
-        let rest = (self.z0 - self.q0.iter().map(|x| x * x).sum::<f64>())
-            .max(0.0)
-            .sqrt();
-        for (i, &qi) in self.q0.iter().enumerate() {
-            for (a, b) in w.iter_mut().zip(col(i)) {
-                *a += qi * b;
-            }
-        }
-        for (a, b) in w.iter_mut().zip(col(2 * d)) {
-            *a += rest * b;
-        }
-        MicroState { n, d, u, v, w }
+            out
+        };
+        let u = basis[..d * n].to_vec();
+        let v = place(&self.p0, &self.s0_diag, d);
+        let w = place(q0, &vec![self.z0; p], 2 * d);
+        (u, v, w)
     }
 }
 
@@ -257,6 +298,7 @@ mod tests {
             z0: 1.5,
             features: Features::Random,
             row_cov: None,
+            q0_cols: None,
         };
         let x = init.build(400, &mut stream_rng(1, 0));
         let s = x.macro_state();
@@ -280,6 +322,7 @@ mod tests {
             z0: 1.0,
             features: Features::Constant,
             row_cov: None,
+            q0_cols: None,
         };
         let x = init.build(100, &mut stream_rng(2, 0));
         assert!(x.u.iter().all(|&u| (u - 0.1).abs() < 1e-12));
@@ -310,6 +353,7 @@ mod gaussian_rows_tests {
             z0: 1.0,
             features: Features::Constant,
             row_cov: Some(c),
+            q0_cols: None,
         };
         let x = init.build(n, &mut stream_rng(4, 0));
         let s = x.macro_state();

@@ -7,6 +7,8 @@
 //!   n-vectors exactly as eq. 5 reads; [`StepMode::Fast`] draws the same law from one
 //!   n-vector of normals (see [`Sgda`]). Both cost O(n d) per step and never form an n x n
 //!   object.
+//! - [`MultiSgda`]: the literal step with a p-feature discriminator `W` (SPEC §8),
+//!   recording the [`hdgan_core::MultiState`] `(P, Q, R, S, Z)`.
 //! - [`GramEngine`]: the exact law of the macroscopic chain at O(m^3) per step, any n
 //!   (SPEC §7).
 //! - [`run`] / [`run_ensemble`]: the run loop (stop time, recording cadence, progress,
@@ -19,6 +21,8 @@ mod config;
 mod error;
 mod gram;
 mod init;
+mod multi;
+
 mod normal;
 mod run;
 mod sgda;
@@ -27,6 +31,7 @@ pub use config::{EngineKind, Features, InitConfig, SimConfig, StepMode};
 pub use error::SimError;
 pub use gram::{GramEngine, GramVariant};
 pub use init::{InitState, MicroState};
+pub use multi::MultiSgda;
 pub use normal::{fill_normals, normal};
 pub use run::{Engine, RunControl, Schedule, run, run_ensemble};
 pub use sgda::Sgda;

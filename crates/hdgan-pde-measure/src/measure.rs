@@ -130,6 +130,7 @@ mod tests {
             z0: 1.0,
             features: Features::Random,
             row_cov: None,
+            q0_cols: None,
         };
         let x = init.build(300, &mut stream_rng(1, 0));
         let mu = EmpiricalMeasure::from_state(&x);
@@ -145,6 +146,7 @@ mod tests {
             z0: 1.0,
             features: Features::Constant,
             row_cov: None,
+            q0_cols: None,
         };
         let x = init.build(100, &mut stream_rng(1, 0));
         let mu = EmpiricalMeasure::from_state(&x);

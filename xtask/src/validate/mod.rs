@@ -6,6 +6,8 @@ mod effective;
 mod engines;
 mod foundation;
 mod measure;
+mod multi;
+
 mod stability;
 
 use anyhow::Result;
@@ -128,6 +130,8 @@ pub fn all_checks() -> Vec<Check> {
     v.extend(measure::checks());
     v.extend(engines::checks());
     v.extend(effective::checks());
+    v.extend(multi::checks());
+
     v
 }
 

@@ -1,0 +1,307 @@
+//! Online SGDA with a p-feature discriminator `W` (n x p) and quadratic energy
+//! `F = ||W^T y||^2 / 2` (SPEC §8).
+
+use crate::error::SimError;
+use crate::init::InitState;
+use crate::normal::fill_normals;
+use crate::run::Engine;
+use crate::sgda::dot;
+use hdgan_core::{DMat, Lambda, MultiState};
+use hdgan_model::random::SimRng;
+use hdgan_model::{Model, Regularizer};
+
+/// The literal multi-feature step. Per step k it draws a real sample `y = U c + sqrt(eta_T) a`
+/// and two fake samples `y~ = V c~ + sqrt(eta_G) a~`, `y~' = V c~' + sqrt(eta_G) a~'` as
+/// full n-vectors and applies, with the old `W` on both right-hand sides,
+///
+/// ```text
+/// W <- W + (tau/n)  [ y (y^T W) - y~ (y~^T W) - lambda W diag H'(diag Z) ]
+/// V <- V + (tau~/n) [ W (W^T y~') c~'^T       - lambda V diag H'(diag S) ]
+/// ```
+///
+/// (for p = 1 exactly eq. 5 with the quadratic loss). With `lambda = inf` every column of
+/// `W` and of `V` is rescaled to unit norm after the step. Cost O(n (d + p) p) per step;
+/// nothing n x n is formed. The macroscopic state (`P, Q, R, S, Z`) is computed from the
+/// vectors when asked for, in O(n (2d + p)^2).
+#[derive(Clone, Debug)]
+pub struct MultiSgda {
+    model: Model,
+    n: usize,
+    d: usize,
+    p: usize,
+    /// `U`, column-major n x d.
+    u: Vec<f64>,
+    /// `V`, column-major n x d.
+    v: Vec<f64>,
+    /// `W`, column-major n x p.
+    w: Vec<f64>,
+    steps: u64,
+    blowup: f64,
+    y: Vec<f64>,
+    y0: Vec<f64>,
+    y1: Vec<f64>,
+    c: Vec<f64>,
+    c0: Vec<f64>,
+    c1: Vec<f64>,
+    /// Squared column norms of V and W after the last step (the regulariser's arguments).
+    s_diag: Vec<f64>,
+    z_diag: Vec<f64>,
+}
+
+impl MultiSgda {
+    /// The engine for `model` from the initial state `init` (its `q0_cols`, or `q0` for
+    /// p = 1), drawn from `rng`. `blowup` bounds every squared column norm: a run whose
+    /// `S_jj` or `Z_kk` exceeds it (or turns non-finite) stops with
+    /// [`SimError::Diverged`].
+    pub fn new(model: &Model, init: &InitState, blowup: f64, rng: &mut SimRng) -> Self {
+        let n = model.n;
+        let (x, w) = init.build_multi(n, rng);
+        let (d, p) = (x.d, w.len() / n);
+        let norms = |a: &[f64]| -> Vec<f64> { a.chunks_exact(n).map(|c| dot(c, c)).collect() };
+        Self {
+            model: model.clone(),
+            n,
+            d,
+            p,
+            s_diag: norms(&x.v),
+            z_diag: norms(&w),
+            u: x.u,
+            v: x.v,
+            w,
+            steps: 0,
+            blowup,
+            y: vec![0.0; n],
+            y0: vec![0.0; n],
+            y1: vec![0.0; n],
+            c: vec![0.0; d],
+            c0: vec![0.0; d],
+            c1: vec![0.0; d],
+        }
+    }
+
+    /// Number of discriminator features p.
+    pub fn p_features(&self) -> usize {
+        self.p
+    }
+
+    /// `W` (column-major n x p).
+    pub fn w(&self) -> &[f64] {
+        &self.w
+    }
+
+    /// `V` (column-major n x d).
+    pub fn v(&self) -> &[f64] {
+        &self.v
+    }
+
+    /// `U` (column-major n x d).
+    pub fn u(&self) -> &[f64] {
+        &self.u
+    }
+
+    fn check(&self) -> Result<(), SimError> {
+        let t = self.steps as f64 / self.n as f64;
+        let bad = |x: f64| !x.is_finite() || x > self.blowup;
+        let named = self
+            .s_diag
+            .iter()
+            .enumerate()
+            .map(|(j, &x)| (format!("S_{0}{0} = |V_{0}|^2", j + 1), x))
+            .chain(
+                self.z_diag
+                    .iter()
+                    .enumerate()
+                    .map(|(k, &x)| (format!("Z_{0}{0} = |W_{0}|^2", k + 1), x)),
+            );
+        for (quantity, value) in named {
+            if bad(value) {
+                return Err(SimError::Diverged {
+                    t,
+                    step: self.steps,
+                    quantity,
+                    value,
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `out = mean + sqrt(var) * N(0, I_n)` with `mean = B coef` (`B` column-major n x len).
+fn sample_into(rng: &mut SimRng, out: &mut [f64], sd: f64, basis: &[f64], coef: &[f64]) {
+    let n = out.len();
+    fill_normals(rng, out);
+    for x in out.iter_mut() {
+        *x *= sd;
+    }
+    for (col, &cj) in basis.chunks_exact(n).zip(coef) {
+        for (o, b) in out.iter_mut().zip(col) {
+            *o += cj * b;
+        }
+    }
+}
+
+impl Engine for MultiSgda {
+    type State = MultiState;
+
+    fn n(&self) -> usize {
+        self.n
+    }
+
+    fn steps_done(&self) -> u64 {
+        self.steps
+    }
+
+    fn step(&mut self, rng: &mut SimRng) -> Result<(), SimError> {
+        let (n, d, p) = (self.n, self.d, self.p);
+        let m = &self.model;
+        let (a, at) = (m.tau / n as f64, m.tau_tilde / n as f64);
+        m.latent.sample(rng, &mut self.c);
+        m.latent_tilde.sample(rng, &mut self.c0);
+        m.latent_tilde.sample(rng, &mut self.c1);
+        sample_into(rng, &mut self.y, m.eta_t.sqrt(), &self.u, &self.c);
+        sample_into(rng, &mut self.y0, m.eta_g.sqrt(), &self.v, &self.c0);
+        sample_into(rng, &mut self.y1, m.eta_g.sqrt(), &self.v, &self.c1);
+        let proj = |y: &[f64]| -> Vec<f64> { self.w.chunks_exact(n).map(|c| dot(c, y)).collect() };
+        let (s, s0, s1) = (proj(&self.y), proj(&self.y0), proj(&self.y1));
+        let (reg_w, reg_v): (Vec<f64>, Vec<f64>) = match m.lambda {
+            Lambda::Finite(l) => {
+                let h = m.regularizer();
+                (
+                    self.z_diag.iter().map(|&z| l * h.h_prime(z)).collect(),
+                    self.s_diag.iter().map(|&x| l * h.h_prime(x)).collect(),
+                )
+            }
+            Lambda::Infinite => (vec![0.0; p], vec![0.0; d]),
+        };
+        // V update first (it uses the old W): V_j <- (1 - at reg_j) V_j + at c~'_j W s1.
+        for (j, vj) in self.v.chunks_exact_mut(n).enumerate() {
+            let kv = 1.0 - at * reg_v[j];
+            for x in vj.iter_mut() {
+                *x *= kv;
+            }
+            for (wk, &sk) in self.w.chunks_exact(n).zip(&s1) {
+                let coef = at * self.c1[j] * sk;
+                for (x, wi) in vj.iter_mut().zip(wk) {
+                    *x += coef * wi;
+                }
+            }
+        }
+        // W_k <- (1 - a reg_k) W_k + a (s_k y - s0_k y~).
+        for (k, wk) in self.w.chunks_exact_mut(n).enumerate() {
+            let (kw, ky, ky0) = (1.0 - a * reg_w[k], a * s[k], a * s0[k]);
+            for ((x, yi), y0i) in wk.iter_mut().zip(&self.y).zip(&self.y0) {
+                *x = kw * *x + ky * yi - ky0 * y0i;
+            }
+        }
+        let projected = m.lambda.is_infinite();
+        for (cols, norms) in [
+            (&mut self.v, &mut self.s_diag),
+            (&mut self.w, &mut self.z_diag),
+        ] {
+            for (col, nrm) in cols.chunks_exact_mut(n).zip(norms.iter_mut()) {
+                let nn = dot(col, col);
+                if projected && nn > 0.0 && nn.is_finite() {
+                    let inv = 1.0 / nn.sqrt();
+                    for x in col.iter_mut() {
+                        *x *= inv;
+                    }
+                    *nrm = dot(col, col);
+                } else {
+                    *nrm = nn;
+                }
+            }
+        }
+        self.steps += 1;
+        self.check()
+    }
+
+    fn macro_state(&self) -> MultiState {
+        let (n, d, p) = (self.n, self.d, self.p);
+        let gram = |a: &[f64], b: &[f64], ra: usize, cb: usize| -> DMat {
+            let mut out = DMat::zeros(ra, cb);
+            for (i, ai) in a.chunks_exact(n).enumerate() {
+                for (j, bj) in b.chunks_exact(n).enumerate() {
+                    out[(i, j)] = dot(ai, bj);
+                }
+            }
+            out
+        };
+        MultiState {
+            p: gram(&self.u, &self.v, d, d),
+            q: gram(&self.u, &self.w, d, p),
+            r: gram(&self.v, &self.w, d, p),
+            s: gram(&self.v, &self.v, d, d),
+            z: gram(&self.w, &self.w, p, p),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{InitConfig, Sgda, StepMode};
+    use hdgan_model::random::stream_rng;
+    use hdgan_model::{LambdaValue, ModelConfig};
+
+    fn model(p: usize, lambda: LambdaValue) -> Model {
+        let mut cfg = ModelConfig::figure1(40, 1.5);
+        cfg.eta_g = 0.5;
+        cfg.p = p;
+        cfg.lambda = lambda;
+        cfg.validate("model").unwrap()
+    }
+
+    /// The initial state hits the prescribed overlaps, p = 2.
+    #[test]
+    fn initial_state_has_the_prescribed_overlaps() {
+        let m = model(2, LambdaValue::default());
+        let mut ic = InitConfig::diagonal(2, 0.3, 0.2);
+        ic.q0_cols = Some(vec![vec![0.2, -0.1], vec![0.2, 0.4]]);
+        let init = ic.validate("init", &m).unwrap();
+        let e = MultiSgda::new(&m, &init, 1e6, &mut stream_rng(1, 0));
+        let got = e.macro_state();
+        let want = init.multi_state();
+        assert!(got.gram().max_abs_diff(&want.gram()) < 1e-12);
+    }
+
+    /// For p = 1 one multi-feature step is the literal single-feature step with the
+    /// quadratic loss, draw for draw (same stream, same order of draws), finite and
+    /// infinite lambda.
+    #[test]
+    fn p1_equals_the_literal_single_feature_step() {
+        for lambda in [LambdaValue::Number(3.0), LambdaValue::default()] {
+            let m = model(1, lambda);
+            let init = InitConfig::diagonal(2, 0.3, 0.2)
+                .validate("init", &m)
+                .unwrap();
+            let mut multi = MultiSgda::new(&m, &init, 1e6, &mut stream_rng(5, 0));
+            let mut single = Sgda::new(
+                &m,
+                init.build(m.n, &mut stream_rng(5, 0)),
+                StepMode::Literal,
+                1e6,
+            );
+            let (mut r1, mut r2) = (stream_rng(6, 0), stream_rng(6, 0));
+            for _ in 0..50 {
+                multi.step(&mut r1).unwrap();
+                single.step(&mut r2).unwrap();
+            }
+            let a = multi.macro_state().to_single().unwrap();
+            let b = single.macro_state();
+            assert!(a.gram_distance(&b) < 1e-10, "{}", a.gram_distance(&b));
+        }
+    }
+
+    #[test]
+    fn divergence_names_the_quantity() {
+        let m = model(2, LambdaValue::Number(0.0));
+        let mut ic = InitConfig::diagonal(2, 0.3, 0.2);
+        ic.q0_cols = Some(vec![vec![0.2, 0.0], vec![0.2, 0.0]]);
+        let init = ic.validate("init", &m).unwrap();
+        let mut e = MultiSgda::new(&m, &init, 1.0001, &mut stream_rng(1, 0));
+        let mut rng = stream_rng(2, 0);
+        let err = (0..10_000).find_map(|_| e.step(&mut rng).err()).unwrap();
+        assert!(matches!(err, SimError::Diverged { ref quantity, .. } if quantity.contains('|')));
+    }
+}
