@@ -224,19 +224,44 @@ impl RunConfig {
         let init = self.init.validate("init", &model)?;
         self.sim.validate("sim", model.n)?;
         let schedule = Schedule::from_times(model.n, self.sim.t_end, self.sim.record_dt)?;
-        if model.l1 > 0.0 {
+        // Settings only the literal n-dimensional step simulates: (condition, engine reason,
+        // mode reason).
+        let literal_only = if model.l1 > 0.0 {
+            Some((
+                "model.l1 > 0",
+                "an elementwise penalty does not act through the Gram matrix",
+                "the fast step needs a w-update linear in w",
+            ))
+        } else if model.p > 1 {
+            Some((
+                "model.p > 1",
+                "the Gram engine has one discriminator column",
+                "the multi-feature engine has only the literal step",
+            ))
+        } else {
+            None
+        };
+        if let Some((cond, why_engine, why_mode)) = literal_only {
             if self.sim.engine == hdgan_micro_sim::EngineKind::Gram {
                 return Err(ParamError::rule(
                     "sim.engine",
-                    "must be \"full\" when model.l1 > 0 (an elementwise penalty does not act through the Gram matrix)",
+                    format!("must be \"full\" when {cond} ({why_engine})"),
                 ));
             }
             if self.sim.mode == hdgan_micro_sim::StepMode::Fast {
                 return Err(ParamError::rule(
                     "sim.mode",
-                    "must be \"literal\" when model.l1 > 0 (the fast step needs a w-update linear in w)",
+                    format!("must be \"literal\" when {cond} ({why_mode})"),
                 ));
             }
+        }
+        if model.p > 1 && self.ode.equation != OdeEquation::Auto {
+            return Err(ParamError::rule(
+                "ode.equation",
+                "must be \"auto\" when model.p > 1 (the multi-feature ODE covers finite and infinite lambda)",
+            ));
+        }
+        if model.l1 > 0.0 {
             if self.ode.enabled {
                 return Err(ParamError::rule(
                     "ode.enabled",

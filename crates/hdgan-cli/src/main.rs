@@ -3,7 +3,7 @@
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 use hdgan_cli::InputError;
-use hdgan_cli::run::{Progress, RunRequest, execute, prepare};
+use hdgan_cli::run::{Progress, RunRequest, execute, execute_multi, prepare};
 use hdgan_micro_sim::EngineKind;
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -165,6 +165,25 @@ fn dispatch(cmd: Command) -> Result<()> {
                 engine,
                 progress: progress_mode(quiet),
             };
+            if prepare(&req)?.model.p > 1 {
+                let (dir, run) = execute_multi(&req)?;
+                println!("wrote {}", dir.display());
+                println!("simulation: {:.2} s", run.sim_seconds);
+                if let (Some(s), Some(t)) = (run.sim[0].last(), run.sim[0].times.last()) {
+                    let o = run.ode.as_ref().and_then(|o| o.last());
+                    for i in 0..s.d() {
+                        let ode = o
+                            .map(|o| format!(", ODE {:.4}", o.p_cosine(i, i)))
+                            .unwrap_or_default();
+                        println!(
+                            "t = {t}: P{0}{0}/sqrt(S{0}{0}) sim {1:.4}{ode}",
+                            i + 1,
+                            s.p_cosine(i, i)
+                        );
+                    }
+                }
+                return Ok(());
+            }
             let outcome = execute(&req)?;
             let d = outcome.sim[0].d().unwrap_or(0);
             println!("wrote {}", outcome.out_dir.display());
@@ -264,6 +283,13 @@ fn dispatch(cmd: Command) -> Result<()> {
                 v.config.sim.engine,
                 v.config.sim.mode
             );
+            if m.p > 1 {
+                println!(
+                    "  p = {} discriminator features: multi-feature engine (literal step) and multi-feature ODE; \
+                     Claim 1 and the modes below are the single-feature (p = 1) predictions",
+                    m.p
+                );
+            }
             if let Some(c) = hdgan_stability::claim1(m) {
                 println!(
                     "  Claim 1: (1/2) max(Lam - Lam~ + alpha Lam~) = {:.4} {} tau eta^2 = {:.4} {} min Lam = {:.4}; predicted phase: {}",

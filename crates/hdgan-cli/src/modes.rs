@@ -243,6 +243,9 @@ pub fn execute_modes(req: &ModesRequest) -> Result<ModesOutcome> {
         let model: Model = cfg.model.validate("model").map_err(InputError::from)?;
         (model, None)
     };
+    model
+        .require_single_feature("`hdgan modes`")
+        .map_err(InputError::from)?;
     let modes = effective_modes(&model);
     print!("{}", modes_table(&modes));
     let dir = req

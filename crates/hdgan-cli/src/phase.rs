@@ -138,6 +138,7 @@ impl PhaseConfig {
     /// Validates the config (model, init, axes, horizon, tolerances, simulation settings).
     pub fn validate(&self, name: &str) -> Result<ValidPhase, ParamError> {
         let model = self.model.validate("model")?;
+        model.require_single_feature("`hdgan phase`")?;
         let init = self.init.validate("init", &model)?;
         check_axis("phase.x", &self.phase.x)?;
         check_axis("phase.y", &self.phase.y)?;
@@ -522,6 +523,9 @@ pub fn execute_fixed_points(path: &Path) -> Result<Vec<FixedPoint>> {
     let (_, text) = read_file(path)?;
     let cfg: ModelOnly = parse_toml(&text, &path.display().to_string())?;
     let model = cfg.model.validate("model").map_err(InputError::from)?;
+    model
+        .require_single_feature("`hdgan fixed-points`")
+        .map_err(InputError::from)?;
     if !model.lambda.is_infinite() {
         return Err(InputError("config key `model.lambda` must be \"inf\": fixed points are those of the reduced ODE (13)".into()).into());
     }

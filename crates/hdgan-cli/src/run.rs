@@ -6,9 +6,11 @@ use crate::output::{StagedDir, write_csv, write_json, write_npy};
 use crate::plot::{Figure, PALETTE, Series, Style, render};
 use crate::{InputError, build_info};
 use anyhow::{Context, Result};
-use hdgan_core::{MacroState, Trajectory};
-use hdgan_macro_ode::solve;
-use hdgan_micro_sim::{AnyEngine, EngineKind, RunControl, SimError, run_ensemble};
+use hdgan_core::{MacroState, MultiState, PackedState, Trajectory};
+use hdgan_macro_ode::{MultiForm, solve, solve_multi};
+use hdgan_micro_sim::{
+    AnyEngine, Engine, EngineKind, MultiSgda, RunControl, SimError, run_ensemble,
+};
 use hdgan_stability::{PhaseRule, PhaseSummary, classify};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::json;
@@ -91,6 +93,89 @@ pub fn simulate(
     progress: Progress,
 ) -> Result<(Vec<Trajectory>, Option<Trajectory>, f64)> {
     let sim_cfg = &valid.config.sim;
+    let model = &valid.model;
+    let build = |_i: usize, rng: &mut hdgan_model::random::SimRng| -> Result<AnyEngine, SimError> {
+        Ok(AnyEngine::build(
+            sim_cfg.engine,
+            model,
+            &valid.init,
+            sim_cfg.mode,
+            sim_cfg.blowup,
+            rng,
+        ))
+    };
+    let (sim, sim_seconds) = run_members(valid, threads, progress, build)?;
+    let ode = match valid.ode {
+        Some((kind, opts)) => {
+            let first = &sim[0];
+            Some(
+                solve(model, kind, &first.states[0], &first.times, &opts)
+                    .context("limiting ODE failed")?,
+            )
+        }
+        None => None,
+    };
+    Ok((sim, ode, sim_seconds))
+}
+
+/// [`simulate`] for a p-feature discriminator (`model.p > 1`): the literal multi-feature
+/// engine and the multi-feature ODE from the prescribed initial overlaps.
+pub fn simulate_multi(
+    valid: &ValidRun,
+    threads: Option<usize>,
+    progress: Progress,
+) -> Result<MultiRun> {
+    let model = &valid.model;
+    let blowup = valid.config.sim.blowup;
+    let build = |_i: usize, rng: &mut hdgan_model::random::SimRng| -> Result<MultiSgda, SimError> {
+        Ok(MultiSgda::new(model, &valid.init, blowup, rng))
+    };
+    let (sim, sim_seconds) = run_members(valid, threads, progress, build)?;
+    let ode = match valid.ode {
+        Some((_, opts)) => Some(
+            solve_multi(
+                model,
+                MultiForm::Derived,
+                &valid.init.multi_state(),
+                &sim[0].times,
+                &opts,
+            )
+            .context("limiting multi-feature ODE failed")?,
+        ),
+        None => None,
+    };
+    Ok(MultiRun {
+        sim,
+        ode,
+        sim_seconds,
+    })
+}
+
+/// The result of [`simulate_multi`].
+#[derive(Clone, Debug)]
+pub struct MultiRun {
+    /// One trajectory per ensemble member.
+    pub sim: Vec<Trajectory<MultiState>>,
+    /// The multi-feature ODE at the same times (None when disabled).
+    pub ode: Option<Trajectory<MultiState>>,
+    /// Wall-clock seconds of the simulation.
+    pub sim_seconds: f64,
+}
+
+/// Runs the ensemble of `valid` with engines from `build`, on `threads` workers, reporting
+/// `progress`; returns the trajectories and the wall-clock seconds.
+fn run_members<E, F>(
+    valid: &ValidRun,
+    threads: Option<usize>,
+    progress: Progress,
+    build: F,
+) -> Result<(Vec<Trajectory<E::State>>, f64)>
+where
+    E: Engine,
+    E::State: Send,
+    F: Fn(usize, &mut hdgan_model::random::SimRng) -> Result<E, SimError> + Sync + Send,
+{
+    let sim_cfg = &valid.config.sim;
     let total = valid.schedule.steps * sim_cfg.members as u64;
     let bar = if progress == Progress::Bar {
         let b = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
@@ -128,17 +213,6 @@ pub fn simulate(
         progress: Some(&inc),
         cancel: None,
     };
-    let model = &valid.model;
-    let build = |_i: usize, rng: &mut hdgan_model::random::SimRng| -> Result<AnyEngine, SimError> {
-        Ok(AnyEngine::build(
-            sim_cfg.engine,
-            model,
-            &valid.init,
-            sim_cfg.mode,
-            sim_cfg.blowup,
-            rng,
-        ))
-    };
     let started = Instant::now();
     let work = || {
         run_ensemble(
@@ -159,18 +233,7 @@ pub fn simulate(
     }
     .context("simulation failed")?;
     bar.finish_and_clear();
-    let sim_seconds = started.elapsed().as_secs_f64();
-    let ode = match valid.ode {
-        Some((kind, opts)) => {
-            let first = &sim[0];
-            Some(
-                solve(model, kind, &first.states[0], &first.times, &opts)
-                    .context("limiting ODE failed")?,
-            )
-        }
-        None => None,
-    };
-    Ok((sim, ode, sim_seconds))
+    Ok((sim, started.elapsed().as_secs_f64()))
 }
 
 /// The Figure 1 plot: cosines `P_ii / sqrt(S_ii)` and `|q_i| / sqrt(z)` over time, ODE as
@@ -281,8 +344,32 @@ pub fn write_run_files(
     threads: Option<usize>,
     staged: &StagedDir,
 ) -> Result<serde_json::Value> {
-    let d = valid.model.d;
-    let names = MacroState::column_names(d);
+    let names = MacroState::column_names(valid.model.d);
+    let sim_header = write_trajectories(staged, &names, sim, ode)?;
+    let title = valid
+        .config
+        .title
+        .clone()
+        .unwrap_or_else(|| valid.name.clone());
+    render(
+        &figure1(&format!("{title} (n = {})", valid.model.n), sim, ode),
+        &staged.file("figure.svg"),
+        &staged.file("figure.png"),
+    )?;
+    let mut meta = run_meta(valid, threads, staged, &sim_header, &names, sim_seconds)?;
+    meta["phase"] = json!({ "sim_member0": phases.0, "ode": phases.1 });
+    Ok(meta)
+}
+
+/// Writes `sim.csv`/`.npy` (one row per member and recorded time) and, when given,
+/// `ode.csv`/`.npy` into `staged`, with `names` as the state's columns; returns the
+/// simulation's header.
+pub fn write_trajectories<S: PackedState>(
+    staged: &StagedDir,
+    names: &[String],
+    sim: &[Trajectory<S>],
+    ode: Option<&Trajectory<S>>,
+) -> Result<Vec<String>> {
     let mut sim_header = vec!["member".to_owned(), "t".to_owned()];
     sim_header.extend(names.iter().cloned());
     let sim_rows: Vec<Vec<f64>> = sim
@@ -305,16 +392,19 @@ pub fn write_run_files(
         write_csv(&staged.file("ode.csv"), &header, &rows)?;
         write_npy(&staged.file("ode.npy"), &rows)?;
     }
-    let title = valid
-        .config
-        .title
-        .clone()
-        .unwrap_or_else(|| valid.name.clone());
-    render(
-        &figure1(&format!("{title} (n = {})", valid.model.n), sim, ode),
-        &staged.file("figure.svg"),
-        &staged.file("figure.png"),
-    )?;
+    Ok(sim_header)
+}
+
+/// Writes `config.toml` into `staged` and returns the run's provenance for `run.json`
+/// (version, git revision, name, seed, threads, config, schedule, columns, files).
+fn run_meta(
+    valid: &ValidRun,
+    threads: Option<usize>,
+    staged: &StagedDir,
+    sim_header: &[String],
+    names: &[String],
+    sim_seconds: f64,
+) -> Result<serde_json::Value> {
     let toml_text = toml::to_string(&valid.config).context("cannot serialise the config")?;
     std::fs::write(staged.file("config.toml"), toml_text)?;
     let (version, revision) = build_info();
@@ -333,10 +423,9 @@ pub fn write_run_files(
             "sim.npy": "same as sim.csv, float64 array (rows x columns)",
             "ode.csv": "limiting ODE at the recorded times, from member 0's initial state",
             "ode.npy": "same as ode.csv, float64 array",
-            "figure.svg": "cosines P_ii/sqrt(S_ii) and |q_i| over time (also figure.png)",
+                        "figure.svg": "cosines over time (also figure.png)",
             "config.toml": "the configuration that made this run",
         },
-        "phase": { "sim_member0": phases.0, "ode": phases.1 },
         "sim_seconds": sim_seconds,
     });
     Ok(meta)
@@ -345,6 +434,12 @@ pub fn write_run_files(
 /// The whole `hdgan run`: prepare, simulate, solve, classify, write.
 pub fn execute(req: &RunRequest) -> Result<RunOutcome> {
     let valid = prepare(req)?;
+    if valid.model.p > 1 {
+        anyhow::bail!(
+            "model.p = {} > 1: a multi-feature run records (P, Q, R, S, Z); use run::execute_multi",
+            valid.model.p
+        );
+    }
     let dir = output_dir(req, &valid);
     let (sim, ode, sim_seconds) = simulate(&valid, req.threads, req.progress)?;
     // The simulation is classified with the threshold raised above its O(1/sqrt n)
@@ -385,4 +480,110 @@ pub fn execute(req: &RunRequest) -> Result<RunOutcome> {
         phases,
         sim_seconds,
     })
+}
+
+/// The multi-feature run plot: generator cosines `P_ii / sqrt(S_ii)`, discriminator
+/// cosines `|Q_ik| / sqrt(Z_kk)` and the cosine between discriminator columns
+/// `Z_kl / sqrt(Z_kk Z_ll)`; ODE as curves, simulation as dots.
+pub fn multi_figure(
+    title: &str,
+    sim: &[Trajectory<MultiState>],
+    ode: Option<&Trajectory<MultiState>>,
+) -> Figure {
+    let first = sim.first().or(ode).and_then(|t| t.states.first());
+    let (d, p) = first.map_or((0, 0), |s| (s.d(), s.p_features()));
+    type Quantity = (String, Box<dyn Fn(&MultiState) -> f64>);
+    let mut quantities: Vec<Quantity> = Vec::new();
+    for i in 0..d {
+        quantities.push((
+            format!("P{0}{0}/sqrt(S{0}{0})", i + 1),
+            Box::new(move |s: &MultiState| s.p_cosine(i, i)),
+        ));
+    }
+    for i in 0..d {
+        for k in 0..p {
+            quantities.push((
+                format!("|Q{}{}|/sqrt(Z{2}{2})", i + 1, k + 1, k + 1),
+                Box::new(move |s: &MultiState| s.q_cosine(i, k).abs()),
+            ));
+        }
+    }
+    for k in 0..p {
+        for l in k + 1..p {
+            quantities.push((
+                format!("Z{}{}/sqrt(Z{0}{0} Z{1}{1})", k + 1, l + 1),
+                Box::new(move |s: &MultiState| s.z[(k, l)] / (s.z[(k, k)] * s.z[(l, l)]).sqrt()),
+            ));
+        }
+    }
+    let mut series = Vec::new();
+    for (qi, (name, f)) in quantities.iter().enumerate() {
+        let color = PALETTE[qi % PALETTE.len()];
+        if let Some(o) = ode {
+            series.push(Series {
+                label: format!("{name} ODE"),
+                color,
+                style: Style::Line,
+                points: o.points(f),
+            });
+        }
+        for (m, t) in sim.iter().enumerate() {
+            series.push(Series {
+                label: if m == 0 {
+                    format!("{name} sim")
+                } else {
+                    String::new()
+                },
+                color,
+                style: Style::Dots,
+                points: t.points(f),
+            });
+        }
+    }
+    Figure {
+        title: title.to_owned(),
+        x_label: "t = k / n".into(),
+        y_label: "cosine".into(),
+        x_range: None,
+        y_range: Some((-1.02, 1.02)),
+        series,
+    }
+}
+
+/// `hdgan run` for a p-feature discriminator (`model.p > 1`): simulate, solve, and write
+/// sim.csv/.npy and ode.csv/.npy (columns of [`MultiState::column_names`]), figure.svg/.png
+/// ([`multi_figure`]), config.toml and run.json, atomically.
+pub fn execute_multi(req: &RunRequest) -> Result<(PathBuf, MultiRun)> {
+    let valid = prepare(req)?;
+    let dir = output_dir(req, &valid);
+    let run = simulate_multi(&valid, req.threads, req.progress)?;
+    let staged = StagedDir::new(&dir)?;
+    let names = MultiState::column_names(valid.model.d, valid.model.p);
+    let header = write_trajectories(&staged, &names, &run.sim, run.ode.as_ref())?;
+    let title = valid
+        .config
+        .title
+        .clone()
+        .unwrap_or_else(|| valid.name.clone());
+    render(
+        &multi_figure(
+            &format!("{title} (n = {}, p = {})", valid.model.n, valid.model.p),
+            &run.sim,
+            run.ode.as_ref(),
+        ),
+        &staged.file("figure.svg"),
+        &staged.file("figure.png"),
+    )?;
+    let mut meta = run_meta(
+        &valid,
+        req.threads,
+        &staged,
+        &header,
+        &names,
+        run.sim_seconds,
+    )?;
+    meta["engine"] = json!("multi-feature literal step (MultiSgda)");
+    meta["ode_equation"] = json!("multi-feature ODE (hdgan_macro_ode::solve_multi)");
+    write_json(&staged.file("run.json"), &meta)?;
+    Ok((staged.commit()?, run))
 }

@@ -470,3 +470,110 @@ fn modes_reports_intervals_and_runs_by_mode() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("model.latent_tilde.from_data"));
     assert!(!dir.path().join("b").exists());
 }
+
+/// SMALL with a p = 2 discriminator (literal step, init.q0_cols).
+fn small_multi() -> String {
+    SMALL
+        .replacen("d = 2\n", "d = 2\np = 2\n", 1)
+        .replacen(
+            "q0 = [0.1, 0.1]\n",
+            "q0 = [0.1, 0.1]\nq0_cols = [[0.1, 0.2], [0.1, 0.0]]\n",
+            1,
+        )
+        .replacen("members = 3\n", "members = 2\nmode = \"literal\"\n", 1)
+}
+
+#[test]
+fn multi_feature_run_writes_p_feature_overlaps() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), "multi.toml", &small_multi());
+    let out = hdgan(
+        &["run", cfg.to_str().unwrap(), "--out", "m", "-q"],
+        dir.path(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ode = fs::read_to_string(dir.path().join("m/ode.csv")).unwrap();
+    let header: Vec<&str> = ode.lines().next().unwrap().split(',').collect();
+    // t + P (4) + Q (4) + R (4) + S (4) + Z (4)
+    assert_eq!(header.len(), 21, "{header:?}");
+    assert!(header.contains(&"Z12") && header.contains(&"Q21"));
+    let first: Vec<f64> = ode
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .map(|x| x.parse().unwrap())
+        .collect();
+    let z12 = header.iter().position(|h| *h == "Z12").unwrap();
+    // Z12 starts at Q0[:, 0] . Q0[:, 1] = 0.1 * 0.2 + 0.1 * 0.0.
+    assert!((first[z12] - 0.02).abs() < 1e-12);
+    let sim = fs::read_to_string(dir.path().join("m/sim.csv")).unwrap();
+    assert_eq!(sim.lines().next().unwrap().split(',').count(), 22);
+    for f in [
+        "sim.npy",
+        "ode.npy",
+        "figure.svg",
+        "figure.png",
+        "run.json",
+        "config.toml",
+    ] {
+        assert!(dir.path().join("m").join(f).exists(), "missing {f}");
+    }
+    let meta = fs::read_to_string(dir.path().join("m/run.json")).unwrap();
+    assert!(meta.contains("git_revision") && meta.contains("MultiSgda"));
+}
+
+#[test]
+fn multi_feature_rules_name_their_keys() {
+    let cases = [
+        (
+            small_multi().replacen("mode = \"literal\"\n", "", 1),
+            "sim.mode",
+            "literal",
+        ),
+        (
+            small_multi().replacen(
+                "mode = \"literal\"\n",
+                "mode = \"literal\"\nengine = \"gram\"\n",
+                1,
+            ),
+            "sim.engine",
+            "full",
+        ),
+        (
+            small_multi().replacen("q0_cols = [[0.1, 0.2], [0.1, 0.0]]\n", "", 1),
+            "init.q0_cols",
+            "required",
+        ),
+        (
+            small_multi().replacen("[[0.1, 0.2], [0.1, 0.0]]", "[[0.1, 0.9], [0.1, 0.9]]", 1),
+            "init.q0_cols",
+            "squared norm",
+        ),
+    ];
+    for (text, key, rule) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = write_config(dir.path(), "bad.toml", &text);
+        let out = hdgan(
+            &["run", cfg.to_str().unwrap(), "--out", "r", "-q"],
+            dir.path(),
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{key}: {stderr}");
+        assert!(
+            stderr.contains(key) && stderr.contains(rule),
+            "{key}: {stderr}"
+        );
+        assert!(!dir.path().join("r").exists());
+    }
+    // Single-feature tools refuse a p > 1 config, naming model.p.
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), "multi.toml", &small_multi());
+    let out = hdgan(&["modes", cfg.to_str().unwrap(), "--out", "r"], dir.path());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("model.p"));
+}

@@ -1,5 +1,5 @@
 use crate::{DiscriminatorLoss, Latent, LogCosh, Loss, Regularizer};
-use hdgan_core::{Lambda, MacroState};
+use hdgan_core::{Lambda, MacroState, ParamError};
 
 /// A validated problem (SPEC §1). Engines only ever see this type: every float is finite,
 /// learning rates are positive, noise variances non-negative, latent moments symmetric PSD
@@ -59,6 +59,21 @@ pub struct OdeCoefficients {
 }
 
 impl Model {
+    /// Refuses a multi-feature model (`p > 1`) for a tool that describes the single-feature
+    /// discriminator only; `what` names the tool in the error.
+    pub fn require_single_feature(&self, what: &str) -> Result<(), ParamError> {
+        if self.p > 1 {
+            return Err(ParamError::rule(
+                "model.p",
+                format!(
+                    "must be 1 for {what}, got {} (it describes one discriminator feature; a p-feature config runs with `hdgan run`)",
+                    self.p
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     /// `eta^2 = (eta_T^2 + eta_G^2) / 2` (eq. 14).
     pub fn eta_sq(&self) -> f64 {
         0.5 * (self.eta_t * self.eta_t + self.eta_g * self.eta_g)
