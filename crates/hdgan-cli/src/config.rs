@@ -261,13 +261,11 @@ impl RunConfig {
                 "must be \"auto\" when model.p > 1 (the multi-feature ODE covers finite and infinite lambda)",
             ));
         }
-        if model.l1 > 0.0 {
-            if self.ode.enabled {
-                return Err(ParamError::rule(
-                    "ode.enabled",
-                    "must be false when model.l1 > 0: the macroscopic ODE does not close with an elementwise penalty (use `hdgan measure`)",
-                ));
-            }
+                if model.l1 > 0.0 && self.ode.enabled {
+            return Err(ParamError::rule(
+                "ode.enabled",
+                "must be false when model.l1 > 0: the macroscopic ODE does not close with an elementwise penalty (use `hdgan measure`)",
+            ));
         }
         let ode = if self.ode.enabled {
             let rtol = hdgan_core::check_positive("ode.rtol", self.ode.rtol)?;
