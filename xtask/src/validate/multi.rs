@@ -11,6 +11,9 @@ use hdgan_macro_ode::{MultiForm, OdeOptions, solve_multi};
 use hdgan_micro_sim::{InitConfig, MultiSgda, RunControl, Schedule, run_ensemble};
 use hdgan_model::{LambdaValue, Model, ModelConfig};
 
+/// A named entry of the state, for plotting.
+type Entry = (&'static str, fn(&MultiState) -> f64);
+
 pub(super) fn checks() -> Vec<Check> {
     vec![Check {
         name: "multi_feature_ode_vs_sim",
@@ -117,7 +120,7 @@ fn multi_feature_ode_vs_sim(ctx: &Ctx) -> Result<Outcome> {
             "- {label}, tau~ = {tt}, T = {t_end}: derived ODE statistic {sd:.3} (worst {wd}); without Ito terms {sw:.2} (worst {ww})."
         ));
         let mean_path = Trajectory::mean(&sims).ok_or_else(|| anyhow::anyhow!("empty ensemble"))?;
-        let pick: [(&str, fn(&MultiState) -> f64); 4] = [
+        let pick: [Entry; 4] = [
             ("P11", |s| s.p[(0, 0)]),
             ("Q21", |s| s.q[(1, 0)]),
             ("R12", |s| s.r[(0, 1)]),
