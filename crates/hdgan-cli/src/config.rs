@@ -261,7 +261,7 @@ impl RunConfig {
                 "must be \"auto\" when model.p > 1 (the multi-feature ODE covers finite and infinite lambda)",
             ));
         }
-                if model.l1 > 0.0 && self.ode.enabled {
+        if model.l1 > 0.0 && self.ode.enabled {
             return Err(ParamError::rule(
                 "ode.enabled",
                 "must be false when model.l1 > 0: the macroscopic ODE does not close with an elementwise penalty (use `hdgan measure`)",

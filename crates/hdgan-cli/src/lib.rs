@@ -12,6 +12,7 @@ pub mod output;
 pub mod phase;
 pub mod plot;
 pub mod run;
+pub mod train_data;
 
 use std::fmt;
 

@@ -9,6 +9,8 @@ mod matrix;
 mod multi_state;
 mod params;
 mod state;
+mod subspace;
+
 pub mod stats;
 mod trajectory;
 
@@ -19,4 +21,5 @@ pub use params::{
     Lambda, SymPsd, check_finite, check_finite_slice, check_non_negative, check_positive,
 };
 pub use state::MacroState;
+pub use subspace::{grassmann_distance, principal_cosines};
 pub use trajectory::{PackedState, Trajectory};

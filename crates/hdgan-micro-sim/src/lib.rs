@@ -31,7 +31,7 @@ pub use config::{EngineKind, Features, InitConfig, SimConfig, StepMode};
 pub use error::SimError;
 pub use gram::{GramEngine, GramVariant};
 pub use init::{InitState, MicroState};
-pub use multi::MultiSgda;
+pub use multi::{MultiSgda, RealSamples};
 pub use normal::{fill_normals, normal};
 pub use run::{Engine, RunControl, Schedule, run, run_ensemble};
 pub use sgda::Sgda;

@@ -23,7 +23,7 @@ use hdgan_model::{Model, Regularizer};
 /// `W` and of `V` is rescaled to unit norm after the step. Cost O(n (d + p) p) per step;
 /// nothing n x n is formed. The macroscopic state (`P, Q, R, S, Z`) is computed from the
 /// vectors when asked for, in O(n (2d + p)^2).
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct MultiSgda {
     model: Model,
     n: usize,
@@ -46,6 +46,17 @@ pub struct MultiSgda {
     /// Squared column norms of V and W after the last step (the regulariser's arguments).
     s_diag: Vec<f64>,
     z_diag: Vec<f64>,
+    /// Real samples in place of `U c + sqrt(eta_T) a` (then `U` is only the reference
+    /// subspace the overlaps are measured against).
+    data: Option<Box<dyn RealSamples>>,
+}
+
+/// A source of real samples `y` (one n-vector per step) for training on data instead of
+/// the model's `U c + sqrt(eta_T) a`: an image stream, say. Implementations draw any
+/// randomness they need (shuffling) from the engine's stream, so runs stay reproducible.
+pub trait RealSamples: Send + std::fmt::Debug {
+    /// Writes the next sample into `y` (length n).
+    fn next_into(&mut self, rng: &mut SimRng, y: &mut [f64]);
 }
 
 impl MultiSgda {
@@ -56,20 +67,54 @@ impl MultiSgda {
     pub fn new(model: &Model, init: &InitState, blowup: f64, rng: &mut SimRng) -> Self {
         let n = model.n;
         let (x, w) = init.build_multi(n, rng);
-        let (d, p) = (x.d, w.len() / n);
+        Self::from_vectors(model, x.u, x.v, w, blowup, None)
+    }
+
+    /// The engine trained on real samples from `data`, from given vectors: `u_ref` (the
+    /// reference subspace, column-major n x d, orthonormal), `v0` (n x d) and `w0` (n x p).
+    /// The model supplies n, d, p, the rates, lambda, `eta_G` and the generator's latent;
+    /// its real latent and `eta_T` are not used. Panics if the lengths are not `n d`,
+    /// `n d`, a multiple of n (programming errors: callers build these vectors).
+    pub fn with_real_data(
+        model: &Model,
+        u_ref: Vec<f64>,
+        v0: Vec<f64>,
+        w0: Vec<f64>,
+        data: Box<dyn RealSamples>,
+        blowup: f64,
+    ) -> Self {
+        let (n, d) = (model.n, model.d);
+        assert!(
+            u_ref.len() == n * d && v0.len() == n * d && w0.len() % n == 0 && !w0.is_empty(),
+            "MultiSgda::with_real_data: vectors must be n x d, n x d, n x p"
+        );
+        Self::from_vectors(model, u_ref, v0, w0, blowup, Some(data))
+    }
+
+    fn from_vectors(
+        model: &Model,
+        u: Vec<f64>,
+        v: Vec<f64>,
+        w: Vec<f64>,
+        blowup: f64,
+        data: Option<Box<dyn RealSamples>>,
+    ) -> Self {
+        let n = model.n;
+        let (d, p) = (v.len() / n, w.len() / n);
         let norms = |a: &[f64]| -> Vec<f64> { a.chunks_exact(n).map(|c| dot(c, c)).collect() };
         Self {
             model: model.clone(),
             n,
             d,
             p,
-            s_diag: norms(&x.v),
+            s_diag: norms(&v),
             z_diag: norms(&w),
-            u: x.u,
-            v: x.v,
+            u,
+            v,
             w,
             steps: 0,
             blowup,
+            data,
             y: vec![0.0; n],
             y0: vec![0.0; n],
             y1: vec![0.0; n],
@@ -156,10 +201,16 @@ impl Engine for MultiSgda {
         let (n, d, p) = (self.n, self.d, self.p);
         let m = &self.model;
         let (a, at) = (m.tau / n as f64, m.tau_tilde / n as f64);
-        m.latent.sample(rng, &mut self.c);
+        if let Some(data) = self.data.as_mut() {
+            data.next_into(rng, &mut self.y);
+        } else {
+            m.latent.sample(rng, &mut self.c);
+        }
         m.latent_tilde.sample(rng, &mut self.c0);
         m.latent_tilde.sample(rng, &mut self.c1);
-        sample_into(rng, &mut self.y, m.eta_t.sqrt(), &self.u, &self.c);
+        if self.data.is_none() {
+            sample_into(rng, &mut self.y, m.eta_t.sqrt(), &self.u, &self.c);
+        }
         sample_into(rng, &mut self.y0, m.eta_g.sqrt(), &self.v, &self.c0);
         sample_into(rng, &mut self.y1, m.eta_g.sqrt(), &self.v, &self.c1);
         let proj = |y: &[f64]| -> Vec<f64> { self.w.chunks_exact(n).map(|c| dot(c, y)).collect() };

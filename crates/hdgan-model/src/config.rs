@@ -103,8 +103,11 @@ pub struct LatentConfig {
 pub enum FromData {
     /// `N(0, diag(eig M))`, eigenvalues in decreasing order.
     Informed,
-    /// `N(0, (tr M / d) I)`.
+    /// `N(0, (tr M / d) I)`: isotropic with the data's total latent power.
     Isotropic,
+    /// `N(0, I)`: the standard isotropic latent of common GAN practice, blind to the
+    /// data's scale.
+    Standard,
 }
 
 impl FromData {
@@ -115,6 +118,7 @@ impl FromData {
         let diag: Vec<f64> = match self {
             FromData::Informed => m.eigenvalues().iter().rev().map(|x| x.max(0.0)).collect(),
             FromData::Isotropic => vec![m.matrix().diag().iter().sum::<f64>() / d as f64; d],
+            FromData::Standard => vec![1.0; d],
         };
         Latent::gaussian(key, vec![0.0; d], SymPsd::new(key, DMat::from_diag(&diag))?)
     }
@@ -430,6 +434,7 @@ mod tests {
         for (f, want) in [
             (FromData::Informed, [3.0, 1.0]),
             (FromData::Isotropic, [2.0, 2.0]),
+            (FromData::Standard, [1.0, 1.0]),
         ] {
             c.latent_tilde = Some(LatentConfig {
                 cov: Vec::new(),

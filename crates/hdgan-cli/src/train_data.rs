@@ -1,0 +1,665 @@
+//! `hdgan train-data`: the linear GAN trained on a stream of real images (SPEC §8, real
+//! data). The images are centred and scaled so the covariance's noise bulk has unit
+//! variance (`eta_T = 1`); the reference subspace is their top-d principal subspace and the
+//! estimated effective spectrum `Lam_l = lam_l - 1` its eigenvalues above the bulk. The
+//! generator draws `c~` from an informed (`diag(Lam)`) or an isotropic (`(tr Lam / d) I`,
+//! same total power) covariance. Alignment of span(V) with the reference is tracked as the
+//! cosines of the principal angles and the Grassmann distance, for several seeds, beside
+//! the reduced ODE (13) computed from the estimated spectrum, started from each seed's own
+//! initial overlaps.
+
+use crate::InputError;
+use crate::output::{StagedDir, write_csv, write_json};
+use crate::plot::{Figure, PALETTE, Series, Style, render, render_panels};
+use crate::run::Progress;
+use anyhow::{Context, Result};
+use hdgan_core::{DMat, MacroState, MultiState, Trajectory, grassmann_distance, principal_cosines};
+use hdgan_data::{Colour, Dataset, ImageSet, ImageStream, Prepared};
+use hdgan_macro_ode::{OdeKind, OdeOptions, solve};
+use hdgan_micro_sim::{MultiSgda, RunControl, Schedule, fill_normals, run};
+use hdgan_model::random::stream_rng;
+use hdgan_model::{FromData, LambdaValue, LatentConfig, Model, ModelConfig};
+use hdgan_stability::effective_modes;
+use rayon::prelude::*;
+use serde_json::json;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// What `hdgan train-data` was asked to do. `None` rates and horizon are derived from the
+/// data (see [`TrainDataRequest::settings`]).
+#[derive(Clone, Debug)]
+pub struct TrainDataRequest {
+    /// Which dataset.
+    pub dataset: Dataset,
+    /// Its file or folder.
+    pub path: PathBuf,
+    /// CIFAR-10 colour handling (ignored for the greyscale IDX sets).
+    pub colour: Colour,
+    /// Use only the first this many images.
+    pub max_images: Option<usize>,
+    /// Reference dimension d (generator columns).
+    pub d: usize,
+    /// Discriminator learning rate tau.
+    pub tau: f64,
+    /// Generator-to-discriminator rate ratio alpha = tau~ / tau (None: `tau eta^2 / Lam_1`,
+    /// the middle of the informed generator's solvable interval for the top mode).
+    pub alpha: Option<f64>,
+    /// Generator noise variance eta_G.
+    pub eta_g: f64,
+    /// Final time T = steps / n (None: `40 / (tau~ Lam_d)`, forty generator time
+    /// constants of the weakest reference mode: long enough for the ODE to settle or to
+    /// show its long-time oscillation).
+    pub t_end: Option<f64>,
+    /// Number of recorded points.
+    pub records: usize,
+    /// Number of seeds per generator covariance.
+    pub seeds: usize,
+    /// Base seed.
+    pub seed: u64,
+    /// Generator covariances to train with.
+    pub covariances: Vec<FromData>,
+    /// Output folder (None: `out/train-<dataset>`).
+    pub out: Option<PathBuf>,
+    /// Worker threads (None: one per core).
+    pub threads: Option<usize>,
+    /// Progress reporting.
+    pub progress: Progress,
+}
+
+impl TrainDataRequest {
+    /// The defaults for `dataset` at `path`: d = 2, tau = 0.2, eta_G = 3, 5 seeds, both
+    /// covariances, rates and horizon from the data.
+    pub fn new(dataset: Dataset, path: PathBuf) -> Self {
+        Self {
+            dataset,
+            path,
+            colour: Colour::Grey,
+            max_images: None,
+            d: 2,
+            tau: 0.2,
+            alpha: None,
+            eta_g: 3.0,
+            t_end: None,
+            records: 100,
+            seeds: 5,
+            seed: 1,
+            covariances: vec![FromData::Informed, FromData::Isotropic, FromData::Standard],
+            out: None,
+            threads: None,
+            progress: Progress::Silent,
+        }
+    }
+
+    /// The rates and horizon used with the estimated spectrum `lam` (descending):
+    /// `(alpha, t_end)`.
+    pub fn settings(&self, lam: &[f64]) -> (f64, f64) {
+        let eta_sq = 0.5 * (1.0 + self.eta_g * self.eta_g);
+        let alpha = self.alpha.unwrap_or(self.tau * eta_sq / lam[0]);
+        let weakest = lam[lam.len() - 1].max(1e-12);
+        let t_end = self.t_end.unwrap_or(40.0 / (alpha * self.tau * weakest));
+        (alpha, t_end)
+    }
+
+    fn check(&self) -> Result<(), InputError> {
+        let bad = |flag: &str, rule: &str| Err(InputError(format!("`{flag}` {rule}")));
+        if self.d == 0 {
+            return bad("--d", "must be >= 1");
+        }
+        if !(self.tau.is_finite() && self.tau > 0.0) {
+            return bad("--tau", "must be a finite number > 0");
+        }
+        if let Some(a) = self.alpha
+            && !(a.is_finite() && a > 0.0)
+        {
+            return bad("--alpha", "must be a finite number > 0");
+        }
+        if !(self.eta_g.is_finite() && self.eta_g >= 0.0) {
+            return bad("--eta-g", "must be a finite number >= 0");
+        }
+        if let Some(t) = self.t_end
+            && !(t.is_finite() && t > 0.0)
+        {
+            return bad("--t-end", "must be a finite number > 0");
+        }
+        if self.seeds == 0 {
+            return bad("--seeds", "must be >= 1");
+        }
+        if self.records < 2 {
+            return bad("--records", "must be >= 2");
+        }
+        if self.threads == Some(0) {
+            return bad("--threads", "must be >= 1");
+        }
+        if self.covariances.is_empty() {
+            return bad("--covariance", "must name at least one covariance");
+        }
+        Ok(())
+    }
+}
+
+/// Alignment of one path: time, cosines of the principal angles (descending), their mean,
+/// and the Grassmann distance.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AlignmentCurve {
+    /// Times.
+    pub t: Vec<f64>,
+    /// Cosines of the principal angles at each time.
+    pub cosines: Vec<Vec<f64>>,
+    /// Mean cosine at each time.
+    pub mean_cos: Vec<f64>,
+    /// Grassmann distance at each time.
+    pub grassmann: Vec<f64>,
+}
+
+impl AlignmentCurve {
+    fn from_overlaps(t: &[f64], ps: impl Iterator<Item = (DMat, DMat)>) -> Self {
+        let mut c = Self {
+            t: t.to_vec(),
+            cosines: Vec::new(),
+            mean_cos: Vec::new(),
+            grassmann: Vec::new(),
+        };
+        for (p, s) in ps {
+            let cos = principal_cosines(&p, &s).unwrap_or_else(|| vec![f64::NAN; p.rows()]);
+            c.mean_cos.push(cos.iter().sum::<f64>() / cos.len() as f64);
+            c.grassmann.push(grassmann_distance(&cos));
+            c.cosines.push(cos);
+        }
+        c
+    }
+
+    /// The alignment of a simulated path.
+    pub fn of_sim(t: &Trajectory<MultiState>) -> Self {
+        Self::from_overlaps(
+            &t.times,
+            t.states.iter().map(|s| (s.p.clone(), s.s.clone())),
+        )
+    }
+
+    /// The alignment of an ODE path.
+    pub fn of_ode(t: &Trajectory) -> Self {
+        Self::from_overlaps(
+            &t.times,
+            t.states.iter().map(|s| (s.p.clone(), s.s.clone())),
+        )
+    }
+
+    /// Mean cosine averaged over the last `frac` of the recorded times (the final
+    /// alignment, smoothed over the run's end).
+    pub fn final_mean_cos(&self, frac: f64) -> f64 {
+        let k = ((self.mean_cos.len() as f64 * frac).ceil() as usize).clamp(1, self.mean_cos.len());
+        let tail = &self.mean_cos[self.mean_cos.len() - k..];
+        tail.iter().sum::<f64>() / k as f64
+    }
+}
+
+/// The runs for one generator covariance.
+#[derive(Clone, Debug)]
+pub struct CovarianceRuns {
+    /// Informed or isotropic.
+    pub covariance: FromData,
+    /// The rate ratio `tau~ / tau` this covariance ran with (see [`data_model`]).
+    pub alpha: f64,
+    /// The generator's latent second moment (diagonal).
+    pub lam_tilde: Vec<f64>,
+    /// One simulated path per seed.
+    pub sims: Vec<Trajectory<MultiState>>,
+    /// Their alignment curves.
+    pub sim_alignment: Vec<AlignmentCurve>,
+    /// The ODE from each seed's initial overlaps, and its alignment.
+    pub ode_alignment: Vec<AlignmentCurve>,
+    /// Final alignment (mean cosine over the last 10% of the run) per seed.
+    pub final_sim: Vec<f64>,
+    /// The same for the ODE paths.
+    pub final_ode: Vec<f64>,
+}
+
+/// What `hdgan train-data` produced.
+#[derive(Clone, Debug)]
+pub struct TrainDataOutcome {
+    /// The folder written (None when not written).
+    pub out_dir: Option<PathBuf>,
+    /// The data's preparation (spectrum, scale, reference).
+    pub prepared: Arc<Prepared>,
+    /// Images used.
+    pub images: usize,
+    /// The base rate ratio alpha (that of the informed generator; see [`data_model`]).
+    pub alpha: f64,
+    /// Final time.
+    pub t_end: f64,
+    /// Per generator covariance.
+    pub runs: Vec<CovarianceRuns>,
+    /// Wall-clock seconds of the training runs.
+    pub seconds: f64,
+}
+
+/// Mean and sample standard deviation.
+pub fn mean_sd(x: &[f64]) -> (f64, f64) {
+    let n = x.len() as f64;
+    let m = x.iter().sum::<f64>() / n;
+    let v = if x.len() > 1 {
+        x.iter().map(|v| (v - m) * (v - m)).sum::<f64>() / (n - 1.0)
+    } else {
+        0.0
+    };
+    (m, v.sqrt())
+}
+
+/// Loads and prepares the data of a request.
+pub fn load(req: &TrainDataRequest) -> Result<(Arc<ImageSet>, Arc<Prepared>)> {
+    let mut set = req
+        .dataset
+        .load(&req.path, req.colour)
+        .map_err(|e| InputError(format!("{} data: {e}", req.dataset.name())))?;
+    if let Some(m) = req.max_images {
+        set = set.truncated(m);
+    }
+    let prep = Prepared::new(&set, req.d)
+        .map_err(|e| InputError(format!("{} data: {e}", req.dataset.name())))?;
+    Ok((Arc::new(set), Arc::new(prep)))
+}
+
+/// The model of a data run: n = pixels, p = 1, lambda = inf, eta_T = 1 (the scaled bulk),
+/// the real latent `diag(Lam)` (used only by the ODE) and the generator's from `cov`.
+/// The generator rate is `tau~ = alpha tau (tr Lam / tr Lam~)`: every covariance gets the
+/// same generator speed `tau~ tr(Lam~) / d` (the generator's drift scales with its latent
+/// power), so the standard latent `N(0, I)` is not merely slower; for informed and
+/// power-matched isotropic covariances `tau~ = alpha tau`.
+pub fn data_model(
+    req: &TrainDataRequest,
+    prep: &Prepared,
+    alpha: f64,
+    cov: FromData,
+) -> Result<Model> {
+    let base = data_model_at(req, prep, alpha, cov)?;
+    let power = |l: &hdgan_model::Latent| l.second_moment().matrix().diag().iter().sum::<f64>();
+    let factor = power(&base.latent) / power(&base.latent_tilde);
+    if (factor - 1.0).abs() < 1e-12 {
+        return Ok(base);
+    }
+    data_model_at(req, prep, alpha * factor, cov)
+}
+
+fn data_model_at(
+    req: &TrainDataRequest,
+    prep: &Prepared,
+    alpha: f64,
+    cov: FromData,
+) -> Result<Model> {
+    let lam = prep.effective();
+    let mut c = ModelConfig::figure1(prep.n, 1.0);
+    c.d = req.d;
+    c.tau = req.tau;
+    c.tau_tilde = alpha * req.tau;
+    c.eta_t = 1.0;
+    c.eta_g = req.eta_g;
+    c.lambda = LambdaValue::default();
+    c.latent = LatentConfig::diagonal(&lam);
+    c.latent_tilde = Some(LatentConfig {
+        cov: Vec::new(),
+        mean: None,
+        classes: Vec::new(),
+        from_data: Some(cov),
+    });
+    Ok(c.validate("model").map_err(InputError::from)?)
+}
+
+/// Trains on the data: for each covariance and seed one run from random unit columns
+/// (stream `(seed, member)`, the same initial weights for both covariances), plus the ODE
+/// from every run's initial overlaps. Deterministic for a given request whatever the
+/// thread count.
+pub fn train(
+    req: &TrainDataRequest,
+    set: &Arc<ImageSet>,
+    prep: &Arc<Prepared>,
+) -> Result<TrainDataOutcome> {
+    req.check()?;
+    let lam = prep.effective();
+    if lam.iter().any(|&l| l <= 0.0) {
+        return Err(InputError(format!(
+            "the top {} eigenvalues of the scaled covariance must exceed the bulk (1): estimated Lam = {lam:?}; lower --d",
+            req.d
+        ))
+        .into());
+    }
+    let (alpha, t_end) = req.settings(&lam);
+    let n = prep.n;
+    let schedule =
+        Schedule::from_times(n, t_end, t_end / req.records as f64).map_err(InputError::from)?;
+    let started = Instant::now();
+    let tasks: Vec<(usize, usize)> = (0..req.covariances.len())
+        .flat_map(|c| (0..req.seeds).map(move |s| (c, s)))
+        .collect();
+    let models: Vec<Model> = req
+        .covariances
+        .iter()
+        .map(|&c| data_model(req, prep, alpha, c))
+        .collect::<Result<_>>()?;
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    let work = || -> Result<Vec<Trajectory<MultiState>>> {
+        tasks
+            .par_iter()
+            .map(|&(c, s)| {
+                let m = &models[c];
+                let mut rng = stream_rng(req.seed, s as u64);
+                let (v0, w0) = random_columns(n, req.d, &mut rng);
+                let stream = ImageStream::new(Arc::clone(set), Arc::clone(prep));
+                let mut engine = MultiSgda::with_real_data(
+                    m,
+                    prep.reference.clone(),
+                    v0,
+                    w0,
+                    Box::new(stream),
+                    1e8,
+                );
+                let t = run(&mut engine, &mut rng, &schedule, RunControl::default()).with_context(
+                    || {
+                        format!(
+                            "training run (covariance {:?}, seed {s})",
+                            req.covariances[c]
+                        )
+                    },
+                )?;
+                let k = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                if req.progress != Progress::Silent {
+                    eprintln!(
+                        "train-data: {k}/{} runs done ({:.1} s)",
+                        tasks.len(),
+                        started.elapsed().as_secs_f64()
+                    );
+                }
+                Ok(t)
+            })
+            .collect()
+    };
+    let sims = match req.threads {
+        Some(t) => rayon::ThreadPoolBuilder::new()
+            .num_threads(t)
+            .build()
+            .context("cannot start the worker threads")?
+            .install(work),
+        None => work(),
+    }?;
+    let seconds = started.elapsed().as_secs_f64();
+    let opts = OdeOptions::default();
+    let mut runs = Vec::new();
+    for (c, &cov) in req.covariances.iter().enumerate() {
+        let mine: Vec<Trajectory<MultiState>> = tasks
+            .iter()
+            .zip(&sims)
+            .filter(|((ci, _), _)| *ci == c)
+            .map(|(_, t)| t.clone())
+            .collect();
+        let m = &models[c];
+        let sim_alignment: Vec<AlignmentCurve> = mine.iter().map(AlignmentCurve::of_sim).collect();
+        let mut ode_alignment = Vec::new();
+        for t in &mine {
+            let start: MacroState = t.states[0]
+                .to_single()
+                .ok_or_else(|| anyhow::anyhow!("a data run must have one discriminator column"))?;
+            let ode = solve(m, OdeKind::Reduced, &start, &t.times, &opts)
+                .context("ODE from the estimated spectrum failed")?;
+            ode_alignment.push(AlignmentCurve::of_ode(&ode));
+        }
+        let final_sim = sim_alignment
+            .iter()
+            .map(|a| a.final_mean_cos(0.1))
+            .collect();
+        let final_ode = ode_alignment
+            .iter()
+            .map(|a| a.final_mean_cos(0.1))
+            .collect();
+        runs.push(CovarianceRuns {
+            covariance: cov,
+            alpha: m.tau_tilde / m.tau,
+            lam_tilde: m.latent_tilde.second_moment().matrix().diag(),
+            sims: mine,
+            sim_alignment,
+            ode_alignment,
+            final_sim,
+            final_ode,
+        });
+    }
+    Ok(TrainDataOutcome {
+        out_dir: None,
+        prepared: Arc::clone(prep),
+        images: set.count,
+        alpha,
+        t_end,
+        runs,
+        seconds,
+    })
+}
+
+/// Random unit columns: `d` for V and one for w (Gaussian, normalised).
+fn random_columns(
+    n: usize,
+    d: usize,
+    rng: &mut hdgan_model::random::SimRng,
+) -> (Vec<f64>, Vec<f64>) {
+    let mut unit = |len: usize| {
+        let mut v = vec![0.0; len];
+        fill_normals(rng, &mut v);
+        for col in v.chunks_exact_mut(n) {
+            let norm = col.iter().map(|x| x * x).sum::<f64>().sqrt();
+            col.iter_mut().for_each(|x| *x /= norm);
+        }
+        v
+    };
+    let v = unit(n * d);
+    let w = unit(n);
+    (v, w)
+}
+
+fn cov_name(c: FromData) -> &'static str {
+    match c {
+        FromData::Informed => "informed",
+        FromData::Isotropic => "isotropic",
+        FromData::Standard => "standard",
+    }
+}
+
+/// The whole `hdgan train-data`: load, prepare, train, write alignment.csv,
+/// ode_alignment.csv, spectrum.csv, summary.json, alignment.svg/.png (mean cosine of the
+/// principal angles and Grassmann distance over time, runs and ODE) and spectrum.svg/.png.
+pub fn execute(req: &TrainDataRequest) -> Result<TrainDataOutcome> {
+    req.check()?;
+    let (set, prep) = load(req)?;
+    let mut outcome = train(req, &set, &prep)?;
+    let dir = req
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("out").join(format!("train-{}", req.dataset.name())));
+    let staged = StagedDir::new(&dir)?;
+    let d = req.d;
+    let mut header = vec!["covariance".to_owned(), "seed".to_owned(), "t".to_owned()];
+    header.extend((1..=d).map(|i| format!("cos{i}")));
+    header.extend(["mean_cos".to_owned(), "grassmann".to_owned()]);
+    let rows = |ode: bool| -> Vec<Vec<f64>> {
+        let mut rows = Vec::new();
+        for (ci, r) in outcome.runs.iter().enumerate() {
+            let curves = if ode {
+                &r.ode_alignment
+            } else {
+                &r.sim_alignment
+            };
+            for (s, a) in curves.iter().enumerate() {
+                for k in 0..a.t.len() {
+                    let mut row = vec![ci as f64, s as f64, a.t[k]];
+                    row.extend(&a.cosines[k]);
+                    row.extend([a.mean_cos[k], a.grassmann[k]]);
+                    rows.push(row);
+                }
+            }
+        }
+        rows
+    };
+    write_csv(&staged.file("alignment.csv"), &header, &rows(false))?;
+    write_csv(&staged.file("ode_alignment.csv"), &header, &rows(true))?;
+    let spec_rows: Vec<Vec<f64>> = prep
+        .spectrum
+        .iter()
+        .enumerate()
+        .map(|(i, &l)| vec![(i + 1) as f64, l])
+        .collect();
+    write_csv(
+        &staged.file("spectrum.csv"),
+        &["index".to_owned(), "eigenvalue".to_owned()],
+        &spec_rows,
+    )?;
+    let lam = prep.effective();
+    let summary: Vec<serde_json::Value> = outcome
+        .runs
+        .iter()
+        .map(|r| {
+            let (ms, ss) = mean_sd(&r.final_sim);
+            let (mo, so) = mean_sd(&r.final_ode);
+            let model = data_model(req, &prep, outcome.alpha, r.covariance).ok();
+            let modes = model.as_ref().map(effective_modes);
+            json!({
+                                "covariance": cov_name(r.covariance),
+                "alpha": r.alpha,
+                "tau_tilde": r.alpha * req.tau,
+                "lam_tilde": r.lam_tilde,
+                "final_mean_cos_sim": { "mean": ms, "sd": ss, "per_seed": r.final_sim },
+                "final_mean_cos_ode": { "mean": mo, "sd": so, "per_seed": r.final_ode },
+                "predicted_phase": modes.as_ref().map(|m| m.predicted.to_string()),
+                "mode_status": modes.as_ref().map(|m| m.modes.iter().map(|x| format!("{:?}", x.status)).collect::<Vec<_>>()),
+            })
+        })
+        .collect();
+    let (version, revision) = crate::build_info();
+    let meta = json!({
+        "hdgan_version": version,
+        "git_revision": revision,
+        "dataset": req.dataset.name(),
+        "path": req.path.display().to_string(),
+        "images": outcome.images,
+        "n": prep.n,
+        "d": d,
+        "scale": prep.scale,
+        "estimated_effective_spectrum": lam,
+        "spectrum_top": &prep.spectrum[..(4 * d).min(prep.n)],
+        "tau": req.tau,
+        "alpha": outcome.alpha,
+        "tau_tilde": outcome.alpha * req.tau,
+        "eta_t": 1.0,
+        "eta_g": req.eta_g,
+        "t_end": outcome.t_end,
+        "steps": (prep.n as f64 * outcome.t_end).round(),
+        "seed": req.seed,
+        "seeds": req.seeds,
+        "threads": req.threads,
+        "covariances": outcome.runs.iter().map(|r| cov_name(r.covariance)).collect::<Vec<_>>(),
+        "final_alignment": summary,
+        "final_alignment_definition": "mean cosine of the principal angles between span(V) and the top-d principal subspace, averaged over the last 10% of the recorded times",
+        "columns": header,
+        "files": {
+            "alignment.csv": "per covariance (index into `covariances`), seed and time: cosines of the principal angles, their mean, Grassmann distance",
+            "ode_alignment.csv": "the same for the reduced ODE (13) from each seed's initial overlaps, Lam = estimated effective spectrum",
+            "spectrum.csv": "eigenvalues of the centred, scaled covariance (noise bulk mean 1), descending",
+            "alignment.svg": "mean cosine and Grassmann distance over time, runs (dots) and ODE (lines); also .png",
+            "spectrum.svg": "the scaled spectrum, log scale, top 4d; also .png",
+        },
+        "train_seconds": outcome.seconds,
+    });
+    write_json(&staged.file("summary.json"), &meta)?;
+    let title = format!(
+        "{} (n = {}, d = {d}, {} images, tau = {}, alpha = {:.2e})",
+        req.dataset.name(),
+        prep.n,
+        outcome.images,
+        req.tau,
+        outcome.alpha
+    );
+    render_panels(
+        &alignment_panels(&title, &outcome),
+        2,
+        &staged.file("alignment.svg"),
+        &staged.file("alignment.png"),
+    )?;
+    let top = (4 * d).min(prep.n);
+    render(
+        &Figure {
+            title: format!(
+                "{}: scaled covariance spectrum (bulk mean 1), top {top}",
+                req.dataset.name()
+            ),
+            x_label: "index".into(),
+            y_label: "log10 eigenvalue".into(),
+            x_range: None,
+            y_range: None,
+            series: vec![Series {
+                label: "eigenvalue".into(),
+                color: PALETTE[0],
+                style: Style::Dots,
+                points: (0..top)
+                    .map(|i| ((i + 1) as f64, prep.spectrum[i].max(1e-12).log10()))
+                    .collect(),
+            }],
+        },
+        &staged.file("spectrum.svg"),
+        &staged.file("spectrum.png"),
+    )?;
+    outcome.out_dir = Some(staged.commit()?);
+    Ok(outcome)
+}
+
+/// Two panels: mean cosine and Grassmann distance over time, each covariance's runs as
+/// dots and the ODE (mean over the seeds' starts) as a line.
+pub fn alignment_panels(title: &str, outcome: &TrainDataOutcome) -> Vec<Figure> {
+    let mut panels = Vec::new();
+    for (what, pick) in [
+        (
+            "mean cosine of principal angles",
+            (|a: &AlignmentCurve, k: usize| a.mean_cos[k]) as fn(&AlignmentCurve, usize) -> f64,
+        ),
+        ("Grassmann distance", |a: &AlignmentCurve, k: usize| {
+            a.grassmann[k]
+        }),
+    ] {
+        let mut series = Vec::new();
+        for (ci, r) in outcome.runs.iter().enumerate() {
+            let color = PALETTE[ci % PALETTE.len()];
+            let name = cov_name(r.covariance);
+            for (s, a) in r.sim_alignment.iter().enumerate() {
+                series.push(Series {
+                    label: if s == 0 {
+                        format!("{name}: data runs")
+                    } else {
+                        String::new()
+                    },
+                    color,
+                    style: Style::Dots,
+                    points: (0..a.t.len()).map(|k| (a.t[k], pick(a, k))).collect(),
+                });
+            }
+            if let Some(first) = r.ode_alignment.first() {
+                let m = r.ode_alignment.len() as f64;
+                series.push(Series {
+                    label: format!("{name}: ODE from the estimated spectrum"),
+                    color,
+                    style: Style::Line,
+                    points: (0..first.t.len())
+                        .map(|k| {
+                            (
+                                first.t[k],
+                                r.ode_alignment.iter().map(|a| pick(a, k)).sum::<f64>() / m,
+                            )
+                        })
+                        .collect(),
+                });
+            }
+        }
+        panels.push(Figure {
+            title: format!("{title}: {what}"),
+            x_label: "t = k / n".into(),
+            y_label: what.into(),
+            x_range: None,
+            y_range: None,
+            series,
+        });
+    }
+    panels
+}

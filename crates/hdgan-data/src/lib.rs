@@ -1,0 +1,22 @@
+//! Real-image data for hdgan (SPEC §8, real data): readers for IDX files (MNIST,
+//! Fashion-MNIST; raw or gzip) and CIFAR-10 binary batches (colour 3072 or greyscale 1024),
+//! the preparation that makes images look like the model's samples (centred, scaled so
+//! the covariance's noise bulk has unit variance; top-d principal subspace as the
+//! reference; estimated effective spectrum), and a shuffled image stream that feeds the
+//! multi-feature engine ([`hdgan_micro_sim::MultiSgda::with_real_data`]).
+//!
+//! **Invariant:** malformed files (wrong magic, truncated, wrong sizes) give a
+//! [`DataError`] naming the file and the problem, never a panic.
+
+mod error;
+mod prep;
+mod read;
+mod stream;
+
+pub use error::DataError;
+pub use prep::Prepared;
+pub use read::{
+    CIFAR_RECORD, Colour, Dataset, IdxArray, ImageSet, idx_files, parse_cifar10, parse_idx,
+    read_cifar10, read_idx_images, read_maybe_gzip,
+};
+pub use stream::ImageStream;
