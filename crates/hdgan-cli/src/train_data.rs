@@ -234,16 +234,14 @@ pub struct TrainDataOutcome {
     pub seconds: f64,
 }
 
-/// Mean and sample standard deviation.
+/// Mean and sample standard deviation (0 for one value).
 pub fn mean_sd(x: &[f64]) -> (f64, f64) {
-    let n = x.len() as f64;
-    let m = x.iter().sum::<f64>() / n;
-    let v = if x.len() > 1 {
-        x.iter().map(|v| (v - m) * (v - m)).sum::<f64>() / (n - 1.0)
+    let sd = if x.len() > 1 {
+        hdgan_core::stats::sd(x)
     } else {
         0.0
     };
-    (m, v.sqrt())
+    (hdgan_core::stats::mean(x), sd)
 }
 
 /// Loads and prepares the data of a request.

@@ -2,9 +2,11 @@
 //! figure, a tolerance argued from the statistics, a PASS/FAIL verdict, a report section
 //! and plots.
 
+mod data;
 mod effective;
 mod engines;
 mod foundation;
+
 mod measure;
 mod multi;
 
@@ -24,6 +26,8 @@ pub enum Status {
     Pass,
     /// The claim does not hold.
     Fail,
+    /// The check could not run here (its data is absent); the reason is in `measured`.
+    Skip,
 }
 
 impl Status {
@@ -31,6 +35,7 @@ impl Status {
         match self {
             Status::Pass => "PASS",
             Status::Fail => "FAIL",
+            Status::Skip => "SKIP",
         }
     }
 }
@@ -131,6 +136,7 @@ pub fn all_checks() -> Vec<Check> {
     v.extend(engines::checks());
     v.extend(effective::checks());
     v.extend(multi::checks());
+    v.extend(data::checks());
 
     v
 }
