@@ -577,3 +577,159 @@ fn multi_feature_rules_name_their_keys() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("model.p"));
 }
+
+/// An IDX image file (raw) of `count` 8 x 8 images with a planted two-dimensional spike.
+fn planted_idx(dir: &Path, count: usize) -> PathBuf {
+    let mut bytes = vec![0u8, 0, 0x08, 3];
+    for d in [count as u32, 8, 8] {
+        bytes.extend(d.to_be_bytes());
+    }
+    let mut state = 12345u64;
+    let mut unif = move || {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((state >> 11) as f64) / ((1u64 << 53) as f64)
+    };
+    for _ in 0..count {
+        let (a, b) = (unif() - 0.5, unif() - 0.5);
+        for i in 0..64 {
+            let spike = if i < 8 {
+                120.0 * a
+            } else if i < 16 {
+                80.0 * b
+            } else {
+                0.0
+            };
+            let v = 128.0 + spike + 20.0 * (unif() - 0.5);
+            bytes.push(v.round().clamp(0.0, 255.0) as u8);
+        }
+    }
+    let p = dir.join("toy-images-idx3-ubyte");
+    fs::write(&p, bytes).unwrap();
+    p
+}
+
+#[test]
+fn train_data_writes_alignment_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let img = planted_idx(dir.path(), 400);
+    let out = hdgan(
+        &[
+            "train-data",
+            "--dataset",
+            "mnist",
+            "--path",
+            img.to_str().unwrap(),
+            "--seeds",
+            "2",
+            "--t-end",
+            "20",
+            "--out",
+            "t",
+            "-q",
+        ],
+        dir.path(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for f in [
+        "alignment.csv",
+        "ode_alignment.csv",
+        "spectrum.csv",
+        "summary.json",
+        "alignment.svg",
+        "alignment.png",
+        "spectrum.svg",
+    ] {
+        assert!(dir.path().join("t").join(f).exists(), "missing {f}");
+    }
+    let csv = fs::read_to_string(dir.path().join("t/alignment.csv")).unwrap();
+    assert!(csv.starts_with("covariance,seed,t,cos1,cos2,mean_cos,grassmann"));
+    // 3 covariances x 2 seeds, the same recorded times each; cosines in [0, 1].
+    let rows: Vec<Vec<f64>> = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').map(|x| x.parse().unwrap()).collect())
+        .collect();
+    assert!(
+        rows.len() % 6 == 0 && rows.len() / 6 >= 50,
+        "{} rows",
+        rows.len()
+    );
+    assert!(rows.iter().all(|r| (0.0..=1.0).contains(&r[5])));
+    let summary = fs::read_to_string(dir.path().join("t/summary.json")).unwrap();
+    assert!(summary.contains("git_revision") && summary.contains("estimated_effective_spectrum"));
+    // Same request on one thread: byte-identical curves.
+    let out = hdgan(
+        &[
+            "train-data",
+            "--dataset",
+            "mnist",
+            "--path",
+            img.to_str().unwrap(),
+            "--seeds",
+            "2",
+            "--t-end",
+            "20",
+            "--out",
+            "t1",
+            "--threads",
+            "1",
+            "-q",
+        ],
+        dir.path(),
+    );
+    assert!(out.status.success());
+    for f in ["alignment.csv", "ode_alignment.csv", "spectrum.csv"] {
+        assert_eq!(
+            fs::read(dir.path().join("t").join(f)).unwrap(),
+            fs::read(dir.path().join("t1").join(f)).unwrap(),
+            "{f} depends on the thread count"
+        );
+    }
+}
+
+#[test]
+fn train_data_bad_files_are_input_errors_without_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let img = planted_idx(dir.path(), 400);
+    let mut bytes = fs::read(&img).unwrap();
+    bytes.truncate(bytes.len() - 10);
+    let cut = dir.path().join("cut-images-idx3-ubyte");
+    fs::write(&cut, &bytes).unwrap();
+    bytes[0] = 7;
+    let magic = dir.path().join("magic-images-idx3-ubyte");
+    fs::write(&magic, &bytes).unwrap();
+    let cifar = dir.path().join("data_batch_1.bin");
+    fs::write(&cifar, vec![0u8; 3073 * 2 - 5]).unwrap();
+    for (ds, path, rule) in [
+        ("mnist", &cut, "truncated"),
+        ("fashion-mnist", &magic, "wrong magic"),
+        ("cifar10", &cifar, "multiple"),
+    ] {
+        let out = hdgan(
+            &[
+                "train-data",
+                "--dataset",
+                ds,
+                "--path",
+                path.to_str().unwrap(),
+                "--out",
+                "r",
+                "-q",
+            ],
+            dir.path(),
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{ds}: {stderr}");
+        assert!(
+            stderr.contains(rule) && stderr.contains(path.file_name().unwrap().to_str().unwrap()),
+            "{ds}: {stderr}"
+        );
+        assert!(!dir.path().join("r").exists());
+    }
+}
