@@ -24,6 +24,8 @@ mod init;
 mod multi;
 
 mod normal;
+mod pass;
+
 mod run;
 mod sgda;
 
