@@ -431,7 +431,7 @@ fn xi_overlaps(
 ) -> XiOverlaps {
     let n = x.n;
     let d = x.d;
-        // Large vectors make the pass memory-bound and drawing the normals inside it (one
+    // Large vectors make the pass memory-bound and drawing the normals inside it (one
     // write and read of xi fewer) wins; below, drawing first and then running the
     // vectorised pass wins. Measured (d = 2): n = 5000 14.5 vs 17.3 us per step, n = 3e4
     // 84 vs 103 us, n = 6e4 216 vs 212 us, n = 2e5 751 vs 719 us, n = 1e6 4.0 vs 3.6 ms.
