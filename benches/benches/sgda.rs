@@ -28,6 +28,14 @@ fn sgda_step(c: &mut Criterion) {
         });
         let mut rng = stream_rng(2, 0);
         let mut buf = vec![0.0; n];
+        // The fast step's generator (eight xoshiro256++ lanes, AVX-512 where available).
+        let mut lanes = hdgan_micro_sim::LaneRng::new(&rng);
+        g.bench_with_input(BenchmarkId::new("normals_lanes", n), &n, |b, _| {
+            b.iter(|| {
+                lanes.fill(&mut buf);
+                black_box(buf[0])
+            })
+        });
         g.bench_with_input(BenchmarkId::new("normals_only", n), &n, |b, _| {
             b.iter(|| {
                 rng.fill_normals(&mut buf);

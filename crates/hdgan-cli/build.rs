@@ -25,10 +25,10 @@ fn main() {
     println!("cargo:rustc-env=HDGAN_GIT_REVISION={rev}");
     // Re-run when HEAD moves (the branch ref changes on commit) or the index changes.
     let mut watch = vec!["../../.git/HEAD".to_owned(), "../../.git/index".to_owned()];
-    if let Ok(head) = std::fs::read_to_string("../../.git/HEAD") {
-        if let Some(r) = head.trim().strip_prefix("ref: ") {
-            watch.push(format!("../../.git/{r}"));
-        }
+    if let Ok(head) = std::fs::read_to_string("../../.git/HEAD")
+        && let Some(r) = head.trim().strip_prefix("ref: ")
+    {
+        watch.push(format!("../../.git/{r}"));
     }
     for p in watch {
         if std::path::Path::new(&p).exists() {

@@ -66,12 +66,17 @@ fn gram_engine_has_the_law_of_the_full_simulation() {
     }
 }
 
+/// Seeds 4 and 5 were used until the fast step moved to the eight-lane generator; with it
+/// that pair gave a KS p-value of 3e-4 (a 1-in-300 event at this family-wise level) while
+/// 5000 seeds per side from the same base seeds showed no difference (smallest KS p 0.15,
+/// largest mean z 1.7), and eight other pairs gave p-values like the old generator's. The
+/// test moved to the next pair, 6 and 7.
 #[test]
 fn fast_step_has_the_law_of_the_literal_step() {
     let m = model();
     let c = compare_ensembles(
-        &full(&m, StepMode::Fast, 4),
-        &full(&m, StepMode::Literal, 5),
+        &full(&m, StepMode::Fast, 6),
+        &full(&m, StepMode::Literal, 7),
     );
     assert!(c.same_law(ALPHA), "{c:?}");
 }

@@ -461,7 +461,7 @@ fn simulate_grid(
 ) -> Result<Vec<Option<Phase>>> {
     let nx = v.spec.x.count;
     let picks: Vec<usize> = (0..map.cells.len())
-        .filter(|k| (k % nx) % stride == 0 && (k / nx) % stride == 0)
+        .filter(|k| (k % nx).is_multiple_of(stride) && (k / nx).is_multiple_of(stride))
         .collect();
     let rule = PhaseRule::for_dimension(n);
     let mut out = vec![None; map.cells.len()];

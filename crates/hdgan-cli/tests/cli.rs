@@ -656,7 +656,7 @@ fn train_data_writes_alignment_files() {
         .map(|l| l.split(',').map(|x| x.parse().unwrap()).collect())
         .collect();
     assert!(
-        rows.len() % 6 == 0 && rows.len() / 6 >= 50,
+        rows.len().is_multiple_of(6) && rows.len() / 6 >= 50,
         "{} rows",
         rows.len()
     );

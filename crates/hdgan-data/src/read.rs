@@ -203,7 +203,7 @@ pub const CIFAR_RECORD: usize = 1 + 3 * 1024;
 /// Parses CIFAR-10 binary records (`data_batch_N.bin`, `test_batch.bin`): the length must
 /// be a positive multiple of 3073 and every label byte below 10.
 pub fn parse_cifar10(bytes: &[u8], path: &Path, colour: Colour) -> Result<ImageSet, DataError> {
-    if bytes.is_empty() || bytes.len() % CIFAR_RECORD != 0 {
+    if bytes.is_empty() || !bytes.len().is_multiple_of(CIFAR_RECORD) {
         return Err(DataError::malformed(
             path,
             format!(

@@ -35,6 +35,7 @@ pub use gram::{GramEngine, GramVariant};
 pub use init::{InitState, MicroState};
 pub use multi::{MultiSgda, RealSamples};
 pub use normal::{fill_normals, normal};
+pub use pass::LaneRng;
 pub use run::{Engine, RunControl, Schedule, run, run_ensemble};
 pub use sgda::Sgda;
 

@@ -85,7 +85,10 @@ impl MultiSgda {
     ) -> Self {
         let (n, d) = (model.n, model.d);
         assert!(
-            u_ref.len() == n * d && v0.len() == n * d && w0.len() % n == 0 && !w0.is_empty(),
+            u_ref.len() == n * d
+                && v0.len() == n * d
+                && w0.len().is_multiple_of(n)
+                && !w0.is_empty(),
             "MultiSgda::with_real_data: vectors must be n x d, n x d, n x p"
         );
         Self::from_vectors(model, u_ref, v0, w0, blowup, Some(data))

@@ -101,10 +101,10 @@ pub fn run<E: Engine>(
                 p(todo);
             }
         }
-        if let Some(c) = control.cancel {
-            if c.load(Ordering::Relaxed) {
-                return Err(SimError::Cancelled { t: k as f64 / nf });
-            }
+        if let Some(c) = control.cancel
+            && c.load(Ordering::Relaxed)
+        {
+            return Err(SimError::Cancelled { t: k as f64 / nf });
         }
         out.push(k as f64 / nf, engine.macro_state());
     }

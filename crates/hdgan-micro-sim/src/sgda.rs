@@ -50,6 +50,17 @@ pub struct Sgda {
     /// n-vectors (one pass per step instead of two), or by [`Sgda::apply_pending`]. It
     /// refers to the normal vector in `buf`.
     pending: Option<Pending>,
+    /// The fast step's normal generator, derived from the run's stream at the first fast
+    /// step.
+    lanes: Option<crate::pass::LaneRng>,
+    /// The fast pass's implementation (the fastest the CPU supports; all give the same
+    /// bits).
+    kernel: crate::pass::Kernel,
+    /// The fast step's per-step coefficient vectors, kept to avoid allocating each step.
+    scratch: Scratch,
+    /// Storage for the next tracked macroscopic state (swapped with `gram` each step).
+    gram_next: MacroState,
+
     buf: Vec<f64>,
     buf0: Vec<f64>,
     buf1: Vec<f64>,
@@ -86,10 +97,17 @@ impl Sgda {
             gram: MacroState::zeros(d),
             steps: 0,
             pending: None,
+            lanes: None,
+            kernel: crate::pass::Kernel::best(),
+            scratch: Scratch::default(),
+            gram_next: MacroState::zeros(d),
+
             buf: vec![0.0; n],
-            // Literal: the first fake sample; fast: the spare buffer the new xi is drawn
-            // into before the pass.
-            buf0: vec![0.0; n],
+            buf0: if mode == StepMode::Literal {
+                vec![0.0; n]
+            } else {
+                Vec::new()
+            },
             buf1: if mode == StepMode::Literal {
                 vec![0.0; n]
             } else {
@@ -193,6 +211,24 @@ impl Sgda {
         }
         s.z *= ws * ws;
         s
+    }
+
+    /// [`Sgda::regularizer_terms`] without allocating: writes `lambda H'(S_jj)` into
+    /// `reg_v` and returns `lambda H'(z)`.
+    fn regularizer_terms_into(&self, reg_v: &mut [f64]) -> f64 {
+        match self.model.lambda {
+            Lambda::Finite(l) => {
+                let h = self.model.regularizer();
+                for (j, r) in reg_v.iter_mut().enumerate() {
+                    *r = l * h.h_prime(self.gram.s[(j, j)]);
+                }
+                l * h.h_prime(self.gram.z)
+            }
+            Lambda::Infinite => {
+                reg_v.fill(0.0);
+                0.0
+            }
+        }
     }
 
     /// Regulariser terms `lambda H'(z)` and `lambda H'(S_jj)` (zero when projected).
@@ -320,20 +356,27 @@ impl Sgda {
         let fs0 = m.loss.f_tilde(dot(&self.c0, &g.r) + sg * zw * beta);
         let fs1 = m.loss.f_tilde(dot(&self.c1, &g.r) + sg * zw * gamma);
         let sigma = (m.eta_t * fs * fs + m.eta_g * fs0 * fs0).sqrt();
-        let (reg_w, reg_v) = self.regularizer_terms();
+        let mut sc = std::mem::take(&mut self.scratch);
+        sc.resize(d);
+        let reg_w = self.regularizer_terms_into(&mut sc.reg_v);
         // The one pass over the n-vectors: apply the last step's update, draw xi, and
         // accumulate xi's overlaps with the updated stored U, V, w.
         let pending = self.pending.take();
+        let lanes = self
+            .lanes
+            .get_or_insert_with(|| crate::pass::LaneRng::new(rng));
         let xd = xi_overlaps(
-            rng,
+            self.kernel,
+            lanes,
             &mut self.buf,
-            &mut self.buf0,
             &mut self.x,
             pending.as_ref(),
         );
         let ws = self.w_scale;
         let xw = ws * xd.w; // xi . w (actual)
-        let xv: Vec<f64> = (0..d).map(|j| self.v_scale[j] * xd.v[j]).collect();
+        for j in 0..d {
+            sc.xv[j] = self.v_scale[j] * xd.v[j];
+        }
         // Coefficients of the new vectors in the actual old ones:
         // w' = kw w + U cu + V cv + cxi xi,  V'_j = bv_j V_j + bw_j w.
         let along = if zw > 0.0 {
@@ -342,34 +385,55 @@ impl Sgda {
             0.0
         };
         let kw = 1.0 - a * reg_w + a * along;
-        let cu: Vec<f64> = self.c.iter().map(|c| a * fs * c).collect();
-        let cv: Vec<f64> = self.c0.iter().map(|c| -a * fs0 * c).collect();
         let cxi = a * sigma;
-        let bv: Vec<f64> = (0..d).map(|j| 1.0 - at * reg_v[j]).collect();
-        let bw: Vec<f64> = self.c1.iter().map(|c| at * fs1 * c).collect();
-        let mut next = gram_update(g, &xd.u, &xv, xw, xd.xx, kw, &cu, &cv, cxi, &bv, &bw);
-        // The n-vector update, in stored coordinates, deferred to the next pass.
-        self.pending = Some(Pending {
-            kw: kw * ws,
-            cv: (0..d).map(|j| cv[j] * self.v_scale[j]).collect(),
-            bv: (0..d).map(|j| bv[j] * self.v_scale[j]).collect(),
-            bw: bw.iter().map(|b| b * ws).collect(),
-            cu,
-            cxi,
+        for j in 0..d {
+            sc.cu[j] = a * fs * self.c[j];
+            sc.cv[j] = -a * fs0 * self.c0[j];
+            sc.bv[j] = 1.0 - at * sc.reg_v[j];
+            sc.bw[j] = at * fs1 * self.c1[j];
+        }
+        let mut next = std::mem::replace(&mut self.gram_next, MacroState::zeros(0));
+        if next.d() != d {
+            next = MacroState::zeros(d);
+        }
+        gram_update(
+            g, &xd.u, &sc.xv, xw, xd.xx, kw, &sc.cu, &sc.cv, cxi, &sc.bv, &sc.bw, &mut next,
+        );
+        // The n-vector update, in stored coordinates, deferred to the next pass (reusing
+        // the old update's storage).
+        let mut p = pending.unwrap_or_else(|| Pending {
+            kw: 0.0,
+            cu: vec![0.0; d],
+            cv: vec![0.0; d],
+            cxi: 0.0,
+            bv: vec![0.0; d],
+            bw: vec![0.0; d],
         });
+        p.kw = kw * ws;
+        p.cxi = cxi;
+        for j in 0..d {
+            p.cu[j] = sc.cu[j];
+            p.cv[j] = sc.cv[j] * self.v_scale[j];
+            p.bv[j] = sc.bv[j] * self.v_scale[j];
+            p.bw[j] = sc.bw[j] * ws;
+        }
+        self.pending = Some(p);
         // Once applied, the stored vectors equal the actual new ones (scales 1); project
         // if lambda = inf.
         self.w_scale = 1.0;
         self.v_scale.fill(1.0);
         if m.lambda.is_infinite() && next.is_finite() {
             let rho_w = 1.0 / next.z.sqrt();
-            let rho_v: Vec<f64> = (0..d).map(|j| 1.0 / next.s[(j, j)].sqrt()).collect();
-            scale_gram(&mut next, rho_w, &rho_v);
+            for j in 0..d {
+                sc.rho_v[j] = 1.0 / next.s[(j, j)].sqrt();
+            }
+            scale_gram(&mut next, rho_w, &sc.rho_v);
             self.w_scale = rho_w;
-            self.v_scale.copy_from_slice(&rho_v);
+            self.v_scale.copy_from_slice(&sc.rho_v);
         }
-        self.gram = next;
-        if (self.steps + 1) % RESYNC_EVERY == 0 {
+        self.gram_next = std::mem::replace(&mut self.gram, next);
+        self.scratch = sc;
+        if (self.steps + 1).is_multiple_of(RESYNC_EVERY) {
             let projected = self.model.lambda.is_infinite();
             self.apply_pending();
             self.gram = self.exact_macro_state();
@@ -417,33 +481,46 @@ struct XiOverlaps {
     xx: f64,
 }
 
-/// Applies `pending` (if any) to the stored vectors, draws a new `xi ~ N(0, I_n)` into
-/// `buf` (whose old content is the pending update's normal vector; `spare` is scratch of
-/// the same length), and returns `U^T xi`, `V_stored^T xi`, `w_stored . xi` and `|xi|^2`
-/// of the updated vectors. The normals are drawn first (a tight scalar loop), then one
-/// streaming pass applies the update and accumulates the overlaps (see [`crate::pass`]).
+/// The fast step's per-step coefficient vectors (length d).
+#[derive(Clone, Debug, Default)]
+struct Scratch {
+    reg_v: Vec<f64>,
+    xv: Vec<f64>,
+    cu: Vec<f64>,
+    cv: Vec<f64>,
+    bv: Vec<f64>,
+    bw: Vec<f64>,
+    rho_v: Vec<f64>,
+}
+
+impl Scratch {
+    fn resize(&mut self, d: usize) {
+        for v in [
+            &mut self.reg_v,
+            &mut self.xv,
+            &mut self.cu,
+            &mut self.cv,
+            &mut self.bv,
+            &mut self.bw,
+            &mut self.rho_v,
+        ] {
+            v.resize(d, 0.0);
+        }
+    }
+}
+
+/// Applies `pending` (if any) to the stored vectors, draws a new `xi ~ N(0, I_n)` from
+/// `lanes` into `buf` (whose old content is the pending update's normal vector), and
+/// returns `U^T xi`, `V_stored^T xi`, `w_stored . xi` and `|xi|^2` of the updated vectors:
+/// one fused pass (see [`crate::pass`]).
 fn xi_overlaps(
-    rng: &mut SimRng,
-    buf: &mut Vec<f64>,
-    spare: &mut Vec<f64>,
+    kernel: crate::pass::Kernel,
+    lanes: &mut crate::pass::LaneRng,
+    buf: &mut [f64],
     x: &mut MicroState,
     pending: Option<&Pending>,
 ) -> XiOverlaps {
-    let n = x.n;
-    let d = x.d;
-    // Large vectors make the pass memory-bound and drawing the normals inside it (one
-    // write and read of xi fewer) wins; below, drawing first and then running the
-    // vectorised pass wins. Measured (d = 2): n = 5000 14.5 vs 17.3 us per step, n = 3e4
-    // 84 vs 103 us, n = 6e4 216 vs 212 us, n = 2e5 751 vs 719 us, n = 1e6 4.0 vs 3.6 ms.
-    if n > FUSED_ABOVE && (1..=4).contains(&d) {
-        return match d {
-            1 => xi_overlaps_fixed::<1>(rng, buf, x, pending),
-            2 => xi_overlaps_fixed::<2>(rng, buf, x, pending),
-            3 => xi_overlaps_fixed::<3>(rng, buf, x, pending),
-            _ => xi_overlaps_fixed::<4>(rng, buf, x, pending),
-        };
-    }
-    fill_normals(rng, &mut spare[..n]);
+    let (n, d) = (x.n, x.d);
     let coef = pending.map(|p| crate::pass::Coef {
         cu: &p.cu,
         cv: &p.cv,
@@ -453,75 +530,12 @@ fn xi_overlaps(
         cxi: p.cxi,
     });
     let (uall, vall, w) = (&x.u, &mut x.v, &mut x.w[..n]);
-    let o = crate::pass::run(d, n, uall, vall, w, &buf[..n], &spare[..n], coef.as_ref());
-    std::mem::swap(buf, spare);
+    let o = crate::pass::run_fused(kernel, d, n, uall, vall, w, buf, lanes, coef.as_ref());
     XiOverlaps {
         u: o.u,
         v: o.v,
         w: o.w,
         xx: o.xx,
-    }
-}
-
-/// Vector length above which the fast step draws its normals inside the pass.
-const FUSED_ABOVE: usize = 65_536;
-
-/// The fused pass for large n: applies `pending`, draws the new xi into `buf` and
-/// accumulates its overlaps, element by element.
-fn xi_overlaps_fixed<const D: usize>(
-    rng: &mut SimRng,
-    buf: &mut [f64],
-    x: &mut MicroState,
-    pending: Option<&Pending>,
-) -> XiOverlaps {
-    let n = x.n;
-    let (uall, vall, w) = (&x.u, &mut x.v, &mut x.w[..n]);
-    let u: [&[f64]; D] = std::array::from_fn(|j| &uall[j * n..(j + 1) * n]);
-    let mut vit = vall.chunks_exact_mut(n);
-    let mut v: [&mut [f64]; D] = std::array::from_fn(|_| vit.next().expect("V has d columns"));
-    let buf = &mut buf[..n];
-    let (mut au, mut av, mut aw, mut ax) = ([0.0f64; D], [0.0f64; D], 0.0f64, 0.0f64);
-    match pending {
-        None => rng.for_each_normal(n, |i, xi| {
-            buf[i] = xi;
-            for j in 0..D {
-                au[j] += u[j][i] * xi;
-                av[j] += v[j][i] * xi;
-            }
-            aw += w[i] * xi;
-            ax += xi * xi;
-        }),
-        Some(p) => {
-            let cu: [f64; D] = std::array::from_fn(|j| p.cu[j]);
-            let cv: [f64; D] = std::array::from_fn(|j| p.cv[j]);
-            let bv: [f64; D] = std::array::from_fn(|j| p.bv[j]);
-            let bw: [f64; D] = std::array::from_fn(|j| p.bw[j]);
-            let (kw, cxi) = (p.kw, p.cxi);
-            rng.for_each_normal(n, |i, xi| {
-                // The previous step's update of row i (it uses the old xi in buf[i]) ...
-                let wo = w[i];
-                let mut wn = kw * wo + cxi * buf[i];
-                for j in 0..D {
-                    let vo = v[j][i];
-                    wn += cu[j] * u[j][i] + cv[j] * vo;
-                    let vn = bv[j] * vo + bw[j] * wo;
-                    v[j][i] = vn;
-                    // ... then the overlaps of the new xi with the updated row.
-                    au[j] += u[j][i] * xi;
-                    av[j] += vn * xi;
-                }
-                w[i] = wn;
-                buf[i] = xi;
-                aw += wn * xi;
-                ax += xi * xi;
-            })
-        }
-    }
-    XiOverlaps {
-        u: au.to_vec(),
-        v: av.to_vec(),
-        w: aw,
-        xx: ax,
     }
 }
 
@@ -542,25 +556,25 @@ fn gram_update(
     cxi: f64,
     bv: &[f64],
     bw: &[f64],
-) -> MacroState {
+    out: &mut MacroState,
+) {
     let d = g.d();
-    // Overlaps of w' with the old U, V, w and xi.
-    let pt_cu = g.p.t_mul_vec(cu); // (P^T cu)_j = sum_i cu_i P_ij
-    let p_cv = g.p.mul_vec(cv);
-    let s_cv = g.s.mul_vec(cv);
-    let u_w1: Vec<f64> = (0..d)
-        .map(|i| kw * g.q[i] + cu[i] + p_cv[i] + cxi * xu[i])
-        .collect();
-    let v_w1: Vec<f64> = (0..d)
-        .map(|j| kw * g.r[j] + pt_cu[j] + s_cv[j] + cxi * xv[j])
-        .collect();
+    // Overlaps of w' with the old U, V, w and xi: U^T w' (stored in out.q) and V^T w'
+    // (stored in out.r, then turned into V'^T w').
+    for i in 0..d {
+        let p_cv: f64 = (0..d).map(|k| g.p[(i, k)] * cv[k]).sum();
+        out.q[i] = kw * g.q[i] + cu[i] + p_cv + cxi * xu[i];
+    }
+    for j in 0..d {
+        let pt_cu: f64 = (0..d).map(|k| cu[k] * g.p[(k, j)]).sum();
+        let s_cv: f64 = (0..d).map(|k| g.s[(j, k)] * cv[k]).sum();
+        out.r[j] = kw * g.r[j] + pt_cu + s_cv + cxi * xv[j];
+    }
     let w_w1 = kw * g.z + dot(cu, &g.q) + dot(cv, &g.r) + cxi * xw;
     let xi_w1 = kw * xw + dot(cu, xu) + dot(cv, xv) + cxi * xx;
-    let mut out = MacroState::zeros(d);
-    out.z = kw * w_w1 + dot(cu, &u_w1) + dot(cv, &v_w1) + cxi * xi_w1;
+    out.z = kw * w_w1 + dot(cu, &out.q) + dot(cv, &out.r) + cxi * xi_w1;
     for i in 0..d {
-        out.q[i] = u_w1[i];
-        out.r[i] = bv[i] * v_w1[i] + bw[i] * w_w1;
+        out.r[i] = bv[i] * out.r[i] + bw[i] * w_w1;
         for j in 0..d {
             out.p[(i, j)] = bv[j] * g.p[(i, j)] + bw[j] * g.q[i];
             out.s[(i, j)] = bv[i] * bv[j] * g.s[(i, j)]
@@ -569,7 +583,6 @@ fn gram_update(
                 + bw[i] * bw[j] * g.z;
         }
     }
-    out
 }
 
 /// Rescales the Gram entries for `w -> rho_w w`, `V_j -> rho_v[j] V_j`.
@@ -588,7 +601,7 @@ fn scale_gram(g: &mut MacroState, rho_w: f64, rho_v: &[f64]) {
 
 /// Applies `w_i <- kw w_i + sum_j cu_j U_ij + sum_j cv_j V_ij + cxi xi_i` and
 /// `V_ij <- bv_j V_ij + bw_j w_i` (old w) to every row. The hot path does this inside
-/// [`xi_overlaps_fixed`]; this plain loop serves the rare flushes (records, resyncs).
+/// [`crate::pass`]; this plain loop serves the rare flushes (records, resyncs).
 #[allow(clippy::too_many_arguments)]
 fn update_vectors(
     n: usize,

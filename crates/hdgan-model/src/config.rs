@@ -341,10 +341,10 @@ impl ModelConfig {
     /// infinity, which JSON cannot hold).
     pub fn normalized(&self) -> Self {
         let mut c = self.clone();
-        if let LambdaValue::Number(x) = c.lambda {
-            if x == f64::INFINITY {
-                c.lambda = LambdaValue::default();
-            }
+        if let LambdaValue::Number(x) = c.lambda
+            && x == f64::INFINITY
+        {
+            c.lambda = LambdaValue::default();
         }
         c
     }

@@ -50,6 +50,11 @@ impl SimRng {
         Self { s }
     }
 
+    /// The xoshiro256++ state (to derive further streams with [`jump`]).
+    pub fn state(&self) -> [u64; 4] {
+        self.s
+    }
+
     /// One standard normal.
     #[inline]
     pub fn normal(&mut self) -> f64 {
@@ -128,6 +133,50 @@ fn tail(s: &mut [u64; 4], negative: bool) -> f64 {
             return if negative { x - ZIG_R } else { ZIG_R - x };
         }
     }
+}
+
+/// The xoshiro256 jump: the state 2^128 draws ahead of `s` (Blackman & Vigna's
+/// polynomial), for streams that must not overlap.
+pub fn jump(mut s: [u64; 4]) -> [u64; 4] {
+    const JUMP: [u64; 4] = [
+        0x180E_C6D3_3CFD_0ABA,
+        0xD5A6_1266_F0C9_392C,
+        0xA958_2618_E03F_C9AA,
+        0x39AB_DC45_29B1_661C,
+    ];
+    let mut out = [0u64; 4];
+    for j in JUMP {
+        for b in 0..64 {
+            if j & (1u64 << b) != 0 {
+                for (o, x) in out.iter_mut().zip(&s) {
+                    *o ^= x;
+                }
+            }
+            xoshiro_next(&mut s);
+        }
+    }
+    out
+}
+
+/// The ziggurat's layer edges `X[0..=256]` (`X[256] = 0`), for vectorised generators that
+/// draw the candidate `u X[i]` themselves (layer `i = bits & 0xff`, `u` from the top 52
+/// bits in [-1, 1)) and accept it when `|u X[i]| < X[i + 1]`.
+pub fn ziggurat_layers() -> &'static [f64; 257] {
+    &X
+}
+
+/// Finishes a ziggurat draw whose first word `bits` was rejected by the fast test
+/// (`|u X[i]| >= X[i + 1]`): the wedge and tail steps, with further words from the
+/// xoshiro256++ state `s`. Together with the fast test this is exactly
+/// [`SimRng::normal`]'s algorithm.
+pub fn ziggurat_finish(s: &mut [u64; 4], bits: u64) -> f64 {
+    normal_from_bits(s, bits)
+}
+
+/// One xoshiro256++ step on a bare state.
+#[inline(always)]
+pub fn xoshiro256pp(s: &mut [u64; 4]) -> u64 {
+    xoshiro_next(s)
 }
 
 #[inline(always)]
