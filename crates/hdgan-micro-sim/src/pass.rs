@@ -595,12 +595,16 @@ struct Gen512 {
 
 #[cfg(target_arch = "x86_64")]
 #[allow(unsafe_code)]
+// SAFETY (every method): called only from `#[target_feature(enable = "avx512f")]`
+// functions, which run after the CPU was checked for AVX-512F; inlined into them.
 impl Gen512 {
-    #[inline]
-    #[target_feature(enable = "avx512f")]
-    fn load(lanes: &LaneRng) -> Self {
+    /// # Safety
+    /// The CPU must support AVX-512F.
+    #[inline(always)]
+    unsafe fn load(lanes: &LaneRng) -> Self {
         use std::arch::x86_64::*;
-        // SAFETY: each `lanes.s[w]` is 8 u64, the width of one unaligned 512-bit load.
+        // SAFETY: each `lanes.s[w]` is 8 u64, the width of one unaligned 512-bit load;
+        // AVX-512F is available (the caller's contract).
         let ld = |a: &[u64; ZL]| unsafe { _mm512_loadu_si512(a.as_ptr().cast()) };
         Self {
             s: [
@@ -612,70 +616,69 @@ impl Gen512 {
         }
     }
 
-    #[inline]
-    #[target_feature(enable = "avx512f")]
-    fn store(&self, lanes: &mut LaneRng) {
+    /// # Safety
+    /// The CPU must support AVX-512F.
+    #[inline(always)]
+    unsafe fn store(&self, lanes: &mut LaneRng) {
         use std::arch::x86_64::*;
         for (w, v) in self.s.iter().enumerate() {
-            // SAFETY: each `lanes.s[w]` is 8 u64, one unaligned 512-bit store.
+            // SAFETY: each `lanes.s[w]` is 8 u64, one unaligned 512-bit store; AVX-512F is
+            // available (the caller's contract).
             unsafe { _mm512_storeu_si512(lanes.s[w].as_mut_ptr().cast(), *v) };
         }
     }
 
     /// The next eight normals (rejected candidates finished from `aux` in lane order).
-    #[inline]
-    #[target_feature(enable = "avx512f")]
-    fn next8(&mut self, aux: &mut [u64; 4]) -> std::arch::x86_64::__m512d {
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512F.
+    #[inline(always)]
+    unsafe fn next8(&mut self, aux: &mut [u64; 4]) -> std::arch::x86_64::__m512d {
         use std::arch::x86_64::*;
-        let [s0, s1, s2, s3] = &mut self.s;
-        let r = _mm512_add_epi64(_mm512_rol_epi64::<23>(_mm512_add_epi64(*s0, *s3)), *s0);
-        let t = _mm512_slli_epi64::<17>(*s1);
-        *s2 = _mm512_xor_si512(*s2, *s0);
-        *s3 = _mm512_xor_si512(*s3, *s1);
-        *s1 = _mm512_xor_si512(*s1, *s2);
-        *s0 = _mm512_xor_si512(*s0, *s3);
-        *s2 = _mm512_xor_si512(*s2, t);
-        *s3 = _mm512_rol_epi64::<45>(*s3);
-        let i = _mm512_and_si512(r, _mm512_set1_epi64(0xff));
-        let uu = _mm512_sub_pd(
-            _mm512_castsi512_pd(_mm512_or_si512(
-                _mm512_srli_epi64::<12>(r),
-                _mm512_set1_epi64(0x4000_0000_0000_0000),
-            )),
-            _mm512_set1_pd(3.0),
-        );
         let x_tab = hdgan_model::random::ziggurat_layers();
-        // SAFETY: the gathers read X[i] and X[i + 1] with i = r & 0xff <= 255 and X of
-        // length 257.
-        let (xt, xn) = unsafe {
-            (
-                _mm512_i64gather_pd::<8>(i, x_tab.as_ptr()),
-                _mm512_i64gather_pd::<8>(i, x_tab.as_ptr().add(1)),
-            )
-        };
-        let x = _mm512_mul_pd(uu, xt);
-        let ax = _mm512_castsi512_pd(_mm512_and_si512(
-            _mm512_castpd_si512(x),
-            _mm512_set1_epi64(0x7fff_ffff_ffff_ffff),
-        ));
-        let ok = _mm512_cmp_pd_mask::<_CMP_LT_OQ>(ax, xn);
-        if ok == 0xff {
-            return x;
-        }
-        let mut xs = [0.0f64; ZL];
-        let mut rr = [0u64; ZL];
-        // SAFETY: 8-element local arrays, one unaligned 512-bit store each.
+        // SAFETY: AVX-512F is available (the caller's contract); the gathers read X[i] and
+        // X[i + 1] with i = r & 0xff <= 255 and X of length 257; the stores and loads are
+        // of 8-element local arrays.
         unsafe {
+            let [s0, s1, s2, s3] = &mut self.s;
+            let r = _mm512_add_epi64(_mm512_rol_epi64::<23>(_mm512_add_epi64(*s0, *s3)), *s0);
+            let t = _mm512_slli_epi64::<17>(*s1);
+            *s2 = _mm512_xor_si512(*s2, *s0);
+            *s3 = _mm512_xor_si512(*s3, *s1);
+            *s1 = _mm512_xor_si512(*s1, *s2);
+            *s0 = _mm512_xor_si512(*s0, *s3);
+            *s2 = _mm512_xor_si512(*s2, t);
+            *s3 = _mm512_rol_epi64::<45>(*s3);
+            let i = _mm512_and_si512(r, _mm512_set1_epi64(0xff));
+            let uu = _mm512_sub_pd(
+                _mm512_castsi512_pd(_mm512_or_si512(
+                    _mm512_srli_epi64::<12>(r),
+                    _mm512_set1_epi64(0x4000_0000_0000_0000),
+                )),
+                _mm512_set1_pd(3.0),
+            );
+            let xt = _mm512_i64gather_pd::<8>(i, x_tab.as_ptr());
+            let xn = _mm512_i64gather_pd::<8>(i, x_tab.as_ptr().add(1));
+            let x = _mm512_mul_pd(uu, xt);
+            let ax = _mm512_castsi512_pd(_mm512_and_si512(
+                _mm512_castpd_si512(x),
+                _mm512_set1_epi64(0x7fff_ffff_ffff_ffff),
+            ));
+            let ok = _mm512_cmp_pd_mask::<_CMP_LT_OQ>(ax, xn);
+            if ok == 0xff {
+                return x;
+            }
+            let mut xs = [0.0f64; ZL];
+            let mut rr = [0u64; ZL];
             _mm512_storeu_pd(xs.as_mut_ptr(), x);
             _mm512_storeu_si512(rr.as_mut_ptr().cast(), r);
-        }
-        for l in 0..ZL {
-            if ok & (1 << l) == 0 {
-                xs[l] = hdgan_model::random::ziggurat_finish(aux, rr[l]);
+            for l in 0..ZL {
+                if ok & (1 << l) == 0 {
+                    xs[l] = hdgan_model::random::ziggurat_finish(aux, rr[l]);
+                }
             }
+            _mm512_loadu_pd(xs.as_ptr())
         }
-        // SAFETY: as above.
-        unsafe { _mm512_loadu_pd(xs.as_ptr()) }
     }
 }
 
@@ -685,13 +688,16 @@ impl Gen512 {
 #[allow(unsafe_code)]
 fn fill_avx512(lanes: &mut LaneRng, out: &mut [f64]) {
     use std::arch::x86_64::*;
-    let mut g512 = Gen512::load(lanes);
-    for chunk in out.chunks_exact_mut(ZL) {
-        let x = g512.next8(&mut lanes.aux);
-        // SAFETY: `chunk` has exactly 8 elements.
-        unsafe { _mm512_storeu_pd(chunk.as_mut_ptr(), x) };
+    // SAFETY: this function is compiled for and only called on AVX-512F CPUs; each chunk
+    // has exactly 8 elements.
+    unsafe {
+        let mut g512 = Gen512::load(lanes);
+        for chunk in out.chunks_exact_mut(ZL) {
+            let x = g512.next8(&mut lanes.aux);
+            _mm512_storeu_pd(chunk.as_mut_ptr(), x);
+        }
+        g512.store(lanes);
     }
-    g512.store(lanes);
 }
 
 #[cfg(test)]
