@@ -35,6 +35,23 @@ impl From<hdgan_core::ParamError> for InputError {
     }
 }
 
+/// Runs `work` on a pool of `threads` workers (`None`: rayon's global pool, one worker per
+/// core). Results of hdgan's parallel code do not depend on the count.
+pub fn with_threads<R: Send>(
+    threads: Option<usize>,
+    work: impl FnOnce() -> R + Send,
+) -> anyhow::Result<R> {
+    use anyhow::Context;
+    Ok(match threads {
+        Some(t) => rayon::ThreadPoolBuilder::new()
+            .num_threads(t)
+            .build()
+            .context("cannot start the worker threads")?
+            .install(work),
+        None => work(),
+    })
+}
+
 /// The crate version and the git revision this binary was built from (`unknown` outside a
 /// git checkout; `-dirty` when the tree had uncommitted changes).
 pub fn build_info() -> (&'static str, &'static str) {

@@ -314,13 +314,7 @@ pub fn execute_phase(
         }
     };
     let work = || phase_map(&v.model, &v.spec, Some(&tick));
-    let map = match threads {
-        Some(t) => rayon::ThreadPoolBuilder::new()
-            .num_threads(t)
-            .build()?
-            .install(work),
-        None => work(),
-    };
+    let map = crate::with_threads(threads, work)?;
     let seconds = started.elapsed().as_secs_f64();
     // Optional simulations on the coarse grid.
     let sim = match &v.sim {

@@ -223,15 +223,7 @@ where
             control,
         )
     };
-    let sim = match threads {
-        Some(t) => rayon::ThreadPoolBuilder::new()
-            .num_threads(t)
-            .build()
-            .context("cannot start the worker threads")?
-            .install(work),
-        None => work(),
-    }
-    .context("simulation failed")?;
+    let sim = crate::with_threads(threads, work)?.context("simulation failed")?;
     bar.finish_and_clear();
     Ok((sim, started.elapsed().as_secs_f64()))
 }

@@ -371,14 +371,7 @@ pub fn train(
             })
             .collect()
     };
-    let sims = match req.threads {
-        Some(t) => rayon::ThreadPoolBuilder::new()
-            .num_threads(t)
-            .build()
-            .context("cannot start the worker threads")?
-            .install(work),
-        None => work(),
-    }?;
+    let sims = crate::with_threads(req.threads, work)??;
     let seconds = started.elapsed().as_secs_f64();
     let opts = OdeOptions::default();
     let mut runs = Vec::new();

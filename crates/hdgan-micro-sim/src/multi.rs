@@ -46,6 +46,8 @@ pub struct MultiSgda {
     /// Squared column norms of V and W after the last step (the regulariser's arguments).
     s_diag: Vec<f64>,
     z_diag: Vec<f64>,
+    /// Scratch for the step's scores `[W^T y | W^T y~ | W^T y~']`.
+    scores: Vec<f64>,
     /// Real samples in place of `U c + sqrt(eta_T) a` (then `U` is only the reference
     /// subspace the overlaps are measured against).
     data: Option<Box<dyn RealSamples>>,
@@ -118,6 +120,8 @@ impl MultiSgda {
             steps: 0,
             blowup,
             data,
+            scores: Vec::new(),
+
             y: vec![0.0; n],
             y0: vec![0.0; n],
             y1: vec![0.0; n],
@@ -201,7 +205,7 @@ impl Engine for MultiSgda {
     }
 
     fn step(&mut self, rng: &mut SimRng) -> Result<(), SimError> {
-        let (n, d, p) = (self.n, self.d, self.p);
+        let (n, p) = (self.n, self.p);
         let m = &self.model;
         let (a, at) = (m.tau / n as f64, m.tau_tilde / n as f64);
         if let Some(data) = self.data.as_mut() {
@@ -216,25 +220,30 @@ impl Engine for MultiSgda {
         }
         sample_into(rng, &mut self.y0, m.eta_g.sqrt(), &self.v, &self.c0);
         sample_into(rng, &mut self.y1, m.eta_g.sqrt(), &self.v, &self.c1);
-        let proj = |y: &[f64]| -> Vec<f64> { self.w.chunks_exact(n).map(|c| dot(c, y)).collect() };
-        let (s, s0, s1) = (proj(&self.y), proj(&self.y0), proj(&self.y1));
-        let (reg_w, reg_v): (Vec<f64>, Vec<f64>) = match m.lambda {
-            Lambda::Finite(l) => {
-                let h = m.regularizer();
-                (
-                    self.z_diag.iter().map(|&z| l * h.h_prime(z)).collect(),
-                    self.s_diag.iter().map(|&x| l * h.h_prime(x)).collect(),
-                )
-            }
-            Lambda::Infinite => (vec![0.0; p], vec![0.0; d]),
+        // Scores W^T y, W^T y~, W^T y~' (stored as [s | s0 | s1], reused every step).
+        self.scores.resize(3 * p, 0.0);
+        for (k, wk) in self.w.chunks_exact(n).enumerate() {
+            self.scores[k] = dot(wk, &self.y);
+            self.scores[p + k] = dot(wk, &self.y0);
+            self.scores[2 * p + k] = dot(wk, &self.y1);
+        }
+        let (s, s0, s1) = (
+            &self.scores[..p],
+            &self.scores[p..2 * p],
+            &self.scores[2 * p..],
+        );
+        // Regulariser lambda H'(norm^2) of a column (0 when projected).
+        let reg = |norm_sq: f64| match m.lambda {
+            Lambda::Finite(l) => l * m.regularizer().h_prime(norm_sq),
+            Lambda::Infinite => 0.0,
         };
         // V update first (it uses the old W): V_j <- (1 - at reg_j) V_j + at c~'_j W s1.
         for (j, vj) in self.v.chunks_exact_mut(n).enumerate() {
-            let kv = 1.0 - at * reg_v[j];
+            let kv = 1.0 - at * reg(self.s_diag[j]);
             for x in vj.iter_mut() {
                 *x *= kv;
             }
-            for (wk, &sk) in self.w.chunks_exact(n).zip(&s1) {
+            for (wk, &sk) in self.w.chunks_exact(n).zip(s1) {
                 let coef = at * self.c1[j] * sk;
                 for (x, wi) in vj.iter_mut().zip(wk) {
                     *x += coef * wi;
@@ -243,7 +252,7 @@ impl Engine for MultiSgda {
         }
         // W_k <- (1 - a reg_k) W_k + a (s_k y - s0_k y~).
         for (k, wk) in self.w.chunks_exact_mut(n).enumerate() {
-            let (kw, ky, ky0) = (1.0 - a * reg_w[k], a * s[k], a * s0[k]);
+            let (kw, ky, ky0) = (1.0 - a * reg(self.z_diag[k]), a * s[k], a * s0[k]);
             for ((x, yi), y0i) in wk.iter_mut().zip(&self.y).zip(&self.y0) {
                 *x = kw * *x + ky * yi - ky0 * y0i;
             }

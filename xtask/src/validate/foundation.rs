@@ -353,35 +353,19 @@ fn ode_general_vs_sim(ctx: &Ctx) -> Result<Outcome> {
         verdicts.push(sp > 1.0);
         measured.push(format!("d={d}: corrected {sc:.2}, printed {sp:.1}"));
         details.push(format!("- d = {d}: corrected h statistic {sc:.3} (worst {wc}); printed h statistic {sp:.2} (worst {wp})."));
-        // Plot z and q1 for the mean and both ODEs.
-        let mut series = Vec::new();
-        for (k, (lbl, f)) in [
-            ("z", (&|s: &MacroState| s.z) as &dyn Fn(&MacroState) -> f64),
-            ("q1", &|s: &MacroState| s.q[0]),
-            ("P11", &|s: &MacroState| s.p[(0, 0)]),
-        ]
-        .into_iter()
-        .enumerate()
-        {
-            series.push(Series {
-                label: format!("{lbl} sim mean"),
-                color: PALETTE[k],
-                style: Style::Dots,
-                points: mean_path.points(f),
-            });
-            series.push(Series {
-                label: format!("{lbl} ODE, corrected h"),
-                color: PALETTE[k],
-                style: Style::Line,
-                points: corrected.points(f),
-            });
-            series.push(Series {
-                label: format!("{lbl} ODE, printed h"),
-                color: PALETTE[k],
-                style: Style::Dashed,
-                points: printed.points(f),
-            });
-        }
+        // Plot z, q1 and P11 for the mean and both ODEs.
+        let series = super::overlay(
+            &[
+                ("z", &|s: &MacroState| s.z),
+                ("q1", &|s: &MacroState| s.q[0]),
+                ("P11", &|s: &MacroState| s.p[(0, 0)]),
+            ],
+            &[
+                ("sim mean", Style::Dots, &mean_path),
+                ("ODE, corrected h", Style::Line, &corrected),
+                ("ODE, printed h", Style::Dashed, &printed),
+            ],
+        );
         plots.push(ctx.plot(
             &format!("ode_general_vs_sim_d{d}"),
             &Figure {

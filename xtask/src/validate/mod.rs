@@ -14,7 +14,7 @@ mod stability;
 
 use anyhow::Result;
 use hdgan_cli::output::write_json;
-use hdgan_cli::plot::{CellMap, Figure, render, render_cells};
+use hdgan_cli::plot::{CellMap, Figure, PALETTE, Series, Style, render, render_cells};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -116,6 +116,29 @@ impl Ctx {
     pub fn pick<T>(&self, quick: T, full: T) -> T {
         if self.quick { quick } else { full }
     }
+}
+
+/// A named scalar function of a state, for plots.
+pub type Quantity<'a, S> = (&'a str, &'a dyn Fn(&S) -> f64);
+
+/// Plot series comparing paths quantity by quantity: for each quantity `(name, f)` (one
+/// colour each) and each path `(label, style, trajectory)`, the series `"{name} {label}"`.
+pub fn overlay<S: Clone>(
+    quantities: &[Quantity<'_, S>],
+    paths: &[(&str, Style, &hdgan_core::Trajectory<S>)],
+) -> Vec<Series> {
+    let mut series = Vec::new();
+    for (k, (name, f)) in quantities.iter().enumerate() {
+        for (label, style, t) in paths {
+            series.push(Series {
+                label: format!("{name} {label}"),
+                color: PALETTE[k % PALETTE.len()],
+                style: *style,
+                points: t.points(f),
+            });
+        }
+    }
+    series
 }
 
 /// A named check of one claim.

@@ -5,14 +5,11 @@
 use super::{Check, Ctx, Outcome};
 use crate::stats::{mean, se};
 use anyhow::Result;
-use hdgan_cli::plot::{Figure, PALETTE, Series, Style};
+use hdgan_cli::plot::{Figure, Style};
 use hdgan_core::{MultiState, Trajectory};
 use hdgan_macro_ode::{MultiForm, OdeOptions, solve_multi};
 use hdgan_micro_sim::{InitConfig, MultiSgda, RunControl, Schedule, run_ensemble};
 use hdgan_model::{LambdaValue, Model, ModelConfig};
-
-/// A named entry of the state, for plotting.
-type Entry = (&'static str, fn(&MultiState) -> f64);
 
 pub(super) fn checks() -> Vec<Check> {
     vec![Check {
@@ -120,33 +117,19 @@ fn multi_feature_ode_vs_sim(ctx: &Ctx) -> Result<Outcome> {
             "- {label}, tau~ = {tt}, T = {t_end}: derived ODE statistic {sd:.3} (worst {wd}); without Ito terms {sw:.2} (worst {ww})."
         ));
         let mean_path = Trajectory::mean(&sims).ok_or_else(|| anyhow::anyhow!("empty ensemble"))?;
-        let pick: [Entry; 4] = [
-            ("P11", |s| s.p[(0, 0)]),
-            ("Q21", |s| s.q[(1, 0)]),
-            ("R12", |s| s.r[(0, 1)]),
-            ("Z12", |s| s.z[(0, 1)]),
-        ];
-        let mut series = Vec::new();
-        for (k, (name, f)) in pick.into_iter().enumerate() {
-            series.push(Series {
-                label: format!("{name} sim mean"),
-                color: PALETTE[k],
-                style: Style::Dots,
-                points: mean_path.points(f),
-            });
-            series.push(Series {
-                label: format!("{name} ODE"),
-                color: PALETTE[k],
-                style: Style::Line,
-                points: ode.points(f),
-            });
-            series.push(Series {
-                label: format!("{name} ODE without Ito terms"),
-                color: PALETTE[k],
-                style: Style::Dashed,
-                points: wrong.points(f),
-            });
-        }
+        let series = super::overlay(
+            &[
+                ("P11", &|s: &MultiState| s.p[(0, 0)]),
+                ("Q21", &|s: &MultiState| s.q[(1, 0)]),
+                ("R12", &|s: &MultiState| s.r[(0, 1)]),
+                ("Z12", &|s: &MultiState| s.z[(0, 1)]),
+            ],
+            &[
+                ("sim mean", Style::Dots, &mean_path),
+                ("ODE", Style::Line, &ode),
+                ("ODE without Ito terms", Style::Dashed, &wrong),
+            ],
+        );
         panels.push(Figure {
             title: format!("p = 2 features, {label}, n = {n}"),
             x_label: "t".into(),
