@@ -36,6 +36,11 @@ enum Command {
         /// Output folder (default: [output] dir of the config, else out/<config name>).
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Replace the folder named by --out (or [output] dir) if it is an earlier hdgan
+        /// output folder holding only hdgan's files. Never a file, a link, the current
+        /// folder or a folder holding an input.
+        #[arg(long)]
+        overwrite: bool,
         /// Seed of the random streams (overrides the config's `seed`).
         #[arg(long)]
         seed: Option<u64>,
@@ -63,6 +68,11 @@ enum Command {
         /// Output folder (default: [output] dir of the config, else out/<config name>).
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Replace the folder named by --out (or [output] dir) if it is an earlier hdgan
+        /// output folder holding only hdgan's files. Never a file, a link, the current
+        /// folder or a folder holding an input.
+        #[arg(long)]
+        overwrite: bool,
         /// Worker threads (default: one per core). Results do not depend on it.
         #[arg(long)]
         threads: Option<usize>,
@@ -79,6 +89,11 @@ enum Command {
         /// Output folder (default: [output] dir of the config, else out/<config name>).
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Replace the folder named by --out (or [output] dir) if it is an earlier hdgan
+        /// output folder holding only hdgan's files. Never a file, a link, the current
+        /// folder or a folder holding an input.
+        #[arg(long)]
+        overwrite: bool,
         /// No progress output.
         #[arg(long, short)]
         quiet: bool,
@@ -94,6 +109,11 @@ enum Command {
         /// Output folder (default: [output] dir of the config, else out/<name>-modes).
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Replace the folder named by --out (or [output] dir) if it is an earlier hdgan
+        /// output folder holding only hdgan's files. Never a file, a link, the current
+        /// folder or a folder holding an input.
+        #[arg(long)]
+        overwrite: bool,
         /// Also simulate and solve the limiting ODE, and classify both by mode.
         #[arg(long)]
         run: bool,
@@ -154,6 +174,11 @@ enum Command {
         /// Output folder (default: out/train-<dataset>).
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Replace the folder named by --out (or [output] dir) if it is an earlier hdgan
+        /// output folder holding only hdgan's files. Never a file, a link, the current
+        /// folder or a folder holding an input.
+        #[arg(long)]
+        overwrite: bool,
         /// Worker threads (default: one per core). Results do not depend on it.
         #[arg(long)]
         threads: Option<usize>,
@@ -220,20 +245,48 @@ fn progress_mode(quiet: bool) -> Progress {
     }
 }
 
+/// On SIGINT / SIGTERM: stop, remove this process's staging folders (a checkpoint folder
+/// stays), and exit with 128 + the signal number (130, 143).
+fn install_signal_handlers() {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM]) else {
+        hdgan_cli::note("warning: cannot install the SIGINT/SIGTERM handlers");
+        return;
+    };
+    std::thread::spawn(move || {
+        if let Some(sig) = signals.forever().next() {
+            hdgan_cli::CANCEL.store(true, std::sync::atomic::Ordering::SeqCst);
+            hdgan_cli::output::cleanup_registered();
+            let name = if sig == SIGINT { "SIGINT" } else { "SIGTERM" };
+            hdgan_cli::note(&format!(
+                "interrupted by {name}: stopped; no output folder was written{}",
+                hdgan_cli::checkpoint_hint()
+            ));
+            std::process::exit(128 + sig);
+        }
+    });
+}
+
 fn main() -> ExitCode {
+    install_signal_handlers();
     let cli = Cli::parse();
-    match dispatch(cli.command) {
+    let code = match dispatch(cli.command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            if e.downcast_ref::<InputError>().is_some() {
-                eprintln!("error: {e}");
+            if let Some(ie) = e.downcast_ref::<InputError>() {
+                hdgan_cli::note(&format!("error: {ie}"));
                 ExitCode::from(2)
             } else {
-                eprintln!("error: {e:#}");
+                hdgan_cli::note(&format!("error: {}", hdgan_cli::one_line(&e)));
                 ExitCode::from(1)
             }
         }
+    };
+    if let Some(e) = hdgan_cli::stdout_error() {
+        hdgan_cli::note(&format!("error: cannot write to standard output: {e}"));
+        return ExitCode::from(1);
     }
+    code
 }
 
 fn dispatch(cmd: Command) -> Result<()> {
@@ -245,6 +298,7 @@ fn dispatch(cmd: Command) -> Result<()> {
             threads,
             engine,
             quiet,
+            overwrite,
         } => {
             let req = RunRequest {
                 config,
@@ -253,18 +307,19 @@ fn dispatch(cmd: Command) -> Result<()> {
                 threads,
                 engine,
                 progress: progress_mode(quiet),
+                overwrite,
             };
             if prepare(&req)?.model.p > 1 {
                 let (dir, run) = execute_multi(&req)?;
-                println!("wrote {}", dir.display());
-                println!("simulation: {:.2} s", run.sim_seconds);
+                hdgan_cli::outln!("wrote {}", dir.display());
+                hdgan_cli::outln!("simulation: {:.2} s", run.sim_seconds);
                 if let (Some(s), Some(t)) = (run.sim[0].last(), run.sim[0].times.last()) {
                     let o = run.ode.as_ref().and_then(|o| o.last());
                     for i in 0..s.d() {
                         let ode = o
                             .map(|o| format!(", ODE {:.4}", o.p_cosine(i, i)))
                             .unwrap_or_default();
-                        println!(
+                        hdgan_cli::outln!(
                             "t = {t}: P{0}{0}/sqrt(S{0}{0}) sim {1:.4}{ode}",
                             i + 1,
                             s.p_cosine(i, i)
@@ -275,8 +330,8 @@ fn dispatch(cmd: Command) -> Result<()> {
             }
             let outcome = execute(&req)?;
             let d = outcome.sim[0].d().unwrap_or(0);
-            println!("wrote {}", outcome.out_dir.display());
-            println!("simulation: {:.2} s", outcome.sim_seconds);
+            hdgan_cli::outln!("wrote {}", outcome.out_dir.display());
+            hdgan_cli::outln!("simulation: {:.2} s", outcome.sim_seconds);
             let last_sim = outcome.sim[0].last();
             let last_ode = outcome.ode.as_ref().and_then(|o| o.last());
             if let Some(s) = last_sim {
@@ -285,7 +340,7 @@ fn dispatch(cmd: Command) -> Result<()> {
                     let ode = last_ode
                         .map(|o| format!(", ODE {:.4}", o.p_cosine(i, i)))
                         .unwrap_or_default();
-                    println!(
+                    hdgan_cli::outln!(
                         "t = {t}: P{0}{0}/sqrt(S{0}{0}) sim {1:.4}{ode}",
                         i + 1,
                         s.p_cosine(i, i)
@@ -293,10 +348,10 @@ fn dispatch(cmd: Command) -> Result<()> {
                 }
             }
             if let Some(p) = &outcome.phases.0 {
-                println!("phase (simulation, member 0): {}", p.phase);
+                hdgan_cli::outln!("phase (simulation, member 0): {}", p.phase);
             }
             if let Some(p) = &outcome.phases.1 {
-                println!("phase (ODE): {}", p.phase);
+                hdgan_cli::outln!("phase (ODE): {}", p.phase);
             }
             Ok(())
         }
@@ -316,6 +371,7 @@ fn dispatch(cmd: Command) -> Result<()> {
             out,
             threads,
             quiet,
+            overwrite,
         } => {
             let mut req = TrainDataRequest::new(dataset, path);
             req.d = d;
@@ -329,14 +385,15 @@ fn dispatch(cmd: Command) -> Result<()> {
             req.colour = if colour { Colour::Rgb } else { Colour::Grey };
             req.max_images = max_images;
             req.out = out;
+            req.overwrite = overwrite;
             req.threads = threads;
             req.progress = progress_mode(quiet);
             let o = hdgan_cli::train_data::execute(&req)?;
             if let Some(dir) = &o.out_dir {
-                println!("wrote {}", dir.display());
+                hdgan_cli::outln!("wrote {}", dir.display());
             }
             let p = &o.prepared;
-            println!(
+            hdgan_cli::outln!(
                 "{}: {} images, n = {}, scale {:.3}; estimated effective spectrum Lam = {:?}",
                 dataset.name(),
                 o.images,
@@ -347,7 +404,7 @@ fn dispatch(cmd: Command) -> Result<()> {
                     .map(|x| (x * 100.0).round() / 100.0)
                     .collect::<Vec<_>>()
             );
-            println!(
+            hdgan_cli::outln!(
                 "tau = {tau}, alpha = {:.3e}, tau~ = {:.3e}, eta_T = 1, eta_G = {eta_g}, T = {:.1} ({} steps per run), {:.1} s",
                 o.alpha,
                 o.alpha * tau,
@@ -358,7 +415,7 @@ fn dispatch(cmd: Command) -> Result<()> {
             for r in &o.runs {
                 let (ms, ss) = hdgan_cli::train_data::mean_sd(&r.final_sim);
                 let (mo, so) = hdgan_cli::train_data::mean_sd(&r.final_ode);
-                println!(
+                hdgan_cli::outln!(
                     "final alignment (mean cos of principal angles, last 10%), {:?} (alpha {:.3e}): data {ms:.4} +- {ss:.4}, ODE {mo:.4} +- {so:.4} ({} seeds)",
                     r.covariance,
                     r.alpha,
@@ -372,21 +429,38 @@ fn dispatch(cmd: Command) -> Result<()> {
             out,
             threads,
             quiet,
+            overwrite,
         } => {
-            let o = hdgan_cli::phase::execute_phase(&config, out.as_deref(), threads, !quiet)?;
-            println!("wrote {}", o.out_dir.display());
-            println!(
+            let o = hdgan_cli::phase::execute_phase(
+                &config,
+                out.as_deref(),
+                threads,
+                !quiet,
+                overwrite,
+            )?;
+            hdgan_cli::outln!("wrote {}", o.out_dir.display());
+            hdgan_cli::outln!(
                 "{} x {} grid, ODE map in {:.2} s; Claim 1 and ODE agree at {} of {} points",
-                o.map.x.count, o.map.y.count, o.seconds, o.agreement.1, o.agreement.0
+                o.map.x.count,
+                o.map.y.count,
+                o.seconds,
+                o.agreement.1,
+                o.agreement.0
             );
             if let Some((n, a)) = o.sim_agreement {
-                println!("simulation and ODE agree at {a} of {n} simulated points");
+                hdgan_cli::outln!("simulation and ODE agree at {a} of {n} simulated points");
             }
             Ok(())
         }
-        Command::Measure { config, out, quiet } => {
-            let dir = hdgan_cli::measure::execute_measure(&config, out.as_deref(), !quiet)?;
-            println!("wrote {}", dir.display());
+        Command::Measure {
+            config,
+            out,
+            quiet,
+            overwrite,
+        } => {
+            let dir =
+                hdgan_cli::measure::execute_measure(&config, out.as_deref(), !quiet, overwrite)?;
+            hdgan_cli::outln!("wrote {}", dir.display());
             Ok(())
         }
         Command::Modes {
@@ -396,6 +470,7 @@ fn dispatch(cmd: Command) -> Result<()> {
             seed,
             threads,
             quiet,
+            overwrite,
         } => {
             let o = hdgan_cli::modes::execute_modes(&hdgan_cli::modes::ModesRequest {
                 config,
@@ -404,8 +479,9 @@ fn dispatch(cmd: Command) -> Result<()> {
                 seed,
                 threads,
                 progress: progress_mode(quiet),
+                overwrite,
             })?;
-            println!("wrote {}", o.out_dir.display());
+            hdgan_cli::outln!("wrote {}", o.out_dir.display());
             Ok(())
         }
         Command::FixedPoints { config } => {
@@ -419,8 +495,8 @@ fn dispatch(cmd: Command) -> Result<()> {
             };
             let v = prepare(&req)?;
             let m = &v.model;
-            println!("{}: valid", config.display());
-            println!(
+            hdgan_cli::outln!("{}: valid", config.display());
+            hdgan_cli::outln!(
                 "  n = {}, d = {}, tau = {}, tau~ = {}, eta_T = {}, eta_G = {}, lambda = {}",
                 m.n,
                 m.d,
@@ -430,7 +506,7 @@ fn dispatch(cmd: Command) -> Result<()> {
                 m.eta_g,
                 m.lambda.value()
             );
-            println!(
+            hdgan_cli::outln!(
                 "  {} steps to T = {}, {} member(s), recording every {} steps, {:?} engine ({:?} step)",
                 v.schedule.steps,
                 v.config.sim.t_end,
@@ -440,14 +516,14 @@ fn dispatch(cmd: Command) -> Result<()> {
                 v.config.sim.mode
             );
             if m.p > 1 {
-                println!(
+                hdgan_cli::outln!(
                     "  p = {} discriminator features: multi-feature engine (literal step) and multi-feature ODE; \
                      Claim 1 and the modes below are the single-feature (p = 1) predictions",
                     m.p
                 );
             }
             if let Some(c) = hdgan_stability::claim1(m) {
-                println!(
+                hdgan_cli::outln!(
                     "  Claim 1: (1/2) max(Lam - Lam~ + alpha Lam~) = {:.4} {} tau eta^2 = {:.4} {} min Lam = {:.4}; predicted phase: {}",
                     c.left,
                     if c.left_holds { "<=" } else { ">" },
@@ -458,7 +534,7 @@ fn dispatch(cmd: Command) -> Result<()> {
                 );
             }
             let modes = hdgan_stability::effective_modes(m);
-            println!(
+            hdgan_cli::outln!(
                 "  effective modes: lam = {:.4?}, lam~ = {:.4?}; predicted phase: {}{}",
                 modes.modes.iter().map(|x| x.lam).collect::<Vec<_>>(),
                 modes.modes.iter().map(|x| x.lam_tilde).collect::<Vec<_>>(),

@@ -3,7 +3,7 @@
 //! with the Gaussian solution of PDE (12) driven by the ODE.
 
 use crate::config::{OutputConfig, parse_toml, read_file};
-use crate::output::{StagedDir, write_csv, write_json, write_npy};
+use crate::output::{OutputRequest, write_csv, write_json, write_npy};
 use crate::plot::{Figure, PALETTE, Series, Style, render_panels};
 use crate::{InputError, build_info};
 use anyhow::{Context, Result};
@@ -153,7 +153,7 @@ pub fn measure(v: &ValidMeasure, progress: bool) -> Result<(Vec<Snapshot>, f64)>
             run(&mut engine, &mut rng, &schedule, RunControl::default())?;
         }
         if progress {
-            eprintln!(
+            crate::errln!(
                 "{}: t = {t} reached, {:.1} s",
                 v.name,
                 started.elapsed().as_secs_f64()
@@ -239,16 +239,25 @@ pub fn figure2_panels(snaps: &[Snapshot]) -> Vec<Figure> {
 }
 
 /// Runs `hdgan measure` and writes its outputs.
-pub fn execute_measure(path: &Path, out: Option<&Path>, progress: bool) -> Result<PathBuf> {
+pub fn execute_measure(
+    path: &Path,
+    out: Option<&Path>,
+    progress: bool,
+    overwrite: bool,
+) -> Result<PathBuf> {
     let (name, text) = read_file(path)?;
     let cfg: MeasureConfig = parse_toml(&text, &path.display().to_string())?;
     let v = cfg.validate(&name).map_err(InputError::from)?;
-    let dir = out
-        .map(Path::to_path_buf)
-        .or_else(|| v.config.output.dir.clone())
-        .unwrap_or_else(|| PathBuf::from("out").join(&v.name));
+    let staged = crate::open_output(
+        &OutputRequest::choose(
+            out,
+            v.config.output.dir.as_deref(),
+            PathBuf::from("out").join(&v.name),
+            overwrite,
+        )
+        .with_input(Some(path)),
+    )?;
     let (snaps, secs) = measure(&v, progress)?;
-    let staged = StagedDir::new(&dir)?;
     let header: Vec<String> = [
         "t",
         "sim_mean_v",

@@ -3,7 +3,7 @@
 //! also the simulation and the limiting ODE seen in the mode basis, classified by mode.
 
 use crate::config::{parse_toml, read_file};
-use crate::output::{StagedDir, write_csv, write_json, write_npy};
+use crate::output::{OutputRequest, write_csv, write_json, write_npy};
 use crate::plot::{Figure, PALETTE, Series, Style, render};
 use crate::run::{Progress, RunRequest, cosine_figure, prepare, simulate, write_run_files};
 use crate::{InputError, build_info};
@@ -33,6 +33,8 @@ pub struct ModesRequest {
     pub threads: Option<usize>,
     /// Progress reporting.
     pub progress: Progress,
+    /// `--overwrite`: an earlier hdgan output folder at `out` may be replaced.
+    pub overwrite: bool,
 }
 
 /// What `hdgan modes` produced.
@@ -235,6 +237,7 @@ pub fn execute_modes(req: &ModesRequest) -> Result<ModesOutcome> {
             threads: req.threads,
             engine: None,
             progress: req.progress,
+            overwrite: req.overwrite,
         })?;
         (valid.model.clone(), Some(valid))
     } else {
@@ -247,13 +250,16 @@ pub fn execute_modes(req: &ModesRequest) -> Result<ModesOutcome> {
         .require_single_feature("`hdgan modes`")
         .map_err(InputError::from)?;
     let modes = effective_modes(&model);
-    print!("{}", modes_table(&modes));
-    let dir = req
-        .out
-        .clone()
-        .or_else(|| run.as_ref().and_then(|v| v.config.output.dir.clone()))
-        .unwrap_or_else(|| PathBuf::from("out").join(format!("{name}-modes")));
-    let staged = StagedDir::new(&dir)?;
+    let staged = crate::open_output(
+        &OutputRequest::choose(
+            req.out.as_deref(),
+            run.as_ref().and_then(|v| v.config.output.dir.as_deref()),
+            PathBuf::from("out").join(format!("{name}-modes")),
+            req.overwrite,
+        )
+        .with_input(Some(&req.config)),
+    )?;
+    crate::out!("{}", modes_table(&modes));
     let (header, rows) = mode_rows(&modes);
     write_csv(&staged.file("modes.csv"), &header, &rows)?;
     let title = run
@@ -338,10 +344,10 @@ pub fn execute_modes(req: &ModesRequest) -> Result<ModesOutcome> {
             &staged.file("modes_figure.png"),
         )?;
         if let Some(p) = &ph.0 {
-            println!("phase by mode (simulation, member 0): {}", p.phase);
+            crate::outln!("phase by mode (simulation, member 0): {}", p.phase);
         }
         if let Some(p) = &ph.1 {
-            println!("phase by mode (ODE): {}", p.phase);
+            crate::outln!("phase by mode (ODE): {}", p.phase);
         }
         meta["run"] = run_meta;
         meta["phase_by_mode"] = json!({ "sim_member0": ph.0, "ode": ph.1 });

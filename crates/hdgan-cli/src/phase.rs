@@ -1,7 +1,7 @@
 //! `hdgan phase` (phase diagrams) and `hdgan fixed-points`.
 
 use crate::config::{OutputConfig, parse_toml, read_file};
-use crate::output::{StagedDir, write_csv, write_json, write_npy};
+use crate::output::{OutputRequest, write_csv, write_json, write_npy};
 use crate::plot::{CellMap, render_cells};
 use crate::{InputError, build_info};
 use anyhow::Result;
@@ -289,22 +289,28 @@ pub fn execute_phase(
     out: Option<&Path>,
     threads: Option<usize>,
     progress: bool,
+    overwrite: bool,
 ) -> Result<PhaseOutcome> {
     if threads == Some(0) {
         return Err(InputError("`--threads` must be >= 1".into()).into());
     }
     let v = prepare_phase(path)?;
-    let dir = out
-        .map(Path::to_path_buf)
-        .or_else(|| v.config.output.dir.clone())
-        .unwrap_or_else(|| PathBuf::from("out").join(&v.name));
+    let staged = crate::open_output(
+        &OutputRequest::choose(
+            out,
+            v.config.output.dir.as_deref(),
+            PathBuf::from("out").join(&v.name),
+            overwrite,
+        )
+        .with_input(Some(path)),
+    )?;
     let total = v.spec.x.count * v.spec.y.count;
     let done = AtomicUsize::new(0);
     let started = Instant::now();
     let tick = || {
         let k = done.fetch_add(1, Ordering::Relaxed) + 1;
         if progress && (k * 10 / total) > ((k - 1) * 10 / total) {
-            eprintln!(
+            crate::errln!(
                 "{}: {}% of {} grid points, {:.1} s",
                 v.name,
                 k * 100 / total,
@@ -334,7 +340,6 @@ pub fn execute_phase(
         .as_ref()
         .map(|_| (sim_pairs.len(), sim_pairs.iter().filter(|&&a| a).count()));
     // Files.
-    let staged = StagedDir::new(&dir)?;
     let d = v.model.d;
     let mut header: Vec<String> = ["x", "y", "claim1_code", "ode_code", "agree", "ode_q_rms"]
         .iter()
@@ -475,7 +480,7 @@ fn simulate_grid(
         )?;
         out[k] = classify(&traj[0], &rule).map(|s| s.phase);
         if progress {
-            eprintln!("{}: simulation {}/{}", v.name, i + 1, picks.len());
+            crate::errln!("{}: simulation {}/{}", v.name, i + 1, picks.len());
         }
     }
     Ok(out)
@@ -525,19 +530,27 @@ pub fn execute_fixed_points(path: &Path) -> Result<Vec<FixedPoint>> {
     }
     let fps = fixed_points_for(&model);
     if let Some(c) = claim1(&model) {
-        println!(
+        crate::outln!(
             "Claim 1: (1/2) max(Lam - Lam~ + alpha Lam~) = {:.4}, tau eta^2 = {:.4}, min Lam = {:.4}; p* = {:?}; predicted: {}",
-            c.left, c.tau_eta_sq, c.right, c.p_star, c.predicted
+            c.left,
+            c.tau_eta_sq,
+            c.right,
+            c.p_star,
+            c.predicted
         );
         if model.d > 1 {
-            println!(
+            crate::outln!(
                 "Locally stable resting points fill the box p*_l <= |P_ll| <= 1, q = r = 0 (when Claim 1's condition holds)."
             );
         }
     }
-    println!(
+    crate::outln!(
         "{:<18} {:<34} {:>10}  {:<10} {:<8} eigenvalues (re, im)",
-        "kind", "state (P diag; q; r)", "residual", "stability", "physical"
+        "kind",
+        "state (P diag; q; r)",
+        "residual",
+        "stability",
+        "physical"
     );
     for fp in &fps {
         let st = &fp.state;
@@ -566,7 +579,7 @@ pub fn execute_fixed_points(path: &Path) -> Result<Vec<FixedPoint>> {
             })
             .collect::<Vec<_>>()
             .join(", ");
-        println!(
+        crate::outln!(
             "{:<18} {:<34} {:>10.2e}  {:<10} {:<8} {}",
             format!("{:?}", fp.kind),
             state,

@@ -2,7 +2,7 @@
 //! trajectories -> CSV / NPY / JSON files and the Figure 1 style plot.
 
 use crate::config::{self, ValidRun};
-use crate::output::{StagedDir, write_csv, write_json, write_npy};
+use crate::output::{OutputRequest, StagedDir, write_csv, write_json, write_npy};
 use crate::plot::{Figure, PALETTE, Series, Style, render};
 use crate::{InputError, build_info};
 use anyhow::{Context, Result};
@@ -14,7 +14,7 @@ use hdgan_micro_sim::{
 use hdgan_stability::{PhaseRule, PhaseSummary, classify};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::json;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
@@ -45,6 +45,9 @@ pub struct RunRequest {
     pub engine: Option<EngineKind>,
     /// Progress reporting on stderr.
     pub progress: Progress,
+    /// `--overwrite`: an earlier hdgan output folder at the named output path may be
+    /// replaced.
+    pub overwrite: bool,
 }
 
 /// What a run produced.
@@ -77,12 +80,16 @@ pub fn prepare(req: &RunRequest) -> Result<ValidRun, InputError> {
     Ok(cfg.validate(&name)?)
 }
 
-/// The output folder of a run: `--out`, else `[output] dir`, else `out/<name>`.
-pub fn output_dir(req: &RunRequest, valid: &ValidRun) -> PathBuf {
-    req.out
-        .clone()
-        .or_else(|| valid.config.output.dir.clone())
-        .unwrap_or_else(|| PathBuf::from("out").join(&valid.name))
+/// The output folder of a run: `--out`, else `[output] dir`, else `out/<name>` (numbered
+/// when taken); the config file is an input it may not replace.
+pub fn output_request(req: &RunRequest, valid: &ValidRun) -> OutputRequest {
+    OutputRequest::choose(
+        req.out.as_deref(),
+        valid.config.output.dir.as_deref(),
+        PathBuf::from("out").join(&valid.name),
+        req.overwrite,
+    )
+    .with_input(req.config.as_deref())
 }
 
 /// Runs a validated configuration: the simulation ensemble (in parallel, on `threads`
@@ -199,7 +206,7 @@ where
             let now = done.fetch_add(k, Ordering::Relaxed) + k;
             let tenth = now * 10 / total.max(1);
             if tenths.fetch_max(tenth, Ordering::Relaxed) < tenth {
-                eprintln!(
+                crate::errln!(
                     "{}: {}% of {} steps, {:.1} s",
                     valid.name,
                     tenth * 10,
@@ -308,7 +315,8 @@ pub fn cosine_figure(
     }
 }
 
-/// Writes the run's files into `dir` (atomically: all or nothing) and returns the path.
+/// Writes the run's files into `staged` and commits it (atomically: all or nothing);
+/// returns the final path.
 pub fn write_outputs(
     valid: &ValidRun,
     sim: &[Trajectory],
@@ -316,9 +324,8 @@ pub fn write_outputs(
     phases: &(Option<PhaseSummary>, Option<PhaseSummary>),
     sim_seconds: f64,
     threads: Option<usize>,
-    dir: &Path,
+    staged: StagedDir,
 ) -> Result<PathBuf> {
-    let staged = StagedDir::new(dir)?;
     let meta = write_run_files(valid, sim, ode, phases, sim_seconds, threads, &staged)?;
     write_json(&staged.file("run.json"), &meta)?;
     staged.commit()
@@ -432,7 +439,7 @@ pub fn execute(req: &RunRequest) -> Result<RunOutcome> {
             valid.model.p
         );
     }
-    let dir = output_dir(req, &valid);
+    let staged = crate::open_output(&output_request(req, &valid))?;
     let (sim, ode, sim_seconds) = simulate(&valid, req.threads, req.progress)?;
     // The simulation is classified with the threshold raised above its O(1/sqrt n)
     // fluctuations; the ODE's phase is its long-time phase, classified from the run's
@@ -463,7 +470,7 @@ pub fn execute(req: &RunRequest) -> Result<RunOutcome> {
         &phases,
         sim_seconds,
         req.threads,
-        &dir,
+        staged,
     )?;
     Ok(RunOutcome {
         out_dir,
@@ -547,9 +554,8 @@ pub fn multi_figure(
 /// ([`multi_figure`]), config.toml and run.json, atomically.
 pub fn execute_multi(req: &RunRequest) -> Result<(PathBuf, MultiRun)> {
     let valid = prepare(req)?;
-    let dir = output_dir(req, &valid);
+    let staged = crate::open_output(&output_request(req, &valid))?;
     let run = simulate_multi(&valid, req.threads, req.progress)?;
-    let staged = StagedDir::new(&dir)?;
     let names = MultiState::column_names(valid.model.d, valid.model.p);
     let header = write_trajectories(&staged, &names, &run.sim, run.ode.as_ref())?;
     let title = valid

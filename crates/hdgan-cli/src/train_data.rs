@@ -9,7 +9,7 @@
 //! initial overlaps.
 
 use crate::InputError;
-use crate::output::{StagedDir, write_csv, write_json};
+use crate::output::{OutputRequest, write_csv, write_json};
 use crate::plot::{Figure, PALETTE, Series, Style, render, render_panels};
 use crate::run::Progress;
 use anyhow::{Context, Result};
@@ -59,8 +59,10 @@ pub struct TrainDataRequest {
     pub seed: u64,
     /// Generator covariances to train with.
     pub covariances: Vec<FromData>,
-    /// Output folder (None: `out/train-<dataset>`).
+    /// Output folder (None: `out/train-<dataset>`, numbered when taken).
     pub out: Option<PathBuf>,
+    /// `--overwrite`: an earlier hdgan output folder at `out` may be replaced.
+    pub overwrite: bool,
     /// Worker threads (None: one per core).
     pub threads: Option<usize>,
     /// Progress reporting.
@@ -86,6 +88,7 @@ impl TrainDataRequest {
             seed: 1,
             covariances: vec![FromData::Informed, FromData::Isotropic, FromData::Standard],
             out: None,
+            overwrite: false,
             threads: None,
             progress: Progress::Silent,
         }
@@ -361,7 +364,7 @@ pub fn train(
                 )?;
                 let k = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
                 if req.progress != Progress::Silent {
-                    eprintln!(
+                    crate::errln!(
                         "train-data: {k}/{} runs done ({:.1} s)",
                         tasks.len(),
                         started.elapsed().as_secs_f64()
@@ -457,12 +460,16 @@ fn cov_name(c: FromData) -> &'static str {
 pub fn execute(req: &TrainDataRequest) -> Result<TrainDataOutcome> {
     req.check()?;
     let (set, prep) = load(req)?;
+    let staged = crate::open_output(
+        &OutputRequest::choose(
+            req.out.as_deref(),
+            None,
+            PathBuf::from("out").join(format!("train-{}", req.dataset.name())),
+            req.overwrite,
+        )
+        .with_input(Some(&req.path)),
+    )?;
     let mut outcome = train(req, &set, &prep)?;
-    let dir = req
-        .out
-        .clone()
-        .unwrap_or_else(|| PathBuf::from("out").join(format!("train-{}", req.dataset.name())));
-    let staged = StagedDir::new(&dir)?;
     let d = req.d;
     let mut header = vec!["covariance".to_owned(), "seed".to_owned(), "t".to_owned()];
     header.extend((1..=d).map(|i| format!("cos{i}")));
