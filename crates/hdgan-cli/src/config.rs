@@ -223,6 +223,15 @@ impl RunConfig {
         let model = self.model.validate("model")?;
         let init = self.init.validate("init", &model)?;
         self.sim.validate("sim", model.n)?;
+        if self.sim.record_dt > self.sim.t_end {
+            return Err(ParamError::rule(
+                "sim.record_dt",
+                format!(
+                    "must be <= sim.t_end ({}), got {}",
+                    self.sim.t_end, self.sim.record_dt
+                ),
+            ));
+        }
         let schedule = Schedule::from_times(model.n, self.sim.t_end, self.sim.record_dt)?;
         // Settings only the literal n-dimensional step simulates: (condition, engine reason,
         // mode reason).
@@ -264,7 +273,7 @@ impl RunConfig {
         if model.l1 > 0.0 && self.ode.enabled {
             return Err(ParamError::rule(
                 "ode.enabled",
-                "must be false when model.l1 > 0: the macroscopic ODE does not close with an elementwise penalty (use `hdgan measure`)",
+                "must be false when model.l1 > 0: the macroscopic ODE does not close with an elementwise penalty",
             ));
         }
         let ode = if self.ode.enabled {

@@ -23,6 +23,10 @@ use std::process::ExitCode;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Refuse requests whose estimated memory exceeds this size (e.g. 4G, 512MiB;
+    /// default: the memory available on this machine).
+    #[arg(long, global = true, value_parser = hdgan_cli::resources::parse_bytes)]
+    max_memory: Option<u64>,
 }
 
 #[derive(Subcommand)]
@@ -270,6 +274,7 @@ fn install_signal_handlers() {
 fn main() -> ExitCode {
     install_signal_handlers();
     let cli = Cli::parse();
+    hdgan_cli::resources::set_max_memory(cli.max_memory);
     let code = match dispatch(cli.command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -515,6 +520,13 @@ fn dispatch(cmd: Command) -> Result<()> {
                 v.config.sim.engine,
                 v.config.sim.mode
             );
+            hdgan_cli::outln!(
+                "  resources: {}",
+                hdgan_cli::run::estimate(&v, None)
+            );
+            if let Some(r) = hdgan_cli::run::rounding_note(&v) {
+                hdgan_cli::outln!("  note: {r}");
+            }
             if m.p > 1 {
                 hdgan_cli::outln!(
                     "  p = {} discriminator features: multi-feature engine (literal step) and multi-feature ODE; \

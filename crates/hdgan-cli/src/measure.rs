@@ -87,6 +87,19 @@ impl MeasureConfig {
                 "must be 1 for `hdgan measure` (Figure 2)",
             ));
         }
+        if model.l1 > 0.0 {
+            let fast = if self.measure.mode == StepMode::Fast {
+                " (and measure.mode = \"fast\" cannot simulate it)"
+            } else {
+                ""
+            };
+            return Err(ParamError::rule(
+                "model.l1",
+                format!(
+                    "must be 0 for `hdgan measure`: the Gaussian solution of the PDE it compares with holds without an elementwise penalty{fast}"
+                ),
+            ));
+        }
         let init = self.init.validate("init", &model)?;
         if init.features != Features::Constant {
             return Err(ParamError::rule(
@@ -238,6 +251,23 @@ pub fn figure2_panels(snaps: &[Snapshot]) -> Vec<Figure> {
         .collect()
 }
 
+/// The memory and steps of a measure run (see [`crate::resources`]): the simulation's
+/// vectors, the snapshots of the rows, and the coefficient and moment paths on the grid
+/// of step `measure.dt`.
+pub fn estimate(v: &ValidMeasure) -> crate::resources::Estimate {
+    let n = v.model.n as f64;
+    let times = &v.config.measure.times;
+    let t_max = times.last().copied().unwrap_or(0.0);
+    let grid = (t_max / v.config.measure.dt).ceil() + 2.0;
+    let mut e = crate::resources::Estimate::default();
+    e.add("n-dimensional state vectors", 10.0, 8.0 * n)
+        .add("snapshots", times.len() as f64 * n, 16.0 + 48.0)
+        .add("ODE coefficient and moment paths", 2.0 * grid, 400.0)
+        .keys(&["model.n", "measure.times", "measure.dt"]);
+    e.work = Some((n * t_max + grid, "SGDA steps and ODE steps".to_owned()));
+    e
+}
+
 /// Runs `hdgan measure` and writes its outputs.
 pub fn execute_measure(
     path: &Path,
@@ -248,6 +278,7 @@ pub fn execute_measure(
     let (name, text) = read_file(path)?;
     let cfg: MeasureConfig = parse_toml(&text, &path.display().to_string())?;
     let v = cfg.validate(&name).map_err(InputError::from)?;
+    estimate(&v).check()?;
     let staged = crate::open_output(
         &OutputRequest::choose(
             out,

@@ -125,6 +125,15 @@ fn check_axis(key: &str, a: &GridAxis) -> Result<(), ParamError> {
             ));
         }
     }
+    if a.min >= a.max {
+        return Err(ParamError::rule(
+            format!("{key}.min"),
+            format!(
+                "must be < {key}.max, got min = {} and max = {}",
+                a.min, a.max
+            ),
+        ));
+    }
     if !(2..=4000).contains(&a.count) {
         return Err(ParamError::rule(
             format!("{key}.count"),
@@ -140,6 +149,12 @@ impl PhaseConfig {
         let model = self.model.validate("model")?;
         model.require_single_feature("`hdgan phase`")?;
         let init = self.init.validate("init", &model)?;
+        if model.l1 > 0.0 {
+            return Err(ParamError::rule(
+                "model.l1",
+                "must be 0 for `hdgan phase`: the phase map classifies the macroscopic ODE, which does not close with an elementwise penalty (use `hdgan measure` or `hdgan run` with ode.enabled = false)",
+            ));
+        }
         check_axis("phase.x", &self.phase.x)?;
         check_axis("phase.y", &self.phase.y)?;
         if self.phase.x.param == self.phase.y.param {
@@ -197,7 +212,30 @@ impl PhaseConfig {
 pub fn prepare_phase(path: &Path) -> Result<ValidPhase, InputError> {
     let (name, text) = read_file(path)?;
     let cfg: PhaseConfig = parse_toml(&text, &path.display().to_string())?;
-    Ok(cfg.validate(&name)?)
+    let v = cfg.validate(&name)?;
+    estimate(&v).check()?;
+    Ok(v)
+}
+
+/// The memory and work of a phase map (see [`crate::resources`]): per grid point its
+/// result, its output row and its rectangles in the two figures, plus the simulations.
+pub fn estimate(v: &ValidPhase) -> crate::resources::Estimate {
+    let cells = (v.spec.x.count * v.spec.y.count) as f64;
+    let d = v.model.d;
+    let mut e = crate::resources::Estimate::default();
+    e.add("grid results", cells, (400 + 24 * d) as f64)
+        .add("output rows", cells, crate::resources::row_bytes(7 + d))
+        .add("figure rectangles", 2.0 * cells, 160.0)
+        .keys(&["phase.x.count", "phase.y.count"]);
+    let mut work = cells;
+    if let Some((n, stride, _)) = &v.sim {
+        let sims = ((v.spec.x.count.div_ceil(*stride)) * (v.spec.y.count.div_ceil(*stride))) as f64;
+        e.add("simulation vectors", rayon::current_num_threads() as f64 * (3 * d + 6) as f64, 8.0 * *n as f64);
+        e.keys(&["phase.sim.n", "phase.sim.stride"]);
+        work += sims * (*n as f64) * v.spec.t_end;
+    }
+    e.work = Some((work, "ODE solves and SGDA steps".to_owned()));
+    e
 }
 
 /// The phases a map can contain, in legend order, with their colours.
@@ -291,9 +329,7 @@ pub fn execute_phase(
     progress: bool,
     overwrite: bool,
 ) -> Result<PhaseOutcome> {
-    if threads == Some(0) {
-        return Err(InputError("`--threads` must be >= 1".into()).into());
-    }
+    crate::resources::check_threads(threads)?;
     let v = prepare_phase(path)?;
     let staged = crate::open_output(
         &OutputRequest::choose(

@@ -83,8 +83,13 @@ impl Estimate {
                 .max_by(|a, b| a.bytes.total_cmp(&b.bytes))
                 .map(|t| format!(", mostly {} ({})", t.what, human(t.bytes)))
                 .unwrap_or_default();
+            let kind = if self.keys.iter().all(|k| k.starts_with("--")) {
+                "options"
+            } else {
+                "config keys"
+            };
             return Err(InputError(format!(
-                "config keys {}: the request needs about {}{biggest}, more than the {} {source}; reduce them (or raise --max-memory)",
+                "{kind} {}: the request needs about {}{biggest}, more than the {} {source}; reduce them (or raise --max-memory)",
                 self.keys
                     .iter()
                     .map(|k| format!("`{k}`"))

@@ -4,6 +4,7 @@
 use crate::config::{self, ValidRun};
 use crate::output::{OutputRequest, StagedDir, write_csv, write_json, write_npy};
 use crate::plot::{Figure, PALETTE, Series, Style, render};
+use crate::resources::Estimate;
 use crate::{InputError, build_info};
 use anyhow::{Context, Result};
 use hdgan_core::{MacroState, MultiState, PackedState, Trajectory};
@@ -74,10 +75,76 @@ pub fn prepare(req: &RunRequest) -> Result<ValidRun, InputError> {
     if let Some(engine) = req.engine {
         cfg.sim.engine = engine;
     }
-    if req.threads == Some(0) {
-        return Err(InputError("`--threads` must be >= 1".into()));
+    crate::resources::check_threads(req.threads)?;
+    let valid = cfg.validate(&name)?;
+    estimate(&valid, req.threads).check()?;
+    Ok(valid)
+}
+
+/// A remark when `sim.t_end` or `sim.record_dt` is not a whole number of steps (times
+/// are `k / n`, so they are rounded to the nearest step; `run.json` records the effective
+/// values).
+pub fn rounding_note(valid: &ValidRun) -> Option<String> {
+    let n = valid.model.n as f64;
+    let sim = &valid.config.sim;
+    let t = valid.schedule.steps as f64 / n;
+    let r = valid.schedule.record_every as f64 / n;
+    let off = |a: f64, b: f64| (a - b).abs() > 1e-12 * b.abs().max(1.0);
+    let mut parts = Vec::new();
+    if off(t, sim.t_end) {
+        parts.push(format!("sim.t_end = {} is rounded to {t} ({} steps)", sim.t_end, valid.schedule.steps));
     }
-    Ok(cfg.validate(&name)?)
+    if off(r, sim.record_dt) {
+        parts.push(format!(
+            "sim.record_dt = {} is rounded to {r} ({} steps, a whole number of steps of 1/n)",
+            sim.record_dt, valid.schedule.record_every
+        ));
+    }
+    (!parts.is_empty()).then(|| parts.join("; "))
+}
+
+/// The memory and steps a validated run needs (see [`crate::resources`]): the state
+/// vectors of the members running at once, the recorded states of every member and of
+/// the ODE, and the output rows built from them.
+pub fn estimate(valid: &ValidRun, threads: Option<usize>) -> Estimate {
+    let m = &valid.model;
+    let sim = &valid.config.sim;
+    let (n, d, p) = (m.n as f64, m.d, m.p);
+    let members = sim.members as f64;
+    let workers = threads
+        .unwrap_or_else(rayon::current_num_threads)
+        .min(sim.members) as f64;
+    let records = (valid.schedule.steps / valid.schedule.record_every + 2) as f64;
+    let (values, blocks) = if p > 1 {
+        (MultiState::packed_len(d, p), 5)
+    } else {
+        (MacroState::packed_len(d), 4)
+    };
+    let literal = sim.mode == hdgan_micro_sim::StepMode::Literal || p > 1 || m.l1 > 0.0;
+    // n-vectors per engine: U, V (d each), w (p), the normal buffers, and the initial
+    // state's construction.
+    let vectors = match sim.engine {
+        EngineKind::Gram if p == 1 => 0.0,
+        _ => (3 * d + 2 * p + if literal { 6 } else { 4 }) as f64,
+    };
+    let mut e = Estimate::default();
+    e.add("n-dimensional state vectors", workers * vectors, 8.0 * n)
+        .add(
+            "recorded states",
+            (members + 1.0) * records,
+            crate::resources::state_bytes(values, blocks),
+        )
+        .add(
+            "output rows and plot points",
+            (members + 1.0) * records,
+            crate::resources::row_bytes(values + 2) + 16.0 * values as f64,
+        )
+        .keys(&["model.n", "sim.members", "sim.t_end", "sim.record_dt"]);
+    e.work = Some((
+        valid.schedule.steps as f64 * members,
+        "SGDA steps".to_owned(),
+    ));
+    e
 }
 
 /// The output folder of a run: `--out`, else `[output] dir`, else `out/<name>` (numbered
@@ -184,6 +251,16 @@ where
 {
     let sim_cfg = &valid.config.sim;
     let total = valid.schedule.steps * sim_cfg.members as u64;
+    if progress != Progress::Silent {
+        crate::note(&format!(
+            "{}: {}",
+            valid.name,
+            estimate(valid, threads)
+        ));
+        if let Some(r) = rounding_note(valid) {
+            crate::note(&format!("{}: {r}", valid.name));
+        }
+    }
     let bar = if progress == Progress::Bar {
         let b = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
         b.set_style(
@@ -416,6 +493,9 @@ fn run_meta(
         "config": valid.config,
         "steps": valid.schedule.steps,
         "record_every_steps": valid.schedule.record_every,
+        "t_end_effective": valid.schedule.steps as f64 / valid.model.n as f64,
+        "record_dt_effective": valid.schedule.record_every as f64 / valid.model.n as f64,
+        "schedule_rounding": rounding_note(valid),
         "columns": { "sim": sim_header, "ode": std::iter::once("t".to_owned()).chain(names.iter().cloned()).collect::<Vec<_>>() },
         "files": {
             "sim.csv": "simulation: one row per (member, recorded time)",

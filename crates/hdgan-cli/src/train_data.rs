@@ -131,8 +131,12 @@ impl TrainDataRequest {
         if self.records < 2 {
             return bad("--records", "must be >= 2");
         }
-        if self.threads == Some(0) {
-            return bad("--threads", "must be >= 1");
+        crate::resources::check_threads(self.threads)?;
+        if self.colour == Colour::Rgb && self.dataset != Dataset::Cifar10 {
+            return Err(InputError(format!(
+                "`--colour` applies to `--dataset cifar10` only; `--dataset {}` images are greyscale",
+                self.dataset.name()
+            )));
         }
         if self.covariances.is_empty() {
             return bad("--covariance", "must name at least one covariance");
@@ -306,6 +310,61 @@ fn data_model_at(
     Ok(c.validate("model").map_err(InputError::from)?)
 }
 
+/// The checks that need the data's spectrum, made before any training: the top `d`
+/// eigenvalues exceed the bulk, the rates are finite, the schedule has at least one step,
+/// and the memory estimate fits. Returns `(alpha, t_end, schedule)`.
+pub fn check_with_data(
+    req: &TrainDataRequest,
+    prep: &Prepared,
+) -> Result<(f64, f64, Schedule), InputError> {
+    req.check()?;
+    let lam = prep.effective();
+    if lam.iter().any(|&l| l <= 0.0) {
+        return Err(InputError(format!(
+            "the top {} eigenvalues of the scaled covariance must exceed the bulk (1): estimated Lam = {lam:?}; lower --d",
+            req.d
+        )));
+    }
+    let (alpha, t_end) = req.settings(&lam);
+    let tau_tilde = alpha * req.tau;
+    if !(tau_tilde.is_finite() && tau_tilde > 0.0) {
+        return Err(InputError(format!(
+            "`--tau` {:e} and `--alpha` {alpha:e} give the generator rate tau~ = alpha tau = {tau_tilde:e}, which must be a finite number > 0",
+            req.tau
+        )));
+    }
+    if !(t_end.is_finite() && t_end > 0.0) {
+        return Err(InputError(format!(
+            "`--t-end`: the horizon {t_end:e} (default 40 / (tau~ Lam_d)) must be a finite number > 0; set --t-end"
+        )));
+    }
+    let n = prep.n;
+    let schedule = Schedule::from_times(n, t_end, t_end / req.records as f64)
+        .map_err(|e| InputError(format!("`--t-end` {t_end:e}: {}", e.to_string().trim_start_matches("sim.t_end "))))?;
+    let runs = (req.seeds * req.covariances.len()) as f64;
+    let records = (req.records + 2) as f64;
+    let workers = req
+        .threads
+        .unwrap_or_else(rayon::current_num_threads)
+        .min(req.seeds * req.covariances.len()) as f64;
+    let mut e = crate::resources::Estimate::default();
+    e.add(
+        "n-dimensional state vectors",
+        workers * (3 * req.d + 8) as f64,
+        8.0 * n as f64,
+    )
+    .add(
+        "recorded states and alignment curves",
+        2.0 * runs * records,
+        crate::resources::state_bytes(MultiState::packed_len(req.d, 1), 5)
+            + crate::resources::row_bytes(req.d + 6),
+    )
+    .keys(&["--seeds", "--covariance", "--d"]);
+    e.work = Some((runs * schedule.steps as f64, "SGDA steps".to_owned()));
+    e.check()?;
+    Ok((alpha, t_end, schedule))
+}
+
 /// Trains on the data: for each covariance and seed one run from random unit columns
 /// (stream `(seed, member)`, the same initial weights for both covariances), plus the ODE
 /// from every run's initial overlaps. Deterministic for a given request whatever the
@@ -315,19 +374,8 @@ pub fn train(
     set: &Arc<ImageSet>,
     prep: &Arc<Prepared>,
 ) -> Result<TrainDataOutcome> {
-    req.check()?;
-    let lam = prep.effective();
-    if lam.iter().any(|&l| l <= 0.0) {
-        return Err(InputError(format!(
-            "the top {} eigenvalues of the scaled covariance must exceed the bulk (1): estimated Lam = {lam:?}; lower --d",
-            req.d
-        ))
-        .into());
-    }
-    let (alpha, t_end) = req.settings(&lam);
+    let (alpha, t_end, schedule) = check_with_data(req, prep)?;
     let n = prep.n;
-    let schedule =
-        Schedule::from_times(n, t_end, t_end / req.records as f64).map_err(InputError::from)?;
     let started = Instant::now();
     let tasks: Vec<(usize, usize)> = (0..req.covariances.len())
         .flat_map(|c| (0..req.seeds).map(move |s| (c, s)))
@@ -460,6 +508,7 @@ fn cov_name(c: FromData) -> &'static str {
 pub fn execute(req: &TrainDataRequest) -> Result<TrainDataOutcome> {
     req.check()?;
     let (set, prep) = load(req)?;
+    check_with_data(req, &prep)?;
     let staged = crate::open_output(
         &OutputRequest::choose(
             req.out.as_deref(),
