@@ -160,10 +160,53 @@ pub fn parse_toml<T: serde::de::DeserializeOwned>(
 /// A one-line description of a TOML error: file, line, the key's full dotted path when
 /// the error is about a key, and the rule.
 fn toml_error_line(text: &str, origin: &str, e: &toml::de::Error) -> String {
-    let msg = e.message().replace('\n', " ");
+    let msg = humanize(&e.message().replace('\n', " "));
     let Some(span) = e.span() else {
         return format!("{origin}: {msg}");
     };
+    if let Some(field) = msg
+        .strip_prefix("missing field `")
+        .and_then(|r| r.split('`').next())
+    {
+        // The span covers the table the key is missing from: name that table's key.
+        let line_no = text[..span.start.min(text.len())].matches('\n').count() + 1;
+        const TOP: [&str; 9] = [
+            "model", "init", "sim", "phase", "measure", "ode", "output", "title", "seed",
+        ];
+        let table = if span.start == 0 && TOP.contains(&field) {
+            String::new()
+        } else {
+            // The last table header at or above the span's first line.
+            let upto = text[span.start.min(text.len())..]
+                .find('\n')
+                .map_or(text.len(), |k| span.start + k);
+            text[..upto]
+                .lines()
+                .rev()
+                .find_map(|l| {
+                    let t = l.trim();
+                    (t.starts_with('[') && t.ends_with(']'))
+                        .then(|| t.trim_matches(|c| c == '[' || c == ']').trim().to_owned())
+                })
+                .unwrap_or_default()
+        };
+        let full = if table.is_empty() {
+            field.to_owned()
+        } else {
+            format!("{table}.{field}")
+        };
+        let what = if text
+            .lines()
+            .any(|l| l.trim().starts_with(&format!("[{full}")))
+        {
+            "key"
+        } else if ["model", "init", "sim", "phase", "measure"].contains(&full.as_str()) {
+            "table"
+        } else {
+            "key"
+        };
+        return format!("{origin}:{line_no}: config {what} `{full}` is missing (it is required)");
+    }
     let line_no = text[..span.start.min(text.len())].matches('\n').count() + 1;
     // The table the offending line belongs to: the last `[header]` above it.
     let table = text[..span.start.min(text.len())]
@@ -215,6 +258,44 @@ fn toml_error_line(text: &str, origin: &str, e: &toml::de::Error) -> String {
     } else {
         format!("{origin}:{line_no}: config key `{full_key}`: {msg}")
     }
+}
+
+/// Rewrites serde's wording for users: no Rust type names (`usize`, `struct
+/// ModelConfig`, `as i128`).
+fn humanize(msg: &str) -> String {
+    let mut m = msg.replace(" as i128", "").replace(" as u128", "");
+    for (rust, human) in [
+        ("expected usize", "expected a whole number >= 0"),
+        ("expected u64", "expected a whole number >= 0"),
+        ("expected u32", "expected a whole number >= 0"),
+        ("expected u8", "expected a whole number from 0 to 255"),
+        ("expected i64", "expected a whole number"),
+        ("expected f64", "expected a number"),
+        ("expected option", "expected a value"),
+        ("expected unit", "expected nothing"),
+        ("wanted string or table", "expected a name in quotes"),
+    ] {
+        m = m.replace(rust, human);
+    }
+    for prefix in [
+        "expected struct ",
+        "expected tuple struct ",
+        "expected enum ",
+    ] {
+        while let Some(i) = m.find(prefix) {
+            let rest = &m[i + prefix.len()..];
+            let end = rest
+                .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+                .unwrap_or(rest.len());
+            let what = if prefix == "expected enum " {
+                "expected one of the names listed in configs/reference.toml"
+            } else {
+                "expected a table"
+            };
+            m = format!("{}{what}{}", &m[..i], &rest[end..]);
+        }
+    }
+    m
 }
 
 impl RunConfig {

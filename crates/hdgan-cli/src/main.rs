@@ -520,10 +520,7 @@ fn dispatch(cmd: Command) -> Result<()> {
                 v.config.sim.engine,
                 v.config.sim.mode
             );
-            hdgan_cli::outln!(
-                "  resources: {}",
-                hdgan_cli::run::estimate(&v, None)
-            );
+            hdgan_cli::outln!("  resources: {}", hdgan_cli::run::estimate(&v, None));
             if let Some(r) = hdgan_cli::run::rounding_note(&v) {
                 hdgan_cli::outln!("  note: {r}");
             }

@@ -230,7 +230,11 @@ pub fn estimate(v: &ValidPhase) -> crate::resources::Estimate {
     let mut work = cells;
     if let Some((n, stride, _)) = &v.sim {
         let sims = ((v.spec.x.count.div_ceil(*stride)) * (v.spec.y.count.div_ceil(*stride))) as f64;
-        e.add("simulation vectors", rayon::current_num_threads() as f64 * (3 * d + 6) as f64, 8.0 * *n as f64);
+        e.add(
+            "simulation vectors",
+            rayon::current_num_threads() as f64 * (3 * d + 6) as f64,
+            8.0 * *n as f64,
+        );
         e.keys(&["phase.sim.n", "phase.sim.stride"]);
         work += sims * (*n as f64) * v.spec.t_end;
     }
@@ -469,7 +473,7 @@ pub fn execute_phase(
             "claim1_vs_ode": {"compared": agreement.0, "agree": agreement.1},
             "sim_vs_ode": sim_agreement.map(|(a, b)| json!({"compared": a, "agree": b})),
             "columns": header,
-            "phase_codes": "0 success, 1 oscillation, 2 failure, 3 + sum of 2^l over learned features l (0-based) = mode collapse, NaN unknown",
+            "phase_codes": "0 success, 1 oscillation, 2 failure, 3 + sum of 2^l over learned features l (0-based) = mode collapse; NaN = no verdict: claim1_code where Claim 1 does not apply (finite lambda), ode_code where the ODE diverged or could not be classified (also agree and ode_* are then NaN), sim_code at points without a simulation or whose simulation diverged",
             "classification_times": classification_times(v.spec.t_end, v.spec.samples, &v.spec.rule),
             "rule": v.spec.rule,
         }),

@@ -1,7 +1,7 @@
 //! Line and scatter plots written as SVG and PNG (plotters, with an embedded DejaVu font so
 //! that no system font is needed).
 
-use anyhow::{Result, anyhow};
+use anyhow::{Context, Result, anyhow};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::FontStyle;
@@ -99,33 +99,62 @@ fn data_range(fig: &Figure, pick: impl Fn(&(f64, f64)) -> f64) -> (f64, f64) {
     (lo, hi)
 }
 
+/// Text for a figure: control characters (invalid in SVG's XML even when escaped) become
+/// spaces; plotters escapes `<`, `>`, `&` and quotes itself.
+pub fn clean_text(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
+/// The most points a figure draws; longer series are thinned evenly (first and last
+/// points kept), so a figure stays small whatever the recording cadence. The CSV and NPY
+/// files keep every point.
+pub const MAX_FIGURE_POINTS: usize = 40_000;
+
+/// Every k-th point of `pts` (and the last), at most about `cap` points.
+pub fn decimate(pts: Vec<(f64, f64)>, cap: usize) -> Vec<(f64, f64)> {
+    let cap = cap.max(2);
+    if pts.len() <= cap {
+        return pts;
+    }
+    let stride = pts.len().div_ceil(cap - 1);
+    let last = pts[pts.len() - 1];
+    let mut out: Vec<(f64, f64)> = pts.into_iter().step_by(stride).collect();
+    if out.last() != Some(&last) {
+        out.push(last);
+    }
+    out
+}
+
 fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, fig: &Figure) -> Result<()>
 where
     DB::ErrorType: 'static,
 {
-    root.fill(&WHITE).map_err(|e| anyhow!("plot: {e:?}"))?;
+    root.fill(&WHITE).map_err(|e| anyhow!("plot: {e}"))?;
     let (x0, x1) = fig.x_range.unwrap_or_else(|| data_range(fig, |p| p.0));
     let (y0, y1) = fig.y_range.unwrap_or_else(|| {
         let (a, b) = data_range(fig, |p| p.1);
         let pad = 0.05 * (b - a);
         (a - pad, b + pad)
     });
+    let cap = (MAX_FIGURE_POINTS / fig.series.len().max(1)).max(400);
     let mut chart = ChartBuilder::on(&root)
-        .caption(&fig.title, ("sans-serif", 22))
+        .caption(clean_text(&fig.title), ("sans-serif", 22))
         .margin(14)
         .x_label_area_size(44)
         .y_label_area_size(64)
         .build_cartesian_2d(x0..x1, y0..y1)
-        .map_err(|e| anyhow!("plot: {e:?}"))?;
+        .map_err(|e| anyhow!("plot: {e}"))?;
     chart
         .configure_mesh()
-        .x_desc(&fig.x_label)
-        .y_desc(&fig.y_label)
+        .x_desc(clean_text(&fig.x_label))
+        .y_desc(clean_text(&fig.y_label))
         .label_style(("sans-serif", 14))
         .axis_desc_style(("sans-serif", 16))
         .light_line_style(RGBColor(235, 235, 235))
         .draw()
-        .map_err(|e| anyhow!("plot: {e:?}"))?;
+        .map_err(|e| anyhow!("plot: {e}"))?;
     for s in &fig.series {
         let color = RGBColor(s.color.0, s.color.1, s.color.2);
         let pts: Vec<(f64, f64)> = s
@@ -134,32 +163,33 @@ where
             .copied()
             .filter(|(x, y)| x.is_finite() && y.is_finite())
             .collect();
+        let pts = decimate(pts, cap);
         let anno = match s.style {
             Style::Line => chart
                 .draw_series(LineSeries::new(pts, color.stroke_width(2)))
-                .map_err(|e| anyhow!("plot: {e:?}"))?,
+                .map_err(|e| anyhow!("plot: {e}"))?,
             Style::Dashed => chart
                 .draw_series(DashedLineSeries::new(pts, 6, 4, color.stroke_width(2)))
-                .map_err(|e| anyhow!("plot: {e:?}"))?,
+                .map_err(|e| anyhow!("plot: {e}"))?,
             Style::Dots => chart
                 .draw_series(pts.into_iter().map(|p| Circle::new(p, 3, color.filled())))
-                .map_err(|e| anyhow!("plot: {e:?}"))?,
+                .map_err(|e| anyhow!("plot: {e}"))?,
             Style::Crosses => chart
                 .draw_series(
                     pts.into_iter()
                         .map(|p| Cross::new(p, 3, color.stroke_width(1))),
                 )
-                .map_err(|e| anyhow!("plot: {e:?}"))?,
+                .map_err(|e| anyhow!("plot: {e}"))?,
             Style::Points => chart
                 .draw_series(
                     pts.into_iter()
                         .map(|p| Circle::new(p, 1, color.mix(0.5).filled())),
                 )
-                .map_err(|e| anyhow!("plot: {e:?}"))?,
+                .map_err(|e| anyhow!("plot: {e}"))?,
         };
         if !s.label.is_empty() {
             let style = s.style;
-            anno.label(s.label.clone())
+            anno.label(clean_text(&s.label))
                 .legend(move |(x, y)| match style {
                     Style::Line | Style::Dashed => {
                         PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
@@ -180,9 +210,9 @@ where
             .border_style(RGBColor(180, 180, 180))
             .position(SeriesLabelPosition::MiddleRight)
             .draw()
-            .map_err(|e| anyhow!("plot: {e:?}"))?;
+            .map_err(|e| anyhow!("plot: {e}"))?;
     }
-    root.present().map_err(|e| anyhow!("plot: {e:?}"))?;
+    root.present().map_err(|e| anyhow!("plot: {e}"))?;
     Ok(())
 }
 
@@ -192,8 +222,10 @@ pub const SIZE: (u32, u32) = (960, 600);
 /// Renders `fig` to an SVG file and a PNG file.
 pub fn render(fig: &Figure, svg: &Path, png: &Path) -> Result<()> {
     register_fonts();
-    draw(SVGBackend::new(svg, SIZE).into_drawing_area(), fig)?;
-    draw(BitMapBackend::new(png, SIZE).into_drawing_area(), fig)?;
+    draw(SVGBackend::new(svg, SIZE).into_drawing_area(), fig)
+        .with_context(|| format!("cannot write the figure `{}`", svg.display()))?;
+    draw(BitMapBackend::new(png, SIZE).into_drawing_area(), fig)
+        .with_context(|| format!("cannot write the figure `{}`", png.display()))?;
     Ok(())
 }
 
@@ -232,12 +264,12 @@ fn draw_cells<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, map: &CellMap) -
 where
     DB::ErrorType: 'static,
 {
-    let err = |e: DrawingAreaErrorKind<DB::ErrorType>| anyhow!("plot: {e:?}");
+    let err = |e: DrawingAreaErrorKind<DB::ErrorType>| anyhow!("plot: {e}");
     root.fill(&WHITE).map_err(err)?;
     let (x0, x1) = map.x_range;
     let (y0, y1) = map.y_range;
     let mut chart = ChartBuilder::on(&root)
-        .caption(&map.title, ("sans-serif", 22))
+        .caption(clean_text(&map.title), ("sans-serif", 22))
         .margin(14)
         .x_label_area_size(44)
         .y_label_area_size(64)
@@ -246,8 +278,8 @@ where
     chart
         .configure_mesh()
         .disable_mesh()
-        .x_desc(&map.x_label)
-        .y_desc(&map.y_label)
+        .x_desc(clean_text(&map.x_label))
+        .y_desc(clean_text(&map.y_label))
         .label_style(("sans-serif", 14))
         .axis_desc_style(("sans-serif", 16))
         .draw()
@@ -263,7 +295,7 @@ where
         chart
             .draw_series(std::iter::empty::<Circle<(f64, f64), i32>>())
             .map_err(err)?
-            .label(label.clone())
+            .label(clean_text(label))
             .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 14, y + 6)], color.filled()));
     }
     if !map.segments.is_empty() {
@@ -290,7 +322,7 @@ where
             .map_err(err)?;
         chart
             .draw_series(std::iter::once(Text::new(
-                label.clone(),
+                clean_text(label),
                 (*x, *y),
                 ("sans-serif", 15).into_font().color(&BLACK),
             )))
@@ -311,8 +343,10 @@ where
 /// Renders a [`CellMap`] to SVG and PNG.
 pub fn render_cells(map: &CellMap, svg: &Path, png: &Path) -> Result<()> {
     register_fonts();
-    draw_cells(SVGBackend::new(svg, SIZE).into_drawing_area(), map)?;
-    draw_cells(BitMapBackend::new(png, SIZE).into_drawing_area(), map)?;
+    draw_cells(SVGBackend::new(svg, SIZE).into_drawing_area(), map)
+        .with_context(|| format!("cannot write the figure `{}`", svg.display()))?;
+    draw_cells(BitMapBackend::new(png, SIZE).into_drawing_area(), map)
+        .with_context(|| format!("cannot write the figure `{}`", png.display()))?;
     Ok(())
 }
 
@@ -331,7 +365,7 @@ pub fn render_panels(panels: &[Figure], cols: usize, svg: &Path, png: &Path) -> 
         let root = SVGBackend::new(svg, size).into_drawing_area();
         let areas = root.split_evenly((rows, cols));
         draw_all(&areas)?;
-        root.present().map_err(|e| anyhow!("plot: {e:?}"))?;
+        root.present().map_err(|e| anyhow!("plot: {e}"))?;
     }
     {
         let root = BitMapBackend::new(png, size).into_drawing_area();
@@ -339,7 +373,49 @@ pub fn render_panels(panels: &[Figure], cols: usize, svg: &Path, png: &Path) -> 
         for (p, a) in panels.iter().zip(areas) {
             draw(a, p)?;
         }
-        root.present().map_err(|e| anyhow!("plot: {e:?}"))?;
+        root.present().map_err(|e| anyhow!("plot: {e}"))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_series_are_thinned_keeping_the_ends() {
+        let pts: Vec<(f64, f64)> = (0..100_001).map(|i| (i as f64, 0.0)).collect();
+        let d = decimate(pts, 1000);
+        assert!(d.len() <= 1001, "{}", d.len());
+        assert_eq!(d[0].0.to_bits(), 0.0f64.to_bits());
+        assert_eq!(d[d.len() - 1].0.to_bits(), 100_000.0f64.to_bits());
+        let short: Vec<(f64, f64)> = (0..10).map(|i| (i as f64, 1.0)).collect();
+        assert_eq!(decimate(short.clone(), 1000), short);
+    }
+
+    #[test]
+    fn titles_with_control_characters_give_valid_svg() {
+        let dir = tempfile::tempdir().unwrap();
+        let fig = Figure {
+            title: "a\u{1}b <&> \"q\"\u{7f}".into(),
+            x_label: "x".into(),
+            y_label: "y".into(),
+            series: vec![Series {
+                label: "s\u{0}".into(),
+                color: PALETTE[0],
+                style: Style::Line,
+                points: vec![(0.0, 0.0), (1.0, 1.0)],
+            }],
+            ..Figure::default()
+        };
+        let svg = dir.path().join("f.svg");
+        render(&fig, &svg, &dir.path().join("f.png")).unwrap();
+        let text = std::fs::read_to_string(&svg).unwrap();
+        assert!(
+            !text
+                .chars()
+                .any(|c| c.is_control() && c != '\n' && c != '\t' && c != '\r')
+        );
+        assert!(text.contains("&lt;&amp;&gt;"), "escaped");
+    }
 }

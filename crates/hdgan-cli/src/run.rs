@@ -92,7 +92,10 @@ pub fn rounding_note(valid: &ValidRun) -> Option<String> {
     let off = |a: f64, b: f64| (a - b).abs() > 1e-12 * b.abs().max(1.0);
     let mut parts = Vec::new();
     if off(t, sim.t_end) {
-        parts.push(format!("sim.t_end = {} is rounded to {t} ({} steps)", sim.t_end, valid.schedule.steps));
+        parts.push(format!(
+            "sim.t_end = {} is rounded to {t} ({} steps)",
+            sim.t_end, valid.schedule.steps
+        ));
     }
     if off(r, sim.record_dt) {
         parts.push(format!(
@@ -252,11 +255,7 @@ where
     let sim_cfg = &valid.config.sim;
     let total = valid.schedule.steps * sim_cfg.members as u64;
     if progress != Progress::Silent {
-        crate::note(&format!(
-            "{}: {}",
-            valid.name,
-            estimate(valid, threads)
-        ));
+        crate::note(&format!("{}: {}", valid.name, estimate(valid, threads)));
         if let Some(r) = rounding_note(valid) {
             crate::note(&format!("{}: {r}", valid.name));
         }

@@ -339,8 +339,12 @@ pub fn check_with_data(
         )));
     }
     let n = prep.n;
-    let schedule = Schedule::from_times(n, t_end, t_end / req.records as f64)
-        .map_err(|e| InputError(format!("`--t-end` {t_end:e}: {}", e.to_string().trim_start_matches("sim.t_end "))))?;
+    let schedule = Schedule::from_times(n, t_end, t_end / req.records as f64).map_err(|e| {
+        InputError(format!(
+            "`--t-end` {t_end:e}: {}",
+            e.to_string().trim_start_matches("sim.t_end ")
+        ))
+    })?;
     let runs = (req.seeds * req.covariances.len()) as f64;
     let records = (req.records + 2) as f64;
     let workers = req
