@@ -254,22 +254,7 @@ impl MicroState {
 
     /// The macroscopic state `M = X^T X` (Definitions 1-2), in O(n d^2).
     pub fn macro_state(&self) -> MacroState {
-        let d = self.d;
-        let mut s = MacroState::zeros(d);
-        for i in 0..d {
-            for j in 0..d {
-                s.p[(i, j)] = dot(self.u_col(i), self.v_col(j));
-            }
-            s.q[i] = dot(self.u_col(i), &self.w);
-            s.r[i] = dot(self.v_col(i), &self.w);
-            for j in i..d {
-                let x = dot(self.v_col(i), self.v_col(j));
-                s.s[(i, j)] = x;
-                s.s[(j, i)] = x;
-            }
-        }
-        s.z = dot(&self.w, &self.w);
-        s
+        macro_state_of(self.n, self.d, &self.u, &self.v, &self.w)
     }
 
     /// `U^T U`, which must be `I_d` (used by tests and checks).
@@ -282,6 +267,30 @@ impl MicroState {
         }
         g
     }
+}
+
+/// [`MicroState::macro_state`] of the vectors `u` (n x d, column-major), `v` (n x d) and
+/// `w` (n), without owning them.
+pub(crate) fn macro_state_of(n: usize, d: usize, u: &[f64], v: &[f64], w: &[f64]) -> MacroState {
+    let col = |x: &'_ [f64], j: usize| -> std::ops::Range<usize> {
+        debug_assert!(x.len() >= (j + 1) * n);
+        j * n..(j + 1) * n
+    };
+    let mut s = MacroState::zeros(d);
+    for i in 0..d {
+        for j in 0..d {
+            s.p[(i, j)] = dot(&u[col(u, i)], &v[col(v, j)]);
+        }
+        s.q[i] = dot(&u[col(u, i)], w);
+        s.r[i] = dot(&v[col(v, i)], w);
+        for j in i..d {
+            let x = dot(&v[col(v, i)], &v[col(v, j)]);
+            s.s[(i, j)] = x;
+            s.s[(j, i)] = x;
+        }
+    }
+    s.z = dot(w, w);
+    s
 }
 
 #[cfg(test)]

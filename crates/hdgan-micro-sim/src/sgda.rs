@@ -67,6 +67,19 @@ pub struct Sgda {
     c: Vec<f64>,
     c0: Vec<f64>,
     c1: Vec<f64>,
+    /// Reused storage for records taken while an update is deferred.
+    record_buf: RecordBuf,
+}
+
+/// A buffer reused by [`Sgda`]'s records (behind a mutex because recording takes
+/// `&self`); a clone starts empty.
+#[derive(Debug, Default)]
+struct RecordBuf(std::sync::Mutex<Vec<f64>>);
+
+impl Clone for RecordBuf {
+    fn clone(&self) -> Self {
+        Self::default()
+    }
 }
 
 impl Sgda {
@@ -116,6 +129,7 @@ impl Sgda {
             c: vec![0.0; d],
             c0: vec![0.0; d],
             c1: vec![0.0; d],
+            record_buf: RecordBuf::default(),
             x,
         };
         e.gram = e.exact_macro_state();
@@ -194,9 +208,23 @@ impl Sgda {
         let mut s = match &self.pending {
             None => self.x.macro_state(),
             Some(p) => {
-                let mut x = self.x.clone();
-                p.apply(&mut x, &self.buf);
-                x.macro_state()
+                // U does not change: apply the deferred update to copies of V and w kept
+                // in a reused buffer (O(n d) copy, no allocation after the first record).
+                let x = &self.x;
+                let mut buf = self
+                    .record_buf
+                    .0
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner());
+                let (nv, nw) = (x.v.len(), x.w.len());
+                buf.resize(nv + nw, 0.0);
+                let (v, w) = buf.split_at_mut(nv);
+                v.copy_from_slice(&x.v);
+                w.copy_from_slice(&x.w);
+                update_vectors(
+                    x.n, x.d, &x.u, v, w, &self.buf, p.kw, &p.cu, &p.cv, p.cxi, &p.bv, &p.bw,
+                );
+                crate::init::macro_state_of(x.n, x.d, &x.u, v, w)
             }
         };
         let (ws, vs) = (self.w_scale, &self.v_scale);
