@@ -5,6 +5,7 @@
 //! **Invariant:** this crate and `xtask` are the only ones that read configs, print, or
 //! write files.
 
+pub mod checkpoint;
 pub mod config;
 pub mod measure;
 pub mod modes;

@@ -238,6 +238,8 @@ pub fn execute_modes(req: &ModesRequest) -> Result<ModesOutcome> {
             engine: None,
             progress: req.progress,
             overwrite: req.overwrite,
+            checkpoint_every: None,
+            resume: None,
         })?;
         (valid.model.clone(), Some(valid))
     } else {

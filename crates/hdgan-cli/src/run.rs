@@ -1,6 +1,7 @@
 //! `hdgan run`: config -> validated parameters -> simulation ensemble and limiting ODE ->
 //! trajectories -> CSV / NPY / JSON files and the Figure 1 style plot.
 
+use crate::checkpoint::{CheckpointDir, ResumeInfo};
 use crate::config::{self, ValidRun};
 use crate::output::{OutputRequest, StagedDir, write_csv, write_json, write_npy};
 use crate::plot::{Figure, PALETTE, Series, Style, render};
@@ -10,7 +11,8 @@ use anyhow::{Context, Result};
 use hdgan_core::{MacroState, MultiState, PackedState, Trajectory};
 use hdgan_macro_ode::{MultiForm, solve, solve_multi};
 use hdgan_micro_sim::{
-    AnyEngine, Engine, EngineKind, MultiSgda, RunControl, SimError, run_ensemble,
+    AnyEngine, Checkpoint, EngineKind, Member, MultiSgda, RunControl, SimError, advance,
+    run_ensemble,
 };
 use hdgan_stability::{PhaseRule, PhaseSummary, classify};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -49,6 +51,83 @@ pub struct RunRequest {
     /// `--overwrite`: an earlier hdgan output folder at the named output path may be
     /// replaced.
     pub overwrite: bool,
+    /// `--checkpoint-every DT`: save the run's state every DT units of time.
+    pub checkpoint_every: Option<f64>,
+    /// `--resume`: the checkpoint to continue (the request comes from it).
+    pub resume: Option<CheckpointDir>,
+}
+
+/// Checkpointing of one run: the folder, the interval in steps, and whether the run
+/// continues from the folder's state.
+struct Checkpointing<'a> {
+    dir: &'a CheckpointDir,
+    every_steps: u64,
+    resume: bool,
+}
+
+/// Opens the output folder and, with `--checkpoint-every` or `--resume`, the checkpoint
+/// folder, before any work.
+fn open_run_outputs(
+    req: &RunRequest,
+    valid: &ValidRun,
+) -> Result<(StagedDir, Option<CheckpointDir>), InputError> {
+    if let Some(ck) = &req.resume {
+        let staged = crate::open_output(&OutputRequest {
+            path: ck.info.out.clone(),
+            source: crate::output::OutSource::Flag,
+            overwrite: ck.info.overwrite,
+            inputs: Vec::new(),
+        })?;
+        return Ok((staged, None));
+    }
+    let staged = crate::open_output(&output_request(req, valid))?;
+    let ck = match req.checkpoint_every {
+        None => None,
+        Some(every) => {
+            if !(every.is_finite() && every > 0.0) {
+                return Err(InputError(format!(
+                    "`--checkpoint-every` must be a finite time > 0, got {every}"
+                )));
+            }
+            let (version, revision) = build_info();
+            let config_text = match &req.config {
+                Some(p) => Some(config::read_file(p)?.1),
+                None => None,
+            };
+            Some(CheckpointDir::create(ResumeInfo {
+                format: crate::checkpoint::FORMAT,
+                hdgan_version: version.to_owned(),
+                git_revision: revision.to_owned(),
+                name: valid.name.clone(),
+                config_text,
+                config_path: req.config.clone(),
+                seed: req.seed,
+                engine: req.engine,
+                out: staged.target().to_path_buf(),
+                overwrite: req.overwrite,
+                every,
+            })?)
+        }
+    };
+    Ok((staged, ck))
+}
+
+fn checkpointing<'a>(
+    req: &'a RunRequest,
+    made: &'a Option<CheckpointDir>,
+    n: usize,
+) -> Option<Checkpointing<'a>> {
+    let (dir, resume) = match (&req.resume, made) {
+        (Some(d), _) => (d, true),
+        (None, Some(d)) => (d, false),
+        (None, None) => return None,
+    };
+    crate::set_checkpoint_hint(Some(dir.path()));
+    Some(Checkpointing {
+        dir,
+        every_steps: ((dir.info.every * n as f64).round() as u64).max(1),
+        resume,
+    })
 }
 
 /// What a run produced.
@@ -68,7 +147,24 @@ pub struct RunOutcome {
 
 /// Loads and validates the configuration of a request (no output is written).
 pub fn prepare(req: &RunRequest) -> Result<ValidRun, InputError> {
-    let (name, mut cfg) = config::load(req.config.as_deref())?;
+    let (name, mut cfg) = match &req.resume {
+        Some(ck) => {
+            let i = &ck.info;
+            let cfg = match &i.config_text {
+                Some(t) => config::parse(t, &format!("{} (from the checkpoint)", i.name))?,
+                None => config::load(None)?.1,
+            };
+            let mut cfg = cfg;
+            if let Some(s) = i.seed {
+                cfg.seed = s;
+            }
+            if let Some(e) = i.engine {
+                cfg.sim.engine = e;
+            }
+            (i.name.clone(), cfg)
+        }
+        None => config::load(req.config.as_deref())?,
+    };
     if let Some(seed) = req.seed {
         cfg.seed = seed;
     }
@@ -169,6 +265,15 @@ pub fn simulate(
     threads: Option<usize>,
     progress: Progress,
 ) -> Result<(Vec<Trajectory>, Option<Trajectory>, f64)> {
+    simulate_with(valid, threads, progress, None)
+}
+
+fn simulate_with(
+    valid: &ValidRun,
+    threads: Option<usize>,
+    progress: Progress,
+    ck: Option<&Checkpointing<'_>>,
+) -> Result<(Vec<Trajectory>, Option<Trajectory>, f64)> {
     let sim_cfg = &valid.config.sim;
     let model = &valid.model;
     let build = |_i: usize, rng: &mut hdgan_model::random::SimRng| -> Result<AnyEngine, SimError> {
@@ -181,7 +286,7 @@ pub fn simulate(
             rng,
         ))
     };
-    let (sim, sim_seconds) = run_members(valid, threads, progress, build)?;
+    let (sim, sim_seconds) = run_members(valid, threads, progress, build, ck)?;
     let ode = match valid.ode {
         Some((kind, opts)) => {
             let first = &sim[0];
@@ -202,12 +307,21 @@ pub fn simulate_multi(
     threads: Option<usize>,
     progress: Progress,
 ) -> Result<MultiRun> {
+    simulate_multi_with(valid, threads, progress, None)
+}
+
+fn simulate_multi_with(
+    valid: &ValidRun,
+    threads: Option<usize>,
+    progress: Progress,
+    ck: Option<&Checkpointing<'_>>,
+) -> Result<MultiRun> {
     let model = &valid.model;
     let blowup = valid.config.sim.blowup;
     let build = |_i: usize, rng: &mut hdgan_model::random::SimRng| -> Result<MultiSgda, SimError> {
         Ok(MultiSgda::new(model, &valid.init, blowup, rng))
     };
-    let (sim, sim_seconds) = run_members(valid, threads, progress, build)?;
+    let (sim, sim_seconds) = run_members(valid, threads, progress, build, ck)?;
     let ode = match valid.ode {
         Some((_, opts)) => Some(
             solve_multi(
@@ -246,10 +360,11 @@ fn run_members<E, F>(
     threads: Option<usize>,
     progress: Progress,
     build: F,
+    ck: Option<&Checkpointing<'_>>,
 ) -> Result<(Vec<Trajectory<E::State>>, f64)>
 where
-    E: Engine,
-    E::State: Send,
+    E: Checkpoint + Send,
+    E::State: Send + serde::Serialize + serde::de::DeserializeOwned,
     F: Fn(usize, &mut hdgan_model::random::SimRng) -> Result<E, SimError> + Sync + Send,
 {
     let sim_cfg = &valid.config.sim;
@@ -294,21 +409,81 @@ where
     };
     let control = RunControl {
         progress: Some(&inc),
-        cancel: None,
+        cancel: Some(&crate::CANCEL),
     };
     let started = Instant::now();
-    let work = || {
-        run_ensemble(
-            sim_cfg.members,
-            valid.config.seed,
-            build,
-            &valid.schedule,
-            control,
-        )
+    let sim = match ck {
+        None => {
+            let work = || {
+                run_ensemble(
+                    sim_cfg.members,
+                    valid.config.seed,
+                    build,
+                    &valid.schedule,
+                    control,
+                )
+            };
+            crate::with_threads(threads, work)?.context("simulation failed")?
+        }
+        Some(ck) => {
+            let work = || run_checkpointed(valid, &build, control, ck, &inc);
+            crate::with_threads(threads, work)??
+        }
     };
-    let sim = crate::with_threads(threads, work)?.context("simulation failed")?;
     bar.finish_and_clear();
     Ok((sim, started.elapsed().as_secs_f64()))
+}
+
+/// [`run_ensemble`] in segments of `ck.every_steps`, saving every member after each
+/// segment (and, on `--resume`, starting from the saved members). Member i's engine and
+/// stream are built exactly as [`run_ensemble`] builds them, so the trajectories are the
+/// same bits.
+fn run_checkpointed<E, F>(
+    valid: &ValidRun,
+    build: &F,
+    control: RunControl<'_>,
+    ck: &Checkpointing<'_>,
+    inc: &(dyn Fn(u64) + Sync),
+) -> Result<Vec<Trajectory<E::State>>>
+where
+    E: Checkpoint + Send,
+    E::State: Send + serde::Serialize + serde::de::DeserializeOwned,
+    F: Fn(usize, &mut hdgan_model::random::SimRng) -> Result<E, SimError> + Sync + Send,
+{
+    use rayon::prelude::*;
+    let sim_cfg = &valid.config.sim;
+    let mut members: Vec<Member<E>> = (0..sim_cfg.members)
+        .into_par_iter()
+        .map(|i| {
+            let mut rng = hdgan_model::random::stream_rng(valid.config.seed, i as u64);
+            let engine = build(i, &mut rng)?;
+            Ok(Member {
+                engine,
+                rng,
+                trajectory: Trajectory::new(),
+            })
+        })
+        .collect::<Result<_, SimError>>()
+        .context("simulation failed")?;
+    let mut at = 0;
+    if ck.resume {
+        at = ck.dir.restore(&mut members)?;
+        inc(at * sim_cfg.members as u64);
+    }
+    let steps = valid.schedule.steps;
+    loop {
+        let until = ((at / ck.every_steps + 1) * ck.every_steps).min(steps);
+        members
+            .par_iter_mut()
+            .try_for_each(|m| advance(m, &valid.schedule, until, control))
+            .context("simulation failed")?;
+        at = until;
+        if at >= steps {
+            break;
+        }
+        ck.dir.save(&members)?;
+    }
+    Ok(members.into_iter().map(|m| m.trajectory).collect())
 }
 
 /// The Figure 1 plot: cosines `P_ii / sqrt(S_ii)` and `|q_i| / sqrt(z)` over time, ODE as
@@ -509,6 +684,18 @@ fn run_meta(
     Ok(meta)
 }
 
+/// Removes the checkpoint folder of a completed run.
+fn finish_checkpoint(req: &RunRequest, made: Option<CheckpointDir>) {
+    crate::set_checkpoint_hint(None);
+    if let Some(d) = made {
+        d.finish();
+    } else if let Some(d) = &req.resume {
+        CheckpointDir::open(d.path())
+            .map(CheckpointDir::finish)
+            .ok();
+    }
+}
+
 /// The whole `hdgan run`: prepare, simulate, solve, classify, write.
 pub fn execute(req: &RunRequest) -> Result<RunOutcome> {
     let valid = prepare(req)?;
@@ -518,8 +705,9 @@ pub fn execute(req: &RunRequest) -> Result<RunOutcome> {
             valid.model.p
         );
     }
-    let staged = crate::open_output(&output_request(req, &valid))?;
-    let (sim, ode, sim_seconds) = simulate(&valid, req.threads, req.progress)?;
+    let (staged, made) = open_run_outputs(req, &valid)?;
+    let ck = checkpointing(req, &made, valid.model.n);
+    let (sim, ode, sim_seconds) = simulate_with(&valid, req.threads, req.progress, ck.as_ref())?;
     // The simulation is classified with the threshold raised above its O(1/sqrt n)
     // fluctuations; the ODE's phase is its long-time phase, classified from the run's
     // horizon on and extended while unsettled (lambda = inf; otherwise over [0, T]).
@@ -551,6 +739,7 @@ pub fn execute(req: &RunRequest) -> Result<RunOutcome> {
         req.threads,
         staged,
     )?;
+    finish_checkpoint(req, made);
     Ok(RunOutcome {
         out_dir,
         sim,
@@ -633,8 +822,9 @@ pub fn multi_figure(
 /// ([`multi_figure`]), config.toml and run.json, atomically.
 pub fn execute_multi(req: &RunRequest) -> Result<(PathBuf, MultiRun)> {
     let valid = prepare(req)?;
-    let staged = crate::open_output(&output_request(req, &valid))?;
-    let run = simulate_multi(&valid, req.threads, req.progress)?;
+    let (staged, made) = open_run_outputs(req, &valid)?;
+    let ck = checkpointing(req, &made, valid.model.n);
+    let run = simulate_multi_with(&valid, req.threads, req.progress, ck.as_ref())?;
     let names = MultiState::column_names(valid.model.d, valid.model.p);
     let header = write_trajectories(&staged, &names, &run.sim, run.ode.as_ref())?;
     let title = valid
@@ -662,5 +852,7 @@ pub fn execute_multi(req: &RunRequest) -> Result<(PathBuf, MultiRun)> {
     meta["engine"] = json!("multi-feature literal step (MultiSgda)");
     meta["ode_equation"] = json!("multi-feature ODE (hdgan_macro_ode::solve_multi)");
     write_json(&staged.file("run.json"), &meta)?;
-    Ok((staged.commit()?, run))
+    let dir = staged.commit()?;
+    finish_checkpoint(req, made);
+    Ok((dir, run))
 }

@@ -20,6 +20,13 @@ pub enum SimError {
         /// Its value.
         value: f64,
     },
+    /// A checkpoint could not be restored (corrupt, or made for another model, engine or
+    /// hdgan version).
+    #[error("checkpoint cannot be restored: {reason}")]
+    BadCheckpoint {
+        /// Why.
+        reason: String,
+    },
     /// The run was cancelled through [`crate::RunControl::cancel`].
     #[error("cancelled at t = {t:.6}")]
     Cancelled {

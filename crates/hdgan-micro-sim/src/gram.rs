@@ -38,7 +38,7 @@ pub struct GramEngine {
 }
 
 /// Buffers reused by every step (no allocation on the hot path).
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 struct Scratch {
     c: Vec<f64>,
     c0: Vec<f64>,
@@ -398,5 +398,38 @@ mod tests {
         assert!((s.z - 1.0).abs() < 1e-12 && (s.s[(0, 0)] - 1.0).abs() < 1e-12);
         let ev = hdgan_core::SymPsd::new("gram", s.gram());
         assert!(ev.is_ok(), "Gram matrix must stay PSD");
+    }
+}
+
+/// What a [`GramEngine`] step reads besides the model: its checkpoint.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct GramSnapshot {
+    m: usize,
+    r: Vec<f64>,
+    steps: u64,
+    scratch: Scratch,
+}
+
+impl crate::Checkpoint for GramEngine {
+    fn save_state(&self) -> Vec<u8> {
+        crate::run::encode(&GramSnapshot {
+            m: self.m,
+            r: self.r.clone(),
+            steps: self.steps,
+            scratch: self.scratch.clone(),
+        })
+    }
+
+    fn restore_state(&mut self, bytes: &[u8]) -> Result<(), SimError> {
+        let s: GramSnapshot = crate::run::decode(bytes)?;
+        if s.m != self.m || s.r.len() != self.r.len() {
+            return Err(SimError::BadCheckpoint {
+                reason: "the saved Gram-engine state has other dimensions than the config".into(),
+            });
+        }
+        self.r = s.r;
+        self.steps = s.steps;
+        self.scratch = s.scratch;
+        Ok(())
     }
 }

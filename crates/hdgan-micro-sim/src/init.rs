@@ -26,7 +26,7 @@ pub struct InitState {
 
 /// The microscopic state `X = [U, V, w]`: `U` and `V` are n x d, stored column by column
 /// (column j of U is `u[j*n..(j+1)*n]`), `w` is an n-vector.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct MicroState {
     /// Ambient dimension.
     pub n: usize,

@@ -36,7 +36,7 @@ pub use init::{InitState, MicroState};
 pub use multi::{MultiSgda, RealSamples};
 pub use normal::{fill_normals, normal};
 pub use pass::LaneRng;
-pub use run::{Engine, RunControl, Schedule, run, run_ensemble};
+pub use run::{Checkpoint, Engine, Member, RunControl, Schedule, advance, run, run_ensemble};
 pub use sgda::Sgda;
 
 use hdgan_core::MacroState;
@@ -107,6 +107,27 @@ impl Engine for AnyEngine {
         match self {
             AnyEngine::Full(e) => e.macro_state(),
             AnyEngine::Gram(e) => e.macro_state(),
+        }
+    }
+}
+
+impl Checkpoint for AnyEngine {
+    fn save_state(&self) -> Vec<u8> {
+        let (tag, inner) = match self {
+            AnyEngine::Full(e) => (0u8, e.save_state()),
+            AnyEngine::Gram(e) => (1u8, e.save_state()),
+        };
+        run::encode(&(tag, inner))
+    }
+
+    fn restore_state(&mut self, bytes: &[u8]) -> Result<(), SimError> {
+        let (tag, inner): (u8, Vec<u8>) = run::decode(bytes)?;
+        match (self, tag) {
+            (AnyEngine::Full(e), 0) => e.restore_state(&inner),
+            (AnyEngine::Gram(e), 1) => e.restore_state(&inner),
+            _ => Err(SimError::BadCheckpoint {
+                reason: "the checkpoint was made with another engine (sim.engine)".into(),
+            }),
         }
     }
 }

@@ -368,3 +368,71 @@ mod tests {
         assert!(matches!(err, SimError::Diverged { ref quantity, .. } if quantity.contains('|')));
     }
 }
+
+/// What a [`MultiSgda`] step reads besides the model: its checkpoint (engines on the
+/// model's samples only; a real-data stream is not saved).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct MultiSnapshot {
+    dims: (usize, usize, usize),
+    u: Vec<f64>,
+    v: Vec<f64>,
+    w: Vec<f64>,
+    steps: u64,
+    buffers: [Vec<f64>; 9],
+}
+
+impl crate::Checkpoint for MultiSgda {
+    fn save_state(&self) -> Vec<u8> {
+        crate::run::encode(&MultiSnapshot {
+            dims: (self.n, self.d, self.p),
+            u: self.u.clone(),
+            v: self.v.clone(),
+            w: self.w.clone(),
+            steps: self.steps,
+            buffers: [
+                self.y.clone(),
+                self.y0.clone(),
+                self.y1.clone(),
+                self.c.clone(),
+                self.c0.clone(),
+                self.c1.clone(),
+                self.s_diag.clone(),
+                self.z_diag.clone(),
+                self.scores.clone(),
+            ],
+        })
+    }
+
+    fn restore_state(&mut self, bytes: &[u8]) -> Result<(), SimError> {
+        if self.data.is_some() {
+            return Err(SimError::BadCheckpoint {
+                reason: "an engine trained on a real-data stream cannot be restored".into(),
+            });
+        }
+        let s: MultiSnapshot = crate::run::decode(bytes)?;
+        let [y, y0, y1, c, c0, c1, s_diag, z_diag, scores] = s.buffers;
+        let ok = s.dims == (self.n, self.d, self.p)
+            && s.u.len() == self.u.len()
+            && s.v.len() == self.v.len()
+            && s.w.len() == self.w.len()
+            && y.len() == self.y.len()
+            && y0.len() == self.y0.len()
+            && y1.len() == self.y1.len()
+            && c.len() == self.c.len()
+            && c0.len() == self.c0.len()
+            && c1.len() == self.c1.len()
+            && s_diag.len() == self.s_diag.len()
+            && z_diag.len() == self.z_diag.len()
+            && scores.len() == self.scores.len();
+        if !ok {
+            return Err(SimError::BadCheckpoint {
+                reason: "the saved multi-feature state has other dimensions than the config".into(),
+            });
+        }
+        (self.u, self.v, self.w, self.steps) = (s.u, s.v, s.w, s.steps);
+        (self.y, self.y0, self.y1) = (y, y0, y1);
+        (self.c, self.c0, self.c1) = (c, c0, c1);
+        (self.s_diag, self.z_diag, self.scores) = (s_diag, z_diag, scores);
+        Ok(())
+    }
+}

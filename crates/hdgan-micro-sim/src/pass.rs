@@ -69,7 +69,7 @@ pub(crate) const ZL: usize = 8;
 /// form feeding the 256-layer ziggurat (exact normals, one block of eight at a time, lane l
 /// giving element l of each block), plus an auxiliary stream that finishes the rare
 /// rejected candidates in lane order. Portable and AVX-512 code produce the same bits.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct LaneRng {
     s: [[u64; ZL]; 4],
     aux: [u64; 4],

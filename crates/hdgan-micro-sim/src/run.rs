@@ -111,6 +111,88 @@ pub fn run<E: Engine>(
     Ok(out)
 }
 
+/// Engines whose whole state can be saved and restored bit for bit, for checkpoints: a
+/// run restored from [`Checkpoint::save_state`] continues exactly as the uninterrupted
+/// run would (same random draws, same rounding).
+pub trait Checkpoint: Engine {
+    /// Everything a step reads besides the model (vectors or Gram factor, scales, deferred
+    /// updates, lane generators, scratch, step count), as bytes.
+    fn save_state(&self) -> Vec<u8>;
+    /// Restores a state saved by [`Checkpoint::save_state`] into an engine built for the
+    /// same model and settings; refuses states of other shapes.
+    fn restore_state(&mut self, bytes: &[u8]) -> Result<(), SimError>;
+}
+
+/// Serialises plain data (postcard: compact, exact for floats, infinities included).
+pub(crate) fn encode<T: serde::Serialize>(value: &T) -> Vec<u8> {
+    postcard::to_stdvec(value).expect("serialising in-memory numbers cannot fail")
+}
+
+/// Inverse of [`encode`]; corrupt bytes are a [`SimError::BadCheckpoint`].
+pub(crate) fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, SimError> {
+    postcard::from_bytes(bytes).map_err(|e| SimError::BadCheckpoint {
+        reason: format!("corrupt engine state ({e})"),
+    })
+}
+
+/// One ensemble member in progress: its engine, its random stream and what it has
+/// recorded (the state of a run between [`advance`] calls, which a checkpoint saves).
+#[derive(Clone, Debug)]
+pub struct Member<E: Engine> {
+    /// The engine.
+    pub engine: E,
+    /// Its random stream.
+    pub rng: SimRng,
+    /// The states recorded so far, at [`Schedule::record_steps`].
+    pub trajectory: Trajectory<E::State>,
+}
+
+/// Advances `member` along `schedule` to step `until` (at most the schedule's end),
+/// recording at the record steps on the way (a record at `until` included). A run taken
+/// in several `advance` calls records exactly what [`run`] records in one.
+pub fn advance<E: Engine>(
+    member: &mut Member<E>,
+    schedule: &Schedule,
+    until: u64,
+    control: RunControl<'_>,
+) -> Result<(), SimError> {
+    let nf = member.engine.n() as f64;
+    let records = schedule.record_steps();
+    let target = until.min(schedule.steps);
+    const CHUNK: u64 = 4096;
+    let mut next = member.trajectory.len();
+    loop {
+        while next < records.len() && records[next] == member.engine.steps_done() {
+            let k = records[next];
+            if let Some(c) = control.cancel
+                && c.load(Ordering::Relaxed)
+            {
+                return Err(SimError::Cancelled { t: k as f64 / nf });
+            }
+            member
+                .trajectory
+                .push(k as f64 / nf, member.engine.macro_state());
+            next += 1;
+        }
+        let done = member.engine.steps_done();
+        if done >= target {
+            return Ok(());
+        }
+        let stop = records.get(next).copied().unwrap_or(target).min(target);
+        let mut at = done;
+        while at < stop {
+            let todo = (stop - at).min(CHUNK);
+            for _ in 0..todo {
+                member.engine.step(&mut member.rng)?;
+            }
+            at += todo;
+            if let Some(p) = control.progress {
+                p(todo);
+            }
+        }
+    }
+}
+
 /// Runs `members` independent simulations in parallel (rayon). Member i draws everything,
 /// its initial state included, from `stream_rng(seed, i)` and is built by
 /// `build(i, &mut rng)`; results come back in member order, so they do not depend on the
@@ -139,6 +221,43 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn advancing_in_pieces_records_what_one_run_records() {
+        use crate::{AnyEngine, EngineKind, InitConfig, StepMode};
+        let model = hdgan_model::ModelConfig::figure1(300, 2.0)
+            .validate("model")
+            .unwrap();
+        let init = InitConfig::diagonal(2, 0.1, 0.1)
+            .validate("init", &model)
+            .unwrap();
+        let schedule = Schedule::from_times(300, 2.0, 0.3).unwrap();
+        for kind in [EngineKind::Full, EngineKind::Gram] {
+            for mode in [StepMode::Fast, StepMode::Literal] {
+                let build =
+                    |rng: &mut SimRng| AnyEngine::build(kind, &model, &init, mode, 1e8, rng);
+                let mut rng = stream_rng(3, 0);
+                let mut e = build(&mut rng);
+                let whole = run(&mut e, &mut rng, &schedule, RunControl::default()).unwrap();
+                let mut rng = stream_rng(3, 0);
+                let mut m = Member {
+                    engine: build(&mut rng),
+                    rng,
+                    trajectory: Trajectory::new(),
+                };
+                for until in [0, 1, 77, 90, 300, 301, 599, 10_000] {
+                    advance(&mut m, &schedule, until, RunControl::default()).unwrap();
+                    // Save and restore through bytes on the way.
+                    let bytes = crate::Checkpoint::save_state(&m.engine);
+                    let mut rng2 = stream_rng(99, 9);
+                    let mut fresh = build(&mut rng2);
+                    crate::Checkpoint::restore_state(&mut fresh, &bytes).unwrap();
+                    m.engine = fresh;
+                }
+                assert_eq!(m.trajectory, whole, "{kind:?} {mode:?}");
+            }
+        }
+    }
 
     #[test]
     fn schedule_records_every_k_and_the_end() {

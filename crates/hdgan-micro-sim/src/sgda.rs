@@ -211,11 +211,7 @@ impl Sgda {
                 // U does not change: apply the deferred update to copies of V and w kept
                 // in a reused buffer (O(n d) copy, no allocation after the first record).
                 let x = &self.x;
-                let mut buf = self
-                    .record_buf
-                    .0
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner());
+                let mut buf = self.record_buf.0.lock().unwrap_or_else(|e| e.into_inner());
                 let (nv, nw) = (x.v.len(), x.w.len());
                 buf.resize(nv + nw, 0.0);
                 let (v, w) = buf.split_at_mut(nv);
@@ -482,7 +478,7 @@ const RESYNC_EVERY: u64 = 256;
 
 /// A deferred vector update in stored coordinates:
 /// `w <- kw w + U cu + V cv + cxi xi` and `V_j <- bv_j V_j + bw_j w` (old w).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 struct Pending {
     kw: f64,
     cu: Vec<f64>,
@@ -510,7 +506,7 @@ struct XiOverlaps {
 }
 
 /// The fast step's per-step coefficient vectors (length d).
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 struct Scratch {
     reg_v: Vec<f64>,
     xv: Vec<f64>,
@@ -698,5 +694,89 @@ impl Engine for Sgda {
 
     fn macro_state(&self) -> MacroState {
         self.exact_macro_state()
+    }
+}
+
+/// Everything an [`Sgda`] step reads besides the model: its checkpoint.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct SgdaSnapshot {
+    mode: StepMode,
+    x: MicroState,
+    w_scale: f64,
+    v_scale: Vec<f64>,
+    gram: MacroState,
+    steps: u64,
+    pending: Option<Pending>,
+    lanes: Option<crate::pass::LaneRng>,
+    scratch: Scratch,
+    gram_next: MacroState,
+    buf: Vec<f64>,
+    buf0: Vec<f64>,
+    buf1: Vec<f64>,
+    c: Vec<f64>,
+    c0: Vec<f64>,
+    c1: Vec<f64>,
+}
+
+impl crate::Checkpoint for Sgda {
+    fn save_state(&self) -> Vec<u8> {
+        let snap = SgdaSnapshot {
+            mode: self.mode,
+            x: self.x.clone(),
+            w_scale: self.w_scale,
+            v_scale: self.v_scale.clone(),
+            gram: self.gram.clone(),
+            steps: self.steps,
+            pending: self.pending.clone(),
+            lanes: self.lanes.clone(),
+            scratch: self.scratch.clone(),
+            gram_next: self.gram_next.clone(),
+            buf: self.buf.clone(),
+            buf0: self.buf0.clone(),
+            buf1: self.buf1.clone(),
+            c: self.c.clone(),
+            c0: self.c0.clone(),
+            c1: self.c1.clone(),
+        };
+        crate::run::encode(&snap)
+    }
+
+    fn restore_state(&mut self, bytes: &[u8]) -> Result<(), SimError> {
+        let s: SgdaSnapshot = crate::run::decode(bytes)?;
+        let (n, d) = (self.model.n, self.model.d);
+        let ok = s.mode == self.mode
+            && s.x.n == n
+            && s.x.d == d
+            && s.x.u.len() == n * d
+            && s.x.v.len() == n * d
+            && s.x.w.len() == n
+            && s.v_scale.len() == d
+            && s.buf.len() == self.buf.len()
+            && s.buf0.len() == self.buf0.len()
+            && s.buf1.len() == self.buf1.len()
+            && s.c.len() == d
+            && s.c0.len() == d
+            && s.c1.len() == d;
+        if !ok {
+            return Err(SimError::BadCheckpoint {
+                reason: "the saved full-engine state has other dimensions or another step mode than the config".into(),
+            });
+        }
+        self.x = s.x;
+        self.w_scale = s.w_scale;
+        self.v_scale = s.v_scale;
+        self.gram = s.gram;
+        self.steps = s.steps;
+        self.pending = s.pending;
+        self.lanes = s.lanes;
+        self.scratch = s.scratch;
+        self.gram_next = s.gram_next;
+        self.buf = s.buf;
+        self.buf0 = s.buf0;
+        self.buf1 = s.buf1;
+        self.c = s.c;
+        self.c0 = s.c0;
+        self.c1 = s.c1;
+        Ok(())
     }
 }
