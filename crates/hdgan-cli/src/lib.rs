@@ -7,6 +7,7 @@
 
 pub mod checkpoint;
 pub mod config;
+pub mod fuzzing;
 pub mod measure;
 pub mod modes;
 pub mod output;

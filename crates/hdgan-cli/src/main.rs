@@ -47,7 +47,7 @@ enum Command {
         #[arg(long)]
         overwrite: bool,
         /// Seed of the random streams (overrides the config's `seed`).
-        #[arg(long, conflicts_with = "resume")]
+        #[arg(long, conflicts_with = "resume", allow_hyphen_values = true)]
         seed: Option<u64>,
         /// Worker threads for ensembles (default: one per core). Results do not depend on it.
         #[arg(long)]
@@ -58,7 +58,12 @@ enum Command {
         /// Save the run's state (engines, random streams, recorded states) every DT units
         /// of time t into <out>.checkpoint/, so that a killed run can be continued with
         /// --resume; the folder is removed when the run completes.
-        #[arg(long, value_name = "DT", conflicts_with = "resume")]
+        #[arg(
+            long,
+            value_name = "DT",
+            conflicts_with = "resume",
+            allow_hyphen_values = true
+        )]
         checkpoint_every: Option<f64>,
         /// Continue a killed run from its checkpoint folder (<out>.checkpoint, or <out>);
         /// the config, seed, engine and output folder come from the checkpoint. The outputs
@@ -159,16 +164,16 @@ enum Command {
         #[arg(long, default_value_t = 2)]
         d: usize,
         /// Discriminator learning rate tau.
-        #[arg(long, default_value_t = 0.2)]
+        #[arg(long, default_value_t = 0.2, allow_hyphen_values = true)]
         tau: f64,
         /// tau~ / tau (default: tau eta^2 / Lam_1, mid-interval for the informed generator).
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         alpha: Option<f64>,
         /// Generator noise variance eta_G (the data's bulk is scaled to eta_T = 1).
-        #[arg(long, default_value_t = 3.0)]
+        #[arg(long, default_value_t = 3.0, allow_hyphen_values = true)]
         eta_g: f64,
         /// Final time T = steps / n (default: 40 / (tau~ Lam_d)).
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         t_end: Option<f64>,
         /// Seeds per generator covariance.
         #[arg(long, default_value_t = 5)]

@@ -53,6 +53,13 @@ struct ModelOnly {
     model: ModelConfig,
 }
 
+/// Parses and validates the `[model]` table of any config (`hdgan modes` without
+/// `--run`); `origin` names the source in errors.
+pub fn validate_model_only(text: &str, origin: &str) -> Result<Model, InputError> {
+    let cfg: ModelOnly = parse_toml(text, origin)?;
+    Ok(cfg.model.validate("model")?)
+}
+
 fn status_name(s: ModeStatus) -> &'static str {
     match s {
         ModeStatus::NotLearned => "not learnable",
@@ -244,8 +251,7 @@ pub fn execute_modes(req: &ModesRequest) -> Result<ModesOutcome> {
         (valid.model.clone(), Some(valid))
     } else {
         let (_, text) = read_file(&req.config)?;
-        let cfg: ModelOnly = parse_toml(&text, &req.config.display().to_string())?;
-        let model: Model = cfg.model.validate("model").map_err(InputError::from)?;
+        let model = validate_model_only(&text, &req.config.display().to_string())?;
         (model, None)
     };
     model

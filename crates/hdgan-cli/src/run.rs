@@ -471,6 +471,10 @@ where
         inc(at * sim_cfg.members as u64);
     }
     let steps = valid.schedule.steps;
+    let fault_after: Option<u64> = std::env::var("HDGAN_FAULT_AFTER_CHECKPOINTS")
+        .ok()
+        .and_then(|v| v.parse().ok());
+    let mut saved = 0u64;
     loop {
         let until = ((at / ck.every_steps + 1) * ck.every_steps).min(steps);
         members
@@ -482,6 +486,12 @@ where
             break;
         }
         ck.dir.save(&members)?;
+        saved += 1;
+        // Fault injection for the kill/resume tests: die like `kill -9` (no cleanup)
+        // right after the k-th checkpoint.
+        if fault_after.is_some_and(|k| saved >= k) {
+            std::process::abort();
+        }
     }
     Ok(members.into_iter().map(|m| m.trajectory).collect())
 }

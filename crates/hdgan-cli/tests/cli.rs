@@ -733,3 +733,236 @@ fn train_data_bad_files_are_input_errors_without_output() {
         assert!(!dir.path().join("r").exists());
     }
 }
+
+/// Names in `dir` (sorted).
+fn names_in(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn output_folders_are_never_replaced_without_overwrite() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), "small.toml", SMALL);
+    let cfg = cfg.to_str().unwrap();
+    // A user's folder with content: refused, untouched, with or without --overwrite.
+    let mine = dir.path().join("mine");
+    fs::create_dir(&mine).unwrap();
+    fs::write(mine.join("notes.md"), "keep me").unwrap();
+    for extra in [&[][..], &["--overwrite"][..]] {
+        let mut args = vec!["run", cfg, "--out", "mine", "-q"];
+        args.extend_from_slice(extra);
+        let out = hdgan(&args, dir.path());
+        assert_eq!(out.status.code(), Some(2), "{out:?}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("--out"));
+        assert_eq!(
+            fs::read_to_string(mine.join("notes.md")).unwrap(),
+            "keep me"
+        );
+    }
+    // The config file, the current folder and a device are never replaced.
+    for target in ["small.toml", ".", "/dev/null"] {
+        let out = hdgan(
+            &["run", cfg, "--out", target, "--overwrite", "-q"],
+            dir.path(),
+        );
+        assert_eq!(out.status.code(), Some(2), "{target}: {out:?}");
+    }
+    assert_eq!(
+        fs::read_to_string(dir.path().join("small.toml")).unwrap(),
+        SMALL
+    );
+    // An unusable place is found before any work and exits 2, leaving nothing.
+    let out = hdgan(&["run", cfg, "--out", "small.toml/sub", "-q"], dir.path());
+    assert_eq!(out.status.code(), Some(2));
+    // hdgan's own folder: refused without --overwrite, replaced with it.
+    assert!(
+        hdgan(&["run", cfg, "--out", "r", "-q"], dir.path())
+            .status
+            .success()
+    );
+    let out = hdgan(&["run", cfg, "--out", "r", "-q"], dir.path());
+    assert_eq!(out.status.code(), Some(2));
+    let out = hdgan(&["run", cfg, "--out", "r", "-q", "--overwrite"], dir.path());
+    assert!(out.status.success(), "{out:?}");
+    // With no folder named, reruns get numbered folders.
+    for _ in 0..2 {
+        assert!(hdgan(&["run", cfg, "-q"], dir.path()).status.success());
+    }
+    assert_eq!(names_in(&dir.path().join("out")), vec!["small", "small-2"]);
+    assert_eq!(
+        names_in(dir.path()),
+        vec!["mine", "out", "r", "small.toml"],
+        "no staging folder left"
+    );
+}
+
+#[test]
+fn closed_or_full_stdout_does_not_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), "small.toml", SMALL);
+    let full = fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_hdgan"))
+        .args(["check", cfg.to_str().unwrap()])
+        .stdout(full)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("standard output") && !stderr.contains("panicked"),
+        "{stderr}"
+    );
+    // A closed pipe: the run still writes its folder.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hdgan"))
+        .args(["run", cfg.to_str().unwrap(), "--out", "piped", "-q"])
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(dir.path().join("piped/sim.csv").exists());
+}
+
+#[test]
+fn memory_estimates_refuse_oversized_requests() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = SMALL.replace("t_end = 3.0", "t_end = 1e9");
+    let cfg = write_config(dir.path(), "big.toml", &big);
+    for cmd in ["check", "run"] {
+        let out = hdgan(
+            &[cmd, cfg.to_str().unwrap(), "--max-memory", "1G"],
+            dir.path(),
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(
+            stderr.contains("sim.t_end") && stderr.contains("--max-memory"),
+            "{stderr}"
+        );
+    }
+    assert_eq!(names_in(dir.path()), vec!["big.toml"]);
+    let ok = write_config(dir.path(), "ok.toml", SMALL);
+    let out = hdgan(&["check", ok.to_str().unwrap()], dir.path());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("resources: about"));
+}
+
+/// Runs `args` to completion, then again with a fault after `k` checkpoints and a resume,
+/// and requires identical CSV/NPY/figure files.
+fn check_resume_is_identical(config: &str, extra: &[&str], every: &str, threads: [&str; 2]) {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), "c.toml", config);
+    let cfg = cfg.to_str().unwrap();
+    let mut whole = vec!["run", cfg, "--out", "whole", "-q", "--threads", threads[0]];
+    whole.extend_from_slice(extra);
+    assert!(hdgan(&whole, dir.path()).status.success());
+    let mut killed = vec![
+        "run",
+        cfg,
+        "--out",
+        "cut",
+        "-q",
+        "--threads",
+        threads[0],
+        "--checkpoint-every",
+        every,
+    ];
+    killed.extend_from_slice(extra);
+    let out = Command::new(env!("CARGO_BIN_EXE_hdgan"))
+        .args(&killed)
+        .current_dir(dir.path())
+        .env("HDGAN_FAULT_AFTER_CHECKPOINTS", "2")
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "the fault was injected");
+    assert!(!dir.path().join("cut").exists());
+    assert!(dir.path().join("cut.checkpoint/state.bin").exists());
+    let out = hdgan(
+        &[
+            "run",
+            "--resume",
+            "cut.checkpoint",
+            "-q",
+            "--threads",
+            threads[1],
+        ],
+        dir.path(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for f in [
+        "sim.csv",
+        "sim.npy",
+        "ode.csv",
+        "ode.npy",
+        "figure.svg",
+        "config.toml",
+    ] {
+        let a = fs::read(dir.path().join("whole").join(f)).unwrap();
+        let b = fs::read(dir.path().join("cut").join(f)).unwrap();
+        assert!(
+            a == b,
+            "{f} differs after resume ({extra:?}, threads {threads:?})"
+        );
+    }
+    assert!(
+        !dir.path().join("cut.checkpoint").exists(),
+        "removed when done"
+    );
+    assert!(
+        names_in(dir.path()).iter().all(|n| !n.starts_with('.')),
+        "staging left: {:?}",
+        names_in(dir.path())
+    );
+}
+
+#[test]
+fn resume_after_a_kill_gives_identical_outputs() {
+    check_resume_is_identical(SMALL, &[], "0.5", ["1", "2"]);
+    check_resume_is_identical(SMALL, &["--engine", "gram"], "0.5", ["2", "1"]);
+    let literal = SMALL.replace("members = 3", "members = 2\nmode = \"literal\"");
+    check_resume_is_identical(&literal, &[], "0.7", ["2", "2"]);
+    check_resume_is_identical(&small_multi(), &[], "0.5", ["1", "2"]);
+}
+
+#[test]
+fn a_second_checkpointed_run_does_not_clobber_a_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), "c.toml", SMALL);
+    fs::create_dir(dir.path().join("x.checkpoint")).unwrap();
+    fs::write(dir.path().join("x.checkpoint/mine"), "1").unwrap();
+    let out = hdgan(
+        &[
+            "run",
+            cfg.to_str().unwrap(),
+            "--out",
+            "x",
+            "--checkpoint-every",
+            "1",
+            "-q",
+        ],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--resume"));
+    assert!(dir.path().join("x.checkpoint/mine").exists());
+    let out = hdgan(&["run", "--resume", "nothing-here"], dir.path());
+    assert_eq!(out.status.code(), Some(2));
+}

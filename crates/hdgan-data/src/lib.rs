@@ -16,7 +16,7 @@ mod stream;
 pub use error::DataError;
 pub use prep::Prepared;
 pub use read::{
-    CIFAR_RECORD, Colour, Dataset, IdxArray, ImageSet, idx_files, parse_cifar10, parse_idx,
-    read_cifar10, read_idx_images, read_maybe_gzip,
+    CIFAR_RECORD, Colour, Dataset, GZIP_LIMIT, IdxArray, ImageSet, decode_maybe_gzip, idx_files,
+    parse_cifar10, parse_idx, read_cifar10, read_idx_images, read_maybe_gzip,
 };
 pub use stream::ImageStream;

@@ -43,16 +43,33 @@ impl ImageSet {
     }
 }
 
+/// The most bytes a gzip file may decompress to (a bound against decompression bombs; 64
+/// times the largest IDX file in common use).
+pub const GZIP_LIMIT: u64 = 4 << 30;
+
 /// Reads a whole file, gunzipping it when it starts with the gzip magic `1f 8b`.
 pub fn read_maybe_gzip(path: &Path) -> Result<Vec<u8>, DataError> {
     let raw = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
+    decode_maybe_gzip(raw, path, GZIP_LIMIT)
+}
+
+/// `raw` itself, or its gzip decompression when it starts with the magic `1f 8b`
+/// (refused when it would exceed `limit` bytes). `path` names the file in errors.
+pub fn decode_maybe_gzip(raw: Vec<u8>, path: &Path, limit: u64) -> Result<Vec<u8>, DataError> {
     if raw.len() >= 2 && raw[0] == 0x1f && raw[1] == 0x8b {
         let mut out = Vec::new();
         flate2::read::MultiGzDecoder::new(&raw[..])
+            .take(limit + 1)
             .read_to_end(&mut out)
             .map_err(|e| {
                 DataError::malformed(path, format!("gzip stream is corrupt or truncated ({e})"))
             })?;
+        if out.len() as u64 > limit {
+            return Err(DataError::malformed(
+                path,
+                format!("decompresses to more than {limit} bytes"),
+            ));
+        }
         Ok(out)
     } else {
         Ok(raw)

@@ -415,15 +415,15 @@ impl crate::Checkpoint for MultiSgda {
             && s.u.len() == self.u.len()
             && s.v.len() == self.v.len()
             && s.w.len() == self.w.len()
-            && y.len() == self.y.len()
-            && y0.len() == self.y0.len()
-            && y1.len() == self.y1.len()
-            && c.len() == self.c.len()
-            && c0.len() == self.c0.len()
-            && c1.len() == self.c1.len()
-            && s_diag.len() == self.s_diag.len()
-            && z_diag.len() == self.z_diag.len()
-            && scores.len() == self.scores.len();
+            && [&y, &y0, &y1]
+                .iter()
+                .all(|b| b.is_empty() || b.len() == self.n)
+            && [&c, &c0, &c1]
+                .iter()
+                .all(|b| b.is_empty() || b.len() == self.d)
+            && [&s_diag, &z_diag, &scores]
+                .iter()
+                .all(|b| b.len() <= 3 * (self.d + self.p));
         if !ok {
             return Err(SimError::BadCheckpoint {
                 reason: "the saved multi-feature state has other dimensions than the config".into(),
