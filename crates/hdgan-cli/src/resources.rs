@@ -174,7 +174,7 @@ pub fn parse_bytes(s: &str) -> Result<u64, String> {
         }
     };
     let b = x * mult;
-    if !(b.is_finite() && b >= 1.0 && b < 1.8e19) {
+    if !(b.is_finite() && (1.0..1.8e19).contains(&b)) {
         return Err(format!(
             "must be between 1 byte and 1.8e19 bytes, got \"{s}\""
         ));
