@@ -802,7 +802,7 @@ mod lane_normals_tests {
             "{big}"
         );
         x.sort_by(f64::total_cmp);
-        let phi = |z: f64| 0.5 * hdgan_core::stats::erfc(-z / std::f64::consts::SQRT_2);
+        let phi = hdgan_core::stats::normal_cdf;
         let d = x
             .iter()
             .enumerate()

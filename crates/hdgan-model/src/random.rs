@@ -402,6 +402,6 @@ mod tests {
 
     /// Standard normal CDF.
     fn phi(x: f64) -> f64 {
-        0.5 * hdgan_core::stats::erfc(-x / std::f64::consts::SQRT_2)
+        hdgan_core::stats::normal_cdf(x)
     }
 }
