@@ -1,6 +1,7 @@
 //! Shared setup for the benchmarks and the timing harness: Figure 1's model and initial
 //! state at any n.
 
+use hdgan_micro_sim::DEFAULT_BLOWUP;
 use hdgan_micro_sim::{GramEngine, InitConfig, Sgda, StepMode};
 use hdgan_model::random::stream_rng;
 use hdgan_model::{Model, ModelConfig};
@@ -18,7 +19,13 @@ pub fn fig1_engine(n: usize, mode: StepMode, seed: u64) -> Sgda {
     let init = InitConfig::diagonal(2, 0.1, 0.1)
         .validate("init", &m)
         .expect("valid init");
-    Sgda::new(&m, init.build(n, &mut stream_rng(seed, 0)), mode, 1e8)
+    Sgda::new(
+        &m,
+        init.build(n, &mut stream_rng(seed, 0)),
+        mode,
+        DEFAULT_BLOWUP,
+    )
+    .expect("Figure 1 runs with both steps")
 }
 
 /// The Gram engine on Figure 1's model at dimension n, from P0 = 0.1 I, q0 = 0.1.
@@ -27,5 +34,5 @@ pub fn fig1_gram(n: usize) -> GramEngine {
     let init = InitConfig::diagonal(2, 0.1, 0.1)
         .validate("init", &m)
         .expect("valid init");
-    GramEngine::from_macro(&m, &init.macro_state(), 1e8)
+    GramEngine::from_macro(&m, &init.macro_state(), DEFAULT_BLOWUP)
 }

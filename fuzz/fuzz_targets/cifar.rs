@@ -1,6 +1,6 @@
-//! Fuzz target: see `hdgan_cli::fuzzing::cifar`.
+//! Fuzz target: see `hdgan_experiments::fuzzing::cifar`.
 #![no_main]
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    hdgan_cli::fuzzing::cifar(data);
+    hdgan_experiments::fuzzing::cifar(data);
 });

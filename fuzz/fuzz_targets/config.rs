@@ -1,6 +1,6 @@
-//! Fuzz target: see `hdgan_cli::fuzzing::config`.
+//! Fuzz target: see `hdgan_experiments::fuzzing::config`.
 #![no_main]
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    hdgan_cli::fuzzing::config(data);
+    hdgan_experiments::fuzzing::config(data);
 });

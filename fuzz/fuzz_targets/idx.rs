@@ -1,6 +1,6 @@
-//! Fuzz target: see `hdgan_cli::fuzzing::idx`.
+//! Fuzz target: see `hdgan_experiments::fuzzing::idx`.
 #![no_main]
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    hdgan_cli::fuzzing::idx(data);
+    hdgan_experiments::fuzzing::idx(data);
 });

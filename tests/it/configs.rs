@@ -1,6 +1,6 @@
 //! Repository checks: every shipped config validates, and the documentation mentions it.
 
-use hdgan_cli::config::{DEFAULT_CONFIG, load, parse};
+use hdgan_experiments::config::{DEFAULT_CONFIG, load, parse};
 use std::path::{Path, PathBuf};
 
 fn repo() -> PathBuf {
@@ -29,10 +29,11 @@ fn every_shipped_config_validates() {
     for f in files {
         let text = std::fs::read_to_string(&f).unwrap();
         if text.lines().any(|l| l.trim() == "[phase]") {
-            hdgan_cli::phase::prepare_phase(&f).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+            hdgan_experiments::phase::prepare_phase(&f)
+                .unwrap_or_else(|e| panic!("{}: {e}", f.display()));
         } else if text.lines().any(|l| l.trim() == "[measure]") {
-            let cfg: hdgan_cli::measure::MeasureConfig =
-                hdgan_cli::config::parse_toml(&text, "measure")
+            let cfg: hdgan_experiments::measure::MeasureConfig =
+                hdgan_experiments::config::parse_toml(&text, "measure")
                     .unwrap_or_else(|e| panic!("{}: {e}", f.display()));
             cfg.validate("measure")
                 .unwrap_or_else(|e| panic!("{}: {e}", f.display()));

@@ -1,6 +1,6 @@
 //! One SGDA step's mean change, times n, is the limiting ODE's right-hand side (the
 //! generator behind Theorem 1): `n E[M_{k+1} - M_k | X_k] = phi(M_k) + O(1/n)`. Checked
-//! for both step modes, projected and finite lambda, with the corrected `h` (SPEC §4); the
+//! for both step modes, projected and finite lambda, with the corrected `h` (THEORY §4); the
 //! paper's printed `h` must fail the same test.
 //!
 //! Tolerance: each entry's sample mean over K independent steps has standard error
@@ -58,12 +58,12 @@ fn one_step_drift(
     mode: StepMode,
     k: usize,
 ) -> (Vec<f64>, Vec<f64>, MacroState) {
-    let m0 = Sgda::new(m, x.clone(), mode, 1e12).macro_state();
+    let m0 = Sgda::new(m, x.clone(), mode, 1e12).unwrap().macro_state();
     let base = m0.pack();
     let len = base.len();
     let (mut s1, mut s2) = (vec![0.0; len], vec![0.0; len]);
     for rep in 0..k {
-        let mut e = Sgda::new(m, x.clone(), mode, 1e12);
+        let mut e = Sgda::new(m, x.clone(), mode, 1e12).unwrap();
         let mut rng = stream_rng(2024, rep as u64);
         e.step(&mut rng).unwrap();
         for (i, (a, b)) in e.macro_state().pack().iter().zip(&base).enumerate() {

@@ -4,6 +4,7 @@
 
 use hdgan_core::Trajectory;
 use hdgan_core::stats::compare_ensembles;
+use hdgan_micro_sim::DEFAULT_BLOWUP;
 use hdgan_micro_sim::{
     GramEngine, GramVariant, InitConfig, RunControl, Schedule, Sgda, StepMode, run_ensemble,
 };
@@ -29,7 +30,7 @@ fn full(m: &Model, mode: StepMode, seed: u64) -> Vec<Trajectory> {
     run_ensemble(
         SEEDS,
         seed,
-        |_, rng| Ok(Sgda::new(m, init.build(m.n, rng), mode, 1e8)),
+        |_, rng| Sgda::new(m, init.build(m.n, rng), mode, DEFAULT_BLOWUP),
         &schedule,
         RunControl::default(),
     )
@@ -44,7 +45,12 @@ fn gram(m: &Model, variant: GramVariant, seed: u64) -> Vec<Trajectory> {
     run_ensemble(
         SEEDS,
         seed,
-        |_, _| Ok(GramEngine::from_macro(m, &init.macro_state(), 1e8).with_variant(variant)),
+        |_, _| {
+            Ok(
+                GramEngine::from_macro(m, &init.macro_state(), DEFAULT_BLOWUP)
+                    .with_variant(variant),
+            )
+        },
         &schedule,
         RunControl::default(),
     )

@@ -53,7 +53,7 @@ fn noise_only_norm_growth_is_exponential() {
     }
 }
 
-/// d = 1 reduced ODE fixed points of SPEC §6: every (P, q = 0, r = 0), and the
+/// d = 1 reduced ODE fixed points of THEORY §6: every (P, q = 0, r = 0), and the
 /// discriminator-only state P = 0, r = 0, q^2 = (Lam - tau eta^2) / ((1 + tau eta_T / 2) Lam).
 #[test]
 fn reduced_fixed_points_d1() {

@@ -1,5 +1,6 @@
 //! Properties of the n-dimensional simulator.
 
+use hdgan_micro_sim::DEFAULT_BLOWUP;
 use hdgan_micro_sim::{Engine, InitConfig, RunControl, Schedule, Sgda, StepMode, run_ensemble};
 use hdgan_model::random::stream_rng;
 use hdgan_model::{LambdaValue, LatentConfig, LossName, Model, ModelConfig};
@@ -29,7 +30,7 @@ fn engine(m: &Model, mode: StepMode, seed: u64) -> Sgda {
     let init = InitConfig::diagonal(m.d, 0.2, 0.1)
         .validate("init", m)
         .unwrap();
-    Sgda::new(m, init.build(m.n, &mut stream_rng(seed, 0)), mode, 1e12)
+    Sgda::new(m, init.build(m.n, &mut stream_rng(seed, 0)), mode, 1e12).unwrap()
 }
 
 proptest! {
@@ -103,7 +104,7 @@ fn ensembles_do_not_depend_on_the_thread_count() {
                 run_ensemble(
                     5,
                     11,
-                    |_, rng| Ok(Sgda::new(&m, init.build(m.n, rng), StepMode::Fast, 1e8)),
+                    |_, rng| Sgda::new(&m, init.build(m.n, rng), StepMode::Fast, DEFAULT_BLOWUP),
                     &schedule,
                     RunControl::default(),
                 )

@@ -1,13 +1,18 @@
 //! `hdgan`: simulate and analyse the solvable high-dimensional GAN model.
 
+mod commands;
+mod print;
+mod progress;
+
 use anyhow::Result;
-use clap::{Parser, Subcommand};
-use hdgan_cli::InputError;
-use hdgan_cli::run::{Progress, RunRequest, execute, execute_multi, prepare};
-use hdgan_cli::train_data::TrainDataRequest;
+use clap::{ArgAction, Parser, Subcommand};
+use commands::run::RunArgs;
 use hdgan_data::{Colour, Dataset};
+use hdgan_experiments::InputError;
+use hdgan_experiments::train_data::TrainDataRequest;
 use hdgan_micro_sim::EngineKind;
 use hdgan_model::FromData;
+use progress::Progress;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -15,7 +20,7 @@ use std::process::ExitCode;
 #[derive(Parser)]
 #[command(
     name = "hdgan",
-    version = concat!(env!("CARGO_PKG_VERSION"), " (", env!("HDGAN_GIT_REVISION"), ")"),
+    version = hdgan_report::provenance::VERSION,
     about = "Simulate online SGDA training of the solvable high-dimensional GAN model \
              (Wang, Hu & Lu 2019) and compare it with its limiting ODE",
     long_about = None
@@ -25,8 +30,16 @@ struct Cli {
     command: Command,
     /// Refuse requests whose estimated memory exceeds this size (e.g. 4G, 512MiB;
     /// default: the memory available on this machine).
-    #[arg(long, global = true, value_parser = hdgan_cli::resources::parse_bytes)]
+    #[arg(long, global = true, value_parser = hdgan_experiments::resources::parse_bytes)]
     max_memory: Option<u64>,
+    /// No progress output and only errors in the log (default: a progress bar on
+    /// terminals, a line every 10% otherwise).
+    #[arg(long, short, global = true)]
+    quiet: bool,
+    /// More log output on stderr: -v info, -vv debug (spans of runs, members, ODE solves),
+    /// -vvv trace. RUST_LOG (e.g. RUST_LOG=hdgan_experiments=debug) overrides it.
+    #[arg(long, short, global = true, action = ArgAction::Count)]
+    verbose: u8,
 }
 
 #[derive(Subcommand)]
@@ -70,9 +83,6 @@ enum Command {
         /// are byte-identical to an uninterrupted run's (run.json aside).
         #[arg(long, value_name = "DIR")]
         resume: Option<PathBuf>,
-        /// No progress output (default: a bar on terminals, a line every 10% otherwise).
-        #[arg(long, short)]
-        quiet: bool,
     },
     /// Validate a config without running it; prints what it describes.
     Check {
@@ -96,9 +106,6 @@ enum Command {
         /// Worker threads (default: one per core). Results do not depend on it.
         #[arg(long)]
         threads: Option<usize>,
-        /// No progress output.
-        #[arg(long, short)]
-        quiet: bool,
     },
     /// Figure 2: snapshots of the scaled rows (v^, w^) of a d = 1 simulation with constant
     /// features, against the Gaussian solution of PDE (12); writes the snapshots (.npy),
@@ -114,11 +121,8 @@ enum Command {
         /// folder or a folder holding an input.
         #[arg(long)]
         overwrite: bool,
-        /// No progress output.
-        #[arg(long, short)]
-        quiet: bool,
     },
-    /// Effective modes (SPEC §8): the latents' effective second moments M and M~, their
+    /// Effective modes (THEORY §8): the latents' effective second moments M and M~, their
     /// eigenpairs and each mode's solvable interval (learnable, in the interval, too
     /// strong), as a table, modes.csv/.json and spectrum.svg/.png. With --run, also the
     /// simulation and the ODE seen mode by mode (sim_modes.csv, ode_modes.csv,
@@ -143,11 +147,8 @@ enum Command {
         /// Worker threads (with --run). Results do not depend on it.
         #[arg(long)]
         threads: Option<usize>,
-        /// No progress output.
-        #[arg(long, short)]
-        quiet: bool,
     },
-    /// Train the linear GAN on a stream of real images (SPEC §8, real data): alignment of
+    /// Train the linear GAN on a stream of real images (THEORY §8, real data): alignment of
     /// span(V) with the data's top-d principal subspace over time (principal angles,
     /// Grassmann distance) for an informed and an isotropic generator covariance, several
     /// seeds, and the reduced ODE computed from the estimated spectrum beside them. Writes
@@ -202,9 +203,6 @@ enum Command {
         /// Worker threads (default: one per core). Results do not depend on it.
         #[arg(long)]
         threads: Option<usize>,
-        /// No progress output.
-        #[arg(long, short)]
-        quiet: bool,
     },
     /// List the fixed points of the reduced ODE (13) for a config's [model], with their
     /// Jacobian eigenvalues and a stable / marginal / unstable verdict.
@@ -254,15 +252,24 @@ fn parse_engine(s: &str) -> Result<EngineKind, String> {
     }
 }
 
-/// Progress on stderr: none with `--quiet`, a bar on terminals, lines otherwise.
-fn progress_mode(quiet: bool) -> Progress {
-    if quiet {
-        Progress::Silent
-    } else if std::io::stderr().is_terminal() {
-        Progress::Bar
-    } else {
-        Progress::Lines
-    }
+/// Log output on stderr through `tracing`: RUST_LOG when set, else by `-v` / `-q`
+/// (warnings by default). Spans (a run, a member, an ODE solve) show from `debug` on.
+fn init_tracing(verbose: u8, quiet: bool) {
+    use tracing_subscriber::EnvFilter;
+    let level = match (quiet, verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info",
+        (false, 2) => "debug",
+        _ => "trace",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
+        .try_init();
 }
 
 /// On SIGINT / SIGTERM: stop, remove this process's staging folders (a checkpoint folder
@@ -270,17 +277,17 @@ fn progress_mode(quiet: bool) -> Progress {
 fn install_signal_handlers() {
     use signal_hook::consts::{SIGINT, SIGTERM};
     let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM]) else {
-        hdgan_cli::note("warning: cannot install the SIGINT/SIGTERM handlers");
+        print::note("warning: cannot install the SIGINT/SIGTERM handlers");
         return;
     };
     std::thread::spawn(move || {
         if let Some(sig) = signals.forever().next() {
-            hdgan_cli::CANCEL.store(true, std::sync::atomic::Ordering::SeqCst);
-            hdgan_cli::output::cleanup_registered();
+            print::CANCEL.store(true, std::sync::atomic::Ordering::SeqCst);
+            hdgan_report::output::cleanup_registered();
             let name = if sig == SIGINT { "SIGINT" } else { "SIGTERM" };
-            hdgan_cli::note(&format!(
+            print::note(&format!(
                 "interrupted by {name}: stopped; no output folder was written{}",
-                hdgan_cli::checkpoint_hint()
+                print::checkpoint_hint()
             ));
             std::process::exit(128 + sig);
         }
@@ -290,27 +297,29 @@ fn install_signal_handlers() {
 fn main() -> ExitCode {
     install_signal_handlers();
     let cli = Cli::parse();
-    hdgan_cli::resources::set_max_memory(cli.max_memory);
-    let code = match dispatch(cli.command) {
+    init_tracing(cli.verbose, cli.quiet);
+    hdgan_experiments::resources::set_max_memory(cli.max_memory);
+    let progress = Progress::for_stderr(cli.quiet);
+    let code = match dispatch(cli.command, progress) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             if let Some(ie) = e.downcast_ref::<InputError>() {
-                hdgan_cli::note(&format!("error: {ie}"));
+                print::note(&format!("error: {ie}"));
                 ExitCode::from(2)
             } else {
-                hdgan_cli::note(&format!("error: {}", hdgan_cli::one_line(&e)));
+                print::note(&format!("error: {}", print::one_line(&e)));
                 ExitCode::from(1)
             }
         }
     };
-    if let Some(e) = hdgan_cli::stdout_error() {
-        hdgan_cli::note(&format!("error: cannot write to standard output: {e}"));
+    if let Some(e) = print::stdout_error() {
+        print::note(&format!("error: cannot write to standard output: {e}"));
         return ExitCode::from(1);
     }
     code
 }
 
-fn dispatch(cmd: Command) -> Result<()> {
+fn dispatch(cmd: Command, progress: Progress) -> Result<()> {
     match cmd {
         Command::Run {
             config,
@@ -318,70 +327,24 @@ fn dispatch(cmd: Command) -> Result<()> {
             seed,
             threads,
             engine,
-            quiet,
             overwrite,
             checkpoint_every,
             resume,
         } => {
             let resume = resume
-                .map(|d| hdgan_cli::checkpoint::CheckpointDir::open(&d))
+                .map(|d| hdgan_report::checkpoint::CheckpointDir::open(&d))
                 .transpose()?;
-            let req = RunRequest {
+            commands::run::execute(&RunArgs {
                 config,
                 out,
                 seed,
                 threads,
                 engine,
-                progress: progress_mode(quiet),
+                progress,
                 overwrite,
                 checkpoint_every,
                 resume,
-            };
-            if prepare(&req)?.model.p > 1 {
-                let (dir, run) = execute_multi(&req)?;
-                hdgan_cli::outln!("wrote {}", dir.display());
-                hdgan_cli::outln!("simulation: {:.2} s", run.sim_seconds);
-                if let (Some(s), Some(t)) = (run.sim[0].last(), run.sim[0].times.last()) {
-                    let o = run.ode.as_ref().and_then(|o| o.last());
-                    for i in 0..s.d() {
-                        let ode = o
-                            .map(|o| format!(", ODE {:.4}", o.p_cosine(i, i)))
-                            .unwrap_or_default();
-                        hdgan_cli::outln!(
-                            "t = {t}: P{0}{0}/sqrt(S{0}{0}) sim {1:.4}{ode}",
-                            i + 1,
-                            s.p_cosine(i, i)
-                        );
-                    }
-                }
-                return Ok(());
-            }
-            let outcome = execute(&req)?;
-            let d = outcome.sim[0].d().unwrap_or(0);
-            hdgan_cli::outln!("wrote {}", outcome.out_dir.display());
-            hdgan_cli::outln!("simulation: {:.2} s", outcome.sim_seconds);
-            let last_sim = outcome.sim[0].last();
-            let last_ode = outcome.ode.as_ref().and_then(|o| o.last());
-            if let Some(s) = last_sim {
-                let t = outcome.sim[0].times.last().copied().unwrap_or(0.0);
-                for i in 0..d {
-                    let ode = last_ode
-                        .map(|o| format!(", ODE {:.4}", o.p_cosine(i, i)))
-                        .unwrap_or_default();
-                    hdgan_cli::outln!(
-                        "t = {t}: P{0}{0}/sqrt(S{0}{0}) sim {1:.4}{ode}",
-                        i + 1,
-                        s.p_cosine(i, i)
-                    );
-                }
-            }
-            if let Some(p) = &outcome.phases.0 {
-                hdgan_cli::outln!("phase (simulation, member 0): {}", p.phase);
-            }
-            if let Some(p) = &outcome.phases.1 {
-                hdgan_cli::outln!("phase (ODE): {}", p.phase);
-            }
-            Ok(())
+            })
         }
         Command::TrainData {
             dataset,
@@ -398,7 +361,6 @@ fn dispatch(cmd: Command) -> Result<()> {
             max_images,
             out,
             threads,
-            quiet,
             overwrite,
         } => {
             let mut req = TrainDataRequest::new(dataset, path);
@@ -412,172 +374,37 @@ fn dispatch(cmd: Command) -> Result<()> {
             req.covariances = covariance.0;
             req.colour = if colour { Colour::Rgb } else { Colour::Grey };
             req.max_images = max_images;
-            req.out = out;
-            req.overwrite = overwrite;
             req.threads = threads;
-            req.progress = progress_mode(quiet);
-            let o = hdgan_cli::train_data::execute(&req)?;
-            if let Some(dir) = &o.out_dir {
-                hdgan_cli::outln!("wrote {}", dir.display());
-            }
-            let p = &o.prepared;
-            hdgan_cli::outln!(
-                "{}: {} images, n = {}, scale {:.3}; estimated effective spectrum Lam = {:?}",
-                dataset.name(),
-                o.images,
-                p.n,
-                p.scale,
-                p.effective()
-                    .iter()
-                    .map(|x| (x * 100.0).round() / 100.0)
-                    .collect::<Vec<_>>()
-            );
-            hdgan_cli::outln!(
-                "tau = {tau}, alpha = {:.3e}, tau~ = {:.3e}, eta_T = 1, eta_G = {eta_g}, T = {:.1} ({} steps per run), {:.1} s",
-                o.alpha,
-                o.alpha * tau,
-                o.t_end,
-                (p.n as f64 * o.t_end).round(),
-                o.seconds
-            );
-            for r in &o.runs {
-                let (ms, ss) = hdgan_cli::train_data::mean_sd(&r.final_sim);
-                let (mo, so) = hdgan_cli::train_data::mean_sd(&r.final_ode);
-                hdgan_cli::outln!(
-                    "final alignment (mean cos of principal angles, last 10%), {:?} (alpha {:.3e}): data {ms:.4} +- {ss:.4}, ODE {mo:.4} +- {so:.4} ({} seeds)",
-                    r.covariance,
-                    r.alpha,
-                    r.final_sim.len()
-                );
-            }
-            Ok(())
+            commands::train_data::execute(&req, out.as_deref(), overwrite, progress)
         }
         Command::Phase {
             config,
             out,
             threads,
-            quiet,
             overwrite,
-        } => {
-            let o = hdgan_cli::phase::execute_phase(
-                &config,
-                out.as_deref(),
-                threads,
-                !quiet,
-                overwrite,
-            )?;
-            hdgan_cli::outln!("wrote {}", o.out_dir.display());
-            hdgan_cli::outln!(
-                "{} x {} grid, ODE map in {:.2} s; Claim 1 and ODE agree at {} of {} points",
-                o.map.x.count,
-                o.map.y.count,
-                o.seconds,
-                o.agreement.1,
-                o.agreement.0
-            );
-            if let Some((n, a)) = o.sim_agreement {
-                hdgan_cli::outln!("simulation and ODE agree at {a} of {n} simulated points");
-            }
-            Ok(())
-        }
+        } => commands::phase::execute(&config, out.as_deref(), threads, progress, overwrite),
         Command::Measure {
             config,
             out,
-            quiet,
             overwrite,
-        } => {
-            let dir =
-                hdgan_cli::measure::execute_measure(&config, out.as_deref(), !quiet, overwrite)?;
-            hdgan_cli::outln!("wrote {}", dir.display());
-            Ok(())
-        }
+        } => commands::measure::execute(&config, out.as_deref(), progress, overwrite),
         Command::Modes {
             config,
             out,
             run,
             seed,
             threads,
-            quiet,
             overwrite,
-        } => {
-            let o = hdgan_cli::modes::execute_modes(&hdgan_cli::modes::ModesRequest {
-                config,
-                out,
-                run,
-                seed,
-                threads,
-                progress: progress_mode(quiet),
-                overwrite,
-            })?;
-            hdgan_cli::outln!("wrote {}", o.out_dir.display());
-            Ok(())
-        }
-        Command::FixedPoints { config } => {
-            hdgan_cli::phase::execute_fixed_points(&config)?;
-            Ok(())
-        }
-        Command::Check { config } => {
-            let req = RunRequest {
-                config: Some(config.clone()),
-                ..RunRequest::default()
-            };
-            let v = prepare(&req)?;
-            let m = &v.model;
-            hdgan_cli::outln!("{}: valid", config.display());
-            hdgan_cli::outln!(
-                "  n = {}, d = {}, tau = {}, tau~ = {}, eta_T = {}, eta_G = {}, lambda = {}",
-                m.n,
-                m.d,
-                m.tau,
-                m.tau_tilde,
-                m.eta_t,
-                m.eta_g,
-                m.lambda.value()
-            );
-            hdgan_cli::outln!(
-                "  {} steps to T = {}, {} member(s), recording every {} steps, {:?} engine ({:?} step)",
-                v.schedule.steps,
-                v.config.sim.t_end,
-                v.config.sim.members,
-                v.schedule.record_every,
-                v.config.sim.engine,
-                v.config.sim.mode
-            );
-            hdgan_cli::outln!("  resources: {}", hdgan_cli::run::estimate(&v, None));
-            if let Some(r) = hdgan_cli::run::rounding_note(&v) {
-                hdgan_cli::outln!("  note: {r}");
-            }
-            if m.p > 1 {
-                hdgan_cli::outln!(
-                    "  p = {} discriminator features: multi-feature engine (literal step) and multi-feature ODE; \
-                     Claim 1 and the modes below are the single-feature (p = 1) predictions",
-                    m.p
-                );
-            }
-            if let Some(c) = hdgan_stability::claim1(m) {
-                hdgan_cli::outln!(
-                    "  Claim 1: (1/2) max(Lam - Lam~ + alpha Lam~) = {:.4} {} tau eta^2 = {:.4} {} min Lam = {:.4}; predicted phase: {}",
-                    c.left,
-                    if c.left_holds { "<=" } else { ">" },
-                    c.tau_eta_sq,
-                    if c.right_holds { "<" } else { ">=" },
-                    c.right,
-                    c.predicted
-                );
-            }
-            let modes = hdgan_stability::effective_modes(m);
-            hdgan_cli::outln!(
-                "  effective modes: lam = {:.4?}, lam~ = {:.4?}; predicted phase: {}{}",
-                modes.modes.iter().map(|x| x.lam).collect::<Vec<_>>(),
-                modes.modes.iter().map(|x| x.lam_tilde).collect::<Vec<_>>(),
-                modes.predicted,
-                if modes.generator_mismatch > 0.0 {
-                    " (approximate: M~ is not diagonal; see `hdgan modes`)"
-                } else {
-                    ""
-                }
-            );
-            Ok(())
-        }
+        } => commands::modes::execute(
+            &config,
+            out.as_deref(),
+            run,
+            seed,
+            threads,
+            progress,
+            overwrite,
+        ),
+        Command::FixedPoints { config } => commands::phase::fixed_points(&config),
+        Command::Check { config } => commands::run::check(config),
     }
 }

@@ -1,7 +1,7 @@
 use crate::{DMat, MacroState};
 use serde::{Deserialize, Serialize};
 
-/// The macroscopic state with a p-feature discriminator `W` (n x p, SPEC §8): with
+/// The macroscopic state with a p-feature discriminator `W` (n x p, THEORY §8): with
 /// `X = [U, V, W]` and `U^T U = I_d`, `X^T X` holds `P = U^T V` (d x d), `Q = U^T W`
 /// (d x p), `R = V^T W` (d x p), `S = V^T V` (d x d) and `Z = W^T W` (p x p). For p = 1 it
 /// is [`MacroState`] (`Q = q`, `R = r`, `Z = z`).

@@ -49,7 +49,7 @@ pub fn check_non_negative(key: &str, value: f64) -> Result<f64, ParamError> {
     }
 }
 
-/// The regularisation strength lambda of the objective (SPEC §1): finite, or infinite, which
+/// The regularisation strength lambda of the objective (THEORY §1): finite, or infinite, which
 /// is the constrained problem `||w|| = 1`, `diag(V^T V) = I` solved by projected SGDA.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Lambda {

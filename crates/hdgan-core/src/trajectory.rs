@@ -2,7 +2,7 @@ use crate::{MacroState, MultiState};
 use serde::{Deserialize, Serialize};
 
 /// A path of a macroscopic state: `states[k]` at time `times[k]` (time `t = k/n` in SGDA
-/// steps, SPEC §2). Times are non-decreasing. The state is the single-feature
+/// steps, THEORY §2). Times are non-decreasing. The state is the single-feature
 /// [`MacroState`] unless stated (`Trajectory<MultiState>` for a p-feature discriminator).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Trajectory<S = MacroState> {

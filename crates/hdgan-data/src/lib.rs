@@ -1,4 +1,4 @@
-//! Real-image data for hdgan (SPEC §8, real data): readers for IDX files (MNIST,
+//! Real-image data for hdgan (THEORY §8, real data): readers for IDX files (MNIST,
 //! Fashion-MNIST; raw or gzip) and CIFAR-10 binary batches (colour 3072 or greyscale 1024),
 //! the preparation that makes images look like the model's samples (centred, scaled so
 //! the covariance's noise bulk has unit variance; top-d principal subspace as the

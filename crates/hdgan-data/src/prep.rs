@@ -9,7 +9,7 @@ use rayon::prelude::*;
 /// order), so the result does not depend on the number of threads.
 const PARTS: usize = 8;
 
-/// A dataset prepared for the linear GAN (SPEC §8, real data): images centred by the pixel
+/// A dataset prepared for the linear GAN (THEORY §8, real data): images centred by the pixel
 /// means and divided by `scale`, chosen so that the noise bulk of the covariance spectrum
 /// (every eigenvalue past the top d) has mean 1. In these units the model reads
 /// `y = U c + sqrt(eta_T) a` with `eta_T = 1`, `U` the top-d principal subspace

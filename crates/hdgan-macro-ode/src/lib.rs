@@ -1,4 +1,4 @@
-//! The limiting ODEs of the macroscopic state (SPEC §4): the general ODE (8)-(9) for
+//! The limiting ODEs of the macroscopic state (THEORY §4): the general ODE (8)-(9) for
 //! finite lambda, with `h` in its corrected form, and the reduced ODE (13)-(14) for
 //! lambda = infinity; adaptive Dormand-Prince integration (ode_solvers) with output at
 //! given times, and divergence reported as an error naming the time and the quantity.

@@ -1,5 +1,5 @@
 //! The limiting ODE with a p-feature discriminator `W` (n x p) and quadratic energy
-//! `F = ||W^T y||^2 / 2` (SPEC §8).
+//! `F = ||W^T y||^2 / 2` (THEORY §8).
 //!
 //! Finite lambda (regulariser `-(lambda/2) tr H(W^T W)` on the discriminator, as on `V`):
 //!
@@ -194,6 +194,7 @@ pub fn solve_multi(
     times: &[f64],
     opts: &OdeOptions,
 ) -> Result<Trajectory<MultiState>, OdeError> {
+    model.require_quadratic("the multi-feature ODE")?;
     let (d, p) = (init.d(), init.p_features());
     let names = MultiState::column_names(d, p);
     let f = |y: &[f64], dy: &mut [f64]| {

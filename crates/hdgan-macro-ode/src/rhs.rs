@@ -12,7 +12,7 @@ use hdgan_model::{HForm, Model};
 /// dz/dt = 2 tau ( q^T g - r^T g~ + z h ) + tau^2 b
 /// ```
 ///
-/// `form` picks the corrected `h` of SPEC §4 or the paper's printed one.
+/// `form` picks the corrected `h` of THEORY §4 or the paper's printed one.
 pub fn general_rhs(model: &Model, state: &MacroState, form: HForm) -> MacroState {
     let d = state.d();
     let c = model.ode_coefficients(state, form);

@@ -65,6 +65,9 @@ pub enum OdeError {
         /// Its value.
         value: f64,
     },
+    /// The model is outside what this ODE is derived for (the key and the rule).
+    #[error("{0}")]
+    Unsupported(#[from] hdgan_core::ParamError),
     /// The integrator gave up (step size underflow, too many steps).
     #[error("ODE integration failed at t = {t:.6}: {reason}")]
     Integration {
@@ -106,7 +109,7 @@ impl<F: Fn(&[f64], &mut [f64])> System<f64, DVector<f64>> for FlatSystem<'_, F> 
 /// Integrates `dy/dt = f(y)` from `y0` at `times[0]` and returns the state at every time
 /// in `times` (non-decreasing, finite). Between consecutive output times the solver runs a
 /// fresh adaptive Dormand-Prince 5(4) integration and keeps its end point (the dense
-/// output of ode_solvers 0.6.2 is wrong at the end point; see DEPS.md). `names` name the
+/// output of ode_solvers 0.6.2 is wrong at the end point; a known defect of that version). `names` name the
 /// entries of the flat state in divergence errors.
 pub fn integrate(
     f: &impl Fn(&[f64], &mut [f64]),
@@ -199,6 +202,9 @@ pub fn solve(
     times: &[f64],
     opts: &OdeOptions,
 ) -> Result<Trajectory, OdeError> {
+    if kind == OdeKind::Reduced {
+        model.require_quadratic("the reduced ODE (13)-(14)")?;
+    }
     let d = init.d();
     let names = MacroState::column_names(d);
     let reduced = ReducedParams::new(model);
@@ -236,7 +242,7 @@ pub fn solve_packed(
 mod tests {
     use super::*;
 
-    /// Regression test for the ode_solvers dense-output bug (DEPS.md): y' = -y over
+    /// Regression test for the ode_solvers dense-output bug (a known defect of ode_solvers 0.6.2): y' = -y over
     /// [0, 10] with a single output interval (dx = t_end) must end at exp(-10) to the
     /// tolerance. Uses the same settings as [`solve`].
     #[test]

@@ -14,7 +14,7 @@ pub enum Features {
     Constant,
 }
 
-/// Which implementation of the SGDA step (SPEC §2) runs.
+/// Which implementation of the SGDA step (THEORY §2) runs.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum StepMode {
@@ -34,7 +34,7 @@ pub enum EngineKind {
     /// The n-dimensional vectors (eq. 5), stepped by `mode`.
     #[default]
     Full,
-    /// The exact Gram engine: the law of M_k in O(m^3) per step, any n (SPEC §7).
+    /// The exact Gram engine: the law of M_k in O(m^3) per step, any n (THEORY §7).
     Gram,
 }
 
@@ -328,7 +328,7 @@ fn default_members() -> usize {
     1
 }
 fn default_blowup() -> f64 {
-    1e8
+    crate::DEFAULT_BLOWUP
 }
 
 impl SimConfig {
@@ -362,4 +362,73 @@ impl SimConfig {
         }
         Ok(())
     }
+
+    /// [`SimConfig::validate`], then checks that the chosen engine and step simulate
+    /// `model` (refusing, with the key to change, what they do not support: the Gram
+    /// engine and the fast step need `model.l1 = 0` and `model.p = 1`), and returns the
+    /// validated settings every pipeline uses.
+    pub fn settings(&self, prefix: &str, model: &Model) -> Result<SimSettings, ParamError> {
+        self.validate(prefix, model.n)?;
+        let k = |name: &str| format!("{prefix}.{name}");
+        // Settings only the literal n-dimensional step simulates: (condition, engine
+        // reason, mode reason).
+        let literal_only = if model.l1 > 0.0 {
+            Some((
+                "model.l1 > 0",
+                "an elementwise penalty does not act through the Gram matrix",
+                "the fast step needs a w-update linear in w",
+            ))
+        } else if model.p > 1 {
+            Some((
+                "model.p > 1",
+                "the Gram engine has one discriminator column",
+                "the multi-feature engine has only the literal step",
+            ))
+        } else {
+            None
+        };
+        if self.engine == EngineKind::Gram {
+            model.require_quadratic("`sim.engine = \"gram\"`")?;
+        }
+        if self.mode == StepMode::Fast {
+            model.require_quadratic("`sim.mode = \"fast\"` (use \"literal\")")?;
+        }
+        if model.p > 1 {
+            model.require_quadratic("the multi-feature engine (`model.p > 1`)")?;
+        }
+        if let Some((cond, why_engine, why_mode)) = literal_only {
+            if self.engine == EngineKind::Gram {
+                return Err(ParamError::rule(
+                    k("engine"),
+                    format!("must be \"full\" when {cond} ({why_engine})"),
+                ));
+            }
+            if self.mode == StepMode::Fast {
+                return Err(ParamError::rule(
+                    k("mode"),
+                    format!("must be \"literal\" when {cond} ({why_mode})"),
+                ));
+            }
+        }
+        Ok(SimSettings {
+            engine: self.engine,
+            mode: self.mode,
+            members: self.members,
+            blowup: self.blowup,
+        })
+    }
+}
+
+/// Validated simulation settings ([`SimConfig::settings`]): an engine and step that
+/// support the model, the ensemble size and the divergence bound.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SimSettings {
+    /// The engine.
+    pub engine: EngineKind,
+    /// The step of the full engine.
+    pub mode: StepMode,
+    /// Ensemble members (>= 1).
+    pub members: usize,
+    /// Squared-norm bound beyond which a run stops as diverged (> 0).
+    pub blowup: f64,
 }

@@ -1,4 +1,4 @@
-//! The exact Gram engine (SPEC §7): the law of the macroscopic chain `M_k` at finite n,
+//! The exact Gram engine (THEORY §7): the law of the macroscopic chain `M_k` at finite n,
 //! sampled in O(m^3) per step with m = 2d + 1, whatever n is.
 //!
 //! The noise is isotropic, so the chain started at `O X_0` is `O X_k` for any orthogonal
@@ -56,7 +56,7 @@ struct Scratch {
 /// Deliberately wrong variants, for negative controls of the in-law checks only.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum GramVariant {
-    /// The engine of SPEC §7.
+    /// The engine of THEORY §7.
     #[default]
     Exact,
     /// The norm of the out-of-span noise uses chi with `(n - m) / 4` degrees of freedom.
@@ -389,7 +389,11 @@ mod tests {
     #[test]
     fn projected_gram_steps_keep_unit_norms() {
         let m = ModelConfig::figure1(500, 2.0).validate("m").unwrap();
-        let mut e = GramEngine::from_macro(&m, &MacroState::diagonal_start(2, 0.1, 0.1), 1e8);
+        let mut e = GramEngine::from_macro(
+            &m,
+            &MacroState::diagonal_start(2, 0.1, 0.1),
+            crate::DEFAULT_BLOWUP,
+        );
         let mut rng = stream_rng(1, 0);
         for _ in 0..2000 {
             e.step(&mut rng).unwrap();

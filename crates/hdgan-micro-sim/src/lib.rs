@@ -1,4 +1,4 @@
-//! The n-dimensional simulation of online SGDA (SPEC §2, eq. 5).
+//! The n-dimensional simulation of online SGDA (THEORY §2, eq. 5).
 //!
 //! - [`MicroState`]: `U`, `V` and `w` as n-vectors, built by [`InitState`] to hit prescribed
 //!   overlaps `(P0, q0)` with otherwise random directions in O(n d^2).
@@ -7,10 +7,10 @@
 //!   n-vectors exactly as eq. 5 reads; [`StepMode::Fast`] draws the same law from one
 //!   n-vector of normals (see [`Sgda`]). Both cost O(n d) per step and never form an n x n
 //!   object.
-//! - [`MultiSgda`]: the literal step with a p-feature discriminator `W` (SPEC §8),
+//! - [`MultiSgda`]: the literal step with a p-feature discriminator `W` (THEORY §8),
 //!   recording the [`hdgan_core::MultiState`] `(P, Q, R, S, Z)`.
 //! - [`GramEngine`]: the exact law of the macroscopic chain at O(m^3) per step, any n
-//!   (SPEC §7).
+//!   (THEORY §7).
 //! - [`run`] / [`run_ensemble`]: the run loop (stop time, recording cadence, progress,
 //!   cancellation) shared by every engine; ensembles run in parallel with one random
 //!   stream per member derived from `(seed, member)`.
@@ -29,7 +29,7 @@ mod pass;
 mod run;
 mod sgda;
 
-pub use config::{EngineKind, Features, InitConfig, SimConfig, StepMode};
+pub use config::{EngineKind, Features, InitConfig, SimConfig, SimSettings, StepMode};
 pub use error::SimError;
 pub use gram::{GramEngine, GramVariant};
 pub use init::{InitState, MicroState};
@@ -38,6 +38,11 @@ pub use normal::{fill_normals, normal};
 pub use pass::LaneRng;
 pub use run::{Checkpoint, Engine, Member, RunControl, Schedule, advance, run, run_ensemble};
 pub use sgda::Sgda;
+
+/// The default divergence bound of every engine: a squared norm (`z`, `S_jj`, a column
+/// norm of W) above it, or a NaN, stops a run with [`SimError::Diverged`] naming the time
+/// and the quantity. `sim.blowup` in a config overrides it.
+pub const DEFAULT_BLOWUP: f64 = 1e8;
 
 use hdgan_core::MacroState;
 use hdgan_model::random::SimRng;
@@ -54,7 +59,8 @@ pub enum AnyEngine {
 impl AnyEngine {
     /// Builds the engine `kind` for `model` from a fresh initial state drawn from `rng`
     /// (the Gram engine starts from that state's exact Gram matrix, so both engines start
-    /// from the same law).
+    /// from the same law). Refuses, naming the key, a model the engine does not simulate
+    /// (see [`SimConfig::settings`]).
     pub fn build(
         kind: EngineKind,
         model: &hdgan_model::Model,
@@ -62,15 +68,23 @@ impl AnyEngine {
         mode: StepMode,
         blowup: f64,
         rng: &mut SimRng,
-    ) -> Self {
-        match kind {
+    ) -> Result<Self, SimError> {
+        Ok(match kind {
             EngineKind::Full => AnyEngine::Full(Box::new(Sgda::new(
                 model,
                 init.build(model.n, rng),
                 mode,
                 blowup,
-            ))),
+            )?)),
             EngineKind::Gram => {
+                if model.l1 > 0.0 || model.p > 1 {
+                    return Err(hdgan_core::ParamError::rule(
+                        "sim.engine",
+                        "must be \"full\" when model.l1 > 0 or model.p > 1 (the Gram engine has one discriminator column and no elementwise penalty)",
+                    )
+                    .into());
+                }
+                model.require_quadratic("`sim.engine = \"gram\"`")?;
                 let g = if init.row_cov.is_some() {
                     GramEngine::from_micro(model, &init.build(model.n, rng), blowup)
                 } else {
@@ -78,7 +92,7 @@ impl AnyEngine {
                 };
                 AnyEngine::Gram(Box::new(g))
             }
-        }
+        })
     }
 }
 

@@ -1,5 +1,5 @@
 //! Online SGDA with a p-feature discriminator `W` (n x p) and quadratic energy
-//! `F = ||W^T y||^2 / 2` (SPEC §8).
+//! `F = ||W^T y||^2 / 2` (THEORY §8).
 
 use crate::error::SimError;
 use crate::init::InitState;
@@ -344,7 +344,8 @@ mod tests {
                 init.build(m.n, &mut stream_rng(5, 0)),
                 StepMode::Literal,
                 1e6,
-            );
+            )
+            .unwrap();
             let (mut r1, mut r2) = (stream_rng(6, 0), stream_rng(6, 0));
             for _ in 0..50 {
                 multi.step(&mut r1).unwrap();

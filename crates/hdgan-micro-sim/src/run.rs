@@ -234,8 +234,9 @@ mod tests {
         let schedule = Schedule::from_times(300, 2.0, 0.3).unwrap();
         for kind in [EngineKind::Full, EngineKind::Gram] {
             for mode in [StepMode::Fast, StepMode::Literal] {
-                let build =
-                    |rng: &mut SimRng| AnyEngine::build(kind, &model, &init, mode, 1e8, rng);
+                let build = |rng: &mut SimRng| {
+                    AnyEngine::build(kind, &model, &init, mode, crate::DEFAULT_BLOWUP, rng).unwrap()
+                };
                 let mut rng = stream_rng(3, 0);
                 let mut e = build(&mut rng);
                 let whole = run(&mut e, &mut rng, &schedule, RunControl::default()).unwrap();

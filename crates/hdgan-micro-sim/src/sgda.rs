@@ -1,10 +1,10 @@
 use crate::normal::{fill_normals, normal};
 use crate::{Engine, MicroState, SimError, StepMode};
-use hdgan_core::{Lambda, MacroState};
+use hdgan_core::{Lambda, MacroState, ParamError};
 use hdgan_model::random::SimRng;
 use hdgan_model::{DiscriminatorLoss, Model, Regularizer};
 
-/// Online SGDA on the model of SPEC §1, eq. 5:
+/// Online SGDA on the model of THEORY §1, eq. 5:
 ///
 /// ```text
 /// w_{k+1} = w_k + (tau/n)  [ f(y_k^T w_k) y_k - f~(y~_2k^T w_k) y~_2k - lambda H'(w_k^T w_k) w_k ]
@@ -87,14 +87,25 @@ impl Sgda {
     /// `blowup` bounds the squared norms `z`, `S_jj`; beyond it (or at NaN) a step fails
     /// with [`SimError::Diverged`].
     ///
-    /// With an elementwise L1 penalty (`model.l1 > 0`) the literal step is used whatever
-    /// `mode` says: the fast step's construction needs the w-update to be linear in w.
-    pub fn new(model: &Model, x: MicroState, mode: StepMode, blowup: f64) -> Self {
-        let mode = if model.l1 > 0.0 {
-            StepMode::Literal
-        } else {
-            mode
-        };
+    /// The fast step needs a w-update linear in w and the quadratic loss: with an
+    /// elementwise L1 penalty (`model.l1 > 0`) or another loss it is refused with an
+    /// error naming `sim.mode` (use [`StepMode::Literal`]); nothing is switched silently.
+    pub fn new(
+        model: &Model,
+        x: MicroState,
+        mode: StepMode,
+        blowup: f64,
+    ) -> Result<Self, SimError> {
+        if mode == StepMode::Fast {
+            if model.l1 > 0.0 {
+                return Err(ParamError::rule(
+                    "sim.mode",
+                    "must be \"literal\" when model.l1 > 0 (the fast step needs a w-update linear in w)",
+                )
+                .into());
+            }
+            model.require_quadratic("`sim.mode = \"fast\"` (use \"literal\")")?;
+        }
         let (n, d) = (x.n, x.d);
         assert_eq!(
             (n, d),
@@ -133,7 +144,7 @@ impl Sgda {
             x,
         };
         e.gram = e.exact_macro_state();
-        e
+        Ok(e)
     }
 
     /// The step implementation in use.

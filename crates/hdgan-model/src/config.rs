@@ -2,7 +2,7 @@ use crate::{Latent, Loss, Model};
 use hdgan_core::{DMat, Lambda, ParamError, SymPsd, check_non_negative, check_positive};
 use serde::{Deserialize, Serialize};
 
-/// The `[model]` table of a configuration: the problem of SPEC §1 as the user writes it.
+/// The `[model]` table of a configuration: the problem of THEORY §1 as the user writes it.
 /// Unknown keys are rejected. [`ModelConfig::validate`] turns it into a [`Model`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -31,13 +31,13 @@ pub struct ModelConfig {
     /// Discriminator loss: `"quadratic"` (Example 1, the default).
     #[serde(default)]
     pub loss: LossName,
-    /// Elementwise L1 penalty on w (SPEC §5, last sentence), default 0: the w-update gets
+    /// Elementwise L1 penalty on w (THEORY §5, last sentence), default 0: the w-update gets
     /// `-(l1 / sqrt(n)) sign(w_i)` inside its bracket, i.e. `-tau l1 sign(w^)` in the drift of
     /// the scaled rows. With `l1 > 0` the macroscopic ODE no longer closes; only the
     /// particle description (hdgan-pde-measure) and the literal step handle it.
     #[serde(default)]
     pub l1: f64,
-    /// Number of discriminator features p (columns of `W`, SPEC §8), default 1. With
+    /// Number of discriminator features p (columns of `W`, THEORY §8), default 1. With
     /// p > 1 the discriminator's energy is `||W^T y||^2 / 2` (quadratic loss only, no
     /// `l1`), simulated by the multi-feature engine and described by the multi-feature ODE.
     #[serde(default = "one")]
@@ -74,7 +74,7 @@ pub enum LossName {
 }
 
 /// A latent law in a config: either a Gaussian with covariance `cov` (d x d, symmetric
-/// PSD) and optional `mean` (default zero), or a mixture of classes (`classes`, SPEC §8):
+/// PSD) and optional `mean` (default zero), or a mixture of classes (`classes`, THEORY §8):
 /// draw class k with probability `prob`, then `N(mean_k, cov_k)`. Only the effective second
 /// moment `M = sum_k prob_k (cov_k + mean_k mean_k^T)` enters the quadratic model's ODE.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -90,7 +90,7 @@ pub struct LatentConfig {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub classes: Vec<ClassConfig>,
     /// Only in `latent_tilde`, instead of `cov`/`classes`: a generator law derived from the
-    /// data's effective second moment `M` (SPEC §8): `"informed"` is the zero-mean Gaussian
+    /// data's effective second moment `M` (THEORY §8): `"informed"` is the zero-mean Gaussian
     /// with `diag(eigenvalues of M)` (largest first), `"isotropic"` the one with
     /// `(tr M / d) I` (the same total power, no preferred direction).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -234,7 +234,7 @@ impl ModelConfig {
         }
     }
 
-    /// Validates every rule once (SPEC §1): `1 <= d` and `2d + 1 <= n` (U, V and w need
+    /// Validates every rule once (THEORY §1): `1 <= d` and `2d + 1 <= n` (U, V and w need
     /// independent directions), learning rates > 0, noise variances >= 0, lambda >= 0 or
     /// infinite, latent covariances d x d symmetric PSD, every number finite. `prefix` is
     /// the table's path in the config file (`model`), used in error keys.

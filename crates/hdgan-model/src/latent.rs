@@ -13,7 +13,7 @@ struct Component {
 }
 
 /// The law of a latent vector `c` (or `c~`) in R^d: a Gaussian with any PSD covariance and
-/// optional mean, or a finite mixture of such Gaussians (class first, then Gaussian; SPEC §8).
+/// optional mean, or a finite mixture of such Gaussians (class first, then Gaussian; THEORY §8).
 ///
 /// For the quadratic discriminator the dynamics see only the **second moment**
 /// `E[c c^T] = sum_k pi_k (Sigma_k + mu_k mu_k^T)` ([`Latent::second_moment`]), not the
@@ -97,7 +97,7 @@ impl Latent {
         self.second_moment.dim()
     }
 
-    /// `E[c c^T]`, the matrix `Lam` (or `Lam~`) of SPEC §4.
+    /// `E[c c^T]`, the matrix `Lam` (or `Lam~`) of THEORY §4.
     pub fn second_moment(&self) -> &SymPsd {
         &self.second_moment
     }

@@ -1,4 +1,4 @@
-//! The hdgan problem (SPEC §1): dimensions, learning rates, noise variances, lambda, the
+//! The hdgan problem (THEORY §1): dimensions, learning rates, noise variances, lambda, the
 //! latent distributions of `c` and `c~`, the discriminator loss family and the regulariser
 //! `H`, validated once into a [`Model`] that the engines accept.
 //!

@@ -1,6 +1,6 @@
 use crate::Latent;
 
-/// The expectations of SPEC §4 that the limiting ODE needs from a discriminator loss, at
+/// The expectations of THEORY §4 that the limiting ODE needs from a discriminator loss, at
 /// given overlaps `(q, r, z)`; `e ~ N(0, 1)`, `x = c^T q + e sqrt(z eta_T)`,
 /// `x~ = c~^T r + e sqrt(z eta_G)`.
 #[derive(Clone, Debug, PartialEq)]
@@ -20,7 +20,7 @@ pub struct LossMoments {
 }
 
 /// A discriminator loss family: `f(x) = d/dx F(D^(x))` and `f~(x) = d/dx F~(D^(x))` of
-/// SPEC §1, and the Gaussian expectations of them that the ODE needs.
+/// THEORY §1, and the Gaussian expectations of them that the ODE needs.
 ///
 /// The simulator calls [`DiscriminatorLoss::f`] and [`DiscriminatorLoss::f_tilde`]; the ODE
 /// calls [`DiscriminatorLoss::moments`]. A new loss supplies both (closed form, or
@@ -30,7 +30,7 @@ pub trait DiscriminatorLoss {
     fn f(&self, x: f64) -> f64;
     /// `f~(x)`, applied to a fake sample's score `y~^T w`.
     fn f_tilde(&self, x: f64) -> f64;
-    /// The expectations of SPEC §4 at `(q, r, z)`.
+    /// The expectations of THEORY §4 at `(q, r, z)`.
     #[allow(clippy::too_many_arguments)]
     fn moments(
         &self,

@@ -1,7 +1,7 @@
 use crate::{DiscriminatorLoss, Latent, LogCosh, Loss, Regularizer};
 use hdgan_core::{Lambda, MacroState, ParamError};
 
-/// A validated problem (SPEC §1). Engines only ever see this type: every float is finite,
+/// A validated problem (THEORY §1). Engines only ever see this type: every float is finite,
 /// learning rates are positive, noise variances non-negative, latent moments symmetric PSD
 /// and `2d + 1 <= n`. Build it with [`crate::ModelConfig::validate`].
 #[derive(Clone, Debug, PartialEq)]
@@ -32,10 +32,10 @@ pub struct Model {
     pub p: usize,
 }
 
-/// Which form of `h` the general ODE uses (SPEC §4).
+/// Which form of `h` the general ODE uses (THEORY §4).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum HForm {
-    /// `h = eta_T <f'> - eta_G <f~'> - lambda H'(z)`, from Stein's lemma (SPEC §4).
+    /// `h = eta_T <f'> - eta_G <f~'> - lambda H'(z)`, from Stein's lemma (THEORY §4).
     #[default]
     Corrected,
     /// The paper's printed `h = <f'> - <f~'> - lambda H'(z)`, without the noise variances.
@@ -59,6 +59,23 @@ pub struct OdeCoefficients {
 }
 
 impl Model {
+    /// Refuses a loss other than the quadratic one (Example 1) for a tool derived for it
+    /// alone (the reduced ODE, the Gram engine, the multi-feature engine and ODE,
+    /// stability, the PDE coefficients, the effective-covariance modes); `what` names the
+    /// tool in the error, which names `model.loss`.
+    pub fn require_quadratic(&self, what: &str) -> Result<(), ParamError> {
+        if self.loss != crate::Loss::Quadratic {
+            return Err(ParamError::rule(
+                "model.loss",
+                format!(
+                    "must be \"quadratic\" for {what}, got {:?} (it is derived for the quadratic loss of Example 1 only)",
+                    self.loss
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     /// Refuses a multi-feature model (`p > 1`) for a tool that describes the single-feature
     /// discriminator only; `what` names the tool in the error.
     pub fn require_single_feature(&self, what: &str) -> Result<(), ParamError> {

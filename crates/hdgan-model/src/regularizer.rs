@@ -1,4 +1,4 @@
-/// The regulariser `H` of the objective (SPEC §1), acting on `w^T w` and on each
+/// The regulariser `H` of the objective (THEORY §1), acting on `w^T w` and on each
 /// `diag(V^T V)` entry. Engines only need its derivative.
 pub trait Regularizer {
     /// `H(x)`.

@@ -1,4 +1,4 @@
-//! The microscopic description (SPEC §5): the empirical measure of the scaled rows
+//! The microscopic description (THEORY §5): the empirical measure of the scaled rows
 //! `(u^, v^, w^) = sqrt(n) ([U]_i, [V]_i, [w]_i)`, and three solvers of the SDE (10) /
 //! PDE (12) that its limit obeys, all driven by the macroscopic coefficients
 //! `(g, g~, h, L, b)` along the ODE solution:

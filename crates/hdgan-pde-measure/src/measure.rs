@@ -1,4 +1,4 @@
-//! The empirical measure `mu_k` of the scaled rows `(u^_i, v^_i, w^_i)` (SPEC §5).
+//! The empirical measure `mu_k` of the scaled rows `(u^_i, v^_i, w^_i)` (THEORY §5).
 
 use hdgan_core::MacroState;
 use hdgan_micro_sim::MicroState;
@@ -48,7 +48,7 @@ impl EmpiricalMeasure {
     }
 
     /// The moments `<mu, u^ v^^T>`, `<mu, u^ w^>`, ... as a [`MacroState`]: they equal the
-    /// macroscopic state of the rows' vectors (SPEC §5: `P = <mu, u^ v^^T>` etc.).
+    /// macroscopic state of the rows' vectors (THEORY §5: `P = <mu, u^ v^^T>` etc.).
     pub fn moments(&self) -> MacroState {
         let d = self.d;
         let n = self.len() as f64;

@@ -161,7 +161,7 @@ impl LinearParticles {
 }
 
 /// The interacting particle system for finite lambda plus an elementwise L1 penalty of
-/// strength `l1` on w (SPEC §5, last sentence), d = 1 with `u^ = 1` for every particle.
+/// strength `l1` on w (THEORY §5, last sentence), d = 1 with `u^ = 1` for every particle.
 pub struct MeanField {
     /// Particle positions `(v^, w^)`.
     pub x: Vec<Row>,

@@ -2,7 +2,7 @@ use crate::Phase;
 use hdgan_model::Model;
 use serde::Serialize;
 
-/// What Claim 1 (and its mode-wise form, SPEC §8) says about one feature `l`.
+/// What Claim 1 (and its mode-wise form, THEORY §8) says about one feature `l`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub enum ModeStatus {
     /// `Lam_l <= tau eta^2`: the mode is never learned.
@@ -38,7 +38,7 @@ pub struct Claim1 {
 }
 
 /// Claim 1 for `model`. Returns None unless both latent second moments are diagonal (the
-/// claim's setting; other cases go through the effective modes of SPEC §8).
+/// claim's setting; other cases go through the effective modes of THEORY §8).
 pub fn claim1(model: &Model) -> Option<Claim1> {
     let lam_m = model.latent.second_moment();
     let lamt_m = model.latent_tilde.second_moment();

@@ -17,7 +17,7 @@ pub enum Stability {
     Unstable,
 }
 
-/// What kind of fixed point (d = 1 names follow SPEC §6).
+/// What kind of fixed point (d = 1 names follow THEORY §6).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub enum FixedPointKind {
     /// `q = r = 0` with any `P` (and `S`): the generator rests, the discriminator is fooled.
@@ -122,7 +122,7 @@ fn state_d1(p: f64, q: f64, r: f64) -> MacroState {
     s
 }
 
-/// Every fixed point of the d = 1 reduced ODE (SPEC §6), with `Lam`, `Lam~` the scalars of
+/// Every fixed point of the d = 1 reduced ODE (THEORY §6), with `Lam`, `Lam~` the scalars of
 /// the model. Writing `f_P = tau~ Lam~ r (q - P r)`:
 ///
 /// - `r = 0` and `q = 0`: the resting line, any P in [-1, 1]; it is listed at the P values
@@ -243,7 +243,7 @@ mod tests {
         }
     }
 
-    /// SPEC §6: at q = r = 0 the (q, r) block of the Jacobian is
+    /// THEORY §6: at q = r = 0 the (q, r) block of the Jacobian is
     /// tau [[Lam - tau eta^2, -P Lam~], [P Lam, -(1 - alpha) Lam~ - tau eta^2]]; the line
     /// is stable for |P| > p* and unstable for |P| < p* (Figure 1's feature 1: p* = 0.898).
     #[test]
@@ -261,7 +261,7 @@ mod tests {
                 Stability::Marginal
             ]
         );
-        // Trace and determinant of the (q, r) block against SPEC's formula at P = 1.
+        // Trace and determinant of the (q, r) block against the theory page's formula at P = 1.
         let (lam, lt, te, alpha) = (5.0, 5.0, 0.8, 0.2);
         let tr = 0.2 * ((lam - te) - (1.0 - alpha) * lt - te);
         let det = 0.04 * ((lam - te) * (-(1.0 - alpha) * lt - te) + lam * lt);

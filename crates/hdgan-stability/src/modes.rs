@@ -1,4 +1,4 @@
-//! Effective modes (SPEC §8): for the quadratic discriminator the latent structure enters
+//! Effective modes (THEORY §8): for the quadratic discriminator the latent structure enters
 //! only through the effective second moments `M`, `M~`; their eigenpairs are the modes,
 //! and each mode has a solvable interval `tau eta^2 < lam_l` and
 //! `lam_l - lam~_l + alpha lam~_l <= 2 tau eta^2`.
@@ -102,7 +102,7 @@ fn generator_modes(mt: &SymPsd) -> (Vec<Vec<f64>>, Vec<f64>, f64) {
     (vecs, lams, 0.0)
 }
 
-/// The mode-wise solvable intervals of `model` (SPEC §8): data modes from `M`, generator
+/// The mode-wise solvable intervals of `model` (THEORY §8): data modes from `M`, generator
 /// modes from `M~`, paired by rank.
 pub fn effective_modes(model: &Model) -> EffectiveModes {
     let (vecs, lams) = descending_eigen(model.latent.second_moment());

@@ -1,14 +1,15 @@
-//! Real data (SPEC §8): the linear GAN on MNIST and Fashion-MNIST, informed vs isotropic
+//! Real data (THEORY §8): the linear GAN on MNIST and Fashion-MNIST, informed vs isotropic
 //! generator covariance, and the ODE from the estimated spectrum beside the data curves.
 
 use super::{Check, Ctx, Outcome, Status};
 use crate::stats::{mean, z_means};
 use anyhow::Result;
-use hdgan_cli::train_data::{
-    AlignmentCurve, CovarianceRuns, TrainDataRequest, alignment_panels, load, mean_sd, train,
-};
 use hdgan_data::Dataset;
+use hdgan_experiments::train_data::{
+    AlignmentCurve, CovarianceRuns, TrainDataRequest, load, mean_sd, train,
+};
 use hdgan_model::FromData;
+use hdgan_report::figures::alignment_panels;
 use std::path::PathBuf;
 
 pub(super) fn checks() -> Vec<Check> {
@@ -19,11 +20,12 @@ pub(super) fn checks() -> Vec<Check> {
     }]
 }
 
-/// The shared data folder: `$HDGAN_DATA`, else `../shared/data` beside the workspace.
+/// The data folder: `$HDGAN_DATA` (the check skips, saying why, when it is unset or
+/// absent).
 fn data_dir() -> PathBuf {
     std::env::var_os("HDGAN_DATA")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data"))
+        .unwrap_or_else(|| PathBuf::from("$HDGAN_DATA (unset)"))
 }
 
 fn name(c: FromData) -> &'static str {
@@ -75,7 +77,7 @@ fn informed_beats_isotropic(ctx: &Ctx) -> Result<Outcome> {
     let mut verdicts = Vec::new();
     let mut measured = Vec::new();
     let mut details = vec![
-        "`hdgan train-data --dataset DATASET --path ../shared/data` with its defaults: d = 2, tau = 0.2, eta_G = 3 (the bulk is scaled to \
+        "`hdgan train-data --dataset DATASET --path $HDGAN_DATA` with its defaults: d = 2, tau = 0.2, eta_G = 3 (the bulk is scaled to \
          eta_T = 1), alpha = tau eta^2 / Lam_1 (mid-interval for the informed generator's top mode), T = 40 / (tau~ Lam_d), 5 seeds, \
          random unit initial columns (the same for every covariance at a given seed). Generator rates give every covariance the same \
          generator speed tau~ tr(Lam~) / d, so N(0, I) is not merely slower. Final alignment: mean cosine of the principal angles between \
@@ -90,7 +92,7 @@ fn informed_beats_isotropic(ctx: &Ctx) -> Result<Outcome> {
         let mut req = TrainDataRequest::new(ds, dir.clone());
         req.seeds = seeds;
         let (set, prep) = load(&req)?;
-        let o = train(&req, &set, &prep)?;
+        let o = train(&req, &set, &prep, hdgan_experiments::Control::default())?;
         let by = |c: FromData| o.runs.iter().find(|r| r.covariance == c);
         let (Some(inf), Some(iso), Some(std)) = (
             by(FromData::Informed),

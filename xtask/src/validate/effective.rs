@@ -1,16 +1,17 @@
-//! Checks of the effective-covariance extension (SPEC §8): structured latents act only
+//! Checks of the effective-covariance extension (THEORY §8): structured latents act only
 //! through their effective second moment, the mode-wise solvable interval, and signal
 //! boosting.
 
 use super::{Check, Ctx, Outcome};
 use crate::stats::{linear_fit, mean, se};
 use anyhow::Result;
-use hdgan_cli::plot::{Figure, PALETTE, Series, Style};
-use hdgan_cli::run::cosine_figure;
 use hdgan_core::{DMat, MacroState, Trajectory};
 use hdgan_macro_ode::{OdeKind, OdeOptions, solve};
+use hdgan_micro_sim::DEFAULT_BLOWUP;
 use hdgan_micro_sim::{GramEngine, RunControl, Schedule, run_ensemble};
 use hdgan_model::{ClassConfig, FromData, LatentConfig, Model, ModelConfig};
+use hdgan_report::figures::cosine_figure;
+use hdgan_report::plot::{Figure, PALETTE, Series, Style};
 use hdgan_stability::{
     EffectiveModes, Phase, PhaseRule, classify, classify_ode_viewed, effective_modes, eigenvalues,
     in_mode_basis, reduced_jacobian,
@@ -88,7 +89,7 @@ fn gram_runs(
     Ok(run_ensemble(
         members,
         seed,
-        |_, _| Ok(GramEngine::from_macro(m, init, 1e8)),
+        |_, _| Ok(GramEngine::from_macro(m, init, DEFAULT_BLOWUP)),
         &schedule,
         RunControl::default(),
     )?)

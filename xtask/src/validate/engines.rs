@@ -1,18 +1,19 @@
-//! Checks of the engines (SPEC §7): the Gram engine and the fast step have the law of the
+//! Checks of the engines (THEORY §7): the Gram engine and the fast step have the law of the
 //! literal simulation, and Theorem 1's rate 1/sqrt(n) measured with the Gram engine.
 
 use super::{Check, Ctx, Outcome};
 use crate::stats::{linear_fit, mean, se};
 use anyhow::Result;
-use hdgan_cli::plot::{Figure, PALETTE, Series, Style};
 use hdgan_core::Trajectory;
 use hdgan_core::stats::{LawComparison, compare_ensembles};
 use hdgan_macro_ode::{OdeKind, OdeOptions, solve};
+use hdgan_micro_sim::DEFAULT_BLOWUP;
 use hdgan_micro_sim::{
     GramEngine, GramVariant, InitConfig, InitState, RunControl, Schedule, Sgda, StepMode,
     run_ensemble,
 };
 use hdgan_model::{LambdaValue, LatentConfig, Model, ModelConfig};
+use hdgan_report::plot::{Figure, PALETTE, Series, Style};
 
 pub(super) fn checks() -> Vec<Check> {
     vec![
@@ -66,7 +67,7 @@ fn ensemble_full(
     Ok(run_ensemble(
         seeds,
         seed,
-        |_, rng| Ok(Sgda::new(m, init.build(m.n, rng), mode, 1e8)),
+        |_, rng| Sgda::new(m, init.build(m.n, rng), mode, DEFAULT_BLOWUP),
         &schedule,
         RunControl::default(),
     )?)
@@ -83,7 +84,12 @@ fn ensemble_gram(
     Ok(run_ensemble(
         seeds,
         seed,
-        |_, _| Ok(GramEngine::from_macro(m, &init.macro_state(), 1e8).with_variant(variant)),
+        |_, _| {
+            Ok(
+                GramEngine::from_macro(m, &init.macro_state(), DEFAULT_BLOWUP)
+                    .with_variant(variant),
+            )
+        },
         &schedule,
         RunControl::default(),
     )?)
@@ -223,7 +229,13 @@ fn theorem1_rate(ctx: &Ctx) -> Result<Outcome> {
         let runs = run_ensemble(
             seeds,
             900 + k as u64,
-            |_, _| Ok(GramEngine::from_macro(&m, &init.macro_state(), 1e8)),
+            |_, _| {
+                Ok(GramEngine::from_macro(
+                    &m,
+                    &init.macro_state(),
+                    DEFAULT_BLOWUP,
+                ))
+            },
             &schedule,
             RunControl::default(),
         )?;

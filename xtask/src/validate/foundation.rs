@@ -4,12 +4,13 @@
 use super::{Check, Ctx, Outcome, Status};
 use crate::stats::{linear_fit, mean, se};
 use anyhow::Result;
-use hdgan_cli::plot::{Figure, PALETTE, Series, Style};
-use hdgan_cli::run::figure1;
 use hdgan_core::{MacroState, Trajectory};
 use hdgan_macro_ode::{HForm, OdeKind, OdeOptions, solve};
+use hdgan_micro_sim::DEFAULT_BLOWUP;
 use hdgan_micro_sim::{InitConfig, InitState, RunControl, Schedule, Sgda, StepMode, run_ensemble};
 use hdgan_model::{LambdaValue, LatentConfig, LossName, Model, ModelConfig};
+use hdgan_report::figures::figure1;
+use hdgan_report::plot::{Figure, PALETTE, Series, Style};
 use hdgan_stability::{Phase, PhaseRule, claim1, classify};
 
 pub(super) fn checks() -> Vec<Check> {
@@ -21,7 +22,7 @@ pub(super) fn checks() -> Vec<Check> {
         },
         Check {
             name: "ode_general_vs_sim",
-            claim: "For finite lambda and eta_T != eta_G, the ensemble mean of the simulation follows ODE (8) with h = eta_T <f'> - eta_G <f~'> - lambda H'(z) (SPEC §4), and not the paper's printed h (d = 1 and d = 2).",
+            claim: "For finite lambda and eta_T != eta_G, the ensemble mean of the simulation follows ODE (8) with h = eta_T <f'> - eta_G <f~'> - lambda H'(z) (THEORY §4), and not the paper's printed h (d = 1 and d = 2).",
             run: ode_general_vs_sim,
         },
         Check {
@@ -80,7 +81,7 @@ pub(super) fn simulate(
     Ok(run_ensemble(
         members,
         seed,
-        |_, rng| Ok(Sgda::new(m, init.build(m.n, rng), StepMode::Fast, 1e8)),
+        |_, rng| Sgda::new(m, init.build(m.n, rng), StepMode::Fast, DEFAULT_BLOWUP),
         &schedule,
         RunControl::default(),
     )?)

@@ -1,13 +1,13 @@
-//! Checks of the microscopic description (SPEC §5): empirical moments, the Gaussian law of
+//! Checks of the microscopic description (THEORY §5): empirical moments, the Gaussian law of
 //! Figure 2, the grid and particle solvers, and a regulariser under which the ODE does not
 //! close.
 
 use super::{Check, Ctx, Outcome};
 use crate::stats::{linear_fit, mean, se};
 use anyhow::Result;
-use hdgan_cli::plot::{Figure, PALETTE, Series, Style};
 use hdgan_core::{DMat, MacroState};
 use hdgan_macro_ode::{OdeKind, OdeOptions, solve};
+use hdgan_micro_sim::DEFAULT_BLOWUP;
 use hdgan_micro_sim::{
     Features, InitConfig, InitState, RunControl, Schedule, Sgda, StepMode, run_ensemble,
 };
@@ -17,6 +17,7 @@ use hdgan_pde_measure::grid::GridDensity;
 use hdgan_pde_measure::measure::sample_moments;
 use hdgan_pde_measure::particles::{LinearParticles, MeanField};
 use hdgan_pde_measure::{CoefficientPath, EmpiricalMeasure, Gaussian2, Row, gaussian_path};
+use hdgan_report::plot::{Figure, PALETTE, Series, Style};
 
 pub(super) fn checks() -> Vec<Check> {
     vec![
@@ -80,7 +81,7 @@ fn fig2_runs(n: usize, seeds: usize, base_seed: u64) -> Result<Vec<Fig2Run>> {
             .into_par_iter()
             .map(|s| {
                 let mut rng = hdgan_model::random::stream_rng(base_seed, s as u64);
-                let mut e = Sgda::new(&m, init.build(n, &mut rng), StepMode::Fast, 1e8);
+                let mut e = Sgda::new(&m, init.build(n, &mut rng), StepMode::Fast, DEFAULT_BLOWUP)?;
                 let (mut states, mut rows) = (Vec::new(), Vec::new());
                 let mut prev = 0.0;
                 for &t in &TIMES {
@@ -381,7 +382,7 @@ fn nonclosed_regulariser(ctx: &Ctx) -> Result<Outcome> {
     let sims = run_ensemble(
         seeds,
         7000,
-        |_, rng| Ok(Sgda::new(&m, init.build(n, rng), StepMode::Literal, 1e8)),
+        |_, rng| Sgda::new(&m, init.build(n, rng), StepMode::Literal, DEFAULT_BLOWUP),
         &schedule,
         RunControl::default(),
     )?;

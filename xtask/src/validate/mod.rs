@@ -13,8 +13,8 @@ mod multi;
 mod stability;
 
 use anyhow::Result;
-use hdgan_cli::output::write_json;
-use hdgan_cli::plot::{CellMap, Figure, PALETTE, Series, Style, render, render_cells};
+use hdgan_report::output::write_json;
+use hdgan_report::plot::{CellMap, Figure, PALETTE, Series, Style, render, render_cells};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -103,7 +103,7 @@ impl Ctx {
 
     /// Renders figures side by side (`cols` per row) to `<out>/<stem>.svg` and `.png`.
     pub fn plot_panels(&self, stem: &str, panels: &[Figure], cols: usize) -> Result<String> {
-        hdgan_cli::plot::render_panels(
+        hdgan_report::plot::render_panels(
             panels,
             cols,
             &self.out.join(format!("{stem}.svg")),
@@ -200,7 +200,7 @@ pub fn run(quick: bool, only: &[String], out: &Path) -> Result<bool> {
         );
         rows.push((c, outcome, secs));
     }
-    let (version, revision) = hdgan_cli::build_info();
+    let (version, revision) = hdgan_report::build_info();
     println!();
     println!(
         "{:<32} {:<6} {:>8}  measured | tolerance",

@@ -1,20 +1,21 @@
-//! The multi-feature discriminator (SPEC §8): simulation vs the multi-feature ODE, finite
-//! lambda (SPEC's equations) and lambda = infinity (the constrained version derived in
+//! The multi-feature discriminator (THEORY §8): simulation vs the multi-feature ODE, finite
+//! lambda (the theory page's equations) and lambda = infinity (the constrained version derived in
 //! hdgan-macro-ode).
 
 use super::{Check, Ctx, Outcome};
 use crate::stats::{mean, se};
 use anyhow::Result;
-use hdgan_cli::plot::{Figure, Style};
 use hdgan_core::{MultiState, Trajectory};
 use hdgan_macro_ode::{MultiForm, OdeOptions, solve_multi};
+use hdgan_micro_sim::DEFAULT_BLOWUP;
 use hdgan_micro_sim::{InitConfig, MultiSgda, RunControl, Schedule, run_ensemble};
 use hdgan_model::{LambdaValue, Model, ModelConfig};
+use hdgan_report::plot::{Figure, Style};
 
 pub(super) fn checks() -> Vec<Check> {
     vec![Check {
         name: "multi_feature_ode_vs_sim",
-        claim: "With a p = 2 feature discriminator (d = 2) the ensemble mean of the literal simulation follows the multi-feature ODE within its standard error plus O(1/n), for finite lambda (SPEC §8) and for lambda = inf (the derived constrained ODE); the same ODE without its Ito terms does not.",
+        claim: "With a p = 2 feature discriminator (d = 2) the ensemble mean of the literal simulation follows the multi-feature ODE within its standard error plus O(1/n), for finite lambda (THEORY §8) and for lambda = inf (the derived constrained ODE); the same ODE without its Ito terms does not.",
         run: multi_feature_ode_vs_sim,
     }]
 }
@@ -96,7 +97,7 @@ fn multi_feature_ode_vs_sim(ctx: &Ctx) -> Result<Outcome> {
         let sims = run_ensemble(
             members,
             4100 + ci as u64,
-            |_, rng| Ok(MultiSgda::new(&m, &init, 1e8, rng)),
+            |_, rng| Ok(MultiSgda::new(&m, &init, DEFAULT_BLOWUP, rng)),
             &schedule,
             RunControl::default(),
         )?;

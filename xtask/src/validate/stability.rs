@@ -1,14 +1,14 @@
-//! Checks of the stability analysis (SPEC §6): Claim 1 against the ODE's phases, the box of
+//! Checks of the stability analysis (THEORY §6): Claim 1 against the ODE's phases, the box of
 //! stable fixed points, the d = 1 fixed points, and where Figure 1 sits in the diagram.
 
 use super::foundation::{fig1_model, simulate};
 use super::{Check, Ctx, Outcome};
 use anyhow::Result;
-use hdgan_cli::phase::phase_figure;
 use hdgan_core::MacroState;
 use hdgan_macro_ode::{OdeKind, OdeOptions, solve};
 use hdgan_micro_sim::InitConfig;
 use hdgan_model::{LatentConfig, Model, ModelConfig};
+use hdgan_report::figures::phase_figure;
 use hdgan_stability::{
     GridAxis, GridParam, Phase, PhaseMapSpec, PhaseRule, ReducedCoords, Stability, claim1,
     claim1_interior, classify, classify_ode, eigenvalues, fixed_points_d1, horizon, phase_map,

@@ -1,4 +1,4 @@
-//! `hdgan train-data`: the linear GAN trained on a stream of real images (SPEC §8, real
+//! `hdgan train-data`: the linear GAN trained on a stream of real images (THEORY §8, real
 //! data). The images are centred and scaled so the covariance's noise bulk has unit
 //! variance (`eta_T = 1`); the reference subspace is their top-d principal subspace and the
 //! estimated effective spectrum `Lam_l = lam_l - 1` its eigenvalues above the bulk. The
@@ -8,10 +8,7 @@
 //! the reduced ODE (13) computed from the estimated spectrum, started from each seed's own
 //! initial overlaps.
 
-use crate::InputError;
-use crate::output::{OutputRequest, write_csv, write_json};
-use crate::plot::{Figure, PALETTE, Series, Style, render, render_panels};
-use crate::run::Progress;
+use crate::{Control, InputError};
 use anyhow::{Context, Result};
 use hdgan_core::{DMat, MacroState, MultiState, Trajectory, grassmann_distance, principal_cosines};
 use hdgan_data::{Colour, Dataset, ImageSet, ImageStream, Prepared};
@@ -19,9 +16,7 @@ use hdgan_macro_ode::{OdeKind, OdeOptions, solve};
 use hdgan_micro_sim::{MultiSgda, RunControl, Schedule, fill_normals, run};
 use hdgan_model::random::stream_rng;
 use hdgan_model::{FromData, LambdaValue, LatentConfig, Model, ModelConfig};
-use hdgan_stability::effective_modes;
 use rayon::prelude::*;
-use serde_json::json;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
@@ -59,14 +54,8 @@ pub struct TrainDataRequest {
     pub seed: u64,
     /// Generator covariances to train with.
     pub covariances: Vec<FromData>,
-    /// Output folder (None: `out/train-<dataset>`, numbered when taken).
-    pub out: Option<PathBuf>,
-    /// `--overwrite`: an earlier hdgan output folder at `out` may be replaced.
-    pub overwrite: bool,
     /// Worker threads (None: one per core).
     pub threads: Option<usize>,
-    /// Progress reporting.
-    pub progress: Progress,
 }
 
 impl TrainDataRequest {
@@ -87,10 +76,7 @@ impl TrainDataRequest {
             seeds: 5,
             seed: 1,
             covariances: vec![FromData::Informed, FromData::Isotropic, FromData::Standard],
-            out: None,
-            overwrite: false,
             threads: None,
-            progress: Progress::Silent,
         }
     }
 
@@ -104,7 +90,8 @@ impl TrainDataRequest {
         (alpha, t_end)
     }
 
-    fn check(&self) -> Result<(), InputError> {
+    /// Checks every setting that does not need the data (flags named in errors).
+    pub fn check(&self) -> Result<(), InputError> {
         let bad = |flag: &str, rule: &str| Err(InputError(format!("`{flag}` {rule}")));
         if self.d == 0 {
             return bad("--d", "must be >= 1");
@@ -225,8 +212,6 @@ pub struct CovarianceRuns {
 /// What `hdgan train-data` produced.
 #[derive(Clone, Debug)]
 pub struct TrainDataOutcome {
-    /// The folder written (None when not written).
-    pub out_dir: Option<PathBuf>,
     /// The data's preparation (spectrum, scale, reference).
     pub prepared: Arc<Prepared>,
     /// Images used.
@@ -377,7 +362,9 @@ pub fn train(
     req: &TrainDataRequest,
     set: &Arc<ImageSet>,
     prep: &Arc<Prepared>,
+    ctl: Control<'_>,
 ) -> Result<TrainDataOutcome> {
+    let _span = tracing::info_span!("train_data", dataset = req.dataset.name()).entered();
     let (alpha, t_end, schedule) = check_with_data(req, prep)?;
     let n = prep.n;
     let started = Instant::now();
@@ -389,7 +376,12 @@ pub fn train(
         .iter()
         .map(|&c| data_model(req, prep, alpha, c))
         .collect::<Result<_>>()?;
-    let done = std::sync::atomic::AtomicUsize::new(0);
+    ctl.begin(
+        &format!("train-data {}", req.dataset.name()),
+        tasks.len() as u64 * schedule.steps,
+        "steps",
+    );
+    let inc = |k: u64| ctl.advance(k);
     let work = || -> Result<Vec<Trajectory<MultiState>>> {
         tasks
             .par_iter()
@@ -404,29 +396,24 @@ pub fn train(
                     v0,
                     w0,
                     Box::new(stream),
-                    1e8,
+                    hdgan_micro_sim::DEFAULT_BLOWUP,
                 );
-                let t = run(&mut engine, &mut rng, &schedule, RunControl::default()).with_context(
-                    || {
-                        format!(
-                            "training run (covariance {:?}, seed {s})",
-                            req.covariances[c]
-                        )
-                    },
-                )?;
-                let k = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-                if req.progress != Progress::Silent {
-                    crate::errln!(
-                        "train-data: {k}/{} runs done ({:.1} s)",
-                        tasks.len(),
-                        started.elapsed().as_secs_f64()
-                    );
-                }
+                let control = RunControl {
+                    progress: Some(&inc),
+                    cancel: ctl.cancel,
+                };
+                let t = run(&mut engine, &mut rng, &schedule, control).with_context(|| {
+                    format!(
+                        "training run (covariance {:?}, seed {s})",
+                        req.covariances[c]
+                    )
+                })?;
                 Ok(t)
             })
             .collect()
     };
     let sims = crate::with_threads(req.threads, work)??;
+    ctl.end();
     let seconds = started.elapsed().as_secs_f64();
     let opts = OdeOptions::default();
     let mut runs = Vec::new();
@@ -468,7 +455,6 @@ pub fn train(
         });
     }
     Ok(TrainDataOutcome {
-        out_dir: None,
         prepared: Arc::clone(prep),
         images: set.count,
         alpha,
@@ -498,219 +484,11 @@ fn random_columns(
     (v, w)
 }
 
-fn cov_name(c: FromData) -> &'static str {
+/// The name of a generator covariance in outputs.
+pub fn cov_name(c: FromData) -> &'static str {
     match c {
         FromData::Informed => "informed",
         FromData::Isotropic => "isotropic",
         FromData::Standard => "standard",
     }
-}
-
-/// The whole `hdgan train-data`: load, prepare, train, write alignment.csv,
-/// ode_alignment.csv, spectrum.csv, summary.json, alignment.svg/.png (mean cosine of the
-/// principal angles and Grassmann distance over time, runs and ODE) and spectrum.svg/.png.
-pub fn execute(req: &TrainDataRequest) -> Result<TrainDataOutcome> {
-    req.check()?;
-    let (set, prep) = load(req)?;
-    check_with_data(req, &prep)?;
-    let staged = crate::open_output(
-        &OutputRequest::choose(
-            req.out.as_deref(),
-            None,
-            PathBuf::from("out").join(format!("train-{}", req.dataset.name())),
-            req.overwrite,
-        )
-        .with_input(Some(&req.path)),
-    )?;
-    let mut outcome = train(req, &set, &prep)?;
-    let d = req.d;
-    let mut header = vec!["covariance".to_owned(), "seed".to_owned(), "t".to_owned()];
-    header.extend((1..=d).map(|i| format!("cos{i}")));
-    header.extend(["mean_cos".to_owned(), "grassmann".to_owned()]);
-    let rows = |ode: bool| -> Vec<Vec<f64>> {
-        let mut rows = Vec::new();
-        for (ci, r) in outcome.runs.iter().enumerate() {
-            let curves = if ode {
-                &r.ode_alignment
-            } else {
-                &r.sim_alignment
-            };
-            for (s, a) in curves.iter().enumerate() {
-                for k in 0..a.t.len() {
-                    let mut row = vec![ci as f64, s as f64, a.t[k]];
-                    row.extend(&a.cosines[k]);
-                    row.extend([a.mean_cos[k], a.grassmann[k]]);
-                    rows.push(row);
-                }
-            }
-        }
-        rows
-    };
-    write_csv(&staged.file("alignment.csv"), &header, &rows(false))?;
-    write_csv(&staged.file("ode_alignment.csv"), &header, &rows(true))?;
-    let spec_rows: Vec<Vec<f64>> = prep
-        .spectrum
-        .iter()
-        .enumerate()
-        .map(|(i, &l)| vec![(i + 1) as f64, l])
-        .collect();
-    write_csv(
-        &staged.file("spectrum.csv"),
-        &["index".to_owned(), "eigenvalue".to_owned()],
-        &spec_rows,
-    )?;
-    let lam = prep.effective();
-    let summary: Vec<serde_json::Value> = outcome
-        .runs
-        .iter()
-        .map(|r| {
-            let (ms, ss) = mean_sd(&r.final_sim);
-            let (mo, so) = mean_sd(&r.final_ode);
-            let model = data_model(req, &prep, outcome.alpha, r.covariance).ok();
-            let modes = model.as_ref().map(effective_modes);
-            json!({
-                                "covariance": cov_name(r.covariance),
-                "alpha": r.alpha,
-                "tau_tilde": r.alpha * req.tau,
-                "lam_tilde": r.lam_tilde,
-                "final_mean_cos_sim": { "mean": ms, "sd": ss, "per_seed": r.final_sim },
-                "final_mean_cos_ode": { "mean": mo, "sd": so, "per_seed": r.final_ode },
-                "predicted_phase": modes.as_ref().map(|m| m.predicted.to_string()),
-                "mode_status": modes.as_ref().map(|m| m.modes.iter().map(|x| format!("{:?}", x.status)).collect::<Vec<_>>()),
-            })
-        })
-        .collect();
-    let (version, revision) = crate::build_info();
-    let meta = json!({
-        "hdgan_version": version,
-        "git_revision": revision,
-        "dataset": req.dataset.name(),
-        "path": req.path.display().to_string(),
-        "images": outcome.images,
-        "n": prep.n,
-        "d": d,
-        "scale": prep.scale,
-        "estimated_effective_spectrum": lam,
-        "spectrum_top": &prep.spectrum[..(4 * d).min(prep.n)],
-        "tau": req.tau,
-        "alpha": outcome.alpha,
-        "tau_tilde": outcome.alpha * req.tau,
-        "eta_t": 1.0,
-        "eta_g": req.eta_g,
-        "t_end": outcome.t_end,
-        "steps": (prep.n as f64 * outcome.t_end).round(),
-        "seed": req.seed,
-        "seeds": req.seeds,
-        "threads": req.threads,
-        "covariances": outcome.runs.iter().map(|r| cov_name(r.covariance)).collect::<Vec<_>>(),
-        "final_alignment": summary,
-        "final_alignment_definition": "mean cosine of the principal angles between span(V) and the top-d principal subspace, averaged over the last 10% of the recorded times",
-        "columns": header,
-        "files": {
-            "alignment.csv": "per covariance (index into `covariances`), seed and time: cosines of the principal angles, their mean, Grassmann distance",
-            "ode_alignment.csv": "the same for the reduced ODE (13) from each seed's initial overlaps, Lam = estimated effective spectrum",
-            "spectrum.csv": "eigenvalues of the centred, scaled covariance (noise bulk mean 1), descending",
-            "alignment.svg": "mean cosine and Grassmann distance over time, runs (dots) and ODE (lines); also .png",
-            "spectrum.svg": "the scaled spectrum, log scale, top 4d; also .png",
-        },
-        "train_seconds": outcome.seconds,
-    });
-    write_json(&staged.file("summary.json"), &meta)?;
-    let title = format!(
-        "{} (n = {}, d = {d}, {} images, tau = {}, alpha = {:.2e})",
-        req.dataset.name(),
-        prep.n,
-        outcome.images,
-        req.tau,
-        outcome.alpha
-    );
-    render_panels(
-        &alignment_panels(&title, &outcome),
-        2,
-        &staged.file("alignment.svg"),
-        &staged.file("alignment.png"),
-    )?;
-    let top = (4 * d).min(prep.n);
-    render(
-        &Figure {
-            title: format!(
-                "{}: scaled covariance spectrum (bulk mean 1), top {top}",
-                req.dataset.name()
-            ),
-            x_label: "index".into(),
-            y_label: "log10 eigenvalue".into(),
-            x_range: None,
-            y_range: None,
-            series: vec![Series {
-                label: "eigenvalue".into(),
-                color: PALETTE[0],
-                style: Style::Dots,
-                points: (0..top)
-                    .map(|i| ((i + 1) as f64, prep.spectrum[i].max(1e-12).log10()))
-                    .collect(),
-            }],
-        },
-        &staged.file("spectrum.svg"),
-        &staged.file("spectrum.png"),
-    )?;
-    outcome.out_dir = Some(staged.commit()?);
-    Ok(outcome)
-}
-
-/// Two panels: mean cosine and Grassmann distance over time, each covariance's runs as
-/// dots and the ODE (mean over the seeds' starts) as a line.
-pub fn alignment_panels(title: &str, outcome: &TrainDataOutcome) -> Vec<Figure> {
-    let mut panels = Vec::new();
-    for (what, pick) in [
-        (
-            "mean cosine of principal angles",
-            (|a: &AlignmentCurve, k: usize| a.mean_cos[k]) as fn(&AlignmentCurve, usize) -> f64,
-        ),
-        ("Grassmann distance", |a: &AlignmentCurve, k: usize| {
-            a.grassmann[k]
-        }),
-    ] {
-        let mut series = Vec::new();
-        for (ci, r) in outcome.runs.iter().enumerate() {
-            let color = PALETTE[ci % PALETTE.len()];
-            let name = cov_name(r.covariance);
-            for (s, a) in r.sim_alignment.iter().enumerate() {
-                series.push(Series {
-                    label: if s == 0 {
-                        format!("{name}: data runs")
-                    } else {
-                        String::new()
-                    },
-                    color,
-                    style: Style::Dots,
-                    points: (0..a.t.len()).map(|k| (a.t[k], pick(a, k))).collect(),
-                });
-            }
-            if let Some(first) = r.ode_alignment.first() {
-                let m = r.ode_alignment.len() as f64;
-                series.push(Series {
-                    label: format!("{name}: ODE from the estimated spectrum"),
-                    color,
-                    style: Style::Line,
-                    points: (0..first.t.len())
-                        .map(|k| {
-                            (
-                                first.t[k],
-                                r.ode_alignment.iter().map(|a| pick(a, k)).sum::<f64>() / m,
-                            )
-                        })
-                        .collect(),
-                });
-            }
-        }
-        panels.push(Figure {
-            title: format!("{title}: {what}"),
-            x_label: "t = k / n".into(),
-            y_label: what.into(),
-            x_range: None,
-            y_range: None,
-            series,
-        });
-    }
-    panels
 }

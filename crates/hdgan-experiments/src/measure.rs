@@ -3,9 +3,7 @@
 //! with the Gaussian solution of PDE (12) driven by the ODE.
 
 use crate::config::{OutputConfig, parse_toml, read_file};
-use crate::output::{OutputRequest, write_csv, write_json, write_npy};
-use crate::plot::{Figure, PALETTE, Series, Style, render_panels};
-use crate::{InputError, build_info};
+use crate::{Control, InputError};
 use anyhow::{Context, Result};
 use hdgan_core::ParamError;
 use hdgan_micro_sim::{
@@ -17,8 +15,7 @@ use hdgan_pde_measure::distance::{ks_gaussian, sliced_w1_gaussian};
 use hdgan_pde_measure::measure::sample_moments;
 use hdgan_pde_measure::{CoefficientPath, EmpiricalMeasure, Gaussian2, Row, gaussian_path};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 /// A `hdgan measure` configuration.
@@ -81,6 +78,7 @@ impl MeasureConfig {
     pub fn validate(&self, name: &str) -> Result<ValidMeasure, ParamError> {
         let model = self.model.validate("model")?;
         model.require_single_feature("`hdgan measure`")?;
+        model.require_quadratic("`hdgan measure` (the Gaussian PDE solution)")?;
         if model.d != 1 {
             return Err(ParamError::rule(
                 "model.d",
@@ -142,7 +140,8 @@ pub struct Snapshot {
 
 /// Runs the simulation and the Gaussian solution for a validated config; returns the
 /// snapshots and the simulation's wall time.
-pub fn measure(v: &ValidMeasure, progress: bool) -> Result<(Vec<Snapshot>, f64)> {
+pub fn measure(v: &ValidMeasure, ctl: Control<'_>) -> Result<(Vec<Snapshot>, f64)> {
+    let _span = tracing::info_span!("measure", name = %v.name, n = v.model.n).entered();
     let m = &v.model;
     let mut rng = stream_rng(v.config.seed, 0);
     let x0 = v.init.build(m.n, &mut rng);
@@ -150,10 +149,20 @@ pub fn measure(v: &ValidMeasure, progress: bool) -> Result<(Vec<Snapshot>, f64)>
     // initial sample's mean and covariance.
     let m0 = x0.macro_state();
     let (mean0, cov0) = sample_moments(&EmpiricalMeasure::from_state(&x0).conditional(1.0, 1e-9));
-    let mut engine = Sgda::new(m, x0, v.config.measure.mode, 1e8);
+    let mut engine = Sgda::new(
+        m,
+        x0,
+        v.config.measure.mode,
+        hdgan_micro_sim::DEFAULT_BLOWUP,
+    )?;
     let times = &v.config.measure.times;
     let t_max = times[times.len() - 1];
     let started = Instant::now();
+    ctl.begin(
+        &format!("{}: simulating to t = {t_max}", v.name),
+        (t_max * m.n as f64).round() as u64,
+        "steps",
+    );
     let mut snapshots_rows = Vec::new();
     let mut t_prev = 0.0;
     for &t in times {
@@ -163,19 +172,22 @@ pub fn measure(v: &ValidMeasure, progress: bool) -> Result<(Vec<Snapshot>, f64)>
                 steps,
                 record_every: steps,
             };
-            run(&mut engine, &mut rng, &schedule, RunControl::default())?;
-        }
-        if progress {
-            crate::errln!(
-                "{}: t = {t} reached, {:.1} s",
-                v.name,
-                started.elapsed().as_secs_f64()
-            );
+            let inc = |k: u64| ctl.advance(k);
+            run(
+                &mut engine,
+                &mut rng,
+                &schedule,
+                RunControl {
+                    progress: Some(&inc),
+                    cancel: ctl.cancel,
+                },
+            )?;
         }
         snapshots_rows
             .push(EmpiricalMeasure::from_state(&engine.micro_state()).conditional(1.0, 1e-9));
         t_prev = t;
     }
+    ctl.end();
     let secs = started.elapsed().as_secs_f64();
     let dt = v.config.measure.dt;
     let path = CoefficientPath::new(m, &m0, t_max.max(dt), dt).context("limiting ODE failed")?;
@@ -216,41 +228,6 @@ pub fn snapshot_distances(s: &Snapshot) -> (f64, f64, f64) {
     )
 }
 
-/// The Figure 2 panels: the point cloud `(v^, w^)` with the 1-, 2-, 3-sigma ellipses.
-pub fn figure2_panels(snaps: &[Snapshot]) -> Vec<Figure> {
-    snaps
-        .iter()
-        .map(|s| {
-            let mut series = vec![Series {
-                label: "simulation rows".into(),
-                color: PALETTE[0],
-                style: Style::Points,
-                points: s.rows.iter().map(|r| (r[0], r[1])).collect(),
-            }];
-            for k in 1..=3 {
-                series.push(Series {
-                    label: if k == 1 {
-                        "PDE: 1, 2, 3 sigma".into()
-                    } else {
-                        String::new()
-                    },
-                    color: PALETTE[1],
-                    style: Style::Line,
-                    points: s.predicted.ellipse(k as f64, 120),
-                });
-            }
-            Figure {
-                title: format!("t = {}", s.t),
-                x_label: "v^ = sqrt(n) V_i1".into(),
-                y_label: "w^ = sqrt(n) w_i".into(),
-                x_range: Some((-4.0, 4.0)),
-                y_range: Some((-4.0, 4.0)),
-                series,
-            }
-        })
-        .collect()
-}
-
 /// The memory and steps of a measure run (see [`crate::resources`]): the simulation's
 /// vectors, the snapshots of the rows, and the coefficient and moment paths on the grid
 /// of step `measure.dt`.
@@ -268,98 +245,58 @@ pub fn estimate(v: &ValidMeasure) -> crate::resources::Estimate {
     e
 }
 
-/// Runs `hdgan measure` and writes its outputs.
-pub fn execute_measure(
-    path: &Path,
-    out: Option<&Path>,
-    progress: bool,
-    overwrite: bool,
-) -> Result<PathBuf> {
+/// Loads and validates a measure config and checks its resources.
+pub fn prepare_measure(path: &Path) -> Result<ValidMeasure, InputError> {
     let (name, text) = read_file(path)?;
     let cfg: MeasureConfig = parse_toml(&text, &path.display().to_string())?;
     let v = cfg.validate(&name).map_err(InputError::from)?;
     estimate(&v).check()?;
-    let staged = crate::open_output(
-        &OutputRequest::choose(
-            out,
-            v.config.output.dir.as_deref(),
-            PathBuf::from("out").join(&v.name),
-            overwrite,
-        )
-        .with_input(Some(path)),
-    )?;
-    let (snaps, secs) = measure(&v, progress)?;
-    let header: Vec<String> = [
-        "t",
-        "sim_mean_v",
-        "sim_mean_w",
-        "sim_cov_vv",
-        "sim_cov_vw",
-        "sim_cov_ww",
-        "pde_mean_v",
-        "pde_mean_w",
-        "pde_cov_vv",
-        "pde_cov_vw",
-        "pde_cov_ww",
-        "sliced_w1",
-        "ks_v",
-        "ks_w",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    let mut rows = Vec::new();
-    for s in &snaps {
-        let (m, c) = sample_moments(&s.rows);
-        let g = &s.predicted;
-        let (sw, kv, kw) = snapshot_distances(s);
-        rows.push(vec![
-            s.t,
-            m[0],
-            m[1],
-            c[0][0],
-            c[0][1],
-            c[1][1],
-            g.mean[0],
-            g.mean[1],
-            g.cov[0][0],
-            g.cov[0][1],
-            g.cov[1][1],
-            sw,
-            kv,
-            kw,
-        ]);
-        let samples: Vec<Vec<f64>> = s.rows.iter().map(|r| r.to_vec()).collect();
-        write_npy(&staged.file(&format!("snapshot_t{}.npy", s.t)), &samples)?;
-    }
-    write_csv(&staged.file("moments.csv"), &header, &rows)?;
-    let title = v.config.title.clone().unwrap_or_else(|| v.name.clone());
-    let mut panels = figure2_panels(&snaps);
-    if let Some(p) = panels.first_mut() {
-        p.title = format!("{title}: {}", p.title);
-    }
-    render_panels(
-        &panels,
-        2,
-        &staged.file("figure2.svg"),
-        &staged.file("figure2.png"),
-    )?;
-    let (version, revision) = build_info();
-    write_json(
-        &staged.file("run.json"),
-        &json!({
-            "hdgan_version": version,
-            "git_revision": revision,
-            "name": v.name,
-            "seed": v.config.seed,
-            "config": v.config,
-            "sim_seconds": secs,
-            "files": {
-                "snapshot_t<T>.npy": "rows (v^, w^) = sqrt(n) (V_i1, w_i) at time T, n x 2 float64",
-                "moments.csv": "per snapshot: simulation mean/covariance, the PDE's Gaussian mean/covariance, sliced W1 and marginal KS distances",
-                "figure2.svg": "point clouds with the 1-, 2-, 3-sigma ellipses of the PDE's Gaussian (also figure2.png)",
-            },
-        }),
-    )?;
-    staged.commit()
+    Ok(v)
+}
+
+/// The columns of [`moments_table`].
+pub const MOMENT_COLUMNS: [&str; 14] = [
+    "t",
+    "sim_mean_v",
+    "sim_mean_w",
+    "sim_cov_vv",
+    "sim_cov_vw",
+    "sim_cov_ww",
+    "pde_mean_v",
+    "pde_mean_w",
+    "pde_cov_vv",
+    "pde_cov_vw",
+    "pde_cov_ww",
+    "sliced_w1",
+    "ks_v",
+    "ks_w",
+];
+
+/// One row per snapshot ([`MOMENT_COLUMNS`]): the simulation's mean and covariance of
+/// `(v^, w^)`, the PDE's Gaussian, the sliced W1 and the marginal KS distances.
+pub fn moments_table(snaps: &[Snapshot]) -> Vec<Vec<f64>> {
+    snaps
+        .iter()
+        .map(|s| {
+            let (m, c) = sample_moments(&s.rows);
+            let g = &s.predicted;
+            let (sw, kv, kw) = snapshot_distances(s);
+            vec![
+                s.t,
+                m[0],
+                m[1],
+                c[0][0],
+                c[0][1],
+                c[1][1],
+                g.mean[0],
+                g.mean[1],
+                g.cov[0][0],
+                g.cov[0][1],
+                g.cov[1][1],
+                sw,
+                kv,
+                kw,
+            ]
+        })
+        .collect()
 }

@@ -1,22 +1,20 @@
-//! `hdgan phase` (phase diagrams) and `hdgan fixed-points`.
+//! Phase diagrams (`hdgan phase`): the ODE's long-time phase over a grid of two
+//! parameters against Claim 1's prediction, with optional simulations on a coarser grid;
+//! and the fixed points `hdgan fixed-points` reports.
 
 use crate::config::{OutputConfig, parse_toml, read_file};
-use crate::output::{OutputRequest, write_csv, write_json, write_npy};
-use crate::plot::{CellMap, render_cells};
-use crate::{InputError, build_info};
+use crate::{Control, InputError};
 use anyhow::Result;
 use hdgan_core::{DMat, ParamError, check_positive};
 use hdgan_macro_ode::OdeOptions;
 use hdgan_micro_sim::{InitConfig, RunControl, Schedule, Sgda, StepMode, run_ensemble};
 use hdgan_model::{Model, ModelConfig};
 use hdgan_stability::{
-    FixedPoint, GridAxis, Phase, PhaseMap, PhaseMapSpec, PhaseRule, Stability, claim1,
-    claim1_boundaries, classification_times, classify, fixed_points_d1, phase_map, resting_point,
+    FixedPoint, GridAxis, Phase, PhaseMap, PhaseMapSpec, PhaseRule, claim1, classify,
+    fixed_points_d1, phase_map, resting_point,
 };
 use serde::{Deserialize, Serialize};
-use serde_json::json;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::path::Path;
 use std::time::Instant;
 
 /// A phase-diagram configuration file.
@@ -148,6 +146,7 @@ impl PhaseConfig {
     pub fn validate(&self, name: &str) -> Result<ValidPhase, ParamError> {
         let model = self.model.validate("model")?;
         model.require_single_feature("`hdgan phase`")?;
+        model.require_quadratic("`hdgan phase` (Claim 1 and the phase rules)")?;
         let init = self.init.validate("init", &model)?;
         if model.l1 > 0.0 {
             return Err(ParamError::rule(
@@ -242,25 +241,6 @@ pub fn estimate(v: &ValidPhase) -> crate::resources::Estimate {
     e
 }
 
-/// The phases a map can contain, in legend order, with their colours.
-fn phase_style(p: &Phase, d: usize) -> (String, (u8, u8, u8)) {
-    match p {
-        Phase::Success => ("success".into(), (0, 158, 115)),
-        Phase::Oscillation => ("oscillation".into(), (230, 159, 0)),
-        Phase::Failure => ("failure".into(), (150, 150, 150)),
-        Phase::ModeCollapse { learned, .. } => {
-            // Blues, darker with more features learned.
-            let k = learned.len() as f64 / d.max(1) as f64;
-            let c = (
-                86.0 + (0.0 - 86.0) * k,
-                180.0 + (114.0 - 180.0) * k,
-                233.0 + (178.0 - 233.0) * k,
-            );
-            (p.to_string(), (c.0 as u8, c.1 as u8, c.2 as u8))
-        }
-    }
-}
-
 /// Numeric code of a phase for the `.npy` grids: 0 success, 1 oscillation, 2 failure,
 /// 3 + (bit mask of learned features) for mode collapse; NaN when unknown.
 pub fn phase_code(p: Option<&Phase>) -> f64 {
@@ -275,48 +255,12 @@ pub fn phase_code(p: Option<&Phase>) -> f64 {
     }
 }
 
-/// Builds the phase-diagram figure of `map` (ODE phases, Claim 1 boundaries, markers).
-pub fn phase_figure(
-    title: &str,
-    base: &Model,
-    map: &PhaseMap,
-    markers: Vec<(f64, f64, String)>,
-) -> CellMap {
-    let (hx, hy) = (map.x.step() / 2.0, map.y.step() / 2.0);
-    let d = base.d;
-    let mut legend: Vec<(String, (u8, u8, u8))> = Vec::new();
-    let mut cells = Vec::with_capacity(map.cells.len());
-    for c in &map.cells {
-        let (label, color) = match c.ode.as_ref().map(|s| &s.phase) {
-            Some(p) => phase_style(p, d),
-            None => ("ODE failed".into(), (200, 0, 0)),
-        };
-        if !legend.iter().any(|(l, _)| *l == label) {
-            legend.push((label, color));
-        }
-        cells.push(((c.x - hx, c.y - hy, c.x + hx, c.y + hy), color));
-    }
-    legend.sort_by(|a, b| a.0.cmp(&b.0));
-    CellMap {
-        title: title.to_owned(),
-        x_label: map.x.param.label().into(),
-        y_label: map.y.param.label().into(),
-        x_range: (map.x.min - hx, map.x.max + hx),
-        y_range: (map.y.min - hy, map.y.max + hy),
-        cells,
-        segments: claim1_boundaries(base, &map.x, &map.y, 2),
-        segments_label: "Claim 1 boundaries".into(),
-        legend,
-        markers,
-    }
-}
-
-/// The result of `hdgan phase`.
-pub struct PhaseOutcome {
-    /// Output folder.
-    pub out_dir: PathBuf,
-    /// The map.
+/// The result of a phase map ([`compute`]).
+pub struct PhaseResult {
+    /// The map: ODE phase and Claim 1's prediction per grid point.
     pub map: PhaseMap,
+    /// Simulated phase per grid point (None where not simulated or diverged).
+    pub sim: Vec<Option<Phase>>,
     /// Seconds spent on the ODE map.
     pub seconds: f64,
     /// Points where Claim 1 and the ODE were compared, and how many agreed.
@@ -325,47 +269,24 @@ pub struct PhaseOutcome {
     pub sim_agreement: Option<(usize, usize)>,
 }
 
-/// Runs `hdgan phase`.
-pub fn execute_phase(
-    path: &Path,
-    out: Option<&Path>,
-    threads: Option<usize>,
-    progress: bool,
-    overwrite: bool,
-) -> Result<PhaseOutcome> {
-    crate::resources::check_threads(threads)?;
-    let v = prepare_phase(path)?;
-    let staged = crate::open_output(
-        &OutputRequest::choose(
-            out,
-            v.config.output.dir.as_deref(),
-            PathBuf::from("out").join(&v.name),
-            overwrite,
-        )
-        .with_input(Some(path)),
-    )?;
+/// Computes the phase map of a validated config (on `threads` workers), the optional
+/// simulations, and the agreement counts.
+pub fn compute(v: &ValidPhase, threads: Option<usize>, ctl: Control<'_>) -> Result<PhaseResult> {
+    let _span = tracing::info_span!("phase_map", name = %v.name).entered();
     let total = v.spec.x.count * v.spec.y.count;
-    let done = AtomicUsize::new(0);
+    ctl.begin(
+        &format!("{}: phase map", v.name),
+        total as u64,
+        "grid points",
+    );
     let started = Instant::now();
-    let tick = || {
-        let k = done.fetch_add(1, Ordering::Relaxed) + 1;
-        if progress && (k * 10 / total) > ((k - 1) * 10 / total) {
-            crate::errln!(
-                "{}: {}% of {} grid points, {:.1} s",
-                v.name,
-                k * 100 / total,
-                total,
-                started.elapsed().as_secs_f64()
-            );
-        }
-    };
-    let work = || phase_map(&v.model, &v.spec, Some(&tick));
-    let map = crate::with_threads(threads, work)?;
+    let tick = || ctl.advance(1);
+    let map = crate::with_threads(threads, || phase_map(&v.model, &v.spec, Some(&tick)))?;
+    ctl.end();
     let seconds = started.elapsed().as_secs_f64();
-    // Optional simulations on the coarse grid.
     let sim = match &v.sim {
         None => vec![None; map.cells.len()],
-        Some((n, stride, init)) => simulate_grid(&v, &map, *n, *stride, init, progress)?,
+        Some((n, stride, init)) => simulate_grid(v, &map, *n, *stride, init, ctl)?,
     };
     let compared: Vec<bool> = map.cells.iter().filter_map(|c| c.agrees()).collect();
     let agreement = (compared.len(), compared.iter().filter(|&&a| a).count());
@@ -379,109 +300,9 @@ pub fn execute_phase(
         .sim
         .as_ref()
         .map(|_| (sim_pairs.len(), sim_pairs.iter().filter(|&&a| a).count()));
-    // Files.
-    let d = v.model.d;
-    let mut header: Vec<String> = ["x", "y", "claim1_code", "ode_code", "agree", "ode_q_rms"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    header.extend((1..=d).map(|l| format!("ode_cos{l}")));
-    header.push("sim_code".into());
-    let rows: Vec<Vec<f64>> = map
-        .cells
-        .iter()
-        .zip(&sim)
-        .map(|(c, s)| {
-            let mut r = vec![
-                c.x,
-                c.y,
-                phase_code(c.claim1.as_ref()),
-                phase_code(c.ode.as_ref().map(|o| &o.phase)),
-                c.agrees().map_or(f64::NAN, |a| if a { 1.0 } else { 0.0 }),
-                c.ode.as_ref().map_or(f64::NAN, |o| o.q_rms),
-            ];
-            r.extend((0..d).map(|l| c.ode.as_ref().map_or(f64::NAN, |o| o.feature_cosine[l])));
-            r.push(phase_code(s.as_ref()));
-            r
-        })
-        .collect();
-    write_csv(&staged.file("phase.csv"), &header, &rows)?;
-    write_npy(&staged.file("phase.npy"), &rows)?;
-    let (nx, ny) = (v.spec.x.count, v.spec.y.count);
-    let grid = |f: &dyn Fn(usize) -> f64| -> Vec<Vec<f64>> {
-        (0..ny)
-            .map(|iy| (0..nx).map(|ix| f(iy * nx + ix)).collect())
-            .collect()
-    };
-    write_npy(&staged.file("ode_phase_grid.npy"), &grid(&|k| rows[k][3]))?;
-    write_npy(
-        &staged.file("claim1_phase_grid.npy"),
-        &grid(&|k| rows[k][2]),
-    )?;
-    let title = v.config.title.clone().unwrap_or_else(|| v.name.clone());
-    render_cells(
-        &phase_figure(&format!("{title}: ODE phases"), &v.model, &map, Vec::new()),
-        &staged.file("phase.svg"),
-        &staged.file("phase.png"),
-    )?;
-    let (hx, hy) = (map.x.step() / 2.0, map.y.step() / 2.0);
-    let agree_cells = map
-        .cells
-        .iter()
-        .map(|c| {
-            let col = match c.agrees() {
-                Some(true) => (200, 230, 200),
-                Some(false) => (213, 94, 0),
-                None => (160, 160, 160),
-            };
-            ((c.x - hx, c.y - hy, c.x + hx, c.y + hy), col)
-        })
-        .collect();
-    render_cells(
-        &CellMap {
-            title: format!(
-                "{title}: ODE vs Claim 1 ({} of {} agree)",
-                agreement.1, agreement.0
-            ),
-            x_label: map.x.param.label().into(),
-            y_label: map.y.param.label().into(),
-            x_range: (map.x.min - hx, map.x.max + hx),
-            y_range: (map.y.min - hy, map.y.max + hy),
-            cells: agree_cells,
-            segments: claim1_boundaries(&v.model, &map.x, &map.y, 2),
-            segments_label: "Claim 1 boundaries".into(),
-            legend: vec![
-                ("agree".into(), (200, 230, 200)),
-                ("disagree".into(), (213, 94, 0)),
-                ("no Claim 1 / ODE failed".into(), (160, 160, 160)),
-            ],
-            markers: Vec::new(),
-        },
-        &staged.file("agreement.svg"),
-        &staged.file("agreement.png"),
-    )?;
-    let (version, revision) = build_info();
-    write_json(
-        &staged.file("run.json"),
-        &json!({
-            "hdgan_version": version,
-            "git_revision": revision,
-            "name": v.name,
-            "config": v.config,
-            "threads": threads,
-            "seconds_ode_map": seconds,
-            "claim1_vs_ode": {"compared": agreement.0, "agree": agreement.1},
-            "sim_vs_ode": sim_agreement.map(|(a, b)| json!({"compared": a, "agree": b})),
-            "columns": header,
-            "phase_codes": "0 success, 1 oscillation, 2 failure, 3 + sum of 2^l over learned features l (0-based) = mode collapse; NaN = no verdict: claim1_code where Claim 1 does not apply (finite lambda), ode_code where the ODE diverged or could not be classified (also agree and ode_* are then NaN), sim_code at points without a simulation or whose simulation diverged",
-            "classification_times": classification_times(v.spec.t_end, v.spec.samples, &v.spec.rule),
-            "rule": v.spec.rule,
-        }),
-    )?;
-    let out_dir = staged.commit()?;
-    Ok(PhaseOutcome {
-        out_dir,
+    Ok(PhaseResult {
         map,
+        sim,
         seconds,
         agreement,
         sim_agreement,
@@ -496,7 +317,7 @@ fn simulate_grid(
     n: usize,
     stride: usize,
     init: &hdgan_micro_sim::InitState,
-    progress: bool,
+    ctl: Control<'_>,
 ) -> Result<Vec<Option<Phase>>> {
     let nx = v.spec.x.count;
     let picks: Vec<usize> = (0..map.cells.len())
@@ -504,7 +325,12 @@ fn simulate_grid(
         .collect();
     let rule = PhaseRule::for_dimension(n);
     let mut out = vec![None; map.cells.len()];
-    for (i, &k) in picks.iter().enumerate() {
+    ctl.begin(
+        &format!("{}: simulations", v.name),
+        picks.len() as u64,
+        "runs",
+    );
+    for &k in &picks {
         let c = &map.cells[k];
         let mut base = v.model.clone();
         base.n = n;
@@ -514,22 +340,42 @@ fn simulate_grid(
         let traj = run_ensemble(
             1,
             v.config.seed.wrapping_add(k as u64),
-            |_, rng| Ok(Sgda::new(&m, init.build(m.n, rng), StepMode::Fast, 1e8)),
+            |_, rng| {
+                Sgda::new(
+                    &m,
+                    init.build(m.n, rng),
+                    StepMode::Fast,
+                    hdgan_micro_sim::DEFAULT_BLOWUP,
+                )
+            },
             &times,
-            RunControl::default(),
+            RunControl {
+                progress: None,
+                cancel: ctl.cancel,
+            },
         )?;
         out[k] = classify(&traj[0], &rule).map(|s| s.phase);
-        if progress {
-            crate::errln!("{}: simulation {}/{}", v.name, i + 1, picks.len());
-        }
+        ctl.advance(1);
     }
+    ctl.end();
     Ok(out)
 }
 
-/// A config that holds at least a `[model]` table (other tables are ignored).
-#[derive(Deserialize)]
-struct ModelOnly {
-    model: ModelConfig,
+/// Reads the `[model]` table of any config for `hdgan fixed-points`: a single-feature model
+/// with `lambda = inf` (the fixed points are those of the reduced ODE).
+pub fn fixed_points_model(path: &Path) -> Result<Model, InputError> {
+    let (_, text) = read_file(path)?;
+    let model = crate::config::model_only(&text, &path.display().to_string())?;
+    model
+        .require_single_feature("`hdgan fixed-points`")
+        .map_err(InputError::from)?;
+    model
+        .require_quadratic("the fixed points of the reduced ODE")
+        .map_err(InputError::from)?;
+    if !model.lambda.is_infinite() {
+        return Err(InputError("config key `model.lambda` must be \"inf\": fixed points are those of the reduced ODE (13)".into()));
+    }
+    Ok(model)
 }
 
 /// The fixed points `hdgan fixed-points` reports: for d = 1 the full enumeration
@@ -555,85 +401,6 @@ pub fn fixed_points_for(model: &Model) -> Vec<FixedPoint> {
             resting_point(model, &DMat::identity(model.d), &s),
         ]
     }
-}
-
-/// Runs `hdgan fixed-points`: prints the table and returns the points.
-pub fn execute_fixed_points(path: &Path) -> Result<Vec<FixedPoint>> {
-    let (_, text) = read_file(path)?;
-    let cfg: ModelOnly = parse_toml(&text, &path.display().to_string())?;
-    let model = cfg.model.validate("model").map_err(InputError::from)?;
-    model
-        .require_single_feature("`hdgan fixed-points`")
-        .map_err(InputError::from)?;
-    if !model.lambda.is_infinite() {
-        return Err(InputError("config key `model.lambda` must be \"inf\": fixed points are those of the reduced ODE (13)".into()).into());
-    }
-    let fps = fixed_points_for(&model);
-    if let Some(c) = claim1(&model) {
-        crate::outln!(
-            "Claim 1: (1/2) max(Lam - Lam~ + alpha Lam~) = {:.4}, tau eta^2 = {:.4}, min Lam = {:.4}; p* = {:?}; predicted: {}",
-            c.left,
-            c.tau_eta_sq,
-            c.right,
-            c.p_star,
-            c.predicted
-        );
-        if model.d > 1 {
-            crate::outln!(
-                "Locally stable resting points fill the box p*_l <= |P_ll| <= 1, q = r = 0 (when Claim 1's condition holds)."
-            );
-        }
-    }
-    crate::outln!(
-        "{:<18} {:<34} {:>10}  {:<10} {:<8} eigenvalues (re, im)",
-        "kind",
-        "state (P diag; q; r)",
-        "residual",
-        "stability",
-        "physical"
-    );
-    for fp in &fps {
-        let st = &fp.state;
-        let state = format!(
-            "{:?}; {:?}; {:?}",
-            st.p.diag()
-                .iter()
-                .map(|x| (x * 1e4).round() / 1e4)
-                .collect::<Vec<_>>(),
-            st.q.iter()
-                .map(|x| (x * 1e4).round() / 1e4)
-                .collect::<Vec<_>>(),
-            st.r.iter()
-                .map(|x| (x * 1e4).round() / 1e4)
-                .collect::<Vec<_>>()
-        );
-        let ev = fp
-            .eigenvalues
-            .iter()
-            .map(|(re, im)| {
-                if im.abs() > 1e-12 {
-                    format!("{re:.4}{im:+.4}i")
-                } else {
-                    format!("{re:.4}")
-                }
-            })
-            .collect::<Vec<_>>()
-            .join(", ");
-        crate::outln!(
-            "{:<18} {:<34} {:>10.2e}  {:<10} {:<8} {}",
-            format!("{:?}", fp.kind),
-            state,
-            fp.residual,
-            match fp.stability {
-                Stability::Stable => "stable",
-                Stability::Marginal => "marginal",
-                Stability::Unstable => "unstable",
-            },
-            fp.physical,
-            ev
-        );
-    }
-    Ok(fps)
 }
 
 #[cfg(test)]

@@ -18,8 +18,8 @@
 //!   ([`cleanup_registered`]); staging folders left by processes that no longer exist (kill
 //!   -9, power loss) are removed by the next hdgan that stages beside them.
 
-use crate::InputError;
 use anyhow::{Context, Result};
+use hdgan_experiments::InputError;
 use std::fs;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -478,7 +478,7 @@ impl StagedDir {
             files.push(e.file_name().to_string_lossy().into_owned());
         }
         files.sort();
-        let (version, revision) = crate::build_info();
+        let (version, revision) = crate::provenance::build_info();
         let manifest = serde_json::json!({
             "written_by": "hdgan",
             "hdgan_version": version,

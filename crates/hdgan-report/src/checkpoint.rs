@@ -6,9 +6,10 @@
 //! config.toml; `run.json` differs in timings and says it was resumed). The folder is
 //! removed when the run completes, and kept when it fails or is interrupted.
 
-use crate::InputError;
 use anyhow::{Context, Result};
 use hdgan_core::Trajectory;
+use hdgan_experiments::InputError;
+use hdgan_experiments::run::MemberStore;
 use hdgan_micro_sim::{Checkpoint, EngineKind, Member};
 use hdgan_model::random::SimRng;
 use serde::{Deserialize, Serialize};
@@ -142,7 +143,7 @@ impl CheckpointDir {
                 dir.display()
             ))
         })?;
-        let (version, _) = crate::build_info();
+        let (version, _) = crate::provenance::build_info();
         if info.format != FORMAT || info.hdgan_version != version {
             return Err(InputError(format!(
                 "`--resume` `{}`: written by hdgan {} (checkpoint format {}), this is hdgan {version} (format {FORMAT}); resume with the version that wrote it",
@@ -172,7 +173,7 @@ impl CheckpointDir {
         E: Checkpoint,
         E::State: Serialize,
     {
-        let (version, _) = crate::build_info();
+        let (version, _) = crate::provenance::build_info();
         let file = StateFile {
             format: FORMAT,
             hdgan_version: version.to_owned(),
@@ -234,5 +235,64 @@ impl CheckpointDir {
             fs::remove_file(self.dir.join(f)).ok();
         }
         fs::remove_dir(&self.dir).ok();
+    }
+}
+
+/// A checkpoint folder used by a running simulation: saves every `every` units of time,
+/// and, when `resume`, starts from the folder's members. Implements the experiments'
+/// [`MemberStore`]. The test hook `HDGAN_FAULT_AFTER_CHECKPOINTS=k` aborts the process
+/// (like `kill -9`) right after the k-th save.
+pub struct Checkpointing<'a> {
+    /// The folder.
+    pub dir: &'a CheckpointDir,
+    /// Whether the run continues from the folder's state.
+    pub resume: bool,
+    saves: std::sync::atomic::AtomicU64,
+    fault_after: Option<u64>,
+}
+
+impl<'a> Checkpointing<'a> {
+    /// Checkpointing into `dir`, continuing from it when `resume`.
+    pub fn new(dir: &'a CheckpointDir, resume: bool) -> Self {
+        Self {
+            dir,
+            resume,
+            saves: std::sync::atomic::AtomicU64::new(0),
+            fault_after: std::env::var("HDGAN_FAULT_AFTER_CHECKPOINTS")
+                .ok()
+                .and_then(|v| v.parse().ok()),
+        }
+    }
+}
+
+impl MemberStore for Checkpointing<'_> {
+    fn every_steps(&self, n: usize) -> u64 {
+        ((self.dir.info.every * n as f64).round() as u64).max(1)
+    }
+
+    fn restore<E>(&self, members: &mut [Member<E>]) -> Result<Option<u64>>
+    where
+        E: Checkpoint,
+        E::State: serde::de::DeserializeOwned,
+    {
+        if !self.resume {
+            return Ok(None);
+        }
+        Ok(Some(self.dir.restore(members)?))
+    }
+
+    fn save<E>(&self, members: &[Member<E>]) -> Result<()>
+    where
+        E: Checkpoint,
+        E::State: Serialize,
+    {
+        self.dir.save(members)?;
+        let k = self.saves.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+        // Fault injection for the kill/resume tests: die like `kill -9` (no cleanup)
+        // right after the k-th checkpoint.
+        if self.fault_after.is_some_and(|f| k >= f) {
+            std::process::abort();
+        }
+        Ok(())
     }
 }

@@ -31,7 +31,7 @@ pub fn config(data: &[u8]) {
     {
         let _ = crate::measure::estimate(&v).check();
     }
-    if let Ok(m) = crate::modes::validate_model_only(text, "fuzz")
+    if let Ok(m) = crate::config::model_only(text, "fuzz")
         && m.p == 1
     {
         let _ = hdgan_stability::effective_modes(&m);

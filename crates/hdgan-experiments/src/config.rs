@@ -4,7 +4,7 @@
 use crate::InputError;
 use hdgan_core::ParamError;
 use hdgan_macro_ode::{HForm, OdeKind, OdeOptions};
-use hdgan_micro_sim::{InitConfig, InitState, Schedule, SimConfig};
+use hdgan_micro_sim::{InitConfig, InitState, Schedule, SimConfig, SimSettings};
 use hdgan_model::{Model, ModelConfig};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -24,7 +24,7 @@ pub struct RunConfig {
     /// Seed of the random streams (member i uses stream (seed, i)). Default 1.
     #[serde(default = "default_seed")]
     pub seed: u64,
-    /// The problem (SPEC §1).
+    /// The problem (THEORY §1).
     pub model: ModelConfig,
     /// The initial state.
     pub init: InitConfig,
@@ -114,6 +114,8 @@ pub struct ValidRun {
     pub model: Model,
     /// The validated initial state.
     pub init: InitState,
+    /// The validated simulation settings (engine, step, members, divergence bound).
+    pub sim: SimSettings,
     /// Steps and recording cadence.
     pub schedule: Schedule,
     /// The ODE to solve, if enabled.
@@ -303,7 +305,7 @@ impl RunConfig {
     pub fn validate(&self, name: &str) -> Result<ValidRun, ParamError> {
         let model = self.model.validate("model")?;
         let init = self.init.validate("init", &model)?;
-        self.sim.validate("sim", model.n)?;
+        let sim = self.sim.settings("sim", &model)?;
         if self.sim.record_dt > self.sim.t_end {
             return Err(ParamError::rule(
                 "sim.record_dt",
@@ -314,37 +316,6 @@ impl RunConfig {
             ));
         }
         let schedule = Schedule::from_times(model.n, self.sim.t_end, self.sim.record_dt)?;
-        // Settings only the literal n-dimensional step simulates: (condition, engine reason,
-        // mode reason).
-        let literal_only = if model.l1 > 0.0 {
-            Some((
-                "model.l1 > 0",
-                "an elementwise penalty does not act through the Gram matrix",
-                "the fast step needs a w-update linear in w",
-            ))
-        } else if model.p > 1 {
-            Some((
-                "model.p > 1",
-                "the Gram engine has one discriminator column",
-                "the multi-feature engine has only the literal step",
-            ))
-        } else {
-            None
-        };
-        if let Some((cond, why_engine, why_mode)) = literal_only {
-            if self.sim.engine == hdgan_micro_sim::EngineKind::Gram {
-                return Err(ParamError::rule(
-                    "sim.engine",
-                    format!("must be \"full\" when {cond} ({why_engine})"),
-                ));
-            }
-            if self.sim.mode == hdgan_micro_sim::StepMode::Fast {
-                return Err(ParamError::rule(
-                    "sim.mode",
-                    format!("must be \"literal\" when {cond} ({why_mode})"),
-                ));
-            }
-        }
         if model.p > 1 && self.ode.equation != OdeEquation::Auto {
             return Err(ParamError::rule(
                 "ode.equation",
@@ -399,8 +370,33 @@ impl RunConfig {
             config,
             model,
             init,
+            sim,
             schedule,
             ode,
         })
+    }
+}
+
+/// A config that holds at least a `[model]` table (other tables are ignored).
+#[derive(Deserialize)]
+struct ModelOnly {
+    model: ModelConfig,
+}
+
+/// Parses and validates the `[model]` table of any config, ignoring its other tables
+/// (`hdgan modes` without `--run`, `hdgan fixed-points`); `origin` names the source in
+/// errors.
+pub fn model_only(text: &str, origin: &str) -> Result<Model, InputError> {
+    let cfg: ModelOnly = parse_toml(text, origin)?;
+    Ok(cfg.model.validate("model")?)
+}
+
+impl ValidRun {
+    /// Refuses a multi-feature model (`model.p > 1`) where only the single-feature
+    /// pipeline applies; `what` names the caller in the error.
+    pub fn require_single_feature(&self, what: &str) -> Result<(), InputError> {
+        self.model
+            .require_single_feature(what)
+            .map_err(InputError::from)
     }
 }

@@ -1,73 +1,16 @@
-//! The `hdgan` command-line tool as a library: configuration files, the run pipeline
-//! (config -> validated parameters -> engines -> trajectories -> files and plots), writers
-//! for CSV / NPY / JSON, and plots. `xtask` reuses the writers and plots.
-//!
-//! **Invariant:** this crate and `xtask` are the only ones that read configs, print, or
-//! write files.
+//! Printing that never panics (a closed or full standard output), the cancellation flag
+//! of the signal handlers, and one-line errors.
 
-pub mod checkpoint;
-pub mod config;
-pub mod fuzzing;
-pub mod measure;
-pub mod modes;
-pub mod output;
-pub mod phase;
-pub mod plot;
-pub mod resources;
-pub mod run;
-pub mod train_data;
-
-use std::fmt;
+use hdgan_experiments::InputError;
+use hdgan_report::output::{OutputRequest, StagedDir};
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-/// Bad input from the user: a config that does not parse or breaks a rule, a missing file,
-/// a bad flag. The binary prints it on one line and exits with status 2.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InputError(pub String);
-
-impl fmt::Display for InputError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for InputError {}
-
-impl From<hdgan_core::ParamError> for InputError {
-    fn from(e: hdgan_core::ParamError) -> Self {
-        InputError(format!("config key {e}"))
-    }
-}
-
-/// Runs `work` on a pool of `threads` workers (`None`: rayon's global pool, one worker per
-/// core). Results of hdgan's parallel code do not depend on the count.
-pub fn with_threads<R: Send>(
-    threads: Option<usize>,
-    work: impl FnOnce() -> R + Send,
-) -> anyhow::Result<R> {
-    use anyhow::Context;
-    Ok(match threads {
-        Some(t) => rayon::ThreadPoolBuilder::new()
-            .num_threads(t)
-            .build()
-            .context("cannot start the worker threads")?
-            .install(work),
-        None => work(),
-    })
-}
-
-/// The crate version and the git revision this binary was built from (`unknown` outside a
-/// git checkout; `-dirty` when the tree had uncommitted changes).
-pub fn build_info() -> (&'static str, &'static str) {
-    (env!("CARGO_PKG_VERSION"), env!("HDGAN_GIT_REVISION"))
-}
-
 /// Checks an output request and creates its staging folder before any work
-/// ([`output::StagedDir::open`]); prints its notes (a numbered folder chosen, stale
-/// staging folders removed) on stderr.
-pub fn open_output(req: &output::OutputRequest) -> Result<output::StagedDir, InputError> {
-    let s = output::StagedDir::open(req)?;
+/// ([`StagedDir::open`]); prints its notes (a numbered folder chosen, stale staging
+/// folders removed) on stderr.
+pub fn open_output(req: &OutputRequest) -> Result<StagedDir, InputError> {
+    let s = StagedDir::open(req)?;
     for n in s.notes() {
         note(n);
     }
@@ -114,20 +57,20 @@ pub fn note(text: &str) {
 /// `println!` through [`print_out`]: never panics on a closed or full stdout.
 #[macro_export]
 macro_rules! outln {
-    () => { $crate::print_out("\n") };
-    ($($arg:tt)*) => { $crate::print_out(&format!("{}\n", format_args!($($arg)*))) };
+    () => { $crate::print::print_out("\n") };
+    ($($arg:tt)*) => { $crate::print::print_out(&format!("{}\n", format_args!($($arg)*))) };
 }
 
 /// `print!` through [`print_out`].
 #[macro_export]
 macro_rules! out {
-    ($($arg:tt)*) => { $crate::print_out(&format!($($arg)*)) };
+    ($($arg:tt)*) => { $crate::print::print_out(&format!($($arg)*)) };
 }
 
 /// `eprintln!` through [`note`]: never panics on a closed or full stderr.
 #[macro_export]
 macro_rules! errln {
-    ($($arg:tt)*) => { $crate::note(&format!($($arg)*)) };
+    ($($arg:tt)*) => { $crate::print::note(&format!($($arg)*)) };
 }
 
 /// Set by the SIGINT/SIGTERM handler; run loops stop at their next record.

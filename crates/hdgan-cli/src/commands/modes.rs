@@ -1,0 +1,53 @@
+//! `hdgan modes`.
+
+use crate::print::open_output;
+use crate::progress::{Progress, with_control};
+use crate::{out, outln};
+use anyhow::Result;
+use hdgan_experiments::modes::{modes_of, prepare_modes, run_in_modes};
+use hdgan_report::output::OutputRequest;
+use hdgan_report::tables::modes_table;
+use hdgan_report::write::write_modes;
+use std::path::{Path, PathBuf};
+
+/// Runs `hdgan modes`: prints the modes' table, writes the folder; with `run`, also the
+/// simulation and the ODE seen mode by mode.
+pub fn execute(
+    config: &Path,
+    out: Option<&Path>,
+    run: bool,
+    seed: Option<u64>,
+    threads: Option<usize>,
+    progress: Progress,
+    overwrite: bool,
+) -> Result<()> {
+    let v = prepare_modes(config, run, seed, threads)?;
+    let modes = modes_of(&v);
+    let staged = open_output(
+        &OutputRequest::choose(
+            out,
+            v.run.as_ref().and_then(|r| r.config.output.dir.as_deref()),
+            PathBuf::from("out").join(format!("{}-modes", v.name)),
+            overwrite,
+        )
+        .with_input(Some(config)),
+    )?;
+    out!("{}", modes_table(&modes));
+    let mr = match &v.run {
+        Some(valid) => Some(with_control(progress, |ctl| {
+            run_in_modes(valid, &modes, threads, ctl)
+        })?),
+        None => None,
+    };
+    write_modes(&v, &modes, mr.as_ref(), threads, &staged)?;
+    if let Some(mr) = &mr {
+        if let Some(p) = &mr.phases_by_mode.0 {
+            outln!("phase by mode (simulation, member 0): {}", p.phase);
+        }
+        if let Some(p) = &mr.phases_by_mode.1 {
+            outln!("phase by mode (ODE): {}", p.phase);
+        }
+    }
+    outln!("wrote {}", staged.commit()?.display());
+    Ok(())
+}

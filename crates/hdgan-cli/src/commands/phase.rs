@@ -1,0 +1,113 @@
+//! `hdgan phase` and `hdgan fixed-points`.
+
+use crate::outln;
+use crate::print::open_output;
+use crate::progress::{Progress, with_control};
+use anyhow::Result;
+use hdgan_experiments::phase::{compute, fixed_points_for, fixed_points_model, prepare_phase};
+use hdgan_report::output::OutputRequest;
+use hdgan_report::write::write_phase;
+use hdgan_stability::{Stability, claim1};
+use std::path::{Path, PathBuf};
+
+/// Runs `hdgan phase`: checks, computes the map, writes its folder, prints a summary.
+pub fn execute(
+    path: &Path,
+    out: Option<&Path>,
+    threads: Option<usize>,
+    progress: Progress,
+    overwrite: bool,
+) -> Result<()> {
+    hdgan_experiments::resources::check_threads(threads)?;
+    let v = prepare_phase(path)?;
+    let staged = open_output(
+        &OutputRequest::choose(
+            out,
+            v.config.output.dir.as_deref(),
+            PathBuf::from("out").join(&v.name),
+            overwrite,
+        )
+        .with_input(Some(path)),
+    )?;
+    let r = with_control(progress, |ctl| compute(&v, threads, ctl))?;
+    write_phase(&v, &r, threads, &staged)?;
+    let out_dir = staged.commit()?;
+    outln!("wrote {}", out_dir.display());
+    outln!(
+        "{} x {} grid, ODE map in {:.2} s; Claim 1 and ODE agree at {} of {} points",
+        r.map.x.count,
+        r.map.y.count,
+        r.seconds,
+        r.agreement.1,
+        r.agreement.0
+    );
+    if let Some((n, a)) = r.sim_agreement {
+        outln!("simulation and ODE agree at {a} of {n} simulated points");
+    }
+    Ok(())
+}
+
+/// Runs `hdgan fixed-points`: prints Claim 1 and the table of fixed points.
+pub fn fixed_points(path: &Path) -> Result<()> {
+    let model = fixed_points_model(path)?;
+    let fps = fixed_points_for(&model);
+    if let Some(c) = claim1(&model) {
+        outln!(
+            "Claim 1: (1/2) max(Lam - Lam~ + alpha Lam~) = {:.4}, tau eta^2 = {:.4}, min Lam = {:.4}; p* = {:?}; predicted: {}",
+            c.left,
+            c.tau_eta_sq,
+            c.right,
+            c.p_star,
+            c.predicted
+        );
+        if model.d > 1 {
+            outln!(
+                "Locally stable resting points fill the box p*_l <= |P_ll| <= 1, q = r = 0 (when Claim 1's condition holds)."
+            );
+        }
+    }
+    outln!(
+        "{:<18} {:<34} {:>10}  {:<10} {:<8} eigenvalues (re, im)",
+        "kind",
+        "state (P diag; q; r)",
+        "residual",
+        "stability",
+        "physical"
+    );
+    let round = |x: &f64| (x * 1e4).round() / 1e4;
+    for fp in &fps {
+        let st = &fp.state;
+        let state = format!(
+            "{:?}; {:?}; {:?}",
+            st.p.diag().iter().map(round).collect::<Vec<_>>(),
+            st.q.iter().map(round).collect::<Vec<_>>(),
+            st.r.iter().map(round).collect::<Vec<_>>()
+        );
+        let ev = fp
+            .eigenvalues
+            .iter()
+            .map(|(re, im)| {
+                if im.abs() > 1e-12 {
+                    format!("{re:.4}{im:+.4}i")
+                } else {
+                    format!("{re:.4}")
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        outln!(
+            "{:<18} {:<34} {:>10.2e}  {:<10} {:<8} {}",
+            format!("{:?}", fp.kind),
+            state,
+            fp.residual,
+            match fp.stability {
+                Stability::Stable => "stable",
+                Stability::Marginal => "marginal",
+                Stability::Unstable => "unstable",
+            },
+            fp.physical,
+            ev
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,111 @@
+//! Capabilities are explicit: an engine, step or analysis refuses a model it does not
+//! describe, with an error naming the config key, instead of switching silently.
+
+use hdgan_experiments::reference;
+use hdgan_micro_sim::{AnyEngine, DEFAULT_BLOWUP, EngineKind, Sgda, StepMode};
+use hdgan_model::random::stream_rng;
+use hdgan_model::{LambdaValue, ModelConfig};
+use std::path::PathBuf;
+
+fn with_l1() -> hdgan_model::Model {
+    let mut c = ModelConfig::figure1(200, 2.0);
+    c.l1 = 0.5;
+    c.validate("model").unwrap()
+}
+
+#[test]
+fn fast_step_refuses_l1_naming_sim_mode() {
+    let m = with_l1();
+    let init = reference::figure1_init(&m).unwrap();
+    let e = Sgda::new(
+        &m,
+        init.build(m.n, &mut stream_rng(1, 0)),
+        StepMode::Fast,
+        DEFAULT_BLOWUP,
+    )
+    .map(|_| ())
+    .expect_err("the fast step must refuse l1 > 0");
+    let msg = e.to_string();
+    assert!(msg.contains("sim.mode") && msg.contains("literal"), "{msg}");
+    // The literal step simulates it.
+    Sgda::new(
+        &m,
+        init.build(m.n, &mut stream_rng(1, 0)),
+        StepMode::Literal,
+        DEFAULT_BLOWUP,
+    )
+    .unwrap();
+}
+
+#[test]
+fn gram_engine_refuses_l1_naming_sim_engine() {
+    let m = with_l1();
+    let init = reference::figure1_init(&m).unwrap();
+    let e = AnyEngine::build(
+        EngineKind::Gram,
+        &m,
+        &init,
+        StepMode::Literal,
+        DEFAULT_BLOWUP,
+        &mut stream_rng(1, 0),
+    )
+    .map(|_| ())
+    .expect_err("the Gram engine must refuse l1 > 0");
+    assert!(e.to_string().contains("sim.engine"), "{e}");
+}
+
+#[test]
+fn run_config_with_l1_and_fast_step_is_refused_naming_sim_mode() {
+    let text = reference::figure1_config(200, 2.0).replace("[model]\n", "[model]\nl1 = 0.5\n")
+        + "mode = \"fast\"\n[ode]\nenabled = false\n";
+    let e = hdgan_experiments::config::parse(&text, "test")
+        .unwrap()
+        .validate("t")
+        .map(|_| ())
+        .expect_err("refused");
+    assert!(e.to_string().contains("sim.mode"), "{e}");
+}
+
+/// A shipped config with `p = 2` added to its `[model]` table, in a temporary folder.
+fn with_p2(name: &str, dir: &tempfile::TempDir) -> PathBuf {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../configs");
+    let text = std::fs::read_to_string(root.join(name)).unwrap();
+    assert!(text.contains("[model]\n"));
+    let path = dir.path().join(name);
+    std::fs::write(&path, text.replacen("[model]\n", "[model]\np = 2\n", 1)).unwrap();
+    path
+}
+
+#[test]
+fn single_feature_analyses_refuse_p_above_one_naming_model_p() {
+    let dir = tempfile::tempdir().unwrap();
+    let phase = hdgan_experiments::phase::prepare_phase(&with_p2("phase-eta-alpha.toml", &dir))
+        .map(|_| ())
+        .expect_err("phase refuses p = 2");
+    assert!(phase.0.contains("model.p"), "{phase}");
+    let measure = hdgan_experiments::measure::prepare_measure(&with_p2("fig2.toml", &dir))
+        .map(|_| ())
+        .expect_err("measure refuses p = 2");
+    assert!(measure.0.contains("model.p"), "{measure}");
+    let modes = hdgan_experiments::modes::prepare_modes(
+        &with_p2("fig1-success.toml", &dir),
+        false,
+        None,
+        None,
+    )
+    .map(|_| ())
+    .expect_err("modes refuses p = 2");
+    assert!(modes.0.contains("model.p"), "{modes}");
+    let fixed = hdgan_experiments::phase::fixed_points_model(&with_p2("fig1-success.toml", &dir))
+        .map(|_| ())
+        .expect_err("fixed points refuse p = 2");
+    assert!(fixed.0.contains("model.p"), "{fixed}");
+}
+
+#[test]
+fn quadratic_loss_is_accepted_everywhere_it_is_required() {
+    // Today's only loss passes every `require_quadratic`; a new loss fails them with an
+    // error naming `model.loss` (see ARCHITECTURE.md, "How to add a loss").
+    let m = reference::figure2(500, LambdaValue::default(), 0.0).unwrap();
+    m.require_quadratic("test").unwrap();
+}

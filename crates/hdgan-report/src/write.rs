@@ -1,0 +1,547 @@
+//! Writers of every experiment's output folder: the CSV / NPY tables, the figures and the
+//! provenance file (`run.json`, `modes.json`, `summary.json`), all into a [`StagedDir`]
+//! that the caller commits (atomically) when everything is written.
+
+use crate::figures::{
+    alignment_panels, cosine_figure, figure1, figure2_panels, multi_figure, phase_figure,
+    spectrum_figure,
+};
+use crate::output::{StagedDir, write_csv, write_json, write_npy};
+use crate::plot::{CellMap, Figure, PALETTE, Series, Style, render, render_cells, render_panels};
+use crate::provenance::Provenance;
+use crate::tables::{mode_rows, phase_code, traj_rows};
+use anyhow::{Context, Result};
+use hdgan_core::{MacroState, MultiState, PackedState, Trajectory};
+use hdgan_data::Prepared;
+use hdgan_experiments::config::ValidRun;
+use hdgan_experiments::measure::{MOMENT_COLUMNS, Snapshot, ValidMeasure, moments_table};
+use hdgan_experiments::modes::{ModesRun, ValidModes};
+use hdgan_experiments::phase::{PhaseResult, ValidPhase};
+use hdgan_experiments::run::{MultiRun, RunResult, rounding_note};
+use hdgan_experiments::train_data::{
+    TrainDataOutcome, TrainDataRequest, cov_name, data_model, mean_sd,
+};
+use hdgan_stability::{
+    EffectiveModes, PhaseSummary, claim1_boundaries, classification_times, effective_modes,
+};
+use serde_json::json;
+
+/// Writes `sim.csv`/`.npy` (one row per member and recorded time) and, when given,
+/// `ode.csv`/`.npy` into `staged`, with `names` as the state's columns; returns the
+/// simulation's header.
+pub fn write_trajectories<S: PackedState>(
+    staged: &StagedDir,
+    names: &[String],
+    sim: &[Trajectory<S>],
+    ode: Option<&Trajectory<S>>,
+) -> Result<Vec<String>> {
+    let mut sim_header = vec!["member".to_owned(), "t".to_owned()];
+    sim_header.extend(names.iter().cloned());
+    let sim_rows: Vec<Vec<f64>> = sim
+        .iter()
+        .enumerate()
+        .flat_map(|(m, t)| {
+            t.rows().into_iter().map(move |r| {
+                let mut row = vec![m as f64];
+                row.extend(r);
+                row
+            })
+        })
+        .collect();
+    write_csv(&staged.file("sim.csv"), &sim_header, &sim_rows)?;
+    write_npy(&staged.file("sim.npy"), &sim_rows)?;
+    if let Some(o) = ode {
+        let mut header = vec!["t".to_owned()];
+        header.extend(names.iter().cloned());
+        let rows = o.rows();
+        write_csv(&staged.file("ode.csv"), &header, &rows)?;
+        write_npy(&staged.file("ode.npy"), &rows)?;
+    }
+    Ok(sim_header)
+}
+
+/// Writes `config.toml` into `staged` and returns the run's provenance for `run.json`
+/// (version, git revision, name, seed, threads, config, schedule, columns, files).
+fn run_meta(
+    valid: &ValidRun,
+    threads: Option<usize>,
+    staged: &StagedDir,
+    sim_header: &[String],
+    names: &[String],
+    sim_seconds: f64,
+) -> Result<serde_json::Value> {
+    let toml_text = toml::to_string(&valid.config).context("cannot serialise the config")?;
+    std::fs::write(staged.file("config.toml"), toml_text)?;
+    let mut meta = Provenance::new(&valid.name)
+        .config(&valid.config)
+        .seed(valid.config.seed)
+        .threads(threads)
+        .json();
+    meta["steps"] = json!(valid.schedule.steps);
+    meta["record_every_steps"] = json!(valid.schedule.record_every);
+    meta["t_end_effective"] = json!(valid.schedule.steps as f64 / valid.model.n as f64);
+    meta["record_dt_effective"] = json!(valid.schedule.record_every as f64 / valid.model.n as f64);
+    meta["schedule_rounding"] = json!(rounding_note(valid));
+    meta["columns"] = json!({
+        "sim": sim_header,
+        "ode": std::iter::once("t".to_owned()).chain(names.iter().cloned()).collect::<Vec<_>>(),
+    });
+    meta["files"] = json!({
+        "sim.csv": "simulation: one row per (member, recorded time)",
+        "sim.npy": "same as sim.csv, float64 array (rows x columns)",
+        "ode.csv": "limiting ODE at the recorded times, from member 0's initial state",
+        "ode.npy": "same as ode.csv, float64 array",
+        "figure.svg": "cosines over time (also figure.png)",
+        "config.toml": "the configuration that made this run",
+    });
+    meta["sim_seconds"] = json!(sim_seconds);
+    Ok(meta)
+}
+
+fn title_of(valid: &ValidRun) -> String {
+    valid
+        .config
+        .title
+        .clone()
+        .unwrap_or_else(|| valid.name.clone())
+}
+
+/// Writes a single-feature run's trajectories (sim.csv/.npy, ode.csv/.npy), its plot
+/// (figure.svg/.png) and config.toml into `staged`; returns the metadata for `run.json`,
+/// which the caller may extend before writing it.
+pub fn write_run_files(
+    valid: &ValidRun,
+    run: &RunResult,
+    phases: &(Option<PhaseSummary>, Option<PhaseSummary>),
+    threads: Option<usize>,
+    staged: &StagedDir,
+) -> Result<serde_json::Value> {
+    let names = MacroState::column_names(valid.model.d);
+    let sim_header = write_trajectories(staged, &names, &run.sim, run.ode.as_ref())?;
+    render(
+        &figure1(
+            &format!("{} (n = {})", title_of(valid), valid.model.n),
+            &run.sim,
+            run.ode.as_ref(),
+        ),
+        &staged.file("figure.svg"),
+        &staged.file("figure.png"),
+    )?;
+    let mut meta = run_meta(valid, threads, staged, &sim_header, &names, run.sim_seconds)?;
+    meta["phase"] = json!({ "sim_member0": phases.0, "ode": phases.1 });
+    Ok(meta)
+}
+
+/// [`write_run_files`] and `run.json`: every file of `hdgan run`.
+pub fn write_run(
+    valid: &ValidRun,
+    run: &RunResult,
+    phases: &(Option<PhaseSummary>, Option<PhaseSummary>),
+    threads: Option<usize>,
+    staged: &StagedDir,
+) -> Result<serde_json::Value> {
+    let meta = write_run_files(valid, run, phases, threads, staged)?;
+    write_json(&staged.file("run.json"), &meta)?;
+    Ok(meta)
+}
+
+/// Every file of a p-feature run: sim.csv/.npy and ode.csv/.npy (columns of
+/// [`MultiState::column_names`]), figure.svg/.png ([`multi_figure`]), config.toml and
+/// run.json.
+pub fn write_multi_run(
+    valid: &ValidRun,
+    run: &MultiRun,
+    threads: Option<usize>,
+    staged: &StagedDir,
+) -> Result<serde_json::Value> {
+    let names = MultiState::column_names(valid.model.d, valid.model.p);
+    let header = write_trajectories(staged, &names, &run.sim, run.ode.as_ref())?;
+    render(
+        &multi_figure(
+            &format!(
+                "{} (n = {}, p = {})",
+                title_of(valid),
+                valid.model.n,
+                valid.model.p
+            ),
+            &run.sim,
+            run.ode.as_ref(),
+        ),
+        &staged.file("figure.svg"),
+        &staged.file("figure.png"),
+    )?;
+    let mut meta = run_meta(valid, threads, staged, &header, &names, run.sim_seconds)?;
+    meta["engine"] = json!("multi-feature literal step (MultiSgda)");
+    meta["ode_equation"] = json!("multi-feature ODE (hdgan_macro_ode::solve_multi)");
+    write_json(&staged.file("run.json"), &meta)?;
+    Ok(meta)
+}
+
+/// Every file of `hdgan phase`: phase.csv/.npy (one row per grid point), the grids
+/// ode_phase_grid.npy and claim1_phase_grid.npy, phase.svg/.png (ODE phases with Claim
+/// 1's boundaries), agreement.svg/.png and run.json.
+pub fn write_phase(
+    v: &ValidPhase,
+    r: &PhaseResult,
+    threads: Option<usize>,
+    staged: &StagedDir,
+) -> Result<()> {
+    let map = &r.map;
+    let d = v.model.d;
+    let mut header: Vec<String> = ["x", "y", "claim1_code", "ode_code", "agree", "ode_q_rms"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    header.extend((1..=d).map(|l| format!("ode_cos{l}")));
+    header.push("sim_code".into());
+    let rows: Vec<Vec<f64>> = map
+        .cells
+        .iter()
+        .zip(&r.sim)
+        .map(|(c, s)| {
+            let mut row = vec![
+                c.x,
+                c.y,
+                phase_code(c.claim1.as_ref()),
+                phase_code(c.ode.as_ref().map(|o| &o.phase)),
+                c.agrees().map_or(f64::NAN, |a| if a { 1.0 } else { 0.0 }),
+                c.ode.as_ref().map_or(f64::NAN, |o| o.q_rms),
+            ];
+            row.extend((0..d).map(|l| c.ode.as_ref().map_or(f64::NAN, |o| o.feature_cosine[l])));
+            row.push(phase_code(s.as_ref()));
+            row
+        })
+        .collect();
+    write_csv(&staged.file("phase.csv"), &header, &rows)?;
+    write_npy(&staged.file("phase.npy"), &rows)?;
+    let (nx, ny) = (v.spec.x.count, v.spec.y.count);
+    let grid = |f: &dyn Fn(usize) -> f64| -> Vec<Vec<f64>> {
+        (0..ny)
+            .map(|iy| (0..nx).map(|ix| f(iy * nx + ix)).collect())
+            .collect()
+    };
+    write_npy(&staged.file("ode_phase_grid.npy"), &grid(&|k| rows[k][3]))?;
+    write_npy(
+        &staged.file("claim1_phase_grid.npy"),
+        &grid(&|k| rows[k][2]),
+    )?;
+    let title = v.config.title.clone().unwrap_or_else(|| v.name.clone());
+    render_cells(
+        &phase_figure(&format!("{title}: ODE phases"), &v.model, map, Vec::new()),
+        &staged.file("phase.svg"),
+        &staged.file("phase.png"),
+    )?;
+    let (hx, hy) = (map.x.step() / 2.0, map.y.step() / 2.0);
+    let agree_cells = map
+        .cells
+        .iter()
+        .map(|c| {
+            let col = match c.agrees() {
+                Some(true) => (200, 230, 200),
+                Some(false) => (213, 94, 0),
+                None => (160, 160, 160),
+            };
+            ((c.x - hx, c.y - hy, c.x + hx, c.y + hy), col)
+        })
+        .collect();
+    render_cells(
+        &CellMap {
+            title: format!(
+                "{title}: ODE vs Claim 1 ({} of {} agree)",
+                r.agreement.1, r.agreement.0
+            ),
+            x_label: map.x.param.label().into(),
+            y_label: map.y.param.label().into(),
+            x_range: (map.x.min - hx, map.x.max + hx),
+            y_range: (map.y.min - hy, map.y.max + hy),
+            cells: agree_cells,
+            segments: claim1_boundaries(&v.model, &map.x, &map.y, 2),
+            segments_label: "Claim 1 boundaries".into(),
+            legend: vec![
+                ("agree".into(), (200, 230, 200)),
+                ("disagree".into(), (213, 94, 0)),
+                ("no Claim 1 / ODE failed".into(), (160, 160, 160)),
+            ],
+            markers: Vec::new(),
+        },
+        &staged.file("agreement.svg"),
+        &staged.file("agreement.png"),
+    )?;
+    let mut meta = Provenance::new(&v.name)
+        .config(&v.config)
+        .threads(threads)
+        .json();
+    meta["seconds_ode_map"] = json!(r.seconds);
+    meta["claim1_vs_ode"] = json!({"compared": r.agreement.0, "agree": r.agreement.1});
+    meta["sim_vs_ode"] = json!(
+        r.sim_agreement
+            .map(|(a, b)| json!({"compared": a, "agree": b}))
+    );
+    meta["columns"] = json!(header);
+    meta["phase_codes"] = json!(
+        "0 success, 1 oscillation, 2 failure, 3 + sum of 2^l over learned features l (0-based) = mode collapse; NaN = no verdict: claim1_code where Claim 1 does not apply (finite lambda), ode_code where the ODE diverged or could not be classified (also agree and ode_* are then NaN), sim_code at points without a simulation or whose simulation diverged"
+    );
+    meta["classification_times"] = json!(classification_times(
+        v.spec.t_end,
+        v.spec.samples,
+        &v.spec.rule
+    ));
+    meta["rule"] = json!(v.spec.rule);
+    write_json(&staged.file("run.json"), &meta)?;
+    Ok(())
+}
+
+/// Every file of `hdgan measure`: snapshot_t<T>.npy (the rows at each time),
+/// moments.csv, figure2.svg/.png and run.json.
+pub fn write_measure(
+    v: &ValidMeasure,
+    snaps: &[Snapshot],
+    sim_seconds: f64,
+    staged: &StagedDir,
+) -> Result<()> {
+    let header: Vec<String> = MOMENT_COLUMNS.iter().map(|s| s.to_string()).collect();
+    for s in snaps {
+        let samples: Vec<Vec<f64>> = s.rows.iter().map(|r| r.to_vec()).collect();
+        write_npy(&staged.file(&format!("snapshot_t{}.npy", s.t)), &samples)?;
+    }
+    write_csv(&staged.file("moments.csv"), &header, &moments_table(snaps))?;
+    let title = v.config.title.clone().unwrap_or_else(|| v.name.clone());
+    let mut panels = figure2_panels(snaps);
+    if let Some(p) = panels.first_mut() {
+        p.title = format!("{title}: {}", p.title);
+    }
+    render_panels(
+        &panels,
+        2,
+        &staged.file("figure2.svg"),
+        &staged.file("figure2.png"),
+    )?;
+    let mut meta = Provenance::new(&v.name)
+        .config(&v.config)
+        .seed(v.config.seed)
+        .json();
+    meta["sim_seconds"] = json!(sim_seconds);
+    meta["files"] = json!({
+        "snapshot_t<T>.npy": "rows (v^, w^) = sqrt(n) (V_i1, w_i) at time T, n x 2 float64",
+        "moments.csv": "per snapshot: simulation mean/covariance, the PDE's Gaussian mean/covariance, sliced W1 and marginal KS distances",
+        "figure2.svg": "point clouds with the 1-, 2-, 3-sigma ellipses of the PDE's Gaussian (also figure2.png)",
+    });
+    write_json(&staged.file("run.json"), &meta)?;
+    Ok(())
+}
+
+/// Every file of `hdgan modes`: modes.csv, spectrum.svg/.png and modes.json; with a run,
+/// also the run's own files ([`write_run_files`]), sim_modes.csv/.npy, ode_modes.csv/.npy
+/// and modes_figure.svg/.png.
+pub fn write_modes(
+    v: &ValidModes,
+    modes: &EffectiveModes,
+    run: Option<&ModesRun>,
+    threads: Option<usize>,
+    staged: &StagedDir,
+) -> Result<()> {
+    let model = &v.model;
+    let (header, rows) = mode_rows(modes);
+    write_csv(&staged.file("modes.csv"), &header, &rows)?;
+    let title = v
+        .run
+        .as_ref()
+        .and_then(|r| r.config.title.clone())
+        .unwrap_or_else(|| v.name.clone());
+    render(
+        &spectrum_figure(&title, modes),
+        &staged.file("spectrum.svg"),
+        &staged.file("spectrum.png"),
+    )?;
+    let mut meta = Provenance::new(&v.name).json();
+    meta["second_moment"] = json!(model.latent.second_moment().matrix().to_rows());
+    meta["second_moment_tilde"] = json!(model.latent_tilde.second_moment().matrix().to_rows());
+    meta["modes"] = json!(modes);
+    meta["columns"] = json!({ "modes.csv": header });
+    meta["status_codes"] = json!({ "0": "not learnable (lam <= tau eta^2)", "1": "in the solvable interval", "2": "too strong (oscillation)" });
+    if let (Some(valid), Some(mr)) = (&v.run, run) {
+        let run_meta = write_run_files(valid, &mr.run, &mr.phases, threads, staged)?;
+        let names = MacroState::column_names(model.d);
+        let mut sim_header = vec!["member".to_owned(), "t".to_owned()];
+        sim_header.extend(names.iter().cloned());
+        let sim_rows: Vec<Vec<f64>> = mr
+            .sim_modes
+            .iter()
+            .enumerate()
+            .flat_map(|(k, t)| traj_rows(t, Some(k)))
+            .collect();
+        write_csv(&staged.file("sim_modes.csv"), &sim_header, &sim_rows)?;
+        write_npy(&staged.file("sim_modes.npy"), &sim_rows)?;
+        if let Some(o) = &mr.ode_modes {
+            let header: Vec<String> = std::iter::once("t".to_owned()).chain(names).collect();
+            let rows = traj_rows(o, None);
+            write_csv(&staged.file("ode_modes.csv"), &header, &rows)?;
+            write_npy(&staged.file("ode_modes.npy"), &rows)?;
+        }
+        render(
+            &cosine_figure(
+                &format!("{title}: by effective mode (n = {})", model.n),
+                &mr.sim_modes,
+                mr.ode_modes.as_ref(),
+                &|i| (format!("mode {}", i + 1), format!("|q'{}|", i + 1)),
+            ),
+            &staged.file("modes_figure.svg"),
+            &staged.file("modes_figure.png"),
+        )?;
+        meta["run"] = run_meta;
+        meta["phase_by_mode"] =
+            json!({ "sim_member0": mr.phases_by_mode.0, "ode": mr.phases_by_mode.1 });
+        meta["files"] = json!({
+            "sim_modes.csv": "simulation in the mode bases: P' = E P G^T, q' = E q, r' = G r, S' = G S G^T (rows of E, G: the modes in modes.csv)",
+            "ode_modes.csv": "the ODE in the mode bases",
+            "modes_figure.svg": "per-mode cosines P'_ll / sqrt(S'_ll) and |q'_l| over time (also .png)",
+        });
+    }
+    write_json(&staged.file("modes.json"), &meta)?;
+    Ok(())
+}
+
+/// Every file of `hdgan train-data`: alignment.csv, ode_alignment.csv, spectrum.csv,
+/// summary.json, alignment.svg/.png (mean cosine of the principal angles and Grassmann
+/// distance over time, runs and ODE) and spectrum.svg/.png.
+pub fn write_train_data(
+    req: &TrainDataRequest,
+    prep: &Prepared,
+    outcome: &TrainDataOutcome,
+    staged: &StagedDir,
+) -> Result<()> {
+    let d = req.d;
+    let mut header = vec!["covariance".to_owned(), "seed".to_owned(), "t".to_owned()];
+    header.extend((1..=d).map(|i| format!("cos{i}")));
+    header.extend(["mean_cos".to_owned(), "grassmann".to_owned()]);
+    let rows = |ode: bool| -> Vec<Vec<f64>> {
+        let mut rows = Vec::new();
+        for (ci, r) in outcome.runs.iter().enumerate() {
+            let curves = if ode {
+                &r.ode_alignment
+            } else {
+                &r.sim_alignment
+            };
+            for (s, a) in curves.iter().enumerate() {
+                for k in 0..a.t.len() {
+                    let mut row = vec![ci as f64, s as f64, a.t[k]];
+                    row.extend(&a.cosines[k]);
+                    row.extend([a.mean_cos[k], a.grassmann[k]]);
+                    rows.push(row);
+                }
+            }
+        }
+        rows
+    };
+    write_csv(&staged.file("alignment.csv"), &header, &rows(false))?;
+    write_csv(&staged.file("ode_alignment.csv"), &header, &rows(true))?;
+    let spec_rows: Vec<Vec<f64>> = prep
+        .spectrum
+        .iter()
+        .enumerate()
+        .map(|(i, &l)| vec![(i + 1) as f64, l])
+        .collect();
+    write_csv(
+        &staged.file("spectrum.csv"),
+        &["index".to_owned(), "eigenvalue".to_owned()],
+        &spec_rows,
+    )?;
+    let lam = prep.effective();
+    let summary: Vec<serde_json::Value> = outcome
+        .runs
+        .iter()
+        .map(|r| {
+            let (ms, ss) = mean_sd(&r.final_sim);
+            let (mo, so) = mean_sd(&r.final_ode);
+            let model = data_model(req, prep, outcome.alpha, r.covariance).ok();
+            let modes = model.as_ref().map(effective_modes);
+            json!({
+                "covariance": cov_name(r.covariance),
+                "alpha": r.alpha,
+                "tau_tilde": r.alpha * req.tau,
+                "lam_tilde": r.lam_tilde,
+                "final_mean_cos_sim": { "mean": ms, "sd": ss, "per_seed": r.final_sim },
+                "final_mean_cos_ode": { "mean": mo, "sd": so, "per_seed": r.final_ode },
+                "predicted_phase": modes.as_ref().map(|m| m.predicted.to_string()),
+                "mode_status": modes.as_ref().map(|m| m.modes.iter().map(|x| format!("{:?}", x.status)).collect::<Vec<_>>()),
+            })
+        })
+        .collect();
+    let name = format!("train-{}", req.dataset.name());
+    let mut meta = Provenance::new(&name)
+        .seed(req.seed)
+        .threads(req.threads)
+        .json();
+    let extra = json!({
+        "dataset": req.dataset.name(),
+        "path": req.path.display().to_string(),
+        "images": outcome.images,
+        "n": prep.n,
+        "d": d,
+        "scale": prep.scale,
+        "estimated_effective_spectrum": lam,
+        "spectrum_top": &prep.spectrum[..(4 * d).min(prep.n)],
+        "tau": req.tau,
+        "alpha": outcome.alpha,
+        "tau_tilde": outcome.alpha * req.tau,
+        "eta_t": 1.0,
+        "eta_g": req.eta_g,
+        "t_end": outcome.t_end,
+        "steps": (prep.n as f64 * outcome.t_end).round(),
+        "seeds": req.seeds,
+        "covariances": outcome.runs.iter().map(|r| cov_name(r.covariance)).collect::<Vec<_>>(),
+        "final_alignment": summary,
+        "final_alignment_definition": "mean cosine of the principal angles between span(V) and the top-d principal subspace, averaged over the last 10% of the recorded times",
+        "columns": header,
+        "files": {
+            "alignment.csv": "per covariance (index into `covariances`), seed and time: cosines of the principal angles, their mean, Grassmann distance",
+            "ode_alignment.csv": "the same for the reduced ODE (13) from each seed's initial overlaps, Lam = estimated effective spectrum",
+            "spectrum.csv": "eigenvalues of the centred, scaled covariance (noise bulk mean 1), descending",
+            "alignment.svg": "mean cosine and Grassmann distance over time, runs (dots) and ODE (lines); also .png",
+            "spectrum.svg": "the scaled spectrum, log scale, top 4d; also .png",
+        },
+        "train_seconds": outcome.seconds,
+    });
+    if let (Some(m), Some(e)) = (meta.as_object_mut(), extra.as_object()) {
+        m.extend(e.clone());
+    }
+    write_json(&staged.file("summary.json"), &meta)?;
+    let title = format!(
+        "{} (n = {}, d = {d}, {} images, tau = {}, alpha = {:.2e})",
+        req.dataset.name(),
+        prep.n,
+        outcome.images,
+        req.tau,
+        outcome.alpha
+    );
+    render_panels(
+        &alignment_panels(&title, outcome),
+        2,
+        &staged.file("alignment.svg"),
+        &staged.file("alignment.png"),
+    )?;
+    let top = (4 * d).min(prep.n);
+    render(
+        &Figure {
+            title: format!(
+                "{}: scaled covariance spectrum (bulk mean 1), top {top}",
+                req.dataset.name()
+            ),
+            x_label: "index".into(),
+            y_label: "log10 eigenvalue".into(),
+            x_range: None,
+            y_range: None,
+            series: vec![Series {
+                label: "eigenvalue".into(),
+                color: PALETTE[0],
+                style: Style::Dots,
+                points: (0..top)
+                    .map(|i| ((i + 1) as f64, prep.spectrum[i].max(1e-12).log10()))
+                    .collect(),
+            }],
+        },
+        &staged.file("spectrum.svg"),
+        &staged.file("spectrum.png"),
+    )?;
+    Ok(())
+}
