@@ -6,6 +6,7 @@ mod progress;
 
 use anyhow::Result;
 use clap::{ArgAction, Parser, Subcommand};
+use commands::OutArgs;
 use commands::run::RunArgs;
 use hdgan_data::{Colour, Dataset};
 use hdgan_experiments::InputError;
@@ -49,39 +50,31 @@ enum Command {
     Run {
         /// TOML config (see configs/reference.toml). Default: the embedded Figure 1
         /// success config.
-        #[arg(conflicts_with = "resume")]
         config: Option<PathBuf>,
-        /// Output folder (default: [output] dir of the config, else out/<config name>).
-        #[arg(long, conflicts_with = "resume")]
-        out: Option<PathBuf>,
-        /// Replace the folder named by --out (or [output] dir) if it is an earlier hdgan
-        /// output folder holding only hdgan's files. Never a file, a link, the current
-        /// folder or a folder holding an input.
-        #[arg(long)]
-        overwrite: bool,
+        #[command(flatten)]
+        output: OutArgs,
         /// Seed of the random streams (overrides the config's `seed`).
-        #[arg(long, conflicts_with = "resume", allow_hyphen_values = true)]
+        #[arg(long, allow_hyphen_values = true)]
         seed: Option<u64>,
         /// Worker threads for ensembles (default: one per core). Results do not depend on it.
         #[arg(long)]
         threads: Option<usize>,
         /// Engine: "full" (n-dimensional) or "gram" (exact law of M_k, O(d^3) per step).
-        #[arg(long, value_parser = parse_engine, conflicts_with = "resume")]
+        #[arg(long, value_parser = parse_engine)]
         engine: Option<EngineKind>,
         /// Save the run's state (engines, random streams, recorded states) every DT units
         /// of time t into <out>.checkpoint/, so that a killed run can be continued with
         /// --resume; the folder is removed when the run completes.
-        #[arg(
-            long,
-            value_name = "DT",
-            conflicts_with = "resume",
-            allow_hyphen_values = true
-        )]
+        #[arg(long, value_name = "DT", allow_hyphen_values = true)]
         checkpoint_every: Option<f64>,
         /// Continue a killed run from its checkpoint folder (<out>.checkpoint, or <out>);
         /// the config, seed, engine and output folder come from the checkpoint. The outputs
         /// are byte-identical to an uninterrupted run's (run.json aside).
-        #[arg(long, value_name = "DIR")]
+        #[arg(
+            long,
+            value_name = "DIR",
+            conflicts_with_all = ["config", "out", "seed", "engine", "checkpoint_every"]
+        )]
         resume: Option<PathBuf>,
     },
     /// Validate a config without running it; prints what it describes.
@@ -95,14 +88,8 @@ enum Command {
     Phase {
         /// TOML phase config (see configs/phase-eta-alpha.toml).
         config: PathBuf,
-        /// Output folder (default: [output] dir of the config, else out/<config name>).
-        #[arg(long)]
-        out: Option<PathBuf>,
-        /// Replace the folder named by --out (or [output] dir) if it is an earlier hdgan
-        /// output folder holding only hdgan's files. Never a file, a link, the current
-        /// folder or a folder holding an input.
-        #[arg(long)]
-        overwrite: bool,
+        #[command(flatten)]
+        output: OutArgs,
         /// Worker threads (default: one per core). Results do not depend on it.
         #[arg(long)]
         threads: Option<usize>,
@@ -113,14 +100,8 @@ enum Command {
     Measure {
         /// TOML measure config (see configs/fig2.toml).
         config: PathBuf,
-        /// Output folder (default: [output] dir of the config, else out/<config name>).
-        #[arg(long)]
-        out: Option<PathBuf>,
-        /// Replace the folder named by --out (or [output] dir) if it is an earlier hdgan
-        /// output folder holding only hdgan's files. Never a file, a link, the current
-        /// folder or a folder holding an input.
-        #[arg(long)]
-        overwrite: bool,
+        #[command(flatten)]
+        output: OutArgs,
     },
     /// Effective modes (THEORY §8): the latents' effective second moments M and M~, their
     /// eigenpairs and each mode's solvable interval (learnable, in the interval, too
@@ -130,14 +111,8 @@ enum Command {
     Modes {
         /// TOML config with a [model] table (a full run config for --run).
         config: PathBuf,
-        /// Output folder (default: [output] dir of the config, else out/<name>-modes).
-        #[arg(long)]
-        out: Option<PathBuf>,
-        /// Replace the folder named by --out (or [output] dir) if it is an earlier hdgan
-        /// output folder holding only hdgan's files. Never a file, a link, the current
-        /// folder or a folder holding an input.
-        #[arg(long)]
-        overwrite: bool,
+        #[command(flatten)]
+        output: OutArgs,
         /// Also simulate and solve the limiting ODE, and classify both by mode.
         #[arg(long)]
         run: bool,
@@ -192,14 +167,8 @@ enum Command {
         /// Use only the first N images.
         #[arg(long)]
         max_images: Option<usize>,
-        /// Output folder (default: out/train-<dataset>).
-        #[arg(long)]
-        out: Option<PathBuf>,
-        /// Replace the folder named by --out (or [output] dir) if it is an earlier hdgan
-        /// output folder holding only hdgan's files. Never a file, a link, the current
-        /// folder or a folder holding an input.
-        #[arg(long)]
-        overwrite: bool,
+        #[command(flatten)]
+        output: OutArgs,
         /// Worker threads (default: one per core). Results do not depend on it.
         #[arg(long)]
         threads: Option<usize>,
@@ -323,11 +292,10 @@ fn dispatch(cmd: Command, progress: Progress) -> Result<()> {
     match cmd {
         Command::Run {
             config,
-            out,
+            output,
             seed,
             threads,
             engine,
-            overwrite,
             checkpoint_every,
             resume,
         } => {
@@ -336,12 +304,11 @@ fn dispatch(cmd: Command, progress: Progress) -> Result<()> {
                 .transpose()?;
             commands::run::execute(&RunArgs {
                 config,
-                out,
+                output,
                 seed,
                 threads,
                 engine,
                 progress,
-                overwrite,
                 checkpoint_every,
                 resume,
             })
@@ -359,9 +326,8 @@ fn dispatch(cmd: Command, progress: Progress) -> Result<()> {
             covariance,
             colour,
             max_images,
-            out,
+            output,
             threads,
-            overwrite,
         } => {
             let mut req = TrainDataRequest::new(dataset, path);
             req.d = d;
@@ -375,35 +341,23 @@ fn dispatch(cmd: Command, progress: Progress) -> Result<()> {
             req.colour = if colour { Colour::Rgb } else { Colour::Grey };
             req.max_images = max_images;
             req.threads = threads;
-            commands::train_data::execute(&req, out.as_deref(), overwrite, progress)
+            commands::train_data::execute(&req, &output, progress)
         }
         Command::Phase {
             config,
-            out,
+            output,
             threads,
-            overwrite,
-        } => commands::phase::execute(&config, out.as_deref(), threads, progress, overwrite),
-        Command::Measure {
-            config,
-            out,
-            overwrite,
-        } => commands::measure::execute(&config, out.as_deref(), progress, overwrite),
+        } => commands::phase::execute(&config, &output, threads, progress),
+        Command::Measure { config, output } => {
+            commands::measure::execute(&config, &output, progress)
+        }
         Command::Modes {
             config,
-            out,
+            output,
             run,
             seed,
             threads,
-            overwrite,
-        } => commands::modes::execute(
-            &config,
-            out.as_deref(),
-            run,
-            seed,
-            threads,
-            progress,
-            overwrite,
-        ),
+        } => commands::modes::execute(&config, &output, run, seed, threads, progress),
         Command::FixedPoints { config } => commands::phase::fixed_points(&config),
         Command::Check { config } => commands::run::check(config),
     }

@@ -7,27 +7,10 @@ use std::fs;
 use std::path::Path;
 use std::process::Command;
 
-/// A small valid run config (n = 200, d = 2, T = 3).
-const RUN: &str = r#"title = "small"
-seed = 7
-[model]
-n = 200
-d = 2
-tau = 0.2
-tau_tilde = 0.04
-eta_t = 2.0
-eta_g = 2.0
-lambda = "inf"
-[model.latent]
-cov = [[5.0, 0.0], [0.0, 3.0]]
-[init]
-p0 = [[0.1, 0.0], [0.0, 0.1]]
-q0 = [0.1, 0.1]
-[sim]
-t_end = 3.0
-record_dt = 0.5
-members = 2
-"#;
+/// A small valid run config (n = 200, d = 2, T = 3, two members).
+fn run_config() -> String {
+    hdgan_experiments::reference::figure1_text("small", 7, 200, 3.0, 0.5, 2)
+}
 
 const PHASE: &str = r#"[model]
 n = 5000
@@ -189,7 +172,7 @@ fn run_cases() -> Vec<Case> {
             };
             v.push(case(
                 &["check", "{cfg}"],
-                Some(with_line(RUN, prefix, &line)),
+                Some(with_line(&run_config(), prefix, &line)),
                 2,
                 key,
             ));
@@ -221,18 +204,21 @@ fn run_cases() -> Vec<Case> {
     ];
     for (table, line, key) in added {
         let text = if table.is_empty() && line.starts_with('[') {
-            format!("{RUN}{line}\n")
+            format!("{}{line}\n", run_config())
         } else {
-            with_key(RUN, table, line)
+            with_key(&run_config(), table, line)
         };
         v.push(case(&["check", "{cfg}"], Some(text), 2, key));
     }
     // Missing tables and keys.
     for (prefix, name) in [("[sim]", "sim"), ("n =", "model.n"), ("t_end", "sim.t_end")] {
         let text = if prefix == "[sim]" {
-            RUN[..RUN.find("[sim]").unwrap()].to_owned()
+            {
+                let run = run_config();
+                run[..run.find("[sim]").unwrap()].to_owned()
+            }
         } else {
-            with_line(RUN, prefix, "")
+            with_line(&run_config(), prefix, "")
         };
         v.push(case(&["check", "{cfg}"], Some(text), 2, name));
     }
@@ -244,7 +230,7 @@ fn run_cases() -> Vec<Case> {
     ] {
         v.push(case(
             &["check", "{cfg}", "--max-memory", "1G"],
-            Some(with_line(RUN, prefix, line)),
+            Some(with_line(&run_config(), prefix, line)),
             2,
             key,
         ));
@@ -268,7 +254,7 @@ fn run_cases() -> Vec<Case> {
 }
 
 fn flag_cases() -> Vec<Case> {
-    let ok = Some(RUN.to_owned());
+    let ok = Some(run_config());
     let mut v = vec![
         case(
             &["run", "{cfg}", "--threads", "0"],
@@ -513,13 +499,17 @@ fn phase_measure_cases() -> Vec<Case> {
     ));
     v.push(case(
         &["modes", "{cfg}"],
-        Some(with_line(RUN, "d =", "d = 2\np = 2")),
+        Some(with_line(&run_config(), "d =", "d = 2\np = 2")),
         2,
         "model.p",
     ));
     v.push(case(
         &["modes", "{cfg}"],
-        Some(with_line(RUN, "cov", "cov = [[1.0, 2.0], [2.0, 1.0]]")),
+        Some(with_line(
+            &run_config(),
+            "cov",
+            "cov = [[1.0, 2.0], [2.0, 1.0]]",
+        )),
         2,
         "model.latent.cov",
     ));

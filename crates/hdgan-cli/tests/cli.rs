@@ -8,27 +8,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 /// A small valid config: n = 200, d = 2, T = 3, three members.
-const SMALL: &str = r#"
-title = "small"
-seed = 7
-[model]
-n = 200
-d = 2
-tau = 0.2
-tau_tilde = 0.04
-eta_t = 2.0
-eta_g = 2.0
-lambda = "inf"
-[model.latent]
-cov = [[5.0, 0.0], [0.0, 3.0]]
-[init]
-p0 = [[0.1, 0.0], [0.0, 0.1]]
-q0 = [0.1, 0.1]
-[sim]
-t_end = 3.0
-record_dt = 0.5
-members = 3
-"#;
+fn small() -> String {
+    hdgan_experiments::reference::figure1_text("small", 7, 200, 3.0, 0.5, 3)
+}
 
 fn hdgan(args: &[&str], cwd: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_hdgan"))
@@ -44,12 +26,12 @@ fn write_config(dir: &Path, name: &str, text: &str) -> PathBuf {
     p
 }
 
-/// Runs `hdgan run` on SMALL with `from` replaced by `to` and checks: exit code 2, a
+/// Runs `hdgan run` on [`small`] with `from` replaced by `to` and checks: exit code 2, a
 /// single stderr line mentioning `key` and `rule`, and no output folder (nor temporary).
 fn check_rejected(from: &str, to: &str, key: &str, rule: &str) {
-    assert!(SMALL.contains(from), "fixture lacks {from:?}");
+    assert!(small().contains(from), "fixture lacks {from:?}");
     let dir = tempfile::tempdir().unwrap();
-    let cfg = write_config(dir.path(), "bad.toml", &SMALL.replacen(from, to, 1));
+    let cfg = write_config(dir.path(), "bad.toml", &small().replacen(from, to, 1));
     let out = hdgan(
         &["run", cfg.to_str().unwrap(), "--out", "result", "-q"],
         dir.path(),
@@ -170,7 +152,7 @@ fn missing_file() {
 #[test]
 fn zero_threads_is_bad_input() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = write_config(dir.path(), "small.toml", SMALL);
+    let cfg = write_config(dir.path(), "small.toml", &small());
     let out = hdgan(
         &["run", cfg.to_str().unwrap(), "--threads", "0", "-q"],
         dir.path(),
@@ -182,7 +164,7 @@ fn zero_threads_is_bad_input() {
 #[test]
 fn same_seed_gives_identical_files_with_one_and_two_threads() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = write_config(dir.path(), "small.toml", SMALL);
+    let cfg = write_config(dir.path(), "small.toml", &small());
     let c = cfg.to_str().unwrap();
     for (t, out) in [("1", "one"), ("2", "two")] {
         let o = hdgan(&["run", c, "--threads", t, "--out", out, "-q"], dir.path());
@@ -208,7 +190,7 @@ fn same_seed_gives_identical_files_with_one_and_two_threads() {
 #[test]
 fn run_writes_every_output_with_provenance() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = write_config(dir.path(), "small.toml", SMALL);
+    let cfg = write_config(dir.path(), "small.toml", &small());
     let o = hdgan(&["run", cfg.to_str().unwrap(), "-q"], dir.path());
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let out = dir.path().join("out/small");
@@ -263,7 +245,7 @@ fn run_writes_every_output_with_provenance() {
 fn divergence_is_an_error_naming_time_and_quantity() {
     // Finite lambda = 0 with a huge discriminator rate: |w| grows without bound.
     let dir = tempfile::tempdir().unwrap();
-    let text = SMALL
+    let text = small()
         .replace("lambda = \"inf\"", "lambda = 0.0")
         .replace("tau = 0.2", "tau = 40.0")
         .replace("t_end = 3.0", "t_end = 50.0")
@@ -285,7 +267,7 @@ fn divergence_is_an_error_naming_time_and_quantity() {
 #[test]
 fn check_prints_claim1() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = write_config(dir.path(), "small.toml", SMALL);
+    let cfg = write_config(dir.path(), "small.toml", &small());
     let o = hdgan(&["check", cfg.to_str().unwrap()], dir.path());
     assert!(o.status.success());
     let s = String::from_utf8_lossy(&o.stdout);
@@ -300,7 +282,7 @@ fn check_prints_claim1() {
 #[test]
 fn phase_writes_grids_and_figures() {
     let dir = tempfile::tempdir().unwrap();
-    let text = SMALL.replace("[sim]\nt_end = 3.0\nrecord_dt = 0.5\nmembers = 3\n", "")
+    let text = small().replace("[sim]\nt_end = 3.0\nrecord_dt = 0.5\nmembers = 3\n", "")
         + "[phase]\nx = { param = \"tau_eta_sq\", min = 0.8, max = 1.2, count = 3 }\ny = { param = \"alpha\", min = 0.15, max = 0.25, count = 2 }\n";
     let cfg = write_config(dir.path(), "ph.toml", &text);
     let o = hdgan(
@@ -342,7 +324,7 @@ fn phase_writes_grids_and_figures() {
 #[test]
 fn fixed_points_lists_spectra() {
     let dir = tempfile::tempdir().unwrap();
-    let text = SMALL
+    let text = small()
         .replace("d = 2", "d = 1")
         .replace("cov = [[5.0, 0.0], [0.0, 3.0]]", "cov = [[5.0]]")
         .replace("p0 = [[0.1, 0.0], [0.0, 0.1]]", "p0 = [[0.1]]")
@@ -420,7 +402,7 @@ times = [0.0, 2.0]
 #[test]
 fn modes_reports_intervals_and_runs_by_mode() {
     let dir = tempfile::tempdir().unwrap();
-    let text = SMALL
+    let text = small()
         .replace(
             "cov = [[5.0, 0.0], [0.0, 3.0]]",
             "cov = [[7.5, 1.5], [1.5, 1.9]]\n[model.latent_tilde]\nfrom_data = \"informed\"",
@@ -471,9 +453,9 @@ fn modes_reports_intervals_and_runs_by_mode() {
     assert!(!dir.path().join("b").exists());
 }
 
-/// SMALL with a p = 2 discriminator (literal step, init.q0_cols).
+/// [`small`] with a p = 2 discriminator (literal step, init.q0_cols).
 fn small_multi() -> String {
-    SMALL
+    small()
         .replacen("d = 2\n", "d = 2\np = 2\n", 1)
         .replacen(
             "q0 = [0.1, 0.1]\n",
@@ -747,7 +729,7 @@ fn names_in(dir: &Path) -> Vec<String> {
 #[test]
 fn output_folders_are_never_replaced_without_overwrite() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = write_config(dir.path(), "small.toml", SMALL);
+    let cfg = write_config(dir.path(), "small.toml", &small());
     let cfg = cfg.to_str().unwrap();
     // A user's folder with content: refused, untouched, with or without --overwrite.
     let mine = dir.path().join("mine");
@@ -774,7 +756,7 @@ fn output_folders_are_never_replaced_without_overwrite() {
     }
     assert_eq!(
         fs::read_to_string(dir.path().join("small.toml")).unwrap(),
-        SMALL
+        small()
     );
     // An unusable place is found before any work and exits 2, leaving nothing.
     let out = hdgan(&["run", cfg, "--out", "small.toml/sub", "-q"], dir.path());
@@ -804,7 +786,7 @@ fn output_folders_are_never_replaced_without_overwrite() {
 #[test]
 fn closed_or_full_stdout_does_not_panic() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = write_config(dir.path(), "small.toml", SMALL);
+    let cfg = write_config(dir.path(), "small.toml", &small());
     let full = fs::OpenOptions::new()
         .write(true)
         .open("/dev/full")
@@ -841,7 +823,7 @@ fn closed_or_full_stdout_does_not_panic() {
 #[test]
 fn memory_estimates_refuse_oversized_requests() {
     let dir = tempfile::tempdir().unwrap();
-    let big = SMALL.replace("t_end = 3.0", "t_end = 1e9");
+    let big = small().replace("t_end = 3.0", "t_end = 1e9");
     let cfg = write_config(dir.path(), "big.toml", &big);
     for cmd in ["check", "run"] {
         let out = hdgan(
@@ -856,7 +838,7 @@ fn memory_estimates_refuse_oversized_requests() {
         );
     }
     assert_eq!(names_in(dir.path()), vec!["big.toml"]);
-    let ok = write_config(dir.path(), "ok.toml", SMALL);
+    let ok = write_config(dir.path(), "ok.toml", &small());
     let out = hdgan(&["check", ok.to_str().unwrap()], dir.path());
     assert!(String::from_utf8_lossy(&out.stdout).contains("resources: about"));
 }
@@ -935,9 +917,9 @@ fn check_resume_is_identical(config: &str, extra: &[&str], every: &str, threads:
 
 #[test]
 fn resume_after_a_kill_gives_identical_outputs() {
-    check_resume_is_identical(SMALL, &[], "0.5", ["1", "2"]);
-    check_resume_is_identical(SMALL, &["--engine", "gram"], "0.5", ["2", "1"]);
-    let literal = SMALL.replace("members = 3", "members = 2\nmode = \"literal\"");
+    check_resume_is_identical(&small(), &[], "0.5", ["1", "2"]);
+    check_resume_is_identical(&small(), &["--engine", "gram"], "0.5", ["2", "1"]);
+    let literal = small().replace("members = 3", "members = 2\nmode = \"literal\"");
     check_resume_is_identical(&literal, &[], "0.7", ["2", "2"]);
     check_resume_is_identical(&small_multi(), &[], "0.5", ["1", "2"]);
 }
@@ -945,7 +927,7 @@ fn resume_after_a_kill_gives_identical_outputs() {
 #[test]
 fn a_second_checkpointed_run_does_not_clobber_a_checkpoint() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = write_config(dir.path(), "c.toml", SMALL);
+    let cfg = write_config(dir.path(), "c.toml", &small());
     fs::create_dir(dir.path().join("x.checkpoint")).unwrap();
     fs::write(dir.path().join("x.checkpoint/mine"), "1").unwrap();
     let out = hdgan(

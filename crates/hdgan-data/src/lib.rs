@@ -7,6 +7,24 @@
 //!
 //! **Invariant:** malformed files (wrong magic, truncated, wrong sizes) give a
 //! [`DataError`] naming the file and the problem, never a panic.
+//!
+//! # Example
+//!
+//! Reading an IDX image file (here a two-image file made in memory):
+//!
+//! ```
+//! use hdgan_data::parse_idx;
+//! use std::path::Path;
+//!
+//! // IDX: magic (0, 0, type 0x08 = u8, 3 dimensions), the dimensions, then the bytes.
+//! let mut bytes = vec![0, 0, 0x08, 3, 0, 0, 0, 2, 0, 0, 0, 2, 0, 0, 0, 2];
+//! bytes.extend([0u8, 255, 255, 0, 10, 20, 30, 40]);
+//! let a = parse_idx(&bytes, Path::new("two.idx"))?;
+//! assert_eq!(a.dims, vec![2, 2, 2]);
+//! // A truncated file is an error naming the file, never a panic.
+//! assert!(parse_idx(&bytes[..20], Path::new("two.idx")).is_err());
+//! # Ok::<(), hdgan_data::DataError>(())
+//! ```
 
 mod error;
 mod prep;

@@ -10,10 +10,7 @@ use crate::{Control, InputError};
 use anyhow::Result;
 use hdgan_core::Trajectory;
 use hdgan_model::Model;
-use hdgan_stability::{
-    EffectiveModes, PhaseRule, PhaseSummary, classify, classify_ode_viewed, effective_modes,
-    in_mode_basis,
-};
+use hdgan_stability::{EffectiveModes, PhaseSummary, effective_modes, in_mode_basis};
 use std::path::Path;
 
 /// A validated `hdgan modes` request: the model, and the whole run when it is to be
@@ -94,26 +91,7 @@ pub fn run_in_modes(
     let view = |t: &Trajectory| in_mode_basis(t, modes);
     let sim_modes: Vec<Trajectory> = run.sim.iter().map(view).collect();
     let ode_modes = run.ode.as_ref().map(view);
-    let ode_phase = match (&valid.ode, valid.model.lambda.is_infinite()) {
-        (Some((_, opts)), true) => classify_ode_viewed(
-            &valid.model,
-            &run.sim[0].states[0],
-            valid.config.sim.t_end,
-            40,
-            &PhaseRule::default(),
-            opts,
-            &view,
-        )
-        .ok()
-        .map(|(s, _, _)| s),
-        _ => ode_modes
-            .as_ref()
-            .and_then(|o| classify(o, &PhaseRule::default())),
-    };
-    let phases_by_mode = (
-        classify(&sim_modes[0], &PhaseRule::for_dimension(valid.model.n)),
-        ode_phase,
-    );
+    let phases_by_mode = crate::run::run_phases_viewed(valid, &run, &view);
     Ok(ModesRun {
         run,
         phases,

@@ -241,20 +241,6 @@ pub fn estimate(v: &ValidPhase) -> crate::resources::Estimate {
     e
 }
 
-/// Numeric code of a phase for the `.npy` grids: 0 success, 1 oscillation, 2 failure,
-/// 3 + (bit mask of learned features) for mode collapse; NaN when unknown.
-pub fn phase_code(p: Option<&Phase>) -> f64 {
-    match p {
-        None => f64::NAN,
-        Some(Phase::Success) => 0.0,
-        Some(Phase::Oscillation) => 1.0,
-        Some(Phase::Failure) => 2.0,
-        Some(Phase::ModeCollapse { learned, .. }) => {
-            3.0 + learned.iter().map(|&l| (1u64 << l) as f64).sum::<f64>()
-        }
-    }
-}
-
 /// The result of a phase map ([`compute`]).
 pub struct PhaseResult {
     /// The map: ODE phase and Claim 1's prediction per grid point.
@@ -400,24 +386,5 @@ pub fn fixed_points_for(model: &Model) -> Vec<FixedPoint> {
             resting_point(model, &DMat::from_diag(&pstar), &s),
             resting_point(model, &DMat::identity(model.d), &s),
         ]
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn codes_are_distinct() {
-        let a = phase_code(Some(&Phase::ModeCollapse {
-            learned: vec![0],
-            missing: vec![1],
-        }));
-        let b = phase_code(Some(&Phase::ModeCollapse {
-            learned: vec![1],
-            missing: vec![0],
-        }));
-        assert!((a - 4.0).abs() < 1e-15 && (b - 5.0).abs() < 1e-15);
-        assert!(phase_code(None).is_nan());
     }
 }

@@ -15,9 +15,23 @@ use hdgan_model::{LambdaValue, LatentConfig, Model, ModelConfig};
 /// Figure 1's successful run (eta = 2) as run-config text at dimension `n` and horizon
 /// `t_end`, one member, recorded every unit of time.
 pub fn figure1_config(n: usize, t_end: f64) -> String {
+    figure1_text("Figure 1, success", 1, n, t_end, 1.0, 1)
+}
+
+/// Figure 1's successful run as run-config text with every run setting given: the title,
+/// seed, dimension, horizon, recording interval and ensemble size (the fixture of the
+/// command-line tests, which edit it line by line).
+pub fn figure1_text(
+    title: &str,
+    seed: u64,
+    n: usize,
+    t_end: f64,
+    record_dt: f64,
+    members: usize,
+) -> String {
     format!(
-        r#"title = "Figure 1, success"
-seed = 1
+        r#"title = "{title}"
+seed = {seed}
 [model]
 n = {n}
 d = 2
@@ -25,6 +39,7 @@ tau = 0.2
 tau_tilde = 0.04
 eta_t = 2.0
 eta_g = 2.0
+lambda = "inf"
 [model.latent]
 cov = [[5.0, 0.0], [0.0, 3.0]]
 [init]
@@ -32,7 +47,8 @@ p0 = [[0.1, 0.0], [0.0, 0.1]]
 q0 = [0.1, 0.1]
 [sim]
 t_end = {t_end:?}
-record_dt = 1.0
+record_dt = {record_dt:?}
+members = {members}
 "#
     )
 }

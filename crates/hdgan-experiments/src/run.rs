@@ -322,24 +322,36 @@ pub fn run_phases(
     valid: &ValidRun,
     run: &RunResult,
 ) -> (Option<PhaseSummary>, Option<PhaseSummary>) {
+    run_phases_viewed(valid, run, &|t: &Trajectory| t.clone())
+}
+
+/// [`run_phases`] with the rules applied to `view(trajectory)`, e.g. the run seen in the
+/// bases of the effective modes, so that the verdicts name modes. The view must keep `z`
+/// and the norm of `q` (an orthogonal change of basis does).
+pub fn run_phases_viewed(
+    valid: &ValidRun,
+    run: &RunResult,
+    view: &dyn Fn(&Trajectory) -> Trajectory,
+) -> (Option<PhaseSummary>, Option<PhaseSummary>) {
     let ode_phase = match (&valid.ode, valid.model.lambda.is_infinite()) {
-        (Some((_, opts)), true) => hdgan_stability::classify_ode(
+        (Some((_, opts)), true) => hdgan_stability::classify_ode_viewed(
             &valid.model,
             &run.sim[0].states[0],
             valid.config.sim.t_end,
             40,
             &PhaseRule::default(),
             opts,
+            view,
         )
         .ok()
         .map(|(s, _, _)| s),
         _ => run
             .ode
             .as_ref()
-            .and_then(|o| classify(o, &PhaseRule::default())),
+            .and_then(|o| classify(&view(o), &PhaseRule::default())),
     };
     (
-        classify(&run.sim[0], &PhaseRule::for_dimension(valid.model.n)),
+        classify(&view(&run.sim[0]), &PhaseRule::for_dimension(valid.model.n)),
         ode_phase,
     )
 }

@@ -126,3 +126,22 @@ pub fn traj_rows(t: &Trajectory, member: Option<usize>) -> Vec<Vec<f64>> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_distinct() {
+        let a = phase_code(Some(&Phase::ModeCollapse {
+            learned: vec![0],
+            missing: vec![1],
+        }));
+        let b = phase_code(Some(&Phase::ModeCollapse {
+            learned: vec![1],
+            missing: vec![0],
+        }));
+        assert!((a - 4.0).abs() < 1e-15 && (b - 5.0).abs() < 1e-15);
+        assert!(phase_code(None).is_nan());
+    }
+}

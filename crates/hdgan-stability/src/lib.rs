@@ -2,6 +2,24 @@
 //! critical overlaps `p*_l`; the analytic Jacobian of the reduced ODE and its fixed points
 //! with their spectra; the one rule that classifies a trajectory (from the ODE or from a
 //! simulation) as success, failure, oscillation or mode collapse; phase diagrams.
+//!
+//! # Example
+//!
+//! Claim 1 on Figure 1's three panels (noise variance 2, 1, 4: success, oscillation, mode
+//! collapse):
+//!
+//! ```
+//! use hdgan_model::ModelConfig;
+//! use hdgan_stability::{Phase, claim1};
+//!
+//! let predict = |eta: f64| {
+//!     let m = ModelConfig::figure1(5000, eta).validate("model").unwrap();
+//!     claim1(&m).unwrap().predicted
+//! };
+//! assert_eq!(predict(2.0), Phase::Success);
+//! assert_eq!(predict(1.0), Phase::Oscillation);
+//! assert!(matches!(predict(4.0), Phase::ModeCollapse { .. }));
+//! ```
 
 mod claim1;
 mod fixed_points;

@@ -1,36 +1,30 @@
 //! `hdgan modes`.
 
-use crate::print::open_output;
+use super::OutArgs;
 use crate::progress::{Progress, with_control};
 use crate::{out, outln};
 use anyhow::Result;
 use hdgan_experiments::modes::{modes_of, prepare_modes, run_in_modes};
-use hdgan_report::output::OutputRequest;
 use hdgan_report::tables::modes_table;
 use hdgan_report::write::write_modes;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// Runs `hdgan modes`: prints the modes' table, writes the folder; with `run`, also the
 /// simulation and the ODE seen mode by mode.
 pub fn execute(
     config: &Path,
-    out: Option<&Path>,
+    output: &OutArgs,
     run: bool,
     seed: Option<u64>,
     threads: Option<usize>,
     progress: Progress,
-    overwrite: bool,
 ) -> Result<()> {
     let v = prepare_modes(config, run, seed, threads)?;
     let modes = modes_of(&v);
-    let staged = open_output(
-        &OutputRequest::choose(
-            out,
-            v.run.as_ref().and_then(|r| r.config.output.dir.as_deref()),
-            PathBuf::from("out").join(format!("{}-modes", v.name)),
-            overwrite,
-        )
-        .with_input(Some(config)),
+    let staged = output.open(
+        v.run.as_ref().and_then(|r| r.config.output.dir.as_deref()),
+        &format!("{}-modes", v.name),
+        Some(config),
     )?;
     out!("{}", modes_table(&modes));
     let mr = match &v.run {

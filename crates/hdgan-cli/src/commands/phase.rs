@@ -1,34 +1,24 @@
 //! `hdgan phase` and `hdgan fixed-points`.
 
+use super::OutArgs;
 use crate::outln;
-use crate::print::open_output;
 use crate::progress::{Progress, with_control};
 use anyhow::Result;
 use hdgan_experiments::phase::{compute, fixed_points_for, fixed_points_model, prepare_phase};
-use hdgan_report::output::OutputRequest;
 use hdgan_report::write::write_phase;
 use hdgan_stability::{Stability, claim1};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// Runs `hdgan phase`: checks, computes the map, writes its folder, prints a summary.
 pub fn execute(
     path: &Path,
-    out: Option<&Path>,
+    output: &OutArgs,
     threads: Option<usize>,
     progress: Progress,
-    overwrite: bool,
 ) -> Result<()> {
     hdgan_experiments::resources::check_threads(threads)?;
     let v = prepare_phase(path)?;
-    let staged = open_output(
-        &OutputRequest::choose(
-            out,
-            v.config.output.dir.as_deref(),
-            PathBuf::from("out").join(&v.name),
-            overwrite,
-        )
-        .with_input(Some(path)),
-    )?;
+    let staged = output.open(v.config.output.dir.as_deref(), &v.name, Some(path))?;
     let r = with_control(progress, |ctl| compute(&v, threads, ctl))?;
     write_phase(&v, &r, threads, &staged)?;
     let out_dir = staged.commit()?;

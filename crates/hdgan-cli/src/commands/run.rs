@@ -2,10 +2,12 @@
 //! before any work, the experiment run by `hdgan-experiments`, its files written by
 //! `hdgan-report`, a summary printed.
 
+use super::OutArgs;
 use crate::print::open_output;
 use crate::progress::{Progress, with_control};
 use crate::{errln, outln};
 use anyhow::Result;
+use hdgan_core::Trajectory;
 use hdgan_experiments::config::{self, ValidRun};
 use hdgan_experiments::run::{
     ConfigSource, RunSource, estimate, prepare, rounding_note, run_phases, simulate,
@@ -23,8 +25,8 @@ use std::path::PathBuf;
 pub struct RunArgs {
     /// Config file (None: the embedded default, Figure 1's successful run).
     pub config: Option<PathBuf>,
-    /// Output folder override.
-    pub out: Option<PathBuf>,
+    /// `--out` and `--overwrite`.
+    pub output: OutArgs,
     /// Seed override.
     pub seed: Option<u64>,
     /// Worker threads.
@@ -33,8 +35,6 @@ pub struct RunArgs {
     pub engine: Option<EngineKind>,
     /// Progress on stderr.
     pub progress: Progress,
-    /// `--overwrite`.
-    pub overwrite: bool,
     /// `--checkpoint-every DT`.
     pub checkpoint_every: Option<f64>,
     /// `--resume`: the checkpoint to continue.
@@ -89,14 +89,10 @@ fn open_outputs(
         })?;
         return Ok((staged, None));
     }
-    let staged = open_output(
-        &OutputRequest::choose(
-            args.out.as_deref(),
-            valid.config.output.dir.as_deref(),
-            PathBuf::from("out").join(&valid.name),
-            args.overwrite,
-        )
-        .with_input(args.config.as_deref()),
+    let staged = args.output.open(
+        valid.config.output.dir.as_deref(),
+        &valid.name,
+        args.config.as_deref(),
     )?;
     let ck = match args.checkpoint_every {
         None => None,
@@ -121,7 +117,7 @@ fn open_outputs(
                 seed: args.seed,
                 engine: args.engine,
                 out: staged.target().to_path_buf(),
-                overwrite: args.overwrite,
+                overwrite: args.output.overwrite,
                 every,
             })?)
         }
@@ -156,19 +152,9 @@ pub fn execute(args: &RunArgs) -> Result<()> {
         finish_checkpoint(args, made);
         outln!("wrote {}", out_dir.display());
         outln!("simulation: {:.2} s", run.sim_seconds);
-        if let (Some(s), Some(t)) = (run.sim[0].last(), run.sim[0].times.last()) {
-            let o = run.ode.as_ref().and_then(|o| o.last());
-            for i in 0..s.d() {
-                let ode = o
-                    .map(|o| format!(", ODE {:.4}", o.p_cosine(i, i)))
-                    .unwrap_or_default();
-                outln!(
-                    "t = {t}: P{0}{0}/sqrt(S{0}{0}) sim {1:.4}{ode}",
-                    i + 1,
-                    s.p_cosine(i, i)
-                );
-            }
-        }
+        print_final_cosines(&run.sim[0], run.ode.as_ref(), valid.model.d, |s, i| {
+            s.p_cosine(i, i)
+        });
         return Ok(());
     }
     let run = with_control(args.progress, |ctl: Control<'_>| match &store {
@@ -181,21 +167,9 @@ pub fn execute(args: &RunArgs) -> Result<()> {
     finish_checkpoint(args, made);
     outln!("wrote {}", out_dir.display());
     outln!("simulation: {:.2} s", run.sim_seconds);
-    let d = run.sim[0].d().unwrap_or(0);
-    let last_ode = run.ode.as_ref().and_then(|o| o.last());
-    if let Some(s) = run.sim[0].last() {
-        let t = run.sim[0].times.last().copied().unwrap_or(0.0);
-        for i in 0..d {
-            let ode = last_ode
-                .map(|o| format!(", ODE {:.4}", o.p_cosine(i, i)))
-                .unwrap_or_default();
-            outln!(
-                "t = {t}: P{0}{0}/sqrt(S{0}{0}) sim {1:.4}{ode}",
-                i + 1,
-                s.p_cosine(i, i)
-            );
-        }
-    }
+    print_final_cosines(&run.sim[0], run.ode.as_ref(), valid.model.d, |s, i| {
+        s.p_cosine(i, i)
+    });
     if let Some(p) = &phases.0 {
         outln!("phase (simulation, member 0): {}", p.phase);
     }
@@ -203,6 +177,30 @@ pub fn execute(args: &RunArgs) -> Result<()> {
         outln!("phase (ODE): {}", p.phase);
     }
     Ok(())
+}
+
+/// Prints the generator cosines `P_ii / sqrt(S_ii)` of member 0 and of the ODE at the
+/// last recorded time.
+fn print_final_cosines<S>(
+    sim: &Trajectory<S>,
+    ode: Option<&Trajectory<S>>,
+    d: usize,
+    cosine: impl Fn(&S, usize) -> f64,
+) {
+    let (Some(s), Some(t)) = (sim.states.last(), sim.times.last()) else {
+        return;
+    };
+    let o = ode.and_then(|o| o.states.last());
+    for i in 0..d {
+        let ode = o
+            .map(|o| format!(", ODE {:.4}", cosine(o, i)))
+            .unwrap_or_default();
+        outln!(
+            "t = {t}: P{0}{0}/sqrt(S{0}{0}) sim {1:.4}{ode}",
+            i + 1,
+            cosine(s, i)
+        );
+    }
 }
 
 /// Removes the checkpoint folder of a completed run.

@@ -1,33 +1,22 @@
 //! `hdgan train-data`.
 
+use super::OutArgs;
 use crate::outln;
-use crate::print::open_output;
 use crate::progress::{Progress, with_control};
 use anyhow::Result;
 use hdgan_experiments::train_data::{TrainDataRequest, check_with_data, load, mean_sd, train};
-use hdgan_report::output::OutputRequest;
 use hdgan_report::write::write_train_data;
-use std::path::{Path, PathBuf};
 
 /// Runs `hdgan train-data`: checks the flags, loads and prepares the data, checks what
 /// needs the data, opens the output folder, trains, writes, prints a summary.
-pub fn execute(
-    req: &TrainDataRequest,
-    out: Option<&Path>,
-    overwrite: bool,
-    progress: Progress,
-) -> Result<()> {
+pub fn execute(req: &TrainDataRequest, output: &OutArgs, progress: Progress) -> Result<()> {
     req.check()?;
     let (set, prep) = load(req)?;
     check_with_data(req, &prep)?;
-    let staged = open_output(
-        &OutputRequest::choose(
-            out,
-            None,
-            PathBuf::from("out").join(format!("train-{}", req.dataset.name())),
-            overwrite,
-        )
-        .with_input(Some(&req.path)),
+    let staged = output.open(
+        None,
+        &format!("train-{}", req.dataset.name()),
+        Some(&req.path),
     )?;
     let o = with_control(progress, |ctl| train(req, &set, &prep, ctl))?;
     write_train_data(req, &prep, &o, &staged)?;
