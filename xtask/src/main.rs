@@ -37,6 +37,15 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // RUST_LOG=info shows a span per check with its time; debug adds runs and ODE solves.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
+        .try_init();
     match cli.command {
         Command::Validate {
             quick,

@@ -194,6 +194,8 @@ pub fn solve_multi(
     times: &[f64],
     opts: &OdeOptions,
 ) -> Result<Trajectory<MultiState>, OdeError> {
+    let _span =
+        tracing::debug_span!("ode_solve_multi", ?form, t_end = times.last().copied()).entered();
     model.require_quadratic("the multi-feature ODE")?;
     let (d, p) = (init.d(), init.p_features());
     let names = MultiState::column_names(d, p);

@@ -202,6 +202,7 @@ pub fn solve(
     times: &[f64],
     opts: &OdeOptions,
 ) -> Result<Trajectory, OdeError> {
+    let _span = tracing::debug_span!("ode_solve", ?kind, t_end = times.last().copied()).entered();
     if kind == OdeKind::Reduced {
         model.require_quadratic("the reduced ODE (13)-(14)")?;
     }

@@ -211,6 +211,7 @@ where
     (0..members)
         .into_par_iter()
         .map(|i| {
+            let _span = tracing::debug_span!("member", i, seed).entered();
             let mut rng = stream_rng(seed, i as u64);
             let mut engine = build(i, &mut rng)?;
             run(&mut engine, &mut rng, schedule, control)

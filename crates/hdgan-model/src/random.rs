@@ -302,6 +302,21 @@ mod tests {
         }
     }
 
+    #[test]
+    fn jump_is_rand_xoshiro_jump() {
+        let state = [5u64, 6, 7, 8];
+        let mut bytes = [0u8; 32];
+        for (c, w) in bytes.chunks_exact_mut(8).zip(state) {
+            c.copy_from_slice(&w.to_le_bytes());
+        }
+        let mut reference = rand_xoshiro::Xoshiro256PlusPlus::from_seed(bytes);
+        reference.jump();
+        let mut ours = SimRng::from_state(jump(state));
+        for _ in 0..100 {
+            assert_eq!(ours.next_u64(), reference.next_u64());
+        }
+    }
+
     /// Wherever the squeeze decides, it decides as `exp` does: a grid over every layer's
     /// wedge and heights.
     #[test]

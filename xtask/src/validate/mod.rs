@@ -183,6 +183,7 @@ pub fn run(quick: bool, only: &[String], out: &Path) -> Result<bool> {
     let mut rows = Vec::new();
     for c in &checks {
         eprintln!("running {} ...", c.name);
+        let _span = tracing::info_span!("check", name = c.name).entered();
         let started = Instant::now();
         let outcome = (c.run)(&ctx).unwrap_or_else(|e| Outcome {
             status: Status::Fail,
