@@ -4,10 +4,7 @@
 
 use hdgan_core::Trajectory;
 use hdgan_core::stats::compare_ensembles;
-use hdgan_micro_sim::DEFAULT_BLOWUP;
-use hdgan_micro_sim::{
-    GramEngine, GramVariant, InitConfig, RunControl, Schedule, Sgda, StepMode, run_ensemble,
-};
+use hdgan_micro_sim::{GramVariant, InitConfig, Schedule, StepMode, full_ensemble, gram_ensemble};
 use hdgan_model::{LambdaValue, LatentConfig, Model, ModelConfig};
 
 fn model() -> Model {
@@ -27,14 +24,7 @@ fn full(m: &Model, mode: StepMode, seed: u64) -> Vec<Trajectory> {
         .validate("init", m)
         .unwrap();
     let schedule = Schedule::from_times(m.n, 2.0, 1.0).unwrap();
-    run_ensemble(
-        SEEDS,
-        seed,
-        |_, rng| Sgda::new(m, init.build(m.n, rng), mode, DEFAULT_BLOWUP),
-        &schedule,
-        RunControl::default(),
-    )
-    .unwrap()
+    full_ensemble(m, &init, mode, SEEDS, seed, &schedule).unwrap()
 }
 
 fn gram(m: &Model, variant: GramVariant, seed: u64) -> Vec<Trajectory> {
@@ -42,19 +32,7 @@ fn gram(m: &Model, variant: GramVariant, seed: u64) -> Vec<Trajectory> {
         .validate("init", m)
         .unwrap();
     let schedule = Schedule::from_times(m.n, 2.0, 1.0).unwrap();
-    run_ensemble(
-        SEEDS,
-        seed,
-        |_, _| {
-            Ok(
-                GramEngine::from_macro(m, &init.macro_state(), DEFAULT_BLOWUP)
-                    .with_variant(variant),
-            )
-        },
-        &schedule,
-        RunControl::default(),
-    )
-    .unwrap()
+    gram_ensemble(m, &init.macro_state(), variant, SEEDS, seed, &schedule).unwrap()
 }
 
 /// Family-wise level of each comparison: 1% (Bonferroni over every statistic).

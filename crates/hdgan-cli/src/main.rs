@@ -213,12 +213,12 @@ fn parse_dataset(s: &str) -> Result<Dataset, String> {
     }
 }
 
+/// `--engine`: the names of `sim.engine` in a config (one list, serde's).
 fn parse_engine(s: &str) -> Result<EngineKind, String> {
-    match s {
-        "full" => Ok(EngineKind::Full),
-        "gram" => Ok(EngineKind::Gram),
-        other => Err(format!("must be \"full\" or \"gram\", got \"{other}\"")),
-    }
+    use serde::Deserialize;
+    use serde::de::IntoDeserializer;
+    EngineKind::deserialize(IntoDeserializer::<serde::de::value::Error>::into_deserializer(s))
+        .map_err(|e| e.to_string())
 }
 
 /// Log output on stderr through `tracing`: RUST_LOG when set, else by `-v` / `-q`

@@ -62,7 +62,10 @@ pub use init::{InitState, MicroState};
 pub use multi::{MultiSgda, RealSamples};
 pub use normal::{fill_normals, normal};
 pub use pass::LaneRng;
-pub use run::{Checkpoint, Engine, Member, RunControl, Schedule, advance, run, run_ensemble};
+pub use run::{
+    Checkpoint, Engine, Member, RunControl, Schedule, advance, full_ensemble, gram_ensemble, run,
+    run_ensemble,
+};
 pub use sgda::Sgda;
 
 /// The default divergence bound of every engine: a squared norm (`z`, `S_jj`, a column
@@ -122,32 +125,30 @@ impl AnyEngine {
     }
 }
 
+/// Calls the same method on whichever engine an [`AnyEngine`] holds.
+macro_rules! each_engine {
+    ($self:expr, $e:ident => $body:expr) => {
+        match $self {
+            AnyEngine::Full($e) => $body,
+            AnyEngine::Gram($e) => $body,
+        }
+    };
+}
+
 impl Engine for AnyEngine {
     type State = MacroState;
 
     fn n(&self) -> usize {
-        match self {
-            AnyEngine::Full(e) => e.n(),
-            AnyEngine::Gram(e) => e.n(),
-        }
+        each_engine!(self, e => e.n())
     }
     fn steps_done(&self) -> u64 {
-        match self {
-            AnyEngine::Full(e) => e.steps_done(),
-            AnyEngine::Gram(e) => e.steps_done(),
-        }
+        each_engine!(self, e => e.steps_done())
     }
     fn step(&mut self, rng: &mut SimRng) -> Result<(), SimError> {
-        match self {
-            AnyEngine::Full(e) => e.step(rng),
-            AnyEngine::Gram(e) => e.step(rng),
-        }
+        each_engine!(self, e => e.step(rng))
     }
     fn macro_state(&self) -> MacroState {
-        match self {
-            AnyEngine::Full(e) => e.macro_state(),
-            AnyEngine::Gram(e) => e.macro_state(),
-        }
+        each_engine!(self, e => e.macro_state())
     }
 }
 

@@ -7,8 +7,7 @@ use crate::stats::{linear_fit, mean, se};
 use anyhow::Result;
 use hdgan_core::{DMat, MacroState, Trajectory};
 use hdgan_macro_ode::{OdeKind, OdeOptions, solve};
-use hdgan_micro_sim::DEFAULT_BLOWUP;
-use hdgan_micro_sim::{GramEngine, RunControl, Schedule, run_ensemble};
+use hdgan_micro_sim::{GramVariant, Schedule, gram_ensemble};
 use hdgan_model::{ClassConfig, FromData, LatentConfig, Model, ModelConfig};
 use hdgan_report::figures::cosine_figure;
 use hdgan_report::plot::{Figure, PALETTE, Series, Style};
@@ -86,12 +85,13 @@ fn gram_runs(
     seed: u64,
 ) -> Result<Vec<Trajectory>> {
     let schedule = Schedule::from_times(m.n, t_end, dt)?;
-    Ok(run_ensemble(
+    Ok(gram_ensemble(
+        m,
+        init,
+        GramVariant::Exact,
         members,
         seed,
-        |_, _| Ok(GramEngine::from_macro(m, init, DEFAULT_BLOWUP)),
         &schedule,
-        RunControl::default(),
     )?)
 }
 

@@ -9,8 +9,8 @@ use hdgan_core::stats::{LawComparison, compare_ensembles};
 use hdgan_macro_ode::{OdeKind, OdeOptions, solve};
 use hdgan_micro_sim::DEFAULT_BLOWUP;
 use hdgan_micro_sim::{
-    GramEngine, GramVariant, InitConfig, InitState, RunControl, Schedule, Sgda, StepMode,
-    run_ensemble,
+    GramEngine, GramVariant, InitConfig, InitState, RunControl, Schedule, StepMode, full_ensemble,
+    gram_ensemble, run_ensemble,
 };
 use hdgan_model::{LambdaValue, LatentConfig, Model, ModelConfig};
 use hdgan_report::plot::{Figure, PALETTE, Series, Style};
@@ -64,13 +64,7 @@ fn ensemble_full(
     seed: u64,
 ) -> Result<Vec<Trajectory>> {
     let schedule = Schedule::from_times(m.n, T_END, 2.0)?;
-    Ok(run_ensemble(
-        seeds,
-        seed,
-        |_, rng| Sgda::new(m, init.build(m.n, rng), mode, DEFAULT_BLOWUP),
-        &schedule,
-        RunControl::default(),
-    )?)
+    Ok(full_ensemble(m, init, mode, seeds, seed, &schedule)?)
 }
 
 fn ensemble_gram(
@@ -81,17 +75,13 @@ fn ensemble_gram(
     seed: u64,
 ) -> Result<Vec<Trajectory>> {
     let schedule = Schedule::from_times(m.n, T_END, 2.0)?;
-    Ok(run_ensemble(
+    Ok(gram_ensemble(
+        m,
+        &init.macro_state(),
+        variant,
         seeds,
         seed,
-        |_, _| {
-            Ok(
-                GramEngine::from_macro(m, &init.macro_state(), DEFAULT_BLOWUP)
-                    .with_variant(variant),
-            )
-        },
         &schedule,
-        RunControl::default(),
     )?)
 }
 

@@ -6,8 +6,7 @@ use crate::stats::{linear_fit, mean, se};
 use anyhow::Result;
 use hdgan_core::{MacroState, Trajectory};
 use hdgan_macro_ode::{HForm, OdeKind, OdeOptions, solve};
-use hdgan_micro_sim::DEFAULT_BLOWUP;
-use hdgan_micro_sim::{InitConfig, InitState, RunControl, Schedule, Sgda, StepMode, run_ensemble};
+use hdgan_micro_sim::{InitConfig, InitState, Schedule, StepMode, full_ensemble};
 use hdgan_model::{LambdaValue, LatentConfig, LossName, Model, ModelConfig};
 use hdgan_report::figures::figure1;
 use hdgan_report::plot::{Figure, PALETTE, Series, Style};
@@ -78,12 +77,13 @@ pub(super) fn simulate(
     seed: u64,
 ) -> Result<Vec<Trajectory>> {
     let schedule = Schedule::from_times(m.n, t_end, dt)?;
-    Ok(run_ensemble(
+    Ok(full_ensemble(
+        m,
+        init,
+        StepMode::Fast,
         members,
         seed,
-        |_, rng| Sgda::new(m, init.build(m.n, rng), StepMode::Fast, DEFAULT_BLOWUP),
         &schedule,
-        RunControl::default(),
     )?)
 }
 
