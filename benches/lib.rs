@@ -3,14 +3,12 @@
 
 use hdgan_micro_sim::DEFAULT_BLOWUP;
 use hdgan_micro_sim::{GramEngine, InitConfig, Sgda, StepMode};
+use hdgan_model::Model;
 use hdgan_model::random::stream_rng;
-use hdgan_model::{Model, ModelConfig};
 
 /// Figure 1's success model (d = 2, projected) at dimension n.
 pub fn fig1_model(n: usize) -> Model {
-    ModelConfig::figure1(n, 2.0)
-        .validate("model")
-        .expect("Figure 1 model is valid")
+    hdgan_experiments::reference::figure1(n, 2.0).expect("Figure 1 model is valid")
 }
 
 /// An SGDA engine on Figure 1's model at dimension n, started at P0 = 0.1 I, q0 = 0.1.

@@ -39,7 +39,7 @@ pub(super) fn checks() -> Vec<Check> {
 
 /// Figure 1's model at dimension n and noise variance eta (= eta_T = eta_G).
 pub(super) fn fig1_model(n: usize, eta: f64) -> Result<Model> {
-    Ok(ModelConfig::figure1(n, eta).validate("model")?)
+    Ok(hdgan_experiments::reference::figure1(n, eta)?)
 }
 
 fn model(

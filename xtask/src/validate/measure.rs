@@ -8,10 +8,8 @@ use anyhow::Result;
 use hdgan_core::{DMat, MacroState};
 use hdgan_macro_ode::{OdeKind, OdeOptions, solve};
 use hdgan_micro_sim::DEFAULT_BLOWUP;
-use hdgan_micro_sim::{
-    Features, InitConfig, InitState, RunControl, Schedule, Sgda, StepMode, run_ensemble,
-};
-use hdgan_model::{LambdaValue, LatentConfig, Model, ModelConfig};
+use hdgan_micro_sim::{InitState, RunControl, Schedule, Sgda, StepMode, run_ensemble};
+use hdgan_model::{LambdaValue, Model};
 use hdgan_pde_measure::distance::sliced_w1_gaussian;
 use hdgan_pde_measure::grid::GridDensity;
 use hdgan_pde_measure::measure::sample_moments;
@@ -51,19 +49,11 @@ pub(super) fn checks() -> Vec<Check> {
 
 /// Figure 2's model (d = 1, Lam = Lam~ = 5, Figure 1's rates) at dimension n.
 fn fig2_model(n: usize, lambda: LambdaValue, l1: f64) -> Result<Model> {
-    let mut c = ModelConfig::figure1(n, 2.0);
-    c.d = 1;
-    c.latent = LatentConfig::diagonal(&[5.0]);
-    c.lambda = lambda;
-    c.l1 = l1;
-    Ok(c.validate("model")?)
+    Ok(hdgan_experiments::reference::figure2(n, lambda, l1)?)
 }
 
 fn fig2_init(m: &Model) -> Result<InitState> {
-    let mut i = InitConfig::diagonal(1, 0.1, 0.1);
-    i.features = Features::Constant;
-    i.row_cov = Some(vec![vec![0.99, 0.0], vec![0.0, 0.99]]);
-    Ok(i.validate("init", m)?)
+    Ok(hdgan_experiments::reference::figure2_init(m)?)
 }
 
 const TIMES: [f64; 4] = [0.0, 10.0, 100.0, 150.0];
