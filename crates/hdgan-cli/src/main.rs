@@ -1,5 +1,9 @@
 //! `hdgan`: simulate and analyse the solvable high-dimensional GAN model.
 
+// The doc comments of the argument types are the `--help` texts: `[model]` and `<name>`
+// there are config tables and placeholders, not links or HTML.
+#![allow(rustdoc::broken_intra_doc_links, rustdoc::invalid_html_tags)]
+
 mod commands;
 mod print;
 mod progress;

@@ -13,7 +13,7 @@
 //! | [`measure`] | snapshots of the weights' rows against the Gaussian PDE solution (Figure 2) |
 //! | [`modes`] | the effective second moments' modes and solvable intervals |
 //! | [`train_data`] | training on MNIST, Fashion-MNIST, CIFAR-10 |
-//! | [`reference`] | the reference problems tests, benchmarks and validation share |
+//! | [`reference`](mod@reference) | the reference problems tests, benchmarks and validation share |
 //!
 //! # Example
 //!

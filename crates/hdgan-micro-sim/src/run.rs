@@ -14,7 +14,7 @@ pub trait Engine {
     fn steps_done(&self) -> u64;
     /// One SGDA step.
     fn step(&mut self, rng: &mut SimRng) -> Result<(), SimError>;
-    /// The macroscopic state it records ([`MacroState`], or `MultiState` for a p-feature
+    /// The macroscopic state it records ([`hdgan_core::MacroState`], or `MultiState` for a p-feature
     /// discriminator).
     type State: Clone + Send;
     /// The current macroscopic state.

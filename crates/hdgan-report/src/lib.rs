@@ -6,7 +6,7 @@
 //!   only when they are an earlier hdgan output; CSV, NPY and JSON writers.
 //! - [`provenance`]: the version, git revision, name, seed, threads and configuration
 //!   every output records.
-//! - [`write`]: the files of each experiment (tables, figures, provenance).
+//! - [`write`](mod@write): the files of each experiment (tables, figures, provenance).
 //! - [`figures`] and [`plot`]: the figures, rendered to SVG and PNG with an embedded font.
 //! - [`checkpoint`]: checkpoint folders of long runs (save, resume).
 //! - [`tables`]: rows of the CSV files and the text tables the command line prints.

@@ -291,7 +291,7 @@ pub fn write_phase(
     Ok(())
 }
 
-/// Every file of `hdgan measure`: snapshot_t<T>.npy (the rows at each time),
+/// Every file of `hdgan measure`: `snapshot_t<T>.npy` (the rows at each time),
 /// moments.csv, figure2.svg/.png and run.json.
 pub fn write_measure(
     v: &ValidMeasure,

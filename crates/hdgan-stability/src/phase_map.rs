@@ -273,7 +273,7 @@ fn unstable_rest(model: &Model, end: &MacroState, phase: &Phase) -> bool {
 
 /// Classifies the ODE path of `model` from `init` over `[0, t_end]` by `rule`; if the
 /// window looks unsettled (a decaying transient, or overlaps still moving), the run is
-/// continued to twice the horizon, up to [`MAX_EXTENSIONS`] times; likewise a settled
+/// continued to twice the horizon, up to `MAX_EXTENSIONS` times; likewise a settled
 /// verdict whose end state is an unstable resting point. Returns the summary, the
 /// horizon finally used, and whether the path had settled there (false when the last
 /// extension still looked unsettled: the verdict is then provisional).
