@@ -211,18 +211,6 @@ pub fn simulate(valid: &ValidRun, threads: Option<usize>, ctl: Control<'_>) -> R
     simulate_with(valid, threads, ctl, None::<&NoStore>)
 }
 
-/// [`simulate`] with checkpoints: every [`MemberStore::every_steps`] the members are
-/// saved to `store`, and a run whose store holds members continues from them (same bits
-/// as an uninterrupted run).
-pub fn simulate_stored<S: MemberStore>(
-    valid: &ValidRun,
-    threads: Option<usize>,
-    ctl: Control<'_>,
-    store: &S,
-) -> Result<RunResult> {
-    simulate_with(valid, threads, ctl, Some(store))
-}
-
 fn simulate_with<S: MemberStore>(
     valid: &ValidRun,
     threads: Option<usize>,
@@ -271,16 +259,6 @@ pub fn simulate_multi(
     simulate_multi_with(valid, threads, ctl, None::<&NoStore>)
 }
 
-/// [`simulate_multi`] with checkpoints (see [`simulate_stored`]).
-pub fn simulate_multi_stored<S: MemberStore>(
-    valid: &ValidRun,
-    threads: Option<usize>,
-    ctl: Control<'_>,
-    store: &S,
-) -> Result<MultiRun> {
-    simulate_multi_with(valid, threads, ctl, Some(store))
-}
-
 fn simulate_multi_with<S: MemberStore>(
     valid: &ValidRun,
     threads: Option<usize>,
@@ -312,6 +290,51 @@ fn simulate_multi_with<S: MemberStore>(
         ode,
         sim_seconds,
     })
+}
+
+/// What a run of any configuration produced: one discriminator feature (the engines of
+/// `sim.engine`, the ODE of `ode.equation`, and the phases) or p > 1 features (the
+/// multi-feature engine and ODE).
+#[derive(Clone, Debug)]
+pub enum Simulation {
+    /// `model.p = 1`.
+    Single {
+        /// Trajectories.
+        run: RunResult,
+        /// Phases of member 0 and of the ODE ([`run_phases`]).
+        phases: (Option<PhaseSummary>, Option<PhaseSummary>),
+    },
+    /// `model.p > 1`.
+    Multi(MultiRun),
+}
+
+impl Simulation {
+    /// Wall-clock seconds of the simulation.
+    pub fn sim_seconds(&self) -> f64 {
+        match self {
+            Simulation::Single { run, .. } => run.sim_seconds,
+            Simulation::Multi(m) => m.sim_seconds,
+        }
+    }
+}
+
+/// Runs any validated configuration, the single- or the multi-feature pipeline as
+/// `model.p` says, with checkpoints in `store` when given: the one entry point of `hdgan
+/// run`.
+pub fn run_any<S: MemberStore>(
+    valid: &ValidRun,
+    threads: Option<usize>,
+    ctl: Control<'_>,
+    store: Option<&S>,
+) -> Result<Simulation> {
+    if valid.model.p > 1 {
+        return Ok(Simulation::Multi(simulate_multi_with(
+            valid, threads, ctl, store,
+        )?));
+    }
+    let run = simulate_with(valid, threads, ctl, store)?;
+    let phases = run_phases(valid, &run);
+    Ok(Simulation::Single { run, phases })
 }
 
 /// The phases of a single-feature run under the default rules: simulation member 0 with

@@ -17,7 +17,7 @@ use hdgan_experiments::config::ValidRun;
 use hdgan_experiments::measure::{MOMENT_COLUMNS, Snapshot, ValidMeasure, moments_table};
 use hdgan_experiments::modes::{ModesRun, ValidModes};
 use hdgan_experiments::phase::{PhaseResult, ValidPhase};
-use hdgan_experiments::run::{MultiRun, RunResult, rounding_note};
+use hdgan_experiments::run::{MultiRun, RunResult, Simulation, rounding_note};
 use hdgan_experiments::train_data::{
     TrainDataOutcome, TrainDataRequest, cov_name, data_model, mean_sd,
 };
@@ -175,6 +175,19 @@ pub fn write_multi_run(
     meta["ode_equation"] = json!("multi-feature ODE (hdgan_macro_ode::solve_multi)");
     write_json(&staged.file("run.json"), &meta)?;
     Ok(meta)
+}
+
+/// Every file of a run of any configuration ([`write_run`] or [`write_multi_run`]).
+pub fn write_simulation(
+    valid: &ValidRun,
+    sim: &Simulation,
+    threads: Option<usize>,
+    staged: &StagedDir,
+) -> Result<serde_json::Value> {
+    match sim {
+        Simulation::Single { run, phases } => write_run(valid, run, phases, threads, staged),
+        Simulation::Multi(run) => write_multi_run(valid, run, threads, staged),
+    }
 }
 
 /// Every file of `hdgan phase`: phase.csv/.npy (one row per grid point), the grids

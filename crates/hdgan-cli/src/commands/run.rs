@@ -10,8 +10,7 @@ use anyhow::Result;
 use hdgan_core::Trajectory;
 use hdgan_experiments::config::{self, ValidRun};
 use hdgan_experiments::run::{
-    ConfigSource, RunSource, estimate, prepare, rounding_note, run_phases, simulate,
-    simulate_multi, simulate_multi_stored, simulate_stored,
+    ConfigSource, RunSource, Simulation, estimate, prepare, rounding_note, run_any,
 };
 use hdgan_experiments::{Control, InputError};
 use hdgan_micro_sim::EngineKind;
@@ -141,40 +140,28 @@ pub fn execute(args: &RunArgs) -> Result<()> {
         }
     }
     let threads = args.threads;
-    let out_dir;
-    if valid.model.p > 1 {
-        let run = with_control(args.progress, |ctl: Control<'_>| match &store {
-            Some(s) => simulate_multi_stored(&valid, threads, ctl, s),
-            None => simulate_multi(&valid, threads, ctl),
-        })?;
-        write::write_multi_run(&valid, &run, threads, &staged)?;
-        out_dir = staged.commit()?;
-        finish_checkpoint(args, made);
-        outln!("wrote {}", out_dir.display());
-        outln!("simulation: {:.2} s", run.sim_seconds);
-        print_final_cosines(&run.sim[0], run.ode.as_ref(), valid.model.d, |s, i| {
-            s.p_cosine(i, i)
-        });
-        return Ok(());
-    }
-    let run = with_control(args.progress, |ctl: Control<'_>| match &store {
-        Some(s) => simulate_stored(&valid, threads, ctl, s),
-        None => simulate(&valid, threads, ctl),
+    let sim = with_control(args.progress, |ctl: Control<'_>| {
+        run_any(&valid, threads, ctl, store.as_ref())
     })?;
-    let phases = run_phases(&valid, &run);
-    write::write_run(&valid, &run, &phases, threads, &staged)?;
-    out_dir = staged.commit()?;
+    write::write_simulation(&valid, &sim, threads, &staged)?;
+    let out_dir = staged.commit()?;
     finish_checkpoint(args, made);
     outln!("wrote {}", out_dir.display());
-    outln!("simulation: {:.2} s", run.sim_seconds);
-    print_final_cosines(&run.sim[0], run.ode.as_ref(), valid.model.d, |s, i| {
-        s.p_cosine(i, i)
-    });
-    if let Some(p) = &phases.0 {
-        outln!("phase (simulation, member 0): {}", p.phase);
-    }
-    if let Some(p) = &phases.1 {
-        outln!("phase (ODE): {}", p.phase);
+    outln!("simulation: {:.2} s", sim.sim_seconds());
+    let d = valid.model.d;
+    match &sim {
+        Simulation::Multi(run) => {
+            print_final_cosines(&run.sim[0], run.ode.as_ref(), d, |s, i| s.p_cosine(i, i));
+        }
+        Simulation::Single { run, phases } => {
+            print_final_cosines(&run.sim[0], run.ode.as_ref(), d, |s, i| s.p_cosine(i, i));
+            if let Some(p) = &phases.0 {
+                outln!("phase (simulation, member 0): {}", p.phase);
+            }
+            if let Some(p) = &phases.1 {
+                outln!("phase (ODE): {}", p.phase);
+            }
+        }
     }
     Ok(())
 }
