@@ -16,7 +16,7 @@
 use crate::{Engine, MicroState, SimError};
 use hdgan_core::{Lambda, MacroState};
 use hdgan_model::random::SimRng;
-use hdgan_model::{DiscriminatorLoss, Model, Regularizer};
+use hdgan_model::{Model, Regularizer};
 use rand::RngExt;
 use rand_distr::ChiSquared;
 

@@ -2,7 +2,7 @@ use crate::normal::{fill_normals, normal};
 use crate::{Engine, MicroState, SimError, StepMode};
 use hdgan_core::{Lambda, MacroState, ParamError};
 use hdgan_model::random::SimRng;
-use hdgan_model::{DiscriminatorLoss, Model, Regularizer};
+use hdgan_model::{Model, Regularizer};
 
 /// Online SGDA on the model of THEORY §1, eq. 5:
 ///

@@ -95,31 +95,14 @@ pub enum Loss {
     Quadratic,
 }
 
-impl DiscriminatorLoss for Loss {
-    #[inline]
-    fn f(&self, x: f64) -> f64 {
+/// A `Loss` is used as its functions: `model.loss.f(x)`, `model.loss.moments(...)` reach
+/// the [`DiscriminatorLoss`] of the chosen variant (one match, here).
+impl std::ops::Deref for Loss {
+    type Target = dyn DiscriminatorLoss;
+
+    fn deref(&self) -> &Self::Target {
         match self {
-            Loss::Quadratic => Quadratic.f(x),
-        }
-    }
-    #[inline]
-    fn f_tilde(&self, x: f64) -> f64 {
-        match self {
-            Loss::Quadratic => Quadratic.f_tilde(x),
-        }
-    }
-    fn moments(
-        &self,
-        latent: &Latent,
-        latent_tilde: &Latent,
-        q: &[f64],
-        r: &[f64],
-        z: f64,
-        eta_t: f64,
-        eta_g: f64,
-    ) -> LossMoments {
-        match self {
-            Loss::Quadratic => Quadratic.moments(latent, latent_tilde, q, r, z, eta_t, eta_g),
+            Loss::Quadratic => &Quadratic,
         }
     }
 }

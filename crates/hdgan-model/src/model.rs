@@ -1,4 +1,4 @@
-use crate::{DiscriminatorLoss, Latent, LogCosh, Loss, Regularizer};
+use crate::{Latent, LogCosh, Loss, Regularizer};
 use hdgan_core::{Lambda, MacroState, ParamError};
 
 /// A validated problem (THEORY §1). Engines only ever see this type: every float is finite,
