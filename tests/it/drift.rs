@@ -13,7 +13,7 @@ use hdgan_core::MacroState;
 use hdgan_macro_ode::{HForm, general_rhs, reduced_rhs};
 use hdgan_micro_sim::{Engine, InitConfig, MicroState, Sgda, StepMode};
 use hdgan_model::random::stream_rng;
-use hdgan_model::{LambdaValue, LatentConfig, LossName, Model, ModelConfig};
+use hdgan_model::{LambdaValue, LatentConfig, Model, ModelConfig};
 
 fn model(n: usize, lambda: LambdaValue, eta_t: f64, eta_g: f64) -> Model {
     ModelConfig {
@@ -31,9 +31,8 @@ fn model(n: usize, lambda: LambdaValue, eta_t: f64, eta_g: f64) -> Model {
             classes: Vec::new(),
             from_data: None,
         }),
-        loss: LossName::Quadratic,
-        l1: 0.0,
-        p: 1,
+        // loss, l1, p: Example 1 defaults.
+        ..ModelConfig::figure1(n, 2.0)
     }
     .validate("model")
     .unwrap()

@@ -2,7 +2,7 @@
 
 use hdgan_core::{DMat, MacroState};
 use hdgan_macro_ode::{HForm, OdeError, OdeKind, OdeOptions, reduced_rhs, solve};
-use hdgan_model::{LambdaValue, LatentConfig, LossName, Model, ModelConfig};
+use hdgan_model::{LambdaValue, LatentConfig, Model, ModelConfig};
 
 fn model(d: usize, lambda: LambdaValue, eta_t: f64, eta_g: f64, lam: &[f64]) -> Model {
     ModelConfig {
@@ -15,9 +15,8 @@ fn model(d: usize, lambda: LambdaValue, eta_t: f64, eta_g: f64, lam: &[f64]) -> 
         lambda,
         latent: LatentConfig::diagonal(lam),
         latent_tilde: None,
-        loss: LossName::Quadratic,
-        l1: 0.0,
-        p: 1,
+        // loss, l1, p: Example 1 defaults.
+        ..ModelConfig::figure1(1000, 2.0)
     }
     .validate("model")
     .unwrap()

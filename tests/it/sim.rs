@@ -3,7 +3,7 @@
 use hdgan_micro_sim::DEFAULT_BLOWUP;
 use hdgan_micro_sim::{Engine, InitConfig, RunControl, Schedule, Sgda, StepMode, run_ensemble};
 use hdgan_model::random::stream_rng;
-use hdgan_model::{LambdaValue, LatentConfig, LossName, Model, ModelConfig};
+use hdgan_model::{LambdaValue, LatentConfig, Model, ModelConfig};
 use proptest::prelude::*;
 
 fn model(n: usize, d: usize, lambda: LambdaValue) -> Model {
@@ -18,9 +18,8 @@ fn model(n: usize, d: usize, lambda: LambdaValue) -> Model {
         lambda,
         latent: LatentConfig::diagonal(&diag),
         latent_tilde: None,
-        loss: LossName::Quadratic,
-        l1: 0.0,
-        p: 1,
+        // loss, l1, p: Example 1 defaults.
+        ..ModelConfig::figure1(n, 2.0)
     }
     .validate("model")
     .unwrap()

@@ -182,7 +182,7 @@ pub fn reduced_rhs(model: &Model, state: &MacroState) -> MacroState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hdgan_model::{LambdaValue, LatentConfig, LossName, ModelConfig};
+    use hdgan_model::{LambdaValue, LatentConfig, ModelConfig};
 
     fn model(lambda: LambdaValue, eta_t: f64, eta_g: f64) -> Model {
         ModelConfig {
@@ -200,9 +200,8 @@ mod tests {
                 classes: Vec::new(),
                 from_data: None,
             }),
-            loss: LossName::Quadratic,
-            l1: 0.0,
-            p: 1,
+            // loss, l1, p: Example 1 defaults.
+            ..ModelConfig::figure1(1000, 2.0)
         }
         .validate("model")
         .unwrap()

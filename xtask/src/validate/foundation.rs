@@ -7,7 +7,7 @@ use anyhow::Result;
 use hdgan_core::{MacroState, Trajectory};
 use hdgan_macro_ode::{HForm, OdeKind, OdeOptions, solve};
 use hdgan_micro_sim::{InitConfig, InitState, Schedule, StepMode, full_ensemble};
-use hdgan_model::{LambdaValue, LatentConfig, LossName, Model, ModelConfig};
+use hdgan_model::{LambdaValue, LatentConfig, Model, ModelConfig};
 use hdgan_report::figures::figure1;
 use hdgan_report::plot::{Figure, PALETTE, Series, Style};
 use hdgan_stability::{Phase, PhaseRule, claim1, classify};
@@ -60,9 +60,8 @@ fn model(
         lambda,
         latent: LatentConfig::diagonal(&lam[..d]),
         latent_tilde: None,
-        loss: LossName::Quadratic,
-        l1: 0.0,
-        p: 1,
+        // loss, l1, p: Example 1 defaults.
+        ..ModelConfig::figure1(n, 2.0)
     }
     .validate("model")
 }
