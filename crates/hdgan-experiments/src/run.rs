@@ -268,7 +268,7 @@ fn simulate_multi_with<S: MemberStore>(
     let model = &valid.model;
     let blowup = valid.sim.blowup;
     let build = |_i: usize, rng: &mut SimRng| -> Result<MultiSgda, SimError> {
-        Ok(MultiSgda::new(model, &valid.init, blowup, rng))
+        MultiSgda::new(model, &valid.init, blowup, rng)
     };
     let (sim, sim_seconds) = run_members(valid, threads, ctl, build, store)?;
     let _span = tracing::info_span!("ode", name = %valid.name, multi = true).entered();

@@ -397,7 +397,7 @@ pub fn train(
                     w0,
                     Box::new(stream),
                     hdgan_micro_sim::DEFAULT_BLOWUP,
-                );
+                )?;
                 let control = RunControl {
                     progress: Some(&inc),
                     cancel: ctl.cancel,

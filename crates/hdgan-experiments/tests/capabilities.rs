@@ -109,3 +109,112 @@ fn quadratic_loss_is_accepted_everywhere_it_is_required() {
     let m = reference::figure2(500, LambdaValue::default(), 0.0).unwrap();
     m.require_quadratic("test").unwrap();
 }
+
+/// `text` with `line` added at the top of its `[model]` table.
+fn in_model(text: &str, line: &str) -> String {
+    assert!(text.contains("[model]\n"));
+    text.replacen("[model]\n", &format!("[model]\n{line}\n"), 1)
+}
+
+/// A shipped config with `loss = "logistic"`, in a temporary folder.
+fn logistic_config(name: &str, dir: &tempfile::TempDir) -> PathBuf {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../configs");
+    let text = std::fs::read_to_string(root.join(name)).unwrap();
+    let path = dir.path().join(name);
+    std::fs::write(&path, in_model(&text, "loss = \"logistic\"")).unwrap();
+    path
+}
+
+fn run_error(text: &str) -> String {
+    hdgan_experiments::config::parse(text, "test")
+        .unwrap()
+        .validate("t")
+        .map(|_| ())
+        .expect_err("refused")
+        .to_string()
+}
+
+#[test]
+fn non_quadratic_loss_is_refused_by_every_tool_derived_for_the_quadratic_one() {
+    let base = reference::figure1_config(200, 2.0);
+    let logistic = in_model(&base, "loss = \"logistic\"");
+    // The fast step (the config's default) and the Gram engine name the key to change.
+    let e = run_error(&logistic);
+    assert!(e.contains("sim.mode") && e.contains("literal"), "{e}");
+    let e = run_error(&format!("{logistic}engine = \"gram\"\n"));
+    assert!(e.contains("sim.engine"), "{e}");
+    // The reduced ODE (lambda = inf) names model.loss.
+    let literal = format!("{logistic}mode = \"literal\"\n");
+    let e = run_error(&literal);
+    assert!(e.contains("model.loss") && e.contains("reduced ODE"), "{e}");
+    // ... also when called directly.
+    let mut c = ModelConfig::figure1(200, 2.0);
+    c.loss = hdgan_model::LossName::Logistic;
+    let m = c.validate("model").unwrap();
+    let e = hdgan_macro_ode::solve(
+        &m,
+        hdgan_macro_ode::OdeKind::Reduced,
+        &hdgan_core::MacroState::diagonal_start(2, 0.1, 0.1),
+        &[0.0, 1.0],
+        &hdgan_macro_ode::OdeOptions::default(),
+    )
+    .map(|_| ())
+    .expect_err("the reduced ODE refuses a logistic loss");
+    assert!(e.to_string().contains("model.loss"), "{e}");
+    // The multi-feature engine.
+    let init = reference::figure1_init(&m).unwrap();
+    let e = hdgan_micro_sim::MultiSgda::new(&m, &init, DEFAULT_BLOWUP, &mut stream_rng(1, 0))
+        .map(|_| ())
+        .expect_err("the multi-feature engine refuses a logistic loss");
+    assert!(e.to_string().contains("model.loss"), "{e}");
+    // Stability and phases, the PDE solution, the effective modes, the fixed points.
+    let dir = tempfile::tempdir().unwrap();
+    let phase =
+        hdgan_experiments::phase::prepare_phase(&logistic_config("phase-eta-alpha.toml", &dir))
+            .map(|_| ())
+            .expect_err("phase refuses a logistic loss");
+    assert!(phase.0.contains("model.loss"), "{phase}");
+    let measure = hdgan_experiments::measure::prepare_measure(&logistic_config("fig2.toml", &dir))
+        .map(|_| ())
+        .expect_err("measure refuses a logistic loss");
+    assert!(measure.0.contains("model.loss"), "{measure}");
+    let modes = hdgan_experiments::modes::prepare_modes(
+        &logistic_config("fig1-success.toml", &dir),
+        false,
+        None,
+        None,
+    )
+    .map(|_| ())
+    .expect_err("modes refuse a logistic loss");
+    assert!(modes.0.contains("model.loss"), "{modes}");
+    let fixed =
+        hdgan_experiments::phase::fixed_points_model(&logistic_config("fig1-success.toml", &dir))
+            .map(|_| ())
+            .expect_err("fixed points refuse a logistic loss");
+    assert!(fixed.0.contains("model.loss"), "{fixed}");
+    // A bias with another loss is a contradiction.
+    let e = run_error(&in_model(&base, "loss_bias = 2.0"));
+    assert!(e.contains("model.loss_bias"), "{e}");
+}
+
+#[test]
+fn logistic_loss_runs_with_the_literal_step_and_the_general_ode() {
+    let text = in_model(
+        &in_model(&reference::figure1_config(300, 2.0), "loss = \"logistic\""),
+        "lambda = 5.0",
+    )
+    .replace("lambda = \"inf\"\n", "")
+        + "mode = \"literal\"\n";
+    let valid = hdgan_experiments::run::prepare(&hdgan_experiments::run::RunSource {
+        config: hdgan_experiments::run::ConfigSource::Text {
+            name: "logistic".into(),
+            origin: "test".into(),
+            text,
+        },
+        ..Default::default()
+    })
+    .unwrap();
+    let run = hdgan_experiments::run::simulate(&valid, Some(1), Default::default()).unwrap();
+    assert_eq!(run.sim[0].times.len(), 3);
+    assert_eq!(run.ode.as_ref().map(|o| o.times.len()), Some(3));
+}

@@ -387,11 +387,18 @@ impl SimConfig {
         } else {
             None
         };
-        if self.engine == EngineKind::Gram {
-            model.require_quadratic("`sim.engine = \"gram\"`")?;
+        let quadratic = model.loss == hdgan_model::Loss::Quadratic;
+        if self.engine == EngineKind::Gram && !quadratic {
+            return Err(ParamError::rule(
+                k("engine"),
+                "must be \"full\" when model.loss is not \"quadratic\" (the Gram engine is derived for f = identity)",
+            ));
         }
-        if self.mode == StepMode::Fast {
-            model.require_quadratic("`sim.mode = \"fast\"` (use \"literal\")")?;
+        if self.mode == StepMode::Fast && !quadratic {
+            return Err(ParamError::rule(
+                k("mode"),
+                "must be \"literal\" when model.loss is not \"quadratic\" (the fast step is derived for f = identity)",
+            ));
         }
         if model.p > 1 {
             model.require_quadratic("the multi-feature engine (`model.p > 1`)")?;

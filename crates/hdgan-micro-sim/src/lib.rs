@@ -113,7 +113,13 @@ impl AnyEngine {
                     )
                     .into());
                 }
-                model.require_quadratic("`sim.engine = \"gram\"`")?;
+                if model.loss != hdgan_model::Loss::Quadratic {
+                    return Err(hdgan_core::ParamError::rule(
+                        "sim.engine",
+                        "must be \"full\" when model.loss is not \"quadratic\" (the Gram engine is derived for f = identity)",
+                    )
+                    .into());
+                }
                 let g = if init.row_cov.is_some() {
                     GramEngine::from_micro(model, &init.build(model.n, rng), blowup)
                 } else {

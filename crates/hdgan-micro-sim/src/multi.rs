@@ -65,11 +65,18 @@ impl MultiSgda {
     /// The engine for `model` from the initial state `init` (its `q0_cols`, or `q0` for
     /// p = 1), drawn from `rng`. `blowup` bounds every squared column norm: a run whose
     /// `S_jj` or `Z_kk` exceeds it (or turns non-finite) stops with
-    /// [`SimError::Diverged`].
-    pub fn new(model: &Model, init: &InitState, blowup: f64, rng: &mut SimRng) -> Self {
+    /// [`SimError::Diverged`]. The engine's step is the quadratic energy's: another
+    /// `model.loss` is refused.
+    pub fn new(
+        model: &Model,
+        init: &InitState,
+        blowup: f64,
+        rng: &mut SimRng,
+    ) -> Result<Self, SimError> {
+        model.require_quadratic("the multi-feature engine")?;
         let n = model.n;
         let (x, w) = init.build_multi(n, rng);
-        Self::from_vectors(model, x.u, x.v, w, blowup, None)
+        Ok(Self::from_vectors(model, x.u, x.v, w, blowup, None))
     }
 
     /// The engine trained on real samples from `data`, from given vectors: `u_ref` (the
@@ -84,7 +91,8 @@ impl MultiSgda {
         w0: Vec<f64>,
         data: Box<dyn RealSamples>,
         blowup: f64,
-    ) -> Self {
+    ) -> Result<Self, SimError> {
+        model.require_quadratic("the multi-feature engine")?;
         let (n, d) = (model.n, model.d);
         assert!(
             u_ref.len() == n * d
@@ -93,7 +101,7 @@ impl MultiSgda {
                 && !w0.is_empty(),
             "MultiSgda::with_real_data: vectors must be n x d, n x d, n x p"
         );
-        Self::from_vectors(model, u_ref, v0, w0, blowup, Some(data))
+        Ok(Self::from_vectors(model, u_ref, v0, w0, blowup, Some(data)))
     }
 
     fn from_vectors(
@@ -322,7 +330,7 @@ mod tests {
         let mut ic = InitConfig::diagonal(2, 0.3, 0.2);
         ic.q0_cols = Some(vec![vec![0.2, -0.1], vec![0.2, 0.4]]);
         let init = ic.validate("init", &m).unwrap();
-        let e = MultiSgda::new(&m, &init, 1e6, &mut stream_rng(1, 0));
+        let e = MultiSgda::new(&m, &init, 1e6, &mut stream_rng(1, 0)).unwrap();
         let got = e.macro_state();
         let want = init.multi_state();
         assert!(got.gram().max_abs_diff(&want.gram()) < 1e-12);
@@ -338,7 +346,7 @@ mod tests {
             let init = InitConfig::diagonal(2, 0.3, 0.2)
                 .validate("init", &m)
                 .unwrap();
-            let mut multi = MultiSgda::new(&m, &init, 1e6, &mut stream_rng(5, 0));
+            let mut multi = MultiSgda::new(&m, &init, 1e6, &mut stream_rng(5, 0)).unwrap();
             let mut single = Sgda::new(
                 &m,
                 init.build(m.n, &mut stream_rng(5, 0)),
@@ -363,7 +371,7 @@ mod tests {
         let mut ic = InitConfig::diagonal(2, 0.3, 0.2);
         ic.q0_cols = Some(vec![vec![0.2, 0.0], vec![0.2, 0.0]]);
         let init = ic.validate("init", &m).unwrap();
-        let mut e = MultiSgda::new(&m, &init, 1.0001, &mut stream_rng(1, 0));
+        let mut e = MultiSgda::new(&m, &init, 1.0001, &mut stream_rng(1, 0)).unwrap();
         let mut rng = stream_rng(2, 0);
         let err = (0..10_000).find_map(|_| e.step(&mut rng).err()).unwrap();
         assert!(matches!(err, SimError::Diverged { ref quantity, .. } if quantity.contains('|')));

@@ -104,7 +104,13 @@ impl Sgda {
                 )
                 .into());
             }
-            model.require_quadratic("`sim.mode = \"fast\"` (use \"literal\")")?;
+            if model.loss != hdgan_model::Loss::Quadratic {
+                return Err(ParamError::rule(
+                    "sim.mode",
+                    "must be \"literal\" when model.loss is not \"quadratic\" (the fast step is derived for f = identity)",
+                )
+                .into());
+            }
         }
         let (n, d) = (x.n, x.d);
         assert_eq!(

@@ -28,9 +28,14 @@ pub struct ModelConfig {
     /// Law of the generator's latent `c~`; defaults to the same law as `c`.
     #[serde(default)]
     pub latent_tilde: Option<LatentConfig>,
-    /// Discriminator loss: `"quadratic"` (Example 1, the default).
+    /// Discriminator loss: `"quadratic"` (Example 1, the default), `"logistic"` (the
+    /// standard GAN value with `D = sigmoid((y^T w)^2 / 2 - b)`) or `"logistic-linear"`
+    /// (`D = sigmoid(y^T w)`).
     #[serde(default)]
     pub loss: LossName,
+    /// The bias `b` of `"logistic"` (finite; default 1). Refused with another loss.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loss_bias: Option<f64>,
     /// Elementwise L1 penalty on w (THEORY §5, last sentence), default 0: the w-update gets
     /// `-(l1 / sqrt(n)) sign(w_i)` inside its bracket, i.e. `-tau l1 sign(w^)` in the drift of
     /// the scaled rows. With `l1 > 0` the macroscopic ODE no longer closes; only the
@@ -66,11 +71,15 @@ impl Default for LambdaValue {
 
 /// Loss names accepted in configs.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "kebab-case")]
 pub enum LossName {
     /// Example 1, `f = identity`.
     #[default]
     Quadratic,
+    /// `f(x) = x sigmoid(b - x^2 / 2)`, `f~(x) = x sigmoid(x^2 / 2 - b)`.
+    Logistic,
+    /// `f(x) = sigmoid(-x)`, `f~(x) = sigmoid(x)`.
+    LogisticLinear,
 }
 
 /// A latent law in a config: either a Gaussian with covariance `cov` (d x d, symmetric
@@ -229,6 +238,7 @@ impl ModelConfig {
             latent: LatentConfig::diagonal(&[5.0, 3.0]),
             latent_tilde: None,
             loss: LossName::Quadratic,
+            loss_bias: None,
             l1: 0.0,
             p: 1,
         }
@@ -284,6 +294,26 @@ impl ModelConfig {
             }
         };
         let l1 = check_non_negative(&k("l1"), self.l1)?;
+        let loss = match (self.loss, self.loss_bias) {
+            (LossName::Quadratic, None) => Loss::Quadratic,
+            (LossName::LogisticLinear, None) => Loss::LogisticLinear,
+            (LossName::Logistic, b) => {
+                let bias = b.unwrap_or(1.0);
+                if !bias.is_finite() {
+                    return Err(ParamError::rule(
+                        k("loss_bias"),
+                        format!("must be a finite number, got {bias}"),
+                    ));
+                }
+                Loss::Logistic(crate::LogisticQuadratic { bias })
+            }
+            (_, Some(_)) => {
+                return Err(ParamError::rule(
+                    k("loss_bias"),
+                    "applies to loss = \"logistic\" only",
+                ));
+            }
+        };
         if self.p == 0 {
             return Err(ParamError::rule(k("p"), "must be >= 1"));
         }
@@ -329,9 +359,7 @@ impl ModelConfig {
             lambda,
             latent,
             latent_tilde,
-            loss: match self.loss {
-                LossName::Quadratic => Loss::Quadratic,
-            },
+            loss,
             l1,
             p: self.p,
         })

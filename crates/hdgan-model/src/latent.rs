@@ -102,6 +102,13 @@ impl Latent {
         &self.second_moment
     }
 
+    /// The mixture's classes as `(probability, mean, covariance)` (one for a Gaussian).
+    pub fn components(&self) -> impl Iterator<Item = (f64, &[f64], &SymPsd)> {
+        self.components
+            .iter()
+            .map(|c| (c.weight, c.mean.as_slice(), &c.cov))
+    }
+
     /// The mean `E[c]`.
     pub fn mean(&self) -> Vec<f64> {
         let mut m = vec![0.0; self.dim()];

@@ -33,6 +33,9 @@ mod zig_tables;
 
 pub use config::{ClassConfig, FromData, LambdaValue, LatentConfig, LossName, ModelConfig};
 pub use latent::Latent;
-pub use loss::{DiscriminatorLoss, Loss, LossMoments, Quadratic};
+pub use loss::{
+    DiscriminatorLoss, LogisticLinear, LogisticQuadratic, Loss, LossMoments, Quadratic,
+    gauss_hermite, quadrature_moments,
+};
 pub use model::{HForm, Model, OdeCoefficients};
 pub use regularizer::{LogCosh, Regularizer};

@@ -97,7 +97,7 @@ fn multi_feature_ode_vs_sim(ctx: &Ctx) -> Result<Outcome> {
         let sims = run_ensemble(
             members,
             4100 + ci as u64,
-            |_, rng| Ok(MultiSgda::new(&m, &init, DEFAULT_BLOWUP, rng)),
+            |_, rng| MultiSgda::new(&m, &init, DEFAULT_BLOWUP, rng),
             &schedule,
             RunControl::default(),
         )?;

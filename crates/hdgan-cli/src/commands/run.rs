@@ -237,6 +237,13 @@ pub fn check(config: PathBuf) -> Result<()> {
             m.p
         );
     }
+    if m.loss != hdgan_model::Loss::Quadratic {
+        outln!(
+            "  model.loss = {:?}: Claim 1 and the effective modes describe the quadratic loss only",
+            v.config.model.loss
+        );
+        return Ok(());
+    }
     if let Some(c) = hdgan_stability::claim1(m) {
         outln!(
             "  Claim 1: (1/2) max(Lam - Lam~ + alpha Lam~) = {:.4} {} tau eta^2 = {:.4} {} min Lam = {:.4}; predicted phase: {}",
