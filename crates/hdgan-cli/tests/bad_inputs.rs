@@ -12,24 +12,15 @@ fn run_config() -> String {
     hdgan_experiments::reference::figure1_text("small", 7, 200, 3.0, 0.5, 2)
 }
 
-const PHASE: &str = r#"[model]
-n = 5000
-d = 2
-tau = 0.2
-tau_tilde = 0.04
-eta_t = 2.0
-eta_g = 2.0
-lambda = "inf"
-[model.latent]
-cov = [[5.0, 0.0], [0.0, 3.0]]
-[init]
-p0 = [[0.1, 0.0], [0.0, 0.1]]
-q0 = [0.1, 0.1]
-[phase]
-x = { param = "tau_eta_sq", min = 0.05, max = 6.0, count = 4 }
-y = { param = "alpha", min = 0.01, max = 1.0, count = 4 }
-t_end = 40.0
-"#;
+/// A small phase config: Figure 1's model and start (the run config without its title,
+/// seed and `[sim]` table) with a 4 x 4 grid.
+fn phase_config() -> String {
+    let run = hdgan_experiments::reference::figure1_text("small", 7, 5000, 3.0, 0.5, 1);
+    let model = &run[run.find("[model]").unwrap()..run.find("[sim]").unwrap()];
+    format!(
+        "{model}[phase]\nx = {{ param = \"tau_eta_sq\", min = 0.05, max = 6.0, count = 4 }}\ny = {{ param = \"alpha\", min = 0.01, max = 1.0, count = 4 }}\nt_end = 40.0\n"
+    )
+}
 
 const MEASURE: &str = r#"seed = 1
 [model]
@@ -352,7 +343,7 @@ fn flag_cases() -> Vec<Case> {
         case(&["fixed-points", "missing.toml"], None, 2, "missing.toml"),
         case(
             &["phase", "{cfg}", "--threads", "0"],
-            Some(PHASE.into()),
+            Some(phase_config()),
             2,
             "--threads",
         ),
@@ -432,27 +423,27 @@ fn phase_measure_cases() -> Vec<Case> {
     for (prefix, line, key) in phase {
         v.push(case(
             &["phase", "{cfg}", "--out", "result"],
-            Some(with_line(PHASE, prefix, line)),
+            Some(with_line(&phase_config(), prefix, line)),
             2,
             key,
         ));
     }
     v.push(case(
         &["phase", "{cfg}", "--out", "result"],
-        Some(with_key(PHASE, "phase", "samples = 1")),
+        Some(with_key(&phase_config(), "phase", "samples = 1")),
         2,
         "phase.samples",
     ));
     v.push(case(
         &["phase", "{cfg}", "--out", "result"],
-        Some(with_key(PHASE, "phase", "bogus = 1")),
+        Some(with_key(&phase_config(), "phase", "bogus = 1")),
         2,
         "phase.bogus",
     ));
     v.push(case(
         &["phase", "{cfg}", "--max-memory", "1M"],
         Some(with_line(
-            PHASE,
+            &phase_config(),
             "x =",
             "x = { param = \"tau_eta_sq\", min = 0.05, max = 6.0, count = 4000 }",
         )),
