@@ -391,13 +391,13 @@ impl SimConfig {
         if self.engine == EngineKind::Gram && !quadratic {
             return Err(ParamError::rule(
                 k("engine"),
-                "must be \"full\" when model.loss is not \"quadratic\" (the Gram engine is derived for f = identity)",
+                "must be \"full\" when model.loss is not \"quadratic\" (its law is checked against the full simulation for the quadratic loss only, so far)",
             ));
         }
         if self.mode == StepMode::Fast && !quadratic {
             return Err(ParamError::rule(
                 k("mode"),
-                "must be \"literal\" when model.loss is not \"quadratic\" (the fast step is derived for f = identity)",
+                "must be \"literal\" when model.loss is not \"quadratic\" (its law is checked against the literal step for the quadratic loss only, so far)",
             ));
         }
         if model.p > 1 {

@@ -116,7 +116,7 @@ impl AnyEngine {
                 if model.loss != hdgan_model::Loss::Quadratic {
                     return Err(hdgan_core::ParamError::rule(
                         "sim.engine",
-                        "must be \"full\" when model.loss is not \"quadratic\" (the Gram engine is derived for f = identity)",
+                        "must be \"full\" when model.loss is not \"quadratic\" (its law is checked against the full simulation for the quadratic loss only, so far)",
                     )
                     .into());
                 }

@@ -107,7 +107,7 @@ impl Sgda {
             if model.loss != hdgan_model::Loss::Quadratic {
                 return Err(ParamError::rule(
                     "sim.mode",
-                    "must be \"literal\" when model.loss is not \"quadratic\" (the fast step is derived for f = identity)",
+                    "must be \"literal\" when model.loss is not \"quadratic\" (its law is checked against the literal step for the quadratic loss only, so far)",
                 )
                 .into());
             }
