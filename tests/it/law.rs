@@ -5,12 +5,22 @@
 use hdgan_core::Trajectory;
 use hdgan_core::stats::compare_ensembles;
 use hdgan_micro_sim::{GramVariant, InitConfig, Schedule, StepMode, full_ensemble, gram_ensemble};
-use hdgan_model::{LambdaValue, LatentConfig, Model, ModelConfig};
+use hdgan_model::{LambdaValue, LatentConfig, LossName, Model, ModelConfig};
 
 fn model() -> Model {
+    model_with(LossName::Quadratic)
+}
+
+/// The comparisons' model (d = 1, lambda = 2, eta_T = 1.5, eta_G = 0.5, n = 100) with the
+/// given loss; the latent has a non-zero mean so that the linear logit sees something.
+fn model_with(loss: LossName) -> Model {
     let mut c = ModelConfig::figure1(100, 1.0);
+    c.loss = loss;
     c.d = 1;
     c.latent = LatentConfig::diagonal(&[5.0]);
+    if loss != LossName::Quadratic {
+        c.latent.mean = Some(vec![1.0]);
+    }
     c.lambda = LambdaValue::Number(2.0);
     c.eta_t = 1.5;
     c.eta_g = 0.5;
@@ -63,4 +73,30 @@ fn fast_step_has_the_law_of_the_literal_step() {
         &full(&m, StepMode::Literal, 7),
     );
     assert!(c.same_law(ALPHA), "{c:?}");
+}
+
+/// The fast step and the Gram engine use the loss only through the scores, so they keep the
+/// literal step's law for any loss: checked for both logistic losses.
+#[test]
+fn fast_step_and_gram_engine_keep_the_law_for_the_logistic_losses() {
+    for (k, loss) in [LossName::Logistic, LossName::LogisticLinear]
+        .into_iter()
+        .enumerate()
+    {
+        let m = model_with(loss);
+        let base = 100 + 10 * k as u64;
+        let reference = full(&m, StepMode::Literal, base);
+        let fast = compare_ensembles(&full(&m, StepMode::Fast, base + 1), &reference);
+        assert!(fast.same_law(ALPHA), "{loss:?}, fast: {fast:?}");
+        let g = compare_ensembles(&gram(&m, GramVariant::Exact, base + 2), &reference);
+        assert!(g.same_law(ALPHA), "{loss:?}, Gram: {g:?}");
+        let wrong = compare_ensembles(
+            &gram(&m, GramVariant::NoPerpendicularNoise, base + 3),
+            &reference,
+        );
+        assert!(
+            !wrong.same_law(ALPHA),
+            "{loss:?}: the wrong Gram variant was not detected: {wrong:?}"
+        );
+    }
 }

@@ -387,19 +387,6 @@ impl SimConfig {
         } else {
             None
         };
-        let quadratic = model.loss == hdgan_model::Loss::Quadratic;
-        if self.engine == EngineKind::Gram && !quadratic {
-            return Err(ParamError::rule(
-                k("engine"),
-                "must be \"full\" when model.loss is not \"quadratic\" (its law is checked against the full simulation for the quadratic loss only, so far)",
-            ));
-        }
-        if self.mode == StepMode::Fast && !quadratic {
-            return Err(ParamError::rule(
-                k("mode"),
-                "must be \"literal\" when model.loss is not \"quadratic\" (its law is checked against the literal step for the quadratic loss only, so far)",
-            ));
-        }
         if model.p > 1 {
             model.require_quadratic("the multi-feature engine (`model.p > 1`)")?;
         }

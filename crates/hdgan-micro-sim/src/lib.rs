@@ -113,13 +113,6 @@ impl AnyEngine {
                     )
                     .into());
                 }
-                if model.loss != hdgan_model::Loss::Quadratic {
-                    return Err(hdgan_core::ParamError::rule(
-                        "sim.engine",
-                        "must be \"full\" when model.loss is not \"quadratic\" (its law is checked against the full simulation for the quadratic loss only, so far)",
-                    )
-                    .into());
-                }
                 let g = if init.row_cov.is_some() {
                     GramEngine::from_micro(model, &init.build(model.n, rng), blowup)
                 } else {

@@ -87,30 +87,22 @@ impl Sgda {
     /// `blowup` bounds the squared norms `z`, `S_jj`; beyond it (or at NaN) a step fails
     /// with [`SimError::Diverged`].
     ///
-    /// The fast step needs a w-update linear in w and the quadratic loss: with an
-    /// elementwise L1 penalty (`model.l1 > 0`) or another loss it is refused with an
-    /// error naming `sim.mode` (use [`StepMode::Literal`]); nothing is switched silently.
+    /// The fast step needs a w-update linear in w: with an elementwise L1 penalty
+    /// (`model.l1 > 0`) it is refused with an error naming `sim.mode` (use
+    /// [`StepMode::Literal`]); nothing is switched silently. Any loss works with both steps
+    /// (they use `f` only through the scores).
     pub fn new(
         model: &Model,
         x: MicroState,
         mode: StepMode,
         blowup: f64,
     ) -> Result<Self, SimError> {
-        if mode == StepMode::Fast {
-            if model.l1 > 0.0 {
-                return Err(ParamError::rule(
-                    "sim.mode",
-                    "must be \"literal\" when model.l1 > 0 (the fast step needs a w-update linear in w)",
-                )
-                .into());
-            }
-            if model.loss != hdgan_model::Loss::Quadratic {
-                return Err(ParamError::rule(
-                    "sim.mode",
-                    "must be \"literal\" when model.loss is not \"quadratic\" (its law is checked against the literal step for the quadratic loss only, so far)",
-                )
-                .into());
-            }
+        if mode == StepMode::Fast && model.l1 > 0.0 {
+            return Err(ParamError::rule(
+                "sim.mode",
+                "must be \"literal\" when model.l1 > 0 (the fast step needs a w-update linear in w)",
+            )
+            .into());
         }
         let (n, d) = (x.n, x.d);
         assert_eq!(
