@@ -6,6 +6,7 @@ mod data;
 mod effective;
 mod engines;
 mod foundation;
+mod losses;
 
 mod measure;
 mod multi;
@@ -157,6 +158,7 @@ pub fn all_checks() -> Vec<Check> {
     v.extend(stability::checks());
     v.extend(measure::checks());
     v.extend(engines::checks());
+    v.extend(losses::checks());
     v.extend(effective::checks());
     v.extend(multi::checks());
     v.extend(data::checks());
