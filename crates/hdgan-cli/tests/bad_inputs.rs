@@ -504,6 +504,69 @@ fn phase_measure_cases() -> Vec<Case> {
         2,
         "model.latent.cov",
     ));
+    // Losses: an unknown name, a parameter out of range or without its loss, and a loss
+    // with a tool that cannot use it.
+    let lambda_inf = |extra: &str| {
+        with_line(
+            &run_config(),
+            "lambda =",
+            &format!("lambda = \"inf\"\n{extra}"),
+        )
+    };
+    let finite =
+        |extra: &str| with_line(&run_config(), "lambda =", &format!("lambda = 2.0\n{extra}"));
+    v.push(case(
+        &["run", "{cfg}"],
+        Some(finite("loss = \"hinge\"")),
+        2,
+        "model.loss",
+    ));
+    v.push(case(
+        &["run", "{cfg}"],
+        Some(finite("loss = \"logistic\"\nloss_bias = inf")),
+        2,
+        "model.loss_bias",
+    ));
+    v.push(case(
+        &["run", "{cfg}"],
+        Some(finite("loss_bias = 2.0")),
+        2,
+        "model.loss_bias",
+    ));
+    v.push(case(
+        &["run", "{cfg}"],
+        Some(lambda_inf("loss = \"logistic\"")),
+        2,
+        "model.loss",
+    ));
+    v.push(case(
+        &["check", "{cfg}"],
+        Some(lambda_inf("loss = \"logistic-linear\"")),
+        2,
+        "model.loss",
+    ));
+    v.push(case(
+        &["modes", "{cfg}"],
+        Some(finite("loss = \"logistic\"")),
+        2,
+        "model.loss",
+    ));
+    v.push(case(
+        &["fixed-points", "{cfg}"],
+        Some(lambda_inf("loss = \"logistic\"")),
+        2,
+        "model.loss",
+    ));
+    v.push(case(
+        &["phase", "{cfg}"],
+        Some(with_line(
+            &phase_config(),
+            "lambda =",
+            "lambda = \"inf\"\nloss = \"logistic\"",
+        )),
+        2,
+        "model.loss",
+    ));
     v
 }
 
