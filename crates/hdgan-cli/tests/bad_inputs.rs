@@ -534,18 +534,6 @@ fn phase_measure_cases() -> Vec<Case> {
         "model.loss_bias",
     ));
     v.push(case(
-        &["run", "{cfg}"],
-        Some(lambda_inf("loss = \"logistic\"")),
-        2,
-        "model.loss",
-    ));
-    v.push(case(
-        &["check", "{cfg}"],
-        Some(lambda_inf("loss = \"logistic-linear\"")),
-        2,
-        "model.loss",
-    ));
-    v.push(case(
         &["modes", "{cfg}"],
         Some(finite("loss = \"logistic\"")),
         2,

@@ -352,12 +352,6 @@ impl RunConfig {
                     OdeKind::Reduced
                 }
             };
-            if kind == OdeKind::Reduced && model.loss != hdgan_model::Loss::Quadratic {
-                return Err(ParamError::rule(
-                    "model.loss",
-                    "must be \"quadratic\" for the reduced ODE (13)-(14) of lambda = inf; with another loss set ode.enabled = false, or a finite model.lambda for the general ODE",
-                ));
-            }
             Some((
                 kind,
                 OdeOptions {

@@ -38,6 +38,55 @@ pub fn general_rhs(model: &Model, state: &MacroState, form: HForm) -> MacroState
     out
 }
 
+/// The reduced ODE (lambda = infinity) for any loss: the general ODE (8) with the
+/// regulariser's terms replaced by the multipliers that hold `z = 1` and `S_jj = 1`
+/// (THEORY §4.1):
+///
+/// ```text
+/// h   = -(q^T g - r^T g~) - tau b / 2        (from dz/dt = 0 at z = 1)
+/// L_j = -r_j g~_j                            (from dS_jj/dt = 0 at S_jj = 1)
+/// ```
+///
+/// with `g, g~, b` the loss's averages at `z = 1` ([`hdgan_model::DiscriminatorLoss::moments`]).
+/// For the quadratic loss it is (13)-(14) exactly (tested against [`ReducedParams`]).
+pub fn reduced_rhs_general(model: &Model, state: &MacroState) -> MacroState {
+    let d = state.d();
+    let m = model.loss.moments(
+        &model.latent,
+        &model.latent_tilde,
+        &state.q,
+        &state.r,
+        1.0,
+        model.eta_t,
+        model.eta_g,
+    );
+    let (g, gt) = (&m.g, &m.g_tilde);
+    let b = model.eta_t * m.f_sq_mean + model.eta_g * m.f_tilde_sq_mean;
+    let qg: f64 = state.q.iter().zip(g).map(|(a, b)| a * b).sum();
+    let rgt: f64 = state.r.iter().zip(gt).map(|(a, b)| a * b).sum();
+    let h = -(qg - rgt) - 0.5 * model.tau * b;
+    let l: Vec<f64> = (0..d).map(|j| -state.r[j] * gt[j]).collect();
+    let (tau, tt) = (model.tau, model.tau_tilde);
+    let mut out = MacroState::zeros(d);
+    let p_gt = state.p.mul_vec(gt);
+    let pt_g = state.p.t_mul_vec(g);
+    let s_gt = state.s.mul_vec(gt);
+    for i in 0..d {
+        for j in 0..d {
+            out.p[(i, j)] = tt * (state.q[i] * gt[j] + state.p[(i, j)] * l[j]);
+            out.s[(i, j)] = if i == j {
+                0.0
+            } else {
+                tt * (state.r[i] * gt[j] + gt[i] * state.r[j] + state.s[(i, j)] * (l[i] + l[j]))
+            };
+        }
+        out.q[i] = tau * (g[i] - p_gt[i] + h * state.q[i]);
+        out.r[i] = tau * (pt_g[i] - s_gt[i] + h * state.r[i]) + tt * (gt[i] + l[i] * state.r[i]);
+    }
+    out.z = 0.0;
+    out
+}
+
 /// The multiplier `h` of the reduced ODE (eq. 14):
 /// `h = (1 - tau eta_G / 2) r^T Lam~ r - (1 + tau eta_T / 2) q^T Lam q - tau eta^2`.
 pub fn reduced_h(model: &Model, state: &MacroState) -> f64 {
@@ -170,8 +219,12 @@ impl ReducedParams {
 /// ```
 ///
 /// The derivatives of `z` and of the diagonal of `S` are set to exactly zero. (The
-/// integrator uses [`ReducedParams::rhs`], the same formula without allocations.)
+/// integrator uses [`ReducedParams::rhs`], the same formula without allocations.) Another
+/// loss goes to [`reduced_rhs_general`].
 pub fn reduced_rhs(model: &Model, state: &MacroState) -> MacroState {
+    if model.loss != hdgan_model::Loss::Quadratic {
+        return reduced_rhs_general(model, state);
+    }
     let d = state.d();
     let y = state.pack();
     let mut dy = vec![0.0; y.len()];
@@ -205,6 +258,20 @@ mod tests {
         }
         .validate("model")
         .unwrap()
+    }
+
+    #[test]
+    fn general_reduced_rhs_is_eq_13_14_for_the_quadratic_loss() {
+        let m = model(LambdaValue::default(), 2.0, 1.0);
+        let mut s = state();
+        s.z = 1.0;
+        s.s[(0, 0)] = 1.0;
+        s.s[(1, 1)] = 1.0;
+        let a = reduced_rhs(&m, &s).pack();
+        let b = reduced_rhs_general(&m, &s).pack();
+        for (x, y) in a.iter().zip(&b) {
+            assert!((x - y).abs() < 1e-12, "{x} vs {y}");
+        }
     }
 
     fn state() -> MacroState {

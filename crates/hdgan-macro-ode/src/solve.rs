@@ -1,4 +1,4 @@
-use crate::rhs::{ReducedParams, general_rhs};
+use crate::rhs::{ReducedParams, general_rhs, reduced_rhs_general};
 use hdgan_core::{MacroState, Trajectory};
 use hdgan_model::{HForm, Model};
 use ode_solvers::dop_shared::IntegrationError;
@@ -203,17 +203,18 @@ pub fn solve(
     opts: &OdeOptions,
 ) -> Result<Trajectory, OdeError> {
     let _span = tracing::debug_span!("ode_solve", ?kind, t_end = times.last().copied()).entered();
-    if kind == OdeKind::Reduced {
-        model.require_quadratic("the reduced ODE (13)-(14)")?;
-    }
     let d = init.d();
     let names = MacroState::column_names(d);
     let reduced = ReducedParams::new(model);
+    let quadratic = model.loss == hdgan_model::Loss::Quadratic;
     let f = |y: &[f64], dy: &mut [f64]| match kind {
         OdeKind::General(form) => {
             general_rhs(model, &MacroState::unpack(d, y), form).pack_into(dy);
         }
-        OdeKind::Reduced => reduced.rhs(y, dy),
+        // Example 1's closed form (13)-(14), allocation-free; any other loss through its
+        // averages.
+        OdeKind::Reduced if quadratic => reduced.rhs(y, dy),
+        OdeKind::Reduced => reduced_rhs_general(model, &MacroState::unpack(d, y)).pack_into(dy),
     };
     let flat = integrate(&f, &names, &init.pack(), times, opts)?;
     let mut out = Trajectory::new();
