@@ -1,5 +1,5 @@
 use hdgan_core::MacroState;
-use hdgan_model::{HForm, Model};
+use hdgan_model::{HForm, Model, OdeCoefficients};
 
 /// Right-hand side of the general ODE (8) at `state`, with the coefficients (9) from the
 /// model ([`Model::ode_coefficients`]):
@@ -14,8 +14,13 @@ use hdgan_model::{HForm, Model};
 ///
 /// `form` picks the corrected `h` of THEORY §4 or the paper's printed one.
 pub fn general_rhs(model: &Model, state: &MacroState, form: HForm) -> MacroState {
+    assemble(model, state, &model.ode_coefficients(state, form))
+}
+
+/// Equations (8) at `state` from given coefficients `(g, g~, h, L, b)`: the one place the
+/// general and the reduced right-hand sides (for any loss) are written.
+fn assemble(model: &Model, state: &MacroState, c: &OdeCoefficients) -> MacroState {
     let d = state.d();
-    let c = model.ode_coefficients(state, form);
     let (tau, tt) = (model.tau, model.tau_tilde);
     let (g, gt, l) = (&c.g, &c.g_tilde, &c.l);
     let mut out = MacroState::zeros(d);
@@ -60,30 +65,25 @@ pub fn reduced_rhs_general(model: &Model, state: &MacroState) -> MacroState {
         model.eta_t,
         model.eta_g,
     );
-    let (g, gt) = (&m.g, &m.g_tilde);
     let b = model.eta_t * m.f_sq_mean + model.eta_g * m.f_tilde_sq_mean;
-    let qg: f64 = state.q.iter().zip(g).map(|(a, b)| a * b).sum();
-    let rgt: f64 = state.r.iter().zip(gt).map(|(a, b)| a * b).sum();
-    let h = -(qg - rgt) - 0.5 * model.tau * b;
-    let l: Vec<f64> = (0..d).map(|j| -state.r[j] * gt[j]).collect();
-    let (tau, tt) = (model.tau, model.tau_tilde);
-    let mut out = MacroState::zeros(d);
-    let p_gt = state.p.mul_vec(gt);
-    let pt_g = state.p.t_mul_vec(g);
-    let s_gt = state.s.mul_vec(gt);
-    for i in 0..d {
-        for j in 0..d {
-            out.p[(i, j)] = tt * (state.q[i] * gt[j] + state.p[(i, j)] * l[j]);
-            out.s[(i, j)] = if i == j {
-                0.0
-            } else {
-                tt * (state.r[i] * gt[j] + gt[i] * state.r[j] + state.s[(i, j)] * (l[i] + l[j]))
-            };
-        }
-        out.q[i] = tau * (g[i] - p_gt[i] + h * state.q[i]);
-        out.r[i] = tau * (pt_g[i] - s_gt[i] + h * state.r[i]) + tt * (gt[i] + l[i] * state.r[i]);
-    }
+    let qg: f64 = state.q.iter().zip(&m.g).map(|(a, b)| a * b).sum();
+    let rgt: f64 = state.r.iter().zip(&m.g_tilde).map(|(a, b)| a * b).sum();
+    let c = OdeCoefficients {
+        h: -(qg - rgt) - 0.5 * model.tau * b,
+        l: (0..d).map(|j| -state.r[j] * m.g_tilde[j]).collect(),
+        b,
+        g: m.g,
+        g_tilde: m.g_tilde,
+    };
+    // On the constraint surface z = 1, S_jj = 1 the multipliers make these derivatives
+    // vanish; they are set to exactly zero so that the path stays on it.
+    let mut on = state.clone();
+    on.z = 1.0;
+    let mut out = assemble(model, &on, &c);
     out.z = 0.0;
+    for j in 0..d {
+        out.s[(j, j)] = 0.0;
+    }
     out
 }
 

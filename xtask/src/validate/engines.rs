@@ -2,7 +2,7 @@
 //! literal simulation, and Theorem 1's rate 1/sqrt(n) measured with the Gram engine.
 
 use super::{Check, Ctx, Outcome};
-use crate::stats::{linear_fit, mean, se};
+use crate::stats::{linear_fit, mean};
 use anyhow::Result;
 use hdgan_core::Trajectory;
 use hdgan_core::stats::{LawComparison, compare_ensembles};
@@ -236,23 +236,12 @@ fn theorem1_rate(ctx: &Ctx) -> Result<Outcome> {
             &runs[0].times,
             &OdeOptions::default(),
         )?;
-        let devs: Vec<f64> = runs
-            .iter()
-            .map(|r| {
-                r.states
-                    .iter()
-                    .zip(&ode.states)
-                    .map(|(a, b)| a.gram_distance(b))
-                    .fold(0.0, f64::max)
-            })
-            .collect();
+        let (dev, dev_se) = super::losses::deviation(&runs, &ode);
         rows.push(format!(
-            "| {n} | {:.4e} ({:.1e}) | {:.3} |",
-            mean(&devs),
-            se(&devs),
-            mean(&devs) * (n as f64).sqrt()
+            "| {n} | {dev:.4e} ({dev_se:.1e}) | {:.3} |",
+            dev * (n as f64).sqrt()
         ));
-        means.push(mean(&devs));
+        means.push(dev);
         if k == 0 || k + 1 == ns.len() {
             series.push(Series {
                 label: format!("||M - M_ode||, n = {n}, first seed"),

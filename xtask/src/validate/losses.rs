@@ -323,8 +323,9 @@ fn case_model(loss: LossName, d: usize, n: usize, lambda: &LambdaValue) -> Resul
     Ok(c.validate("model")?)
 }
 
-/// E max_t ||M - M_ode|| over the ensemble, with its standard error.
-fn deviation(runs: &[Trajectory], ode: &Trajectory) -> (f64, f64) {
+/// E max_t ||M - M_ode|| over the ensemble (Theorem 1's statistic), with its standard
+/// error.
+pub(super) fn deviation(runs: &[Trajectory], ode: &Trajectory) -> (f64, f64) {
     let devs: Vec<f64> = runs
         .iter()
         .map(|r| {
