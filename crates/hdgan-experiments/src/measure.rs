@@ -78,7 +78,6 @@ impl MeasureConfig {
     pub fn validate(&self, name: &str) -> Result<ValidMeasure, ParamError> {
         let model = self.model.validate("model")?;
         model.require_single_feature("`hdgan measure`")?;
-        model.require_quadratic("`hdgan measure` (the Gaussian PDE solution)")?;
         if model.d != 1 {
             return Err(ParamError::rule(
                 "model.d",

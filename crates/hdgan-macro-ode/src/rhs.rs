@@ -1,5 +1,5 @@
 use hdgan_core::MacroState;
-use hdgan_model::{HForm, Model, OdeCoefficients};
+use hdgan_model::{DiscriminatorLoss, HForm, Model, OdeCoefficients};
 
 /// Right-hand side of the general ODE (8) at `state`, with the coefficients (9) from the
 /// model ([`Model::ode_coefficients`]):
@@ -43,20 +43,23 @@ fn assemble(model: &Model, state: &MacroState, c: &OdeCoefficients) -> MacroStat
     out
 }
 
-/// The reduced ODE (lambda = infinity) for any loss: the general ODE (8) with the
-/// regulariser's terms replaced by the multipliers that hold `z = 1` and `S_jj = 1`
-/// (THEORY §4.1):
+/// The coefficients of the reduced ODE (lambda = infinity) for any loss at a state on the
+/// constraint: the loss's averages `g, g~, b` at `z = 1`
+/// ([`hdgan_model::DiscriminatorLoss::moments`]) and the multipliers that hold `z = 1` and
+/// `S_jj = 1` (THEORY §4.1):
 ///
 /// ```text
 /// h   = -(q^T g - r^T g~) - tau b / 2        (from dz/dt = 0 at z = 1)
 /// L_j = -r_j g~_j                            (from dS_jj/dt = 0 at S_jj = 1)
 /// ```
 ///
-/// with `g, g~, b` the loss's averages at `z = 1` ([`hdgan_model::DiscriminatorLoss::moments`]).
-/// For the quadratic loss it is (13)-(14) exactly (tested against [`ReducedParams`]).
-pub fn reduced_rhs_general(model: &Model, state: &MacroState) -> MacroState {
-    let d = state.d();
-    let m = model.loss.moments(
+/// For the quadratic loss `h` is eq. (14)'s ([`reduced_h`]) up to round-off.
+pub fn reduced_coefficients(
+    model: &Model,
+    loss: &dyn DiscriminatorLoss,
+    state: &MacroState,
+) -> OdeCoefficients {
+    let m = loss.moments(
         &model.latent,
         &model.latent_tilde,
         &state.q,
@@ -68,20 +71,42 @@ pub fn reduced_rhs_general(model: &Model, state: &MacroState) -> MacroState {
     let b = model.eta_t * m.f_sq_mean + model.eta_g * m.f_tilde_sq_mean;
     let qg: f64 = state.q.iter().zip(&m.g).map(|(a, b)| a * b).sum();
     let rgt: f64 = state.r.iter().zip(&m.g_tilde).map(|(a, b)| a * b).sum();
-    let c = OdeCoefficients {
+    OdeCoefficients {
         h: -(qg - rgt) - 0.5 * model.tau * b,
-        l: (0..d).map(|j| -state.r[j] * m.g_tilde[j]).collect(),
+        l: state
+            .r
+            .iter()
+            .zip(&m.g_tilde)
+            .map(|(r, g)| -r * g)
+            .collect(),
         b,
         g: m.g,
         g_tilde: m.g_tilde,
-    };
+    }
+}
+
+/// The reduced ODE (lambda = infinity) for the model's loss: the general ODE (8) with the
+/// regulariser's terms replaced by the multipliers of [`reduced_coefficients`]. For the
+/// quadratic loss it is (13)-(14) exactly (tested against [`ReducedParams`]).
+pub fn reduced_rhs_general(model: &Model, state: &MacroState) -> MacroState {
+    reduced_rhs_with(model, &*model.loss, state)
+}
+
+/// [`reduced_rhs_general`] with the averages of `loss` in place of the model's (e.g.
+/// [`hdgan_model::ByQuadrature`] to check the quadrature route against closed forms).
+pub fn reduced_rhs_with(
+    model: &Model,
+    loss: &dyn DiscriminatorLoss,
+    state: &MacroState,
+) -> MacroState {
+    let c = reduced_coefficients(model, loss, state);
     // On the constraint surface z = 1, S_jj = 1 the multipliers make these derivatives
     // vanish; they are set to exactly zero so that the path stays on it.
     let mut on = state.clone();
     on.z = 1.0;
     let mut out = assemble(model, &on, &c);
     out.z = 0.0;
-    for j in 0..d {
+    for j in 0..state.d() {
         out.s[(j, j)] = 0.0;
     }
     out

@@ -34,8 +34,9 @@ mod zig_tables;
 pub use config::{ClassConfig, FromData, LambdaValue, LatentConfig, LossName, ModelConfig};
 pub use latent::Latent;
 pub use loss::{
-    DiscriminatorLoss, LogisticLinear, LogisticQuadratic, Loss, LossMoments, QUADRATURE, Quadratic,
-    Quadrature, moments_with_quadrature, quadrature_moments,
+    ByQuadrature, DiscriminatorLoss, LogisticLinear, LogisticQuadratic, Loss, LossMoments,
+    MomentDerivatives, QUADRATURE, Quadratic, Quadrature, moments_with_quadrature,
+    quadrature_moment_derivatives, quadrature_moments,
 };
 pub use model::{HForm, Model, OdeCoefficients};
 pub use regularizer::{LogCosh, Regularizer};

@@ -1,4 +1,5 @@
 use crate::Latent;
+use hdgan_core::DMat;
 
 /// The expectations of THEORY §4 that the limiting ODE needs from a discriminator loss, at
 /// given overlaps `(q, r, z)`; `e ~ N(0, 1)`, `x = c^T q + e sqrt(z eta_T)`,
@@ -19,6 +20,32 @@ pub struct LossMoments {
     pub f_tilde_sq_mean: f64,
 }
 
+/// The derivatives of [`LossMoments`] with respect to the overlaps at fixed `z`: what the
+/// Jacobian of the reduced ODE needs ([`DiscriminatorLoss::moment_derivatives`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct MomentDerivatives {
+    /// `dg_i / dq_j`.
+    pub dg: DMat,
+    /// `dg~_i / dr_j`.
+    pub dg_tilde: DMat,
+    /// `d<f(x)^2> / dq`.
+    pub d_f_sq: Vec<f64>,
+    /// `d<f~(x~)^2> / dr`.
+    pub d_f_tilde_sq: Vec<f64>,
+}
+
+/// Relative step of the central differences behind the default second and third
+/// derivatives.
+const DIFF_STEP: f64 = 1e-4;
+
+/// `(phi''(x), phi'''(x))` from `phi'` by central differences with step `1e-4 (1 + |x|)`:
+/// errors of order 1e-8 of `phi'`'s scale.
+fn differences(dphi: &dyn Fn(f64) -> f64, x: f64) -> (f64, f64) {
+    let h = DIFF_STEP * (1.0 + x.abs());
+    let (a, b, c) = (dphi(x - h), dphi(x), dphi(x + h));
+    ((c - a) / (2.0 * h), (c - 2.0 * b + a) / (h * h))
+}
+
 /// A discriminator loss family: `f(x) = d/dx F(D^(x))` and `f~(x) = d/dx F~(D^(x))` of
 /// THEORY §1, their derivatives, and the Gaussian expectations of them that the ODE needs.
 ///
@@ -35,6 +62,22 @@ pub trait DiscriminatorLoss: Sync {
     fn f_prime(&self, x: f64) -> f64;
     /// `f~'(x)`.
     fn f_tilde_prime(&self, x: f64) -> f64;
+    /// `f''(x)`, for the Jacobian (default: central differences of `f'`, error ~1e-8).
+    fn f_second(&self, x: f64) -> f64 {
+        differences(&|u| self.f_prime(u), x).0
+    }
+    /// `f'''(x)`, for the Jacobian (default: central differences of `f'`, error ~1e-8).
+    fn f_third(&self, x: f64) -> f64 {
+        differences(&|u| self.f_prime(u), x).1
+    }
+    /// `f~''(x)` (default: central differences of `f~'`).
+    fn f_tilde_second(&self, x: f64) -> f64 {
+        differences(&|u| self.f_tilde_prime(u), x).0
+    }
+    /// `f~'''(x)` (default: central differences of `f~'`).
+    fn f_tilde_third(&self, x: f64) -> f64 {
+        differences(&|u| self.f_tilde_prime(u), x).1
+    }
     /// The expectations of THEORY §4 at `(q, r, z)` (default: [`quadrature_moments`]).
     #[allow(clippy::too_many_arguments)]
     fn moments(
@@ -48,6 +91,23 @@ pub trait DiscriminatorLoss: Sync {
         eta_g: f64,
     ) -> LossMoments {
         quadrature_moments(self, latent, latent_tilde, q, r, z, eta_t, eta_g)
+    }
+    /// The derivatives of [`moments`] in `q` and `r` at fixed `z` (default: by quadrature,
+    /// [`quadrature_moment_derivatives`]).
+    ///
+    /// [`moments`]: DiscriminatorLoss::moments
+    #[allow(clippy::too_many_arguments)]
+    fn moment_derivatives(
+        &self,
+        latent: &Latent,
+        latent_tilde: &Latent,
+        q: &[f64],
+        r: &[f64],
+        z: f64,
+        eta_t: f64,
+        eta_g: f64,
+    ) -> MomentDerivatives {
+        quadrature_moment_derivatives(self, (latent, q, eta_t), (latent_tilde, r, eta_g), z)
     }
 }
 
@@ -70,52 +130,45 @@ pub enum Quadrature {
 /// What [`quadrature_moments`] uses: adaptive to 1e-14.
 pub const QUADRATURE: Quadrature = Quadrature::Adaptive(1e-14);
 
-/// `(E[f(X)], E[f'(X)], E[f(X)^2])` for `X ~ N(m, s^2)`.
-fn gaussian_averages(
-    f: &dyn Fn(f64) -> f64,
-    fp: &dyn Fn(f64) -> f64,
+/// `E[phi(X)]` componentwise for `X ~ N(m, s^2)`, by the rule `quad`.
+fn gaussian_average<const N: usize>(
+    phi: &dyn Fn(f64) -> [f64; N],
     m: f64,
     s: f64,
     quad: Quadrature,
-) -> (f64, f64, f64) {
+) -> [f64; N] {
     if s == 0.0 {
-        let v = f(m);
-        return (v, fp(m), v * v);
+        return phi(m);
     }
     const T_MAX: f64 = 9.0;
     let norm = 1.0 / (2.0 * std::f64::consts::PI).sqrt();
-    let eval = |t: f64| -> [f64; 3] {
-        let x = m + s * t;
-        let v = f(x);
-        let w = norm * (-0.5 * t * t).exp();
-        [w * v, w * fp(x), w * v * v]
-    };
     // Sum over the grid points t = (first + 2 j) h0, |t| <= T_MAX, for j >= 0 and mirrored.
-    let add = |sum: &mut [f64; 3], h0: f64, first: usize| {
+    let add = |sum: &mut [f64; N], h0: f64, first: usize| {
         let mut k = first;
         while (k as f64) * h0 <= T_MAX {
             let t = k as f64 * h0;
-            for (a, b) in sum.iter_mut().zip(eval(t)) {
-                *a += b;
+            let w = norm * (-0.5 * t * t).exp();
+            for (a, b) in sum.iter_mut().zip(phi(m + s * t)) {
+                *a += w * b;
             }
             if k > 0 {
-                for (a, b) in sum.iter_mut().zip(eval(-t)) {
-                    *a += b;
+                for (a, b) in sum.iter_mut().zip(phi(m - s * t)) {
+                    *a += w * b;
                 }
             }
-            k += if first == 0 && h0 > 0.0 { 1 } else { 2 };
+            k += if first == 0 { 1 } else { 2 };
         }
     };
-    let done = |sum: &[f64; 3], h: f64| (sum[0] * h, sum[1] * h, sum[2] * h);
+    let done = |sum: &[f64; N], h: f64| sum.map(|x| x * h);
     match quad {
         Quadrature::Step(h) => {
-            let mut sum = [0.0; 3];
+            let mut sum = [0.0; N];
             add(&mut sum, h, 0);
             done(&sum, h)
         }
         Quadrature::Adaptive(tol) => {
             let mut h = 0.5;
-            let mut sum = [0.0; 3];
+            let mut sum = [0.0; N];
             add(&mut sum, h, 0);
             let mut prev = done(&sum, h);
             while h > 1.0 / 1024.0 {
@@ -123,11 +176,11 @@ fn gaussian_averages(
                 h /= 2.0;
                 add(&mut sum, h, 1);
                 let next = done(&sum, h);
-                let scale = 1.0 + next.0.abs().max(next.1.abs()).max(next.2.abs());
-                let diff = (next.0 - prev.0)
-                    .abs()
-                    .max((next.1 - prev.1).abs())
-                    .max((next.2 - prev.2).abs());
+                let scale = 1.0 + next.iter().fold(0.0f64, |a, x| a.max(x.abs()));
+                let diff = next
+                    .iter()
+                    .zip(&prev)
+                    .fold(0.0f64, |a, (x, y)| a.max((x - y).abs()));
                 prev = next;
                 if diff <= tol * scale {
                     break;
@@ -138,23 +191,34 @@ fn gaussian_averages(
     }
 }
 
-/// One side of THEORY §4's averages for a latent mixture: for class k the score
-/// `x = c^T q + e sqrt(z eta)` is `N(mu_k^T q, q^T Sigma_k q + z eta)`, and by Stein's lemma
-/// `E[c f(x)] = mu_k E[f(x)] + Sigma_k q E[f'(x)]`. Returns `(g, <f'>, <f^2>)`.
-fn side(
-    f: &dyn Fn(f64) -> f64,
-    fp: &dyn Fn(f64) -> f64,
-    latent: &Latent,
-    (q, z, eta): (&[f64], f64, f64),
-    quad: Quadrature,
-) -> (Vec<f64>, f64, f64) {
-    let d = q.len();
-    let (mut g, mut mfp, mut mf2) = (vec![0.0; d], 0.0, 0.0);
-    for (pi, mu, cov) in latent.components() {
+/// The classes of a latent law as seen by the score `x = c^T q + e sqrt(z eta)`: for each,
+/// `(probability, mean mu, covariance Sigma, Sigma q, mu^T q, sd of x)`: given the class, x is
+/// `N(mu^T q, q^T Sigma q + z eta)`.
+fn class_scores<'a>(
+    latent: &'a Latent,
+    (q, z, eta): (&'a [f64], f64, f64),
+) -> impl Iterator<Item = (f64, &'a [f64], &'a DMat, Vec<f64>, f64, f64)> + 'a {
+    latent.components().map(move |(pi, mu, cov)| {
         let sq = cov.matrix().mul_vec(q);
         let m: f64 = mu.iter().zip(q).map(|(a, b)| a * b).sum();
         let var: f64 = q.iter().zip(&sq).map(|(a, b)| a * b).sum::<f64>() + z * eta;
-        let (ef, efp, ef2) = gaussian_averages(f, fp, m, var.max(0.0).sqrt(), quad);
+        (pi, mu, cov.matrix(), sq, m, var.max(0.0).sqrt())
+    })
+}
+
+/// One side of THEORY §4's averages for a latent mixture: by Stein's lemma
+/// `E[c f(x)] = mu_k E[f(x)] + Sigma_k q E[f'(x)]` per class. `phi(x) = [f, f', f^2]`.
+/// Returns `(g, <f'>, <f^2>)`.
+fn side(
+    phi: &dyn Fn(f64) -> [f64; 3],
+    latent: &Latent,
+    score: (&[f64], f64, f64),
+    quad: Quadrature,
+) -> (Vec<f64>, f64, f64) {
+    let d = score.0.len();
+    let (mut g, mut mfp, mut mf2) = (vec![0.0; d], 0.0, 0.0);
+    for (pi, mu, _, sq, m, sd) in class_scores(latent, score) {
+        let [ef, efp, ef2] = gaussian_average(phi, m, sd, quad);
         for i in 0..d {
             g[i] += pi * (mu[i] * ef + sq[i] * efp);
         }
@@ -162,6 +226,77 @@ fn side(
         mf2 += pi * ef2;
     }
     (g, mfp, mf2)
+}
+
+/// The derivatives of one side in its overlaps: with `v = q^T Sigma q + z eta` the score's
+/// variance, `d/dm E[phi(x)] = E[phi']` and `d/dv E[phi(x)] = E[phi''] / 2`, so per class
+/// (`e_k = E[f^(k)(x)]`)
+///
+/// ```text
+/// dg_i/dq_j     = sum pi ( mu_i (e1 mu_j + e2 (Sigma q)_j) + Sigma_ij e1
+///                        + (Sigma q)_i (e2 mu_j + e3 (Sigma q)_j) )
+/// d<f^2>/dq_j   = sum pi ( 2 E[f f'] mu_j + 2 E[f'^2 + f f''] (Sigma q)_j )
+/// ```
+///
+/// `phi(x) = [f', f'', f''', f f', f'^2 + f f'']`. Returns `(dg, d<f^2>/dq)`.
+fn side_derivatives(
+    phi: &dyn Fn(f64) -> [f64; 5],
+    latent: &Latent,
+    score: (&[f64], f64, f64),
+) -> (DMat, Vec<f64>) {
+    let d = score.0.len();
+    let (mut dg, mut df2) = (DMat::zeros(d, d), vec![0.0; d]);
+    for (pi, mu, cov, sq, m, sd) in class_scores(latent, score) {
+        let [e1, e2, e3, ffp, f2pp] = gaussian_average(phi, m, sd, QUADRATURE);
+        for i in 0..d {
+            for j in 0..d {
+                dg[(i, j)] += pi
+                    * (mu[i] * (e1 * mu[j] + e2 * sq[j])
+                        + cov[(i, j)] * e1
+                        + sq[i] * (e2 * mu[j] + e3 * sq[j]));
+            }
+            df2[i] += pi * 2.0 * (ffp * mu[i] + f2pp * sq[i]);
+        }
+    }
+    (dg, df2)
+}
+
+/// [`DiscriminatorLoss::moment_derivatives`] by quadrature ([`QUADRATURE`]) over each latent
+/// class's Gaussian score, from `f`, `f'`, `f''`, `f'''` (and the same for `f~`); the sides
+/// are `(latent, overlaps, noise)`. Example 1's closed forms to 1e-12 and central
+/// differences of [`quadrature_moments`] for the logistic losses (tests).
+pub fn quadrature_moment_derivatives<L: DiscriminatorLoss + ?Sized>(
+    loss: &L,
+    (latent, q, eta_t): (&Latent, &[f64], f64),
+    (latent_tilde, r, eta_g): (&Latent, &[f64], f64),
+    z: f64,
+) -> MomentDerivatives {
+    let (dg, d_f_sq) = side_derivatives(
+        &|x| {
+            let (f, f1, f2) = (loss.f(x), loss.f_prime(x), loss.f_second(x));
+            [f1, f2, loss.f_third(x), f * f1, f1 * f1 + f * f2]
+        },
+        latent,
+        (q, z, eta_t),
+    );
+    let (dg_tilde, d_f_tilde_sq) = side_derivatives(
+        &|x| {
+            let (f, f1, f2) = (
+                loss.f_tilde(x),
+                loss.f_tilde_prime(x),
+                loss.f_tilde_second(x),
+            );
+            [f1, f2, loss.f_tilde_third(x), f * f1, f1 * f1 + f * f2]
+        },
+        latent_tilde,
+        (r, z, eta_g),
+    );
+    MomentDerivatives {
+        dg,
+        dg_tilde,
+        d_f_sq,
+        d_f_tilde_sq,
+    }
 }
 
 /// THEORY §4's expectations for any loss, by one-dimensional quadrature ([`QUADRATURE`])
@@ -197,15 +332,19 @@ pub fn moments_with_quadrature<L: DiscriminatorLoss + ?Sized>(
     quad: Quadrature,
 ) -> LossMoments {
     let (g, f_prime_mean, f_sq_mean) = side(
-        &|x| loss.f(x),
-        &|x| loss.f_prime(x),
+        &|x| {
+            let f = loss.f(x);
+            [f, loss.f_prime(x), f * f]
+        },
         latent,
         (q, z, eta_t),
         quad,
     );
     let (g_tilde, f_tilde_prime_mean, f_tilde_sq_mean) = side(
-        &|x| loss.f_tilde(x),
-        &|x| loss.f_tilde_prime(x),
+        &|x| {
+            let f = loss.f_tilde(x);
+            [f, loss.f_tilde_prime(x), f * f]
+        },
         latent_tilde,
         (r, z, eta_g),
         quad,
@@ -227,6 +366,18 @@ fn sigmoid(u: f64) -> f64 {
         let e = u.exp();
         e / (1.0 + e)
     }
+}
+
+/// `[sigma(u), sigma'(u), sigma''(u), sigma'''(u)]` of the logistic function.
+fn sigmoid_derivatives(u: f64) -> [f64; 4] {
+    let s = sigmoid(u);
+    let s1 = s * (1.0 - s);
+    [
+        s,
+        s1,
+        s1 * (1.0 - 2.0 * s),
+        s1 * (1.0 - 6.0 * s + 6.0 * s * s),
+    ]
 }
 
 /// The standard GAN value `log D(y) + log(1 - D(y~))` with a discriminator on the quadratic
@@ -254,6 +405,26 @@ impl DiscriminatorLoss for LogisticQuadratic {
         let s = sigmoid(0.5 * x * x - self.bias);
         s + x * x * s * (1.0 - s)
     }
+    // With sigma at u = b - x^2/2: f'' = -3 x s' + x^3 s'', f''' = -3 s' + 6 x^2 s'' - x^4 s'''.
+    fn f_second(&self, x: f64) -> f64 {
+        let [_, s1, s2, _] = sigmoid_derivatives(self.bias - 0.5 * x * x);
+        -3.0 * x * s1 + x * x * x * s2
+    }
+    fn f_third(&self, x: f64) -> f64 {
+        let [_, s1, s2, s3] = sigmoid_derivatives(self.bias - 0.5 * x * x);
+        let x2 = x * x;
+        -3.0 * s1 + 6.0 * x2 * s2 - x2 * x2 * s3
+    }
+    // With sigma at u = x^2/2 - b: f~'' = 3 x s' + x^3 s'', f~''' = 3 s' + 6 x^2 s'' + x^4 s'''.
+    fn f_tilde_second(&self, x: f64) -> f64 {
+        let [_, s1, s2, _] = sigmoid_derivatives(0.5 * x * x - self.bias);
+        3.0 * x * s1 + x * x * x * s2
+    }
+    fn f_tilde_third(&self, x: f64) -> f64 {
+        let [_, s1, s2, s3] = sigmoid_derivatives(0.5 * x * x - self.bias);
+        let x2 = x * x;
+        3.0 * s1 + 6.0 * x2 * s2 + x2 * x2 * s3
+    }
 }
 
 /// The standard GAN value with a linear logit, `D(y) = sigmoid(y^T w)`:
@@ -277,6 +448,18 @@ impl DiscriminatorLoss for LogisticLinear {
         let s = sigmoid(x);
         s * (1.0 - s)
     }
+    fn f_second(&self, x: f64) -> f64 {
+        sigmoid_derivatives(-x)[2]
+    }
+    fn f_third(&self, x: f64) -> f64 {
+        -sigmoid_derivatives(-x)[3]
+    }
+    fn f_tilde_second(&self, x: f64) -> f64 {
+        sigmoid_derivatives(x)[2]
+    }
+    fn f_tilde_third(&self, x: f64) -> f64 {
+        sigmoid_derivatives(x)[3]
+    }
 }
 
 /// Example 1: `F = F~ = x^2 / 2`, so `f = f~ = identity`. Its expectations are closed form
@@ -299,6 +482,39 @@ impl DiscriminatorLoss for Quadratic {
     }
     fn f_tilde_prime(&self, _: f64) -> f64 {
         1.0
+    }
+    fn f_second(&self, _: f64) -> f64 {
+        0.0
+    }
+    fn f_third(&self, _: f64) -> f64 {
+        0.0
+    }
+    fn f_tilde_second(&self, _: f64) -> f64 {
+        0.0
+    }
+    fn f_tilde_third(&self, _: f64) -> f64 {
+        0.0
+    }
+    /// Closed form: `dg/dq = Lam`, `dg~/dr = Lam~`, `d<f^2>/dq = 2 Lam q`,
+    /// `d<f~^2>/dr = 2 Lam~ r`.
+    fn moment_derivatives(
+        &self,
+        latent: &Latent,
+        latent_tilde: &Latent,
+        q: &[f64],
+        r: &[f64],
+        _z: f64,
+        _eta_t: f64,
+        _eta_g: f64,
+    ) -> MomentDerivatives {
+        let lam = latent.second_moment().matrix();
+        let lam_t = latent_tilde.second_moment().matrix();
+        MomentDerivatives {
+            dg: lam.clone(),
+            dg_tilde: lam_t.clone(),
+            d_f_sq: lam.mul_vec(q).iter().map(|x| 2.0 * x).collect(),
+            d_f_tilde_sq: lam_t.mul_vec(r).iter().map(|x| 2.0 * x).collect(),
+        }
     }
     fn moments(
         &self,
@@ -324,6 +540,40 @@ impl DiscriminatorLoss for Quadratic {
             f_sq_mean: qlq + eta_t * z,
             f_tilde_sq_mean: rlr + eta_g * z,
         }
+    }
+}
+
+/// A loss with its closed-form averages switched off: `f`, `f~` and their derivatives are
+/// `L`'s, [`DiscriminatorLoss::moments`] and [`DiscriminatorLoss::moment_derivatives`] go by
+/// quadrature. With [`Quadratic`] it checks the general machinery against Example 1's
+/// closed forms.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ByQuadrature<L>(pub L);
+
+impl<L: DiscriminatorLoss> DiscriminatorLoss for ByQuadrature<L> {
+    fn f(&self, x: f64) -> f64 {
+        self.0.f(x)
+    }
+    fn f_tilde(&self, x: f64) -> f64 {
+        self.0.f_tilde(x)
+    }
+    fn f_prime(&self, x: f64) -> f64 {
+        self.0.f_prime(x)
+    }
+    fn f_tilde_prime(&self, x: f64) -> f64 {
+        self.0.f_tilde_prime(x)
+    }
+    fn f_second(&self, x: f64) -> f64 {
+        self.0.f_second(x)
+    }
+    fn f_third(&self, x: f64) -> f64 {
+        self.0.f_third(x)
+    }
+    fn f_tilde_second(&self, x: f64) -> f64 {
+        self.0.f_tilde_second(x)
+    }
+    fn f_tilde_third(&self, x: f64) -> f64 {
+        self.0.f_tilde_third(x)
     }
 }
 
@@ -478,6 +728,128 @@ mod tests {
                 let fdt = (l.f_tilde(x + h) - l.f_tilde(x - h)) / (2.0 * h);
                 assert!((fd - l.f_prime(x)).abs() < 1e-8, "f' at {x}");
                 assert!((fdt - l.f_tilde_prime(x)).abs() < 1e-8, "f~' at {x}");
+            }
+        }
+    }
+
+    /// The analytic second and third derivatives against central differences of `f'` and
+    /// `f~'` (step 1e-5: truncation ~1e-10, round-off ~1e-11 for the second; the third by a
+    /// difference of second derivatives, same order).
+    #[test]
+    fn higher_derivatives_match_finite_differences() {
+        let losses: [&dyn DiscriminatorLoss; 3] = [
+            &LogisticQuadratic { bias: 1.0 },
+            &LogisticQuadratic { bias: -0.5 },
+            &LogisticLinear,
+        ];
+        let h = 1e-5;
+        let close = |a: f64, b: f64, what: &str, x: f64| {
+            assert!(
+                (a - b).abs() < 1e-8 * (1.0 + b.abs()),
+                "{what} at {x}: {a} vs {b}"
+            );
+        };
+        for l in losses {
+            for &x in &[-3.0, -1.2, -0.1, 0.0, 0.4, 1.7, 4.0] {
+                let d = |g: &dyn Fn(f64) -> f64| (g(x + h) - g(x - h)) / (2.0 * h);
+                close(l.f_second(x), d(&|u| l.f_prime(u)), "f''", x);
+                close(l.f_third(x), d(&|u| l.f_second(u)), "f'''", x);
+                close(l.f_tilde_second(x), d(&|u| l.f_tilde_prime(u)), "f~''", x);
+                close(l.f_tilde_third(x), d(&|u| l.f_tilde_second(u)), "f~'''", x);
+            }
+        }
+        // The trait's defaults (differences of f') agree with the analytic forms to ~1e-8.
+        struct Plain(LogisticQuadratic);
+        impl DiscriminatorLoss for Plain {
+            fn f(&self, x: f64) -> f64 {
+                self.0.f(x)
+            }
+            fn f_tilde(&self, x: f64) -> f64 {
+                self.0.f_tilde(x)
+            }
+            fn f_prime(&self, x: f64) -> f64 {
+                self.0.f_prime(x)
+            }
+            fn f_tilde_prime(&self, x: f64) -> f64 {
+                self.0.f_tilde_prime(x)
+            }
+        }
+        let (a, b) = (
+            LogisticQuadratic { bias: 1.0 },
+            Plain(LogisticQuadratic { bias: 1.0 }),
+        );
+        for &x in &[-2.5, -0.3, 0.0, 0.9, 3.0] {
+            assert!((a.f_second(x) - b.f_second(x)).abs() < 1e-7);
+            assert!((a.f_third(x) - b.f_third(x)).abs() < 1e-6);
+            assert!((a.f_tilde_third(x) - b.f_tilde_third(x)).abs() < 1e-6);
+        }
+    }
+
+    fn flat_derivatives(m: &MomentDerivatives) -> Vec<f64> {
+        let mut v = m.dg.as_slice().to_vec();
+        v.extend(m.dg_tilde.as_slice());
+        v.extend(&m.d_f_sq);
+        v.extend(&m.d_f_tilde_sq);
+        v
+    }
+
+    /// The quadrature route to the derivatives gives Example 1's closed form (`Lam`,
+    /// `Lam~`, `2 Lam q`, `2 Lam~ r`) to 1e-12 on a correlated non-zero-mean mixture.
+    #[test]
+    fn quadrature_derivatives_reproduce_the_quadratic_closed_form() {
+        let lat = mixture();
+        let (q, r, z) = ([0.3, -0.7], [0.5, 0.2], 1.3);
+        let exact = Quadratic.moment_derivatives(&lat, &lat, &q, &r, z, 2.0, 0.5);
+        let quad = quadrature_moment_derivatives(&Quadratic, (&lat, &q, 2.0), (&lat, &r, 0.5), z);
+        for (a, b) in flat_derivatives(&exact).iter().zip(flat_derivatives(&quad)) {
+            assert!((a - b).abs() < 1e-12, "{a} vs {b}");
+        }
+    }
+
+    /// For the logistic losses the derivatives equal central differences (step 1e-5) of
+    /// the moments themselves, to 1e-7 (difference truncation ~1e-10 times the third
+    /// derivative, quadrature noise 1e-14 / 1e-5).
+    #[test]
+    fn quadrature_derivatives_match_differences_of_the_moments() {
+        let lat = mixture();
+        let losses: [&dyn DiscriminatorLoss; 3] = [
+            &LogisticQuadratic { bias: 1.0 },
+            &LogisticQuadratic { bias: 2.5 },
+            &LogisticLinear,
+        ];
+        let (z, et, eg) = (1.0, 1.5, 0.7);
+        let h = 1e-5;
+        for loss in losses {
+            for (q, r) in [([0.1, 0.05], [0.2, -0.3]), ([0.6, -0.4], [0.9, 0.3])] {
+                let der = loss.moment_derivatives(&lat, &lat, &q, &r, z, et, eg);
+                let at = |q: &[f64], r: &[f64]| loss.moments(&lat, &lat, q, r, z, et, eg);
+                for j in 0..2 {
+                    let (mut qp, mut qm, mut rp, mut rm) = (q, q, r, r);
+                    qp[j] += h;
+                    qm[j] -= h;
+                    rp[j] += h;
+                    rm[j] -= h;
+                    let (a, b) = (at(&qp, &r), at(&qm, &r));
+                    let (c, e) = (at(&q, &rp), at(&q, &rm));
+                    let check = |analytic: f64, fd: f64, what: &str| {
+                        assert!(
+                            (analytic - fd).abs() < 1e-7,
+                            "{what}[{j}]: {analytic} vs {fd}"
+                        );
+                    };
+                    for i in 0..2 {
+                        check(der.dg[(i, j)], (a.g[i] - b.g[i]) / (2.0 * h), "dg");
+                        let fd = (c.g_tilde[i] - e.g_tilde[i]) / (2.0 * h);
+                        check(der.dg_tilde[(i, j)], fd, "dg~");
+                    }
+                    check(
+                        der.d_f_sq[j],
+                        (a.f_sq_mean - b.f_sq_mean) / (2.0 * h),
+                        "d<f^2>",
+                    );
+                    let fd = (c.f_tilde_sq_mean - e.f_tilde_sq_mean) / (2.0 * h);
+                    check(der.d_f_tilde_sq[j], fd, "d<f~^2>");
+                }
             }
         }
     }

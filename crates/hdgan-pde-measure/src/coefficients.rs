@@ -1,52 +1,22 @@
 //! The coefficients `(g, g~, h, L, b)` of SDE (10) along the macroscopic ODE solution.
 
 use hdgan_core::{MacroState, Trajectory};
-use hdgan_macro_ode::{OdeError, OdeKind, OdeOptions, reduced_h, solve};
-use hdgan_model::{HForm, Model};
+use hdgan_macro_ode::{OdeError, OdeKind, OdeOptions, reduced_coefficients, solve};
+use hdgan_model::{HForm, Model, OdeCoefficients};
 
-/// The coefficients of SDE (10) at one time (d = `g.len()`).
-#[derive(Clone, Debug, PartialEq)]
-pub struct SdeCoefficients {
-    /// `g`.
-    pub g: Vec<f64>,
-    /// `g~`.
-    pub g_tilde: Vec<f64>,
-    /// `h`.
-    pub h: f64,
-    /// Diagonal of `L`.
-    pub l: Vec<f64>,
-    /// `b`.
-    pub b: f64,
-}
+/// The coefficients `(g, g~, h, L, b)` of SDE (10) at one time: those of the ODE.
+pub type SdeCoefficients = OdeCoefficients;
 
-/// The coefficients at `state`: for finite lambda those of eq. (9)
-/// ([`Model::ode_coefficients`], corrected h); for lambda = infinity the quadratic-loss
-/// values with the multipliers of the reduced ODE (14): `h` from [`reduced_h`] and
-/// `L = -diag(r_j (Lam~ r)_j)`, which keep `z = 1`, `S_jj = 1`.
+/// The coefficients at `state`, for any loss: for finite lambda those of eq. (9)
+/// ([`Model::ode_coefficients`], corrected h); for lambda = infinity the loss's averages
+/// with the multipliers of the reduced ODE ([`reduced_coefficients`]), which keep `z = 1`,
+/// `S_jj = 1`. The drift of SDE (10) is linear in the row variables whatever the loss (the
+/// loss enters only through these averages), so the law stays Gaussian.
 pub fn sde_coefficients(model: &Model, state: &MacroState) -> SdeCoefficients {
-    let c = model.ode_coefficients(state, HForm::Corrected);
     if model.lambda.is_infinite() {
-        let l = state
-            .r
-            .iter()
-            .zip(&c.g_tilde)
-            .map(|(r, g)| -r * g)
-            .collect();
-        SdeCoefficients {
-            h: reduced_h(model, state),
-            l,
-            g: c.g,
-            g_tilde: c.g_tilde,
-            b: c.b,
-        }
+        reduced_coefficients(model, &*model.loss, state)
     } else {
-        SdeCoefficients {
-            g: c.g,
-            g_tilde: c.g_tilde,
-            h: c.h,
-            l: c.l,
-            b: c.b,
-        }
+        model.ode_coefficients(state, HForm::Corrected)
     }
 }
 

@@ -33,7 +33,10 @@ pub use fixed_points::{
     FixedPoint, FixedPointKind, Stability, analyse, eigenvalues, fixed_points_d1, resting_point,
     stability_of,
 };
-pub use jacobian::{ReducedCoords, reduced_jacobian, reduced_rhs_coords};
+pub use jacobian::{
+    ReducedCoords, reduced_jacobian, reduced_jacobian_with, reduced_rhs_coords,
+    reduced_rhs_coords_with,
+};
 pub use modes::{EffectiveModes, Mode, effective_modes, in_mode_basis};
 pub use phase::{Phase, PhaseRule, PhaseSummary, classify};
 pub use phase_map::{
