@@ -506,13 +506,6 @@ fn phase_measure_cases() -> Vec<Case> {
     ));
     // Losses: an unknown name, a parameter out of range or without its loss, and a loss
     // with a tool that cannot use it.
-    let lambda_inf = |extra: &str| {
-        with_line(
-            &run_config(),
-            "lambda =",
-            &format!("lambda = \"inf\"\n{extra}"),
-        )
-    };
     let finite =
         |extra: &str| with_line(&run_config(), "lambda =", &format!("lambda = 2.0\n{extra}"));
     v.push(case(
@@ -540,15 +533,9 @@ fn phase_measure_cases() -> Vec<Case> {
         "model.loss",
     ));
     v.push(case(
-        &["fixed-points", "{cfg}"],
-        Some(lambda_inf("loss = \"logistic\"")),
-        2,
-        "model.loss",
-    ));
-    v.push(case(
-        &["phase", "{cfg}"],
+        &["run", "{cfg}"],
         Some(with_line(
-            &phase_config(),
+            include_str!("../../../configs/multi-feature.toml"),
             "lambda =",
             "lambda = \"inf\"\nloss = \"logistic\"",
         )),

@@ -11,7 +11,7 @@ use hdgan_micro_sim::{InitConfig, RunControl, Schedule, Sgda, StepMode, run_ense
 use hdgan_model::{Model, ModelConfig};
 use hdgan_stability::{
     FixedPoint, GridAxis, Phase, PhaseMap, PhaseMapSpec, PhaseRule, claim1, classify,
-    fixed_points_d1, phase_map, resting_point,
+    critical_overlap, fixed_points_d1, phase_map, resting_point,
 };
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -146,7 +146,6 @@ impl PhaseConfig {
     pub fn validate(&self, name: &str) -> Result<ValidPhase, ParamError> {
         let model = self.model.validate("model")?;
         model.require_single_feature("`hdgan phase`")?;
-        model.require_quadratic("`hdgan phase` (Claim 1 and the phase rules)")?;
         let init = self.init.validate("init", &model)?;
         if model.l1 > 0.0 {
             return Err(ParamError::rule(
@@ -355,36 +354,40 @@ pub fn fixed_points_model(path: &Path) -> Result<Model, InputError> {
     model
         .require_single_feature("`hdgan fixed-points`")
         .map_err(InputError::from)?;
-    model
-        .require_quadratic("the fixed points of the reduced ODE")
-        .map_err(InputError::from)?;
     if !model.lambda.is_infinite() {
         return Err(InputError("config key `model.lambda` must be \"inf\": fixed points are those of the reduced ODE (13)".into()));
     }
     Ok(model)
 }
 
-/// The fixed points `hdgan fixed-points` reports: for d = 1 the full enumeration
-/// (the resting line sampled at P = 0, p*, 1 and the others), for d > 1 the resting family
-/// at P = 0, P = diag(p*) (the corner of Claim 1's box) and P = I, with S = I.
+/// The fixed points `hdgan fixed-points` reports: for d = 1 the full enumeration (the
+/// resting line sampled at P = 0, p*, 1 and the others; p* from Claim 1 for the quadratic
+/// loss, from the resting line's spectrum otherwise, [`critical_overlap`]), for d > 1 the
+/// resting family at P = 0, P = diag(p*) (the corner of Claim 1's box, when Claim 1
+/// applies) and P = I, with S = I.
 pub fn fixed_points_for(model: &Model) -> Vec<FixedPoint> {
     let c = claim1(model);
-    let pstar: Vec<f64> = c
+    let pstar: Option<Vec<f64>> = c
         .as_ref()
-        .map(|c| c.p_star.iter().map(|p| p.unwrap_or(0.0)).collect())
-        .unwrap_or_else(|| vec![0.0; model.d]);
+        .map(|c| c.p_star.iter().map(|p| p.unwrap_or(0.0)).collect());
     if model.d == 1 {
         let mut line = vec![0.0, 1.0];
-        if pstar[0] > 0.0 && pstar[0] < 1.0 {
-            line.insert(1, pstar[0]);
+        let p = match &pstar {
+            Some(p) => Some(p[0]),
+            None => critical_overlap(model),
+        };
+        if let Some(p) = p.filter(|&p| p > 0.0 && p < 1.0) {
+            line.insert(1, p);
         }
         fixed_points_d1(model, &line)
     } else {
         let s = DMat::identity(model.d);
-        vec![
-            resting_point(model, &DMat::zeros(model.d, model.d), &s),
-            resting_point(model, &DMat::from_diag(&pstar), &s),
-            resting_point(model, &DMat::identity(model.d), &s),
-        ]
+        let mut corners = vec![DMat::zeros(model.d, model.d)];
+        corners.extend(pstar.map(|p| DMat::from_diag(&p)));
+        corners.push(DMat::identity(model.d));
+        corners
+            .iter()
+            .map(|p| resting_point(model, p, &s))
+            .collect()
     }
 }

@@ -29,6 +29,7 @@ mod loss;
 mod model;
 pub mod random;
 mod regularizer;
+mod score_table;
 mod zig_tables;
 
 pub use config::{ClassConfig, FromData, LambdaValue, LatentConfig, LossName, ModelConfig};
@@ -36,7 +37,7 @@ pub use latent::Latent;
 pub use loss::{
     ByQuadrature, DiscriminatorLoss, LogisticLinear, LogisticQuadratic, Loss, LossMoments,
     MomentDerivatives, QUADRATURE, Quadratic, Quadrature, moments_with_quadrature,
-    quadrature_moment_derivatives, quadrature_moments,
+    quadrature_moment_derivatives, quadrature_moments, tabulated_moments,
 };
 pub use model::{HForm, Model, OdeCoefficients};
 pub use regularizer::{LogCosh, Regularizer};

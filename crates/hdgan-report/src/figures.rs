@@ -6,7 +6,7 @@ use hdgan_core::{MacroState, MultiState, Trajectory};
 use hdgan_experiments::measure::Snapshot;
 use hdgan_experiments::train_data::{AlignmentCurve, TrainDataOutcome, cov_name};
 use hdgan_model::Model;
-use hdgan_stability::{EffectiveModes, Phase, PhaseMap, claim1_boundaries};
+use hdgan_stability::{EffectiveModes, Phase, PhaseMap, claim1, claim1_boundaries};
 
 /// The Figure 1 plot: cosines `P_ii / sqrt(S_ii)` and `|q_i| / sqrt(z)` over time, ODE as
 /// curves, simulation as dots. `q` is shown by magnitude: the ODE is symmetric under
@@ -175,7 +175,30 @@ fn phase_style(p: &Phase, d: usize) -> (String, (u8, u8, u8)) {
     }
 }
 
+/// The legend entry for Claim 1's boundaries on a phase map of `base`: their label, or why
+/// none are drawn.
+pub fn claim1_legend(base: &Model) -> String {
+    if base.loss != hdgan_model::Loss::Quadratic {
+        format!(
+            "no Claim 1 boundaries: its closed form holds for the quadratic loss only (this map: {})",
+            base.loss
+        )
+    } else if claim1(base).is_none() {
+        "no Claim 1 boundaries: it needs diagonal latent second moments".into()
+    } else {
+        "Claim 1 boundaries".into()
+    }
+}
+
+/// A colour halfway to white: the shade of a verdict that had not settled.
+fn pale((r, g, b): (u8, u8, u8)) -> (u8, u8, u8) {
+    let f = |c: u8| ((c as u16 + 255) / 2) as u8;
+    (f(r), f(g), f(b))
+}
+
 /// Builds the phase-diagram figure of `map` (ODE phases, Claim 1 boundaries, markers).
+/// Every colour has a legend entry: a verdict that had not settled at the longest horizon
+/// is drawn in a paler shade of its phase's colour, labelled "(not settled)".
 pub fn phase_figure(
     title: &str,
     base: &Model,
@@ -187,9 +210,13 @@ pub fn phase_figure(
     let mut legend: Vec<(String, (u8, u8, u8))> = Vec::new();
     let mut cells = Vec::with_capacity(map.cells.len());
     for c in &map.cells {
-        let (label, color) = match c.ode.as_ref().map(|s| &s.phase) {
-            Some(p) => phase_style(p, d),
-            None => ("ODE failed".into(), (200, 0, 0)),
+        let (label, color) = match (c.ode.as_ref().map(|s| &s.phase), c.ode_settled) {
+            (Some(p), true) => phase_style(p, d),
+            (Some(p), false) => {
+                let (l, col) = phase_style(p, d);
+                (format!("{l} (not settled)"), pale(col))
+            }
+            (None, _) => ("ODE failed".into(), (200, 0, 0)),
         };
         if !legend.iter().any(|(l, _)| *l == label) {
             legend.push((label, color));
@@ -204,8 +231,8 @@ pub fn phase_figure(
         x_range: (map.x.min - hx, map.x.max + hx),
         y_range: (map.y.min - hy, map.y.max + hy),
         cells,
-        segments: claim1_boundaries(base, &map.x, &map.y, 2),
-        segments_label: "Claim 1 boundaries".into(),
+        segments: claim1_boundaries(base, &map.x, &map.y, 4),
+        segments_label: claim1_legend(base),
         legend,
         markers,
     }

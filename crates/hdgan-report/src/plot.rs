@@ -260,16 +260,24 @@ pub struct CellMap {
     pub markers: Vec<(f64, f64, String)>,
 }
 
+/// Size of a cell map in pixels: the map, and the legend panel to its right.
+const CELL_SIZE: (u32, u32) = (1200, 640);
+
+/// Width of the legend panel to the right of a cell map, in pixels.
+const LEGEND_WIDTH: u32 = 270;
+
 fn draw_cells<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, map: &CellMap) -> Result<()>
 where
     DB::ErrorType: 'static,
 {
     let err = |e: DrawingAreaErrorKind<DB::ErrorType>| anyhow!("plot: {e}");
     root.fill(&WHITE).map_err(err)?;
+    // The legend sits in its own panel beside the map, so that it hides no cell.
+    let (plot_area, legend_area) = root.split_horizontally(root.dim_in_pixel().0 - LEGEND_WIDTH);
     let (x0, x1) = map.x_range;
     let (y0, y1) = map.y_range;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(clean_text(&map.title), ("sans-serif", 22))
+    let mut chart = ChartBuilder::on(&plot_area)
+        .caption(clean_text(&map.title), ("sans-serif", 20))
         .margin(14)
         .x_label_area_size(44)
         .y_label_area_size(64)
@@ -289,29 +297,13 @@ where
             Rectangle::new([(a, b), (c, d)], RGBColor(col.0, col.1, col.2).filled())
         }))
         .map_err(err)?;
-    for (label, col) in &map.legend {
-        let color = RGBColor(col.0, col.1, col.2);
-        // An empty series carries each legend entry.
-        chart
-            .draw_series(std::iter::empty::<Circle<(f64, f64), i32>>())
-            .map_err(err)?
-            .label(clean_text(label))
-            .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 14, y + 6)], color.filled()));
-    }
-    if !map.segments.is_empty() {
-        let anno = chart
-            .draw_series(
-                map.segments
-                    .iter()
-                    .map(|&(p, q)| PathElement::new(vec![p, q], BLACK.stroke_width(2))),
-            )
-            .map_err(err)?;
-        if !map.segments_label.is_empty() {
-            anno.label(map.segments_label.clone()).legend(|(x, y)| {
-                PathElement::new(vec![(x, y), (x + 14, y)], BLACK.stroke_width(2))
-            });
-        }
-    }
+    chart
+        .draw_series(
+            map.segments
+                .iter()
+                .map(|&(p, q)| PathElement::new(vec![p, q], BLACK.stroke_width(2))),
+        )
+        .map_err(err)?;
     for (x, y, label) in &map.markers {
         chart
             .draw_series(std::iter::once(Cross::new(
@@ -328,24 +320,67 @@ where
             )))
             .map_err(err)?;
     }
-    chart
-        .configure_series_labels()
-        .label_font(("sans-serif", 13))
-        .background_style(WHITE.mix(0.9))
-        .border_style(RGBColor(150, 150, 150))
-        .position(SeriesLabelPosition::UpperLeft)
-        .draw()
-        .map_err(err)?;
+    // Legend: one swatch per cell colour, then the segments' line.
+    let font = ("sans-serif", 13).into_font().color(&BLACK);
+    let mut y = 60;
+    for (label, col) in &map.legend {
+        let c = RGBColor(col.0, col.1, col.2);
+        legend_area
+            .draw(&Rectangle::new([(6, y - 7), (24, y + 7)], c.filled()))
+            .map_err(err)?;
+        legend_area
+            .draw(&Rectangle::new(
+                [(6, y - 7), (24, y + 7)],
+                RGBColor(120, 120, 120),
+            ))
+            .map_err(err)?;
+        legend_area
+            .draw(&Text::new(clean_text(label), (32, y - 7), font.clone()))
+            .map_err(err)?;
+        y += 22;
+    }
+    if !map.segments_label.is_empty() {
+        if !map.segments.is_empty() {
+            legend_area
+                .draw(&PathElement::new(
+                    vec![(6, y), (24, y)],
+                    BLACK.stroke_width(2),
+                ))
+                .map_err(err)?;
+        }
+        // A long note wraps over several lines.
+        for line in wrap(&clean_text(&map.segments_label), 34) {
+            legend_area
+                .draw(&Text::new(line, (32, y - 7), font.clone()))
+                .map_err(err)?;
+            y += 17;
+        }
+    }
     root.present().map_err(err)?;
     Ok(())
+}
+
+/// `text` broken at spaces into lines of at most `width` characters (longer words alone).
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    for word in text.split_whitespace() {
+        match lines.last_mut() {
+            Some(l) if l.len() + 1 + word.len() <= width => {
+                l.push(' ');
+                l.push_str(word);
+            }
+            _ => lines.push(word.to_owned()),
+        }
+    }
+    lines
 }
 
 /// Renders a [`CellMap`] to SVG and PNG.
 pub fn render_cells(map: &CellMap, svg: &Path, png: &Path) -> Result<()> {
     register_fonts();
-    draw_cells(SVGBackend::new(svg, SIZE).into_drawing_area(), map)
+    draw_cells(SVGBackend::new(svg, CELL_SIZE).into_drawing_area(), map)
         .with_context(|| format!("cannot write the figure `{}`", svg.display()))?;
-    draw_cells(BitMapBackend::new(png, SIZE).into_drawing_area(), map)
+    draw_cells(BitMapBackend::new(png, CELL_SIZE).into_drawing_area(), map)
         .with_context(|| format!("cannot write the figure `{}`", png.display()))?;
     Ok(())
 }

@@ -3,8 +3,8 @@
 //! that the caller commits (atomically) when everything is written.
 
 use crate::figures::{
-    alignment_panels, cosine_figure, figure1, figure2_panels, multi_figure, phase_figure,
-    spectrum_figure,
+    alignment_panels, claim1_legend, cosine_figure, figure1, figure2_panels, multi_figure,
+    phase_figure, spectrum_figure,
 };
 use crate::output::{StagedDir, write_csv, write_json, write_npy};
 use crate::plot::{CellMap, Figure, PALETTE, Series, Style, render, render_cells, render_panels};
@@ -268,8 +268,8 @@ pub fn write_phase(
             x_range: (map.x.min - hx, map.x.max + hx),
             y_range: (map.y.min - hy, map.y.max + hy),
             cells: agree_cells,
-            segments: claim1_boundaries(&v.model, &map.x, &map.y, 2),
-            segments_label: "Claim 1 boundaries".into(),
+            segments: claim1_boundaries(&v.model, &map.x, &map.y, 4),
+            segments_label: claim1_legend(&v.model),
             legend: vec![
                 ("agree".into(), (200, 230, 200)),
                 ("disagree".into(), (213, 94, 0)),

@@ -37,9 +37,13 @@ pub struct Claim1 {
     pub predicted: Phase,
 }
 
-/// Claim 1 for `model`. Returns None unless both latent second moments are diagonal (the
-/// claim's setting; other cases go through the effective modes of THEORY §8).
+/// Claim 1 for `model`. Returns None unless the loss is the quadratic one and both latent
+/// second moments are diagonal (the claim's setting; other second moments go through the
+/// effective modes of THEORY §8, other losses through the ODE and its fixed points).
 pub fn claim1(model: &Model) -> Option<Claim1> {
+    if model.loss != hdgan_model::Loss::Quadratic {
+        return None;
+    }
     let lam_m = model.latent.second_moment();
     let lamt_m = model.latent_tilde.second_moment();
     if !(lam_m.is_diagonal() && lamt_m.is_diagonal()) {
@@ -149,5 +153,12 @@ mod tests {
         // p*_1 = sqrt(1.8 * 7.2 / 25) = 0.72
         assert!((c.p_star[0].unwrap() - 0.72).abs() < 1e-12);
         assert_eq!(c.p_star[1], None);
+    }
+
+    #[test]
+    fn claim1_is_for_the_quadratic_loss_only() {
+        let mut c = ModelConfig::figure1(5000, 2.0);
+        c.loss = hdgan_model::LossName::Logistic;
+        assert_eq!(claim1(&c.validate("model").unwrap()), None);
     }
 }

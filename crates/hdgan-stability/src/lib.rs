@@ -30,8 +30,8 @@ mod phase_map;
 
 pub use claim1::{Claim1, ModeStatus, claim1};
 pub use fixed_points::{
-    FixedPoint, FixedPointKind, Stability, analyse, eigenvalues, fixed_points_d1, resting_point,
-    stability_of,
+    FixedPoint, FixedPointKind, Stability, analyse, critical_overlap, eigenvalues, fixed_points_d1,
+    fixed_points_d1_closed_form, fixed_points_d1_search, resting_point, stability_of,
 };
 pub use jacobian::{
     ReducedCoords, reduced_jacobian, reduced_jacobian_with, reduced_rhs_coords,

@@ -383,9 +383,13 @@ pub fn phase_map(
     }
 }
 
-/// Claim 1's boundaries on the grid of `x` and `y` refined `refine` times: the segments
-/// between neighbouring refined points where the predicted phase changes, each drawn on the
-/// edge between them (for plotting).
+/// Claim 1's boundaries as exact lines, for plotting: the grid of `x` and `y` is refined
+/// `refine` times; on every edge of the refined grid where the predicted phase changes the
+/// crossing is located by bisection to round-off, and within each refined cell the crossings
+/// on its edges are joined (two crossings by a segment; more, at a junction of boundaries,
+/// each to their mean). Every returned endpoint (junctions aside) lies on a boundary to
+/// ~1e-12 of the axis range; a straight boundary is drawn exactly. Empty when Claim 1 does
+/// not apply (a non-quadratic loss, non-diagonal moments).
 pub fn claim1_boundaries(
     base: &Model,
     x: &GridAxis,
@@ -393,39 +397,72 @@ pub fn claim1_boundaries(
     refine: usize,
 ) -> Vec<((f64, f64), (f64, f64))> {
     let fx = GridAxis {
-        count: (x.count.max(2) - 1) * refine + 1,
+        count: (x.count.max(2) - 1) * refine.max(1) + 1,
         ..*x
     };
     let fy = GridAxis {
-        count: (y.count.max(2) - 1) * refine + 1,
+        count: (y.count.max(2) - 1) * refine.max(1) + 1,
         ..*y
     };
     let (xs, ys) = (fx.values(), fy.values());
-    let (hx, hy) = (fx.step() / 2.0, fy.step() / 2.0);
+    let predict = |xv: f64, yv: f64| {
+        claim1(&y.param.apply(&x.param.apply(base, xv), yv)).map(|c| c.predicted)
+    };
     let grid: Vec<Vec<Option<Phase>>> = ys
         .par_iter()
-        .map(|&yv| {
-            xs.iter()
-                .map(|&xv| {
-                    claim1(&y.param.apply(&x.param.apply(base, xv), yv)).map(|c| c.predicted)
-                })
-                .collect()
-        })
+        .map(|&yv| xs.iter().map(|&xv| predict(xv, yv)).collect())
         .collect();
-    let mut segs = Vec::new();
-    for (iy, row) in grid.iter().enumerate() {
-        for ix in 0..row.len() {
-            if ix + 1 < row.len() && row[ix] != row[ix + 1] {
-                let xm = xs[ix] + hx;
-                segs.push(((xm, ys[iy] - hy), (xm, ys[iy] + hy)));
-            }
-            if iy + 1 < grid.len() && row[ix] != grid[iy + 1][ix] {
-                let ym = ys[iy] + hy;
-                segs.push(((xs[ix] - hx, ym), (xs[ix] + hx, ym)));
+    // The crossing on the edge from a to b (whose ends are predicted differently).
+    let crossing = |a: (f64, f64), b: (f64, f64)| {
+        let pa = predict(a.0, a.1);
+        let (mut lo, mut hi) = (0.0f64, 1.0f64);
+        let at = |s: f64| (a.0 + s * (b.0 - a.0), a.1 + s * (b.1 - a.1));
+        for _ in 0..60 {
+            let mid = 0.5 * (lo + hi);
+            let p = at(mid);
+            if predict(p.0, p.1) == pa {
+                lo = mid;
+            } else {
+                hi = mid;
             }
         }
-    }
-    segs
+        at(0.5 * (lo + hi))
+    };
+    let (nx, ny) = (xs.len(), ys.len());
+    let cells: Vec<(usize, usize)> = (0..ny.saturating_sub(1))
+        .flat_map(|iy| (0..nx.saturating_sub(1)).map(move |ix| (ix, iy)))
+        .collect();
+    cells
+        .par_iter()
+        .flat_map_iter(|&(ix, iy)| {
+            let corner = |dx: usize, dy: usize| (xs[ix + dx], ys[iy + dy]);
+            let phase = |dx: usize, dy: usize| &grid[iy + dy][ix + dx];
+            // The cell's edges, counter-clockwise, as pairs of corners.
+            let edges = [
+                ((0, 0), (1, 0)),
+                ((1, 0), (1, 1)),
+                ((1, 1), (0, 1)),
+                ((0, 1), (0, 0)),
+            ];
+            let points: Vec<(f64, f64)> = edges
+                .iter()
+                .filter(|((ax, ay), (bx, by))| phase(*ax, *ay) != phase(*bx, *by))
+                .map(|((ax, ay), (bx, by))| crossing(corner(*ax, *ay), corner(*bx, *by)))
+                .collect();
+            let segments: Vec<((f64, f64), (f64, f64))> = match points.len() {
+                0 | 1 => Vec::new(),
+                2 => vec![(points[0], points[1])],
+                k => {
+                    let centre = (
+                        points.iter().map(|p| p.0).sum::<f64>() / k as f64,
+                        points.iter().map(|p| p.1).sum::<f64>() / k as f64,
+                    );
+                    points.iter().map(|&p| (p, centre)).collect()
+                }
+            };
+            segments
+        })
+        .collect()
 }
 
 /// Whether Claim 1 predicts the same phase at `(x, y)` and at the eight points
@@ -494,15 +531,34 @@ mod tests {
         };
         let segs = claim1_boundaries(&m, &x, &y, 1);
         assert!(!segs.is_empty());
-        // Every segment lies within one grid step of one of the analytic boundaries.
-        let (hx, hy) = (x.step(), y.step());
-        for ((x0, y0), (x1, y1)) in &segs {
-            let (xm, ym) = (0.5 * (x0 + x1), 0.5 * (y0 + y1));
-            let near = (xm - 3.0).abs() <= hx
-                || (xm - 5.0).abs() <= hx
-                || (xm - 2.5 * ym).abs() <= hx + 2.5 * hy;
-            assert!(near, "segment at ({xm}, {ym}) is on no boundary");
+        // Both ends of every segment lie on one and the same analytic boundary (to 1e-12):
+        // the lines are drawn exactly, not as staircases along the cell edges.
+        let on = |(px, py): (f64, f64)| {
+            [(px - 3.0).abs(), (px - 5.0).abs(), (px - 2.5 * py).abs()].map(|e| e < 1e-12)
+        };
+        for &(a, b) in &segs {
+            let (oa, ob) = (on(a), on(b));
+            assert!(
+                (0..3).any(|k| oa[k] && ob[k]),
+                "segment {a:?} - {b:?} is not on one boundary"
+            );
         }
+        // The three boundaries are drawn over the whole grid: total lengths.
+        let length = |k: usize| -> f64 {
+            segs.iter()
+                .filter(|&&(a, b)| on(a)[k] && on(b)[k])
+                .map(|&(a, b)| ((a.0 - b.0).powi(2) + (a.1 - b.1).powi(2)).sqrt())
+                .sum()
+        };
+        assert!((length(0) - 0.95).abs() < 1e-9, "x = 3: {}", length(0));
+        assert!((length(1) - 0.95).abs() < 1e-9, "x = 5: {}", length(1));
+        // From (0.125, 0.05) to (2.5, 1): length sqrt(2.375^2 + 0.95^2).
+        let diag = (2.375f64.powi(2) + 0.95f64.powi(2)).sqrt();
+        assert!(
+            (length(2) - diag).abs() < 1e-9,
+            "x = 2.5 y: {} vs {diag}",
+            length(2)
+        );
         assert!(claim1_interior(&m, &x, &y, (0.8, 0.2), (0.1, 0.05)));
         assert!(!claim1_interior(&m, &x, &y, (3.0, 0.2), (0.1, 0.05)));
         assert!(!claim1_interior(&m, &x, &y, (0.5, 0.2), (0.1, 0.05)));
