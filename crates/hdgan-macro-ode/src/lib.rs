@@ -35,7 +35,7 @@ mod solve;
 pub use hdgan_model::HForm;
 pub use multi::{MultiForm, multi_rhs, solve_multi};
 pub use rhs::{
-    ReducedParams, general_rhs, reduced_coefficients, reduced_h, reduced_rhs, reduced_rhs_general,
-    reduced_rhs_with,
+    ReducedParams, general_rhs, general_rhs_with, reduced_coefficients, reduced_h, reduced_rhs,
+    reduced_rhs_general, reduced_rhs_with,
 };
 pub use solve::{OdeError, OdeKind, OdeOptions, integrate, solve, solve_packed};

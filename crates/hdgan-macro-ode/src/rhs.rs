@@ -17,6 +17,21 @@ pub fn general_rhs(model: &Model, state: &MacroState, form: HForm) -> MacroState
     assemble(model, state, &model.ode_coefficients(state, form))
 }
 
+/// [`general_rhs`] with the averages of `loss` in place of the model's (e.g.
+/// [`hdgan_model::ByQuadrature`] to check the quadrature route against closed forms).
+pub fn general_rhs_with(
+    model: &Model,
+    loss: &dyn DiscriminatorLoss,
+    state: &MacroState,
+    form: HForm,
+) -> MacroState {
+    assemble(
+        model,
+        state,
+        &model.ode_coefficients_with(loss, state, form),
+    )
+}
+
 /// Equations (8) at `state` from given coefficients `(g, g~, h, L, b)`: the one place the
 /// general and the reduced right-hand sides (for any loss) are written.
 fn assemble(model: &Model, state: &MacroState, c: &OdeCoefficients) -> MacroState {

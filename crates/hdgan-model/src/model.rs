@@ -109,7 +109,18 @@ impl Model {
     /// The coefficients of ODE (8)-(9) at `state`, for finite lambda (for infinite lambda
     /// the regulariser terms are dropped; the reduced ODE replaces them by multipliers).
     pub fn ode_coefficients(&self, state: &MacroState, form: HForm) -> OdeCoefficients {
-        let m = self.loss.moments(
+        self.ode_coefficients_with(&*self.loss, state, form)
+    }
+
+    /// [`Model::ode_coefficients`] with the averages of `loss` in place of the model's
+    /// (e.g. [`crate::ByQuadrature`]).
+    pub fn ode_coefficients_with(
+        &self,
+        loss: &dyn crate::DiscriminatorLoss,
+        state: &MacroState,
+        form: HForm,
+    ) -> OdeCoefficients {
+        let m = loss.moments(
             &self.latent,
             &self.latent_tilde,
             &state.q,

@@ -40,7 +40,7 @@ pub(super) fn checks() -> Vec<Check> {
     ]
 }
 
-fn fig1_init() -> MacroState {
+pub(super) fn fig1_init() -> MacroState {
     MacroState::diagonal_start(2, 0.1, 0.1)
 }
 
@@ -55,7 +55,7 @@ fn d1_init() -> MacroState {
     MacroState::diagonal_start(1, 0.1, 0.1)
 }
 
-fn spec(ctx: &Ctx, init: MacroState) -> PhaseMapSpec {
+pub(super) fn spec(ctx: &Ctx, init: MacroState) -> PhaseMapSpec {
     let count = ctx.pick(40, 100);
     PhaseMapSpec {
         x: GridAxis {
