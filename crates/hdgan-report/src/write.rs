@@ -259,10 +259,14 @@ pub fn write_phase(
         .collect();
     render_cells(
         &CellMap {
-            title: format!(
-                "{title}: ODE vs Claim 1 ({} of {} agree)",
-                r.agreement.1, r.agreement.0
-            ),
+            title: if r.agreement.0 > 0 {
+                format!(
+                    "{title}: ODE vs Claim 1 ({} of {} agree)",
+                    r.agreement.1, r.agreement.0
+                )
+            } else {
+                format!("{title}: ODE vs Claim 1 (not compared)")
+            },
             x_label: map.x.param.label().into(),
             y_label: map.y.param.label().into(),
             x_range: (map.x.min - hx, map.x.max + hx),

@@ -23,13 +23,19 @@ pub fn execute(
     write_phase(&v, &r, threads, &staged)?;
     let out_dir = staged.commit()?;
     outln!("wrote {}", out_dir.display());
+    let claim1 = if r.agreement.0 > 0 {
+        format!(
+            "Claim 1 and ODE agree at {} of {} points",
+            r.agreement.1, r.agreement.0
+        )
+    } else {
+        hdgan_report::figures::claim1_legend(&v.model)
+    };
     outln!(
-        "{} x {} grid, ODE map in {:.2} s; Claim 1 and ODE agree at {} of {} points",
+        "{} x {} grid, ODE map in {:.2} s; {claim1}",
         r.map.x.count,
         r.map.y.count,
         r.seconds,
-        r.agreement.1,
-        r.agreement.0
     );
     if let Some((n, a)) = r.sim_agreement {
         outln!("simulation and ODE agree at {a} of {n} simulated points");
