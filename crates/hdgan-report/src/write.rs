@@ -296,7 +296,7 @@ pub fn write_phase(
     );
     meta["columns"] = json!(header);
     meta["phase_codes"] = json!(
-        "0 success, 1 oscillation, 2 failure, 3 + sum of 2^l over learned features l (0-based) = mode collapse; NaN = no verdict: claim1_code where Claim 1 does not apply (finite lambda), ode_code where the ODE diverged or could not be classified (also agree and ode_* are then NaN), sim_code at points without a simulation or whose simulation diverged"
+        "0 success, 1 oscillation, 2 failure, 3 + sum of 2^l over learned features l (0-based) = mode collapse; NaN = no verdict: claim1_code where Claim 1 does not apply (finite lambda, a loss other than the quadratic one, non-diagonal second moments), ode_code where the ODE diverged or could not be classified (also agree and ode_* are then NaN), sim_code at points without a simulation or whose simulation diverged"
     );
     meta["classification_times"] = json!(classification_times(
         v.spec.t_end,

@@ -216,7 +216,7 @@ fn newton_from(model: &Model, c: ReducedCoords, mut x: Vec<f64>) -> Option<Vec<f
 }
 
 /// The fixed points of the d = 1 reduced ODE by search, for any loss: Levenberg-Marquardt
-/// ([`newton_from`]) from the 7^3 starts `P, q, r` in {0, +-0.25, +-0.6, +-0.95}, the roots
+/// (`newton_from`) from the 7^3 starts `P, q, r` in {0, +-0.25, +-0.6, +-0.95}, the roots
 /// with `|P|, |q|, |r| <= 1` and not within 1e-4 of `q = r = 0` kept once each (entries
 /// below 1e-9 set to zero) and named by their pattern of zeros; plus the resting line at `line_samples` when `q = r = 0` is a
 /// fixed point for this loss (it is not, e.g., for a linear logit with latent means). For
