@@ -86,6 +86,14 @@ pub enum MultiForm {
     /// multiplier `h_k = (R^T Lam~ R)_kk - (Q^T Lam Q)_kk` (what one gets by projecting the
     /// drift and forgetting the second-order part of the rescaling). A negative control.
     NoIto,
+    /// The orthonormal model (lambda = inf only): `W`, `V` kept orthonormal by
+    /// Gram-Schmidt in column order, so `S = I`, `Z = I` and only `P, Q, R` move
+    /// ([`orthonormal_rhs`]).
+    Orthonormal,
+    /// The same model with the symmetric (polar) retraction `W (W^T W)^(-1/2)` in place of
+    /// Gram-Schmidt: `Phi(G) = G / 2`. hdgan does not simulate it; it is the control that
+    /// shows the retraction matters for p > 1 (for p = d = 1 the two coincide).
+    OrthonormalPolar,
 }
 
 /// The multi-feature right-hand side without forcing the invariant diagonals of the
@@ -169,6 +177,78 @@ fn rhs_raw(model: &Model, form: MultiForm, s: &MultiState) -> MultiState {
     }
 }
 
+/// `Phi(G)`: the strict upper triangle of `G` plus half its diagonal. To first order the R
+/// factor of the QR decomposition of `I + E` is `I + Phi(E)` (for symmetric `E`).
+fn upper_half(g: &DMat) -> DMat {
+    let mut out = DMat::zeros(g.rows(), g.cols());
+    for i in 0..g.rows() {
+        out[(i, i)] = 0.5 * g[(i, i)];
+        for j in (i + 1)..g.cols() {
+            out[(i, j)] = g[(i, j)];
+        }
+    }
+    out
+}
+
+/// The orthonormal model's ODE (lambda = inf, `W^T W = I_p` and `V^T V = I_d` kept by
+/// Gram-Schmidt in column order after every step; THEORY §8):
+///
+/// ```text
+/// G_W = tau (X0 + X0^T) + tau^2 B0,  X0 = Q^T Lam Q - R^T Lam~ R + (eta_T - eta_G) I
+/// B0  = eta_T (Q^T Lam Q + eta_T I) + eta_G (R^T Lam~ R + eta_G I)
+/// G_V = tau~ (R R^T Lam~ + Lam~ R R^T)
+/// dP/dt = tau~ Q R^T Lam~ - P Phi(G_V)
+/// dQ/dt = tau (Lam Q - P Lam~ R + (eta_T - eta_G) Q) - Q Phi(G_W)
+/// dR/dt = tau (P^T Lam Q - Lam~ R + (eta_T - eta_G) R) + tau~ Lam~ R - Phi(G_V)^T R - R Phi(G_W)
+/// ```
+///
+/// with `Phi` the upper triangle plus half the diagonal ([`upper_half`]); `dS = dZ = 0`.
+fn orthonormal_rhs(model: &Model, s: &MultiState, polar: bool) -> MultiState {
+    let (d, p) = (s.d(), s.p_features());
+    let lam = model.latent.second_moment().matrix();
+    let lt = model.latent_tilde.second_moment().matrix();
+    let (tau, tt) = (model.tau, model.tau_tilde);
+    let (et, eg) = (model.eta_t, model.eta_g);
+    let qlq = s.q.transpose().matmul(&lam.matmul(&s.q));
+    let rlr = s.r.transpose().matmul(&lt.matmul(&s.r));
+    let eye_p = DMat::identity(p);
+    let x0 = lin(&[(1.0, &qlq), (-1.0, &rlr), (et - eg, &eye_p)]);
+    let b0 = lin(&[(et, &qlq), (et * et, &eye_p), (eg, &rlr), (eg * eg, &eye_p)]);
+    let mut g_w = lin(&[(tau, &x0), (tau, &x0.transpose()), (tau * tau, &b0)]);
+    symmetrize(&mut g_w);
+    let rr = s.r.matmul(&s.r.transpose());
+    let mut g_v = lin(&[(tt, &rr.matmul(lt)), (tt, &lt.matmul(&rr))]);
+    symmetrize(&mut g_v);
+    let phi = |g: &DMat| if polar { scale(g, 0.5) } else { upper_half(g) };
+    let (phi_w, phi_v) = (phi(&g_w), phi(&g_v));
+    let lt_r = lt.matmul(&s.r);
+    let dp = lin(&[
+        (tt, &s.q.matmul(&lt_r.transpose())),
+        (-1.0, &s.p.matmul(&phi_v)),
+    ]);
+    let dq = lin(&[
+        (tau, &lam.matmul(&s.q)),
+        (-tau, &s.p.matmul(&lt_r)),
+        (tau * (et - eg), &s.q),
+        (-1.0, &s.q.matmul(&phi_w)),
+    ]);
+    let dr = lin(&[
+        (tau, &s.p.transpose().matmul(&lam.matmul(&s.q))),
+        (-tau, &lt_r),
+        (tau * (et - eg), &s.r),
+        (tt, &lt_r),
+        (-1.0, &phi_v.transpose().matmul(&s.r)),
+        (-1.0, &s.r.matmul(&phi_w)),
+    ]);
+    MultiState {
+        p: dp,
+        q: dq,
+        r: dr,
+        s: DMat::zeros(d, d),
+        z: DMat::zeros(p, p),
+    }
+}
+
 /// Replaces `a` by `(a + a^T) / 2`, exactly symmetric.
 fn symmetrize(a: &mut DMat) {
     for i in 0..a.rows() {
@@ -190,6 +270,9 @@ fn symmetrize(a: &mut DMat) {
 /// antisymmetric part of `Z` is an unstable direction of the ODE: it grew from 1e-16 like
 /// `exp(tau^2 (eta_T^2 + eta_G^2) t)` until the solve diverged near t = 170.)
 pub fn multi_rhs(model: &Model, form: MultiForm, s: &MultiState) -> MultiState {
+    if matches!(form, MultiForm::Orthonormal | MultiForm::OrthonormalPolar) {
+        return orthonormal_rhs(model, s, form == MultiForm::OrthonormalPolar);
+    }
     let mut sym = s.clone();
     symmetrize(&mut sym.s);
     symmetrize(&mut sym.z);
@@ -219,6 +302,15 @@ pub fn solve_multi(
     let _span =
         tracing::debug_span!("ode_solve_multi", ?form, t_end = times.last().copied()).entered();
     model.require_quadratic("the multi-feature ODE")?;
+    if matches!(form, MultiForm::Orthonormal | MultiForm::OrthonormalPolar)
+        && !model.lambda.is_infinite()
+    {
+        return Err(hdgan_core::ParamError::rule(
+            "model.lambda",
+            "must be \"inf\" for the orthonormal model (it is a constraint)",
+        )
+        .into());
+    }
     let (d, p) = (init.d(), init.p_features());
     let names = MultiState::column_names(d, p);
     let f = |y: &[f64], dy: &mut [f64]| {
@@ -302,6 +394,41 @@ mod tests {
             .map(|(x, y)| (x - y).abs())
             .fold(0.0, f64::max);
         assert!(err < 1e-12, "{a:?} vs {b:?}");
+    }
+
+    /// The orthonormal model with d = p = 1 is the reduced ODE (13)-(14) (one column each:
+    /// orthonormal = normalised), and for d = p = 2 it differs from the column-normalised
+    /// one (the off-diagonal of Phi moves Q and R).
+    #[test]
+    fn orthonormal_one_feature_is_the_reduced_ode() {
+        let mut c = ModelConfig::figure1(1000, 1.5);
+        c.eta_g = 0.7;
+        c.d = 1;
+        c.latent = LatentConfig::diagonal(&[5.0]);
+        let m = c.validate("model").unwrap();
+        let mut s = MultiState::zeros(1, 1);
+        s.p[(0, 0)] = 0.4;
+        s.q[(0, 0)] = 0.3;
+        s.r[(0, 0)] = -0.2;
+        s.s[(0, 0)] = 1.0;
+        s.z[(0, 0)] = 1.0;
+        let got = multi_rhs(&m, MultiForm::Orthonormal, &s);
+        let want = MultiState::from_single(&reduced_rhs(&m, &s.to_single().unwrap()));
+        let err = got
+            .pack()
+            .iter()
+            .zip(want.pack())
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0, f64::max);
+        assert!(err < 1e-12, "{got:?} vs {want:?}");
+        let mi = model(LambdaValue::Text("inf".into()), 2);
+        let mut s2 = state(2);
+        s2.z = DMat::identity(2);
+        s2.s = DMat::identity(2);
+        let a = multi_rhs(&mi, MultiForm::Orthonormal, &s2);
+        let b = multi_rhs(&mi, MultiForm::Derived, &s2);
+        assert!(a.q.max_abs_diff(&b.q) > 1e-3);
+        assert_eq!(a.z, DMat::zeros(2, 2));
     }
 
     /// Constrained case: the unit diagonals of S and Z are invariant by the algebra of the

@@ -51,6 +51,34 @@ pub struct MultiSgda {
     /// Real samples in place of `U c + sqrt(eta_T) a` (then `U` is only the reference
     /// subspace the overlaps are measured against).
     data: Option<Box<dyn RealSamples>>,
+    /// With `lambda = inf`: keep `W` and `V` orthonormal (Gram-Schmidt in column order
+    /// after every step) instead of normalising each column on its own.
+    orthonormal: bool,
+}
+
+/// Modified Gram-Schmidt on the columns of `a` (column-major, columns of length n), in
+/// column order: the Q factor of the QR decomposition with positive diagonal. Writes the
+/// squared norms (1, or 0 for a dependent column) into `norms`.
+fn gram_schmidt(a: &mut [f64], n: usize, norms: &mut [f64]) {
+    let cols = a.len() / n;
+    for k in 0..cols {
+        let (done, rest) = a.split_at_mut(k * n);
+        let col = &mut rest[..n];
+        for prev in done.chunks_exact(n) {
+            let c = dot(prev, col);
+            for (x, pv) in col.iter_mut().zip(prev) {
+                *x -= c * pv;
+            }
+        }
+        let nn = dot(col, col);
+        if nn > 0.0 && nn.is_finite() {
+            let inv = 1.0 / nn.sqrt();
+            for x in col.iter_mut() {
+                *x *= inv;
+            }
+        }
+        norms[k] = dot(col, col);
+    }
 }
 
 /// A source of real samples `y` (one n-vector per step) for training on data instead of
@@ -129,6 +157,7 @@ impl MultiSgda {
             blowup,
             data,
             scores: Vec::new(),
+            orthonormal: false,
 
             y: vec![0.0; n],
             y0: vec![0.0; n],
@@ -137,6 +166,23 @@ impl MultiSgda {
             c0: vec![0.0; d],
             c1: vec![0.0; d],
         }
+    }
+
+    /// The orthonormal model (lambda = inf only): `W` and `V` are orthonormalised now and
+    /// kept orthonormal by Gram-Schmidt in column order after every step (THEORY §8). A
+    /// finite lambda is refused, naming `model.lambda`.
+    pub fn orthonormal(mut self) -> Result<Self, SimError> {
+        if !self.model.lambda.is_infinite() {
+            return Err(hdgan_core::ParamError::rule(
+                "model.lambda",
+                "must be \"inf\" for the orthonormal model (it is a constraint)",
+            )
+            .into());
+        }
+        self.orthonormal = true;
+        gram_schmidt(&mut self.v, self.n, &mut self.s_diag);
+        gram_schmidt(&mut self.w, self.n, &mut self.z_diag);
+        Ok(self)
     }
 
     /// Number of discriminator features p.
@@ -266,6 +312,12 @@ impl Engine for MultiSgda {
             }
         }
         let projected = m.lambda.is_infinite();
+        if self.orthonormal {
+            gram_schmidt(&mut self.v, n, &mut self.s_diag);
+            gram_schmidt(&mut self.w, n, &mut self.z_diag);
+            self.steps += 1;
+            return self.check();
+        }
         for (cols, norms) in [
             (&mut self.v, &mut self.s_diag),
             (&mut self.w, &mut self.z_diag),
@@ -321,6 +373,34 @@ mod tests {
         cfg.p = p;
         cfg.lambda = lambda;
         cfg.validate("model").unwrap()
+    }
+
+    /// The orthonormal model keeps V^T V = I and W^T W = I (to round-off) through the steps
+    /// and refuses a finite lambda.
+    #[test]
+    fn orthonormal_model_stays_on_the_stiefel_manifold() {
+        let m = model(2, LambdaValue::default());
+        let mut ic = InitConfig::diagonal(2, 0.3, 0.2);
+        ic.q0 = vec![0.3, 0.1];
+        ic.q0_cols = Some(vec![vec![0.3, 0.1], vec![0.1, 0.4]]);
+        let init = ic.validate("init", &m).unwrap();
+        let mut rng = stream_rng(3, 0);
+        let mut e = MultiSgda::new(&m, &init, 1e6, &mut rng)
+            .unwrap()
+            .orthonormal()
+            .unwrap();
+        for _ in 0..200 {
+            e.step(&mut rng).unwrap();
+        }
+        let s = e.macro_state();
+        assert!(s.s.max_abs_diff(&DMat::identity(2)) < 1e-12, "{:?}", s.s);
+        assert!(s.z.max_abs_diff(&DMat::identity(2)) < 1e-12, "{:?}", s.z);
+        let finite = model(2, LambdaValue::Number(2.0));
+        let err = MultiSgda::new(&finite, &init, 1e6, &mut rng)
+            .unwrap()
+            .orthonormal()
+            .expect_err("finite lambda refused");
+        assert!(err.to_string().contains("model.lambda"), "{err}");
     }
 
     /// The initial state hits the prescribed overlaps, p = 2.
