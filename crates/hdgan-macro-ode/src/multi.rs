@@ -88,7 +88,7 @@ pub enum MultiForm {
     NoIto,
     /// The orthonormal model (lambda = inf only): `W`, `V` kept orthonormal by
     /// Gram-Schmidt in column order, so `S = I`, `Z = I` and only `P, Q, R` move
-    /// ([`orthonormal_rhs`]).
+    /// (THEORY §8).
     Orthonormal,
     /// The same model with the symmetric (polar) retraction `W (W^T W)^(-1/2)` in place of
     /// Gram-Schmidt: `Phi(G) = G / 2`. hdgan does not simulate it; it is the control that
