@@ -526,6 +526,29 @@ fn phase_measure_cases() -> Vec<Case> {
         2,
         "model.loss_bias",
     ));
+    // The orthonormal constraint: only with lambda = inf and p >= 2; an unknown name.
+    v.push(case(
+        &["run", "{cfg}"],
+        Some(finite("constraint = \"orthonormal\"")),
+        2,
+        "model.constraint",
+    ));
+    v.push(case(
+        &["run", "{cfg}"],
+        Some(with_line(
+            &run_config(),
+            "lambda =",
+            "lambda = \"inf\"\nconstraint = \"orthonormal\"",
+        )),
+        2,
+        "model.constraint",
+    ));
+    v.push(case(
+        &["run", "{cfg}"],
+        Some(finite("constraint = \"stiefel\"")),
+        2,
+        "model.constraint",
+    ));
     v.push(case(
         &["modes", "{cfg}"],
         Some(finite("loss = \"logistic\"")),

@@ -23,7 +23,53 @@ pub struct MultiState {
     pub z: DMat,
 }
 
+/// The inverse of the upper Cholesky factor `R` (`R^T R = a`, `R` upper triangular with
+/// positive diagonal) of a symmetric positive definite `a`; None if `a` is not.
+fn inverse_cholesky_upper(a: &DMat) -> Option<DMat> {
+    let n = a.rows();
+    let mut r = DMat::zeros(n, n);
+    for i in 0..n {
+        for j in i..n {
+            let s: f64 = a[(i, j)] - (0..i).map(|k| r[(k, i)] * r[(k, j)]).sum::<f64>();
+            if i == j {
+                if s.is_nan() || s <= 0.0 {
+                    return None;
+                }
+                r[(i, i)] = s.sqrt();
+            } else {
+                r[(i, j)] = s / r[(i, i)];
+            }
+        }
+    }
+    // Back substitution for R^-1 (upper triangular).
+    let mut inv = DMat::zeros(n, n);
+    for j in 0..n {
+        inv[(j, j)] = 1.0 / r[(j, j)];
+        for i in (0..j).rev() {
+            let s: f64 = ((i + 1)..=j).map(|k| r[(i, k)] * inv[(k, j)]).sum();
+            inv[(i, j)] = -s / r[(i, i)];
+        }
+    }
+    Some(inv)
+}
+
 impl MultiState {
+    /// The overlaps after Gram-Schmidt of the columns of `V` and of `W` in column order
+    /// (the Q factors of their QR decompositions, whose R factors are the upper Cholesky
+    /// factors of `S` and `Z`): `P R_V^-1`, `Q R_W^-1`, `R_V^-T R R_W^-1`, `S = Z = I`.
+    /// None if `S` or `Z` is not positive definite.
+    pub fn orthonormalized(&self) -> Option<Self> {
+        let iv = inverse_cholesky_upper(&self.s)?;
+        let iw = inverse_cholesky_upper(&self.z)?;
+        Some(Self {
+            p: self.p.matmul(&iv),
+            q: self.q.matmul(&iw),
+            r: iv.transpose().matmul(&self.r).matmul(&iw),
+            s: DMat::identity(self.d()),
+            z: DMat::identity(self.p_features()),
+        })
+    }
+
     /// The all-zero state with d features and p discriminator features.
     pub fn zeros(d: usize, p: usize) -> Self {
         Self {
@@ -197,6 +243,68 @@ impl MultiState {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Column-major n x k vectors from a deterministic sequence.
+    fn vectors(n: usize, k: usize, seed: f64) -> Vec<f64> {
+        // A quadratic phase: a plain sinusoid would put every column in one plane.
+        (0..n * k)
+            .map(|i| ((i * i) as f64 * seed + i as f64).sin())
+            .collect()
+    }
+
+    fn dot(a: &[f64], b: &[f64]) -> f64 {
+        a.iter().zip(b).map(|(x, y)| x * y).sum()
+    }
+
+    /// Gram-Schmidt of the vectors themselves (in column order) and `orthonormalized` of
+    /// their overlaps agree to 1e-12 (d = 3, p = 2, n = 40).
+    #[test]
+    fn orthonormalized_is_gram_schmidt_of_the_vectors() {
+        let n = 40;
+        let gs = |a: &mut Vec<f64>| {
+            let k = a.len() / n;
+            for j in 0..k {
+                for i in 0..j {
+                    let (lo, hi) = a.split_at_mut(j * n);
+                    let c = dot(&lo[i * n..(i + 1) * n], &hi[..n]);
+                    for t in 0..n {
+                        hi[t] -= c * lo[i * n + t];
+                    }
+                }
+                let nn = dot(&a[j * n..(j + 1) * n], &a[j * n..(j + 1) * n]).sqrt();
+                for t in 0..n {
+                    a[j * n + t] /= nn;
+                }
+            }
+        };
+        let mut u = vectors(n, 3, 0.7);
+        gs(&mut u);
+        let (mut v, mut w) = (vectors(n, 3, 1.3), vectors(n, 2, 2.9));
+        let overlaps = |v: &[f64], w: &[f64]| {
+            let g = |a: &[f64], b: &[f64], ra: usize, cb: usize| {
+                let mut m = DMat::zeros(ra, cb);
+                for i in 0..ra {
+                    for j in 0..cb {
+                        m[(i, j)] = dot(&a[i * n..(i + 1) * n], &b[j * n..(j + 1) * n]);
+                    }
+                }
+                m
+            };
+            MultiState {
+                p: g(&u, v, 3, 3),
+                q: g(&u, w, 3, 2),
+                r: g(v, w, 3, 2),
+                s: g(v, v, 3, 3),
+                z: g(w, w, 2, 2),
+            }
+        };
+        let before = overlaps(&v, &w);
+        gs(&mut v);
+        gs(&mut w);
+        let after = overlaps(&v, &w);
+        let got = before.orthonormalized().unwrap();
+        assert!(got.gram().max_abs_diff(&after.gram()) < 1e-12);
+    }
 
     #[test]
     fn round_trips_and_names() {

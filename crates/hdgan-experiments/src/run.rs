@@ -276,8 +276,8 @@ fn simulate_multi_with<S: MemberStore>(
         Some((_, opts)) => Some(
             solve_multi(
                 model,
-                MultiForm::Derived,
-                &valid.init.multi_state(),
+                MultiForm::for_model(model),
+                &ode_start(model, &valid.init)?,
                 &sim[0].times,
                 &opts,
             )
@@ -289,6 +289,20 @@ fn simulate_multi_with<S: MemberStore>(
         sim,
         ode,
         sim_seconds,
+    })
+}
+
+/// The multi-feature ODE's initial state: the prescribed overlaps, orthonormalised as the
+/// engine does (Gram-Schmidt of V and W in column order) for the orthonormal model.
+fn ode_start(model: &hdgan_model::Model, init: &hdgan_micro_sim::InitState) -> Result<MultiState> {
+    let start = init.multi_state();
+    if model.constraint != hdgan_model::Constraint::Orthonormal {
+        return Ok(start);
+    }
+    start.orthonormalized().ok_or_else(|| {
+        anyhow::anyhow!(
+            "the initial overlaps are not realisable by independent columns (S or Z is not positive definite)"
+        )
     })
 }
 

@@ -96,6 +96,18 @@ pub enum MultiForm {
     OrthonormalPolar,
 }
 
+impl MultiForm {
+    /// The ODE of the model: [`MultiForm::Orthonormal`] for `model.constraint =
+    /// "orthonormal"`, [`MultiForm::Derived`] otherwise.
+    pub fn for_model(model: &Model) -> Self {
+        if model.constraint == hdgan_model::Constraint::Orthonormal {
+            MultiForm::Orthonormal
+        } else {
+            MultiForm::Derived
+        }
+    }
+}
+
 /// The multi-feature right-hand side without forcing the invariant diagonals of the
 /// constrained case to zero (exposed to the tests, which check that they vanish).
 fn rhs_raw(model: &Model, form: MultiForm, s: &MultiState) -> MultiState {

@@ -51,8 +51,9 @@ pub struct MultiSgda {
     /// Real samples in place of `U c + sqrt(eta_T) a` (then `U` is only the reference
     /// subspace the overlaps are measured against).
     data: Option<Box<dyn RealSamples>>,
-    /// With `lambda = inf`: keep `W` and `V` orthonormal (Gram-Schmidt in column order
-    /// after every step) instead of normalising each column on its own.
+    /// `model.constraint = "orthonormal"` (lambda = inf, validated by the model): `W` and
+    /// `V` are orthonormalised at the start and kept orthonormal by Gram-Schmidt in column
+    /// order after every step instead of normalising each column on its own.
     orthonormal: bool,
 }
 
@@ -143,7 +144,7 @@ impl MultiSgda {
         let n = model.n;
         let (d, p) = (v.len() / n, w.len() / n);
         let norms = |a: &[f64]| -> Vec<f64> { a.chunks_exact(n).map(|c| dot(c, c)).collect() };
-        Self {
+        let mut engine = Self {
             model: model.clone(),
             n,
             d,
@@ -157,7 +158,7 @@ impl MultiSgda {
             blowup,
             data,
             scores: Vec::new(),
-            orthonormal: false,
+            orthonormal: model.constraint == hdgan_model::Constraint::Orthonormal,
 
             y: vec![0.0; n],
             y0: vec![0.0; n],
@@ -165,24 +166,12 @@ impl MultiSgda {
             c: vec![0.0; d],
             c0: vec![0.0; d],
             c1: vec![0.0; d],
+        };
+        if engine.orthonormal {
+            gram_schmidt(&mut engine.v, n, &mut engine.s_diag);
+            gram_schmidt(&mut engine.w, n, &mut engine.z_diag);
         }
-    }
-
-    /// The orthonormal model (lambda = inf only): `W` and `V` are orthonormalised now and
-    /// kept orthonormal by Gram-Schmidt in column order after every step (THEORY §8). A
-    /// finite lambda is refused, naming `model.lambda`.
-    pub fn orthonormal(mut self) -> Result<Self, SimError> {
-        if !self.model.lambda.is_infinite() {
-            return Err(hdgan_core::ParamError::rule(
-                "model.lambda",
-                "must be \"inf\" for the orthonormal model (it is a constraint)",
-            )
-            .into());
-        }
-        self.orthonormal = true;
-        gram_schmidt(&mut self.v, self.n, &mut self.s_diag);
-        gram_schmidt(&mut self.w, self.n, &mut self.z_diag);
-        Ok(self)
+        engine
     }
 
     /// Number of discriminator features p.
@@ -375,32 +364,33 @@ mod tests {
         cfg.validate("model").unwrap()
     }
 
-    /// The orthonormal model keeps V^T V = I and W^T W = I (to round-off) through the steps
-    /// and refuses a finite lambda.
+    /// The orthonormal model starts with and keeps V^T V = I and W^T W = I (to round-off)
+    /// through the steps; a finite lambda is refused.
     #[test]
     fn orthonormal_model_stays_on_the_stiefel_manifold() {
-        let m = model(2, LambdaValue::default());
+        let mut cfg = ModelConfig::figure1(40, 1.5);
+        cfg.eta_g = 0.5;
+        cfg.p = 2;
+        cfg.constraint = hdgan_model::Constraint::Orthonormal;
+        let m = cfg.validate("model").unwrap();
         let mut ic = InitConfig::diagonal(2, 0.3, 0.2);
         ic.q0 = vec![0.3, 0.1];
         ic.q0_cols = Some(vec![vec![0.3, 0.1], vec![0.1, 0.4]]);
         let init = ic.validate("init", &m).unwrap();
         let mut rng = stream_rng(3, 0);
-        let mut e = MultiSgda::new(&m, &init, 1e6, &mut rng)
-            .unwrap()
-            .orthonormal()
-            .unwrap();
+        let mut e = MultiSgda::new(&m, &init, 1e6, &mut rng).unwrap();
+        let s0 = e.macro_state();
+        assert!(s0.z.max_abs_diff(&DMat::identity(2)) < 1e-12, "{:?}", s0.z);
         for _ in 0..200 {
             e.step(&mut rng).unwrap();
         }
         let s = e.macro_state();
         assert!(s.s.max_abs_diff(&DMat::identity(2)) < 1e-12, "{:?}", s.s);
         assert!(s.z.max_abs_diff(&DMat::identity(2)) < 1e-12, "{:?}", s.z);
-        let finite = model(2, LambdaValue::Number(2.0));
-        let err = MultiSgda::new(&finite, &init, 1e6, &mut rng)
-            .unwrap()
-            .orthonormal()
-            .expect_err("finite lambda refused");
-        assert!(err.to_string().contains("model.lambda"), "{err}");
+        // A finite lambda is refused by the model, naming the key.
+        cfg.lambda = LambdaValue::Number(2.0);
+        let err = cfg.validate("model").expect_err("finite lambda refused");
+        assert!(err.to_string().contains("model.constraint"), "{err}");
     }
 
     /// The initial state hits the prescribed overlaps, p = 2.

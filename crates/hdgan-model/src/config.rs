@@ -47,10 +47,33 @@ pub struct ModelConfig {
     /// `l1`), simulated by the multi-feature engine and described by the multi-feature ODE.
     #[serde(default = "one")]
     pub p: usize,
+    /// How `lambda = inf` constrains `W` and `V` with p > 1 (THEORY §8): `"columns"` (the
+    /// default: each column normalised on its own) or `"orthonormal"` (`W^T W = I`,
+    /// `V^T V = I`, kept by Gram-Schmidt in column order after every step).
+    #[serde(default, skip_serializing_if = "Constraint::is_columns")]
+    pub constraint: Constraint,
 }
 
 fn one() -> usize {
     1
+}
+
+/// The constraint of `lambda = inf` on the columns of `W` and `V` (`model.constraint`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Constraint {
+    /// Every column of `W` and of `V` normalised on its own (the paper's projection).
+    #[default]
+    Columns,
+    /// `W` and `V` orthonormal (Gram-Schmidt in column order), as in Bond & Dogan's code.
+    Orthonormal,
+}
+
+impl Constraint {
+    /// Whether this is the default.
+    pub fn is_columns(&self) -> bool {
+        *self == Constraint::Columns
+    }
 }
 
 /// lambda as written in a config: a number or the string `"inf"`.
@@ -241,6 +264,7 @@ impl ModelConfig {
             loss_bias: None,
             l1: 0.0,
             p: 1,
+            constraint: Constraint::Columns,
         }
     }
 
@@ -323,6 +347,20 @@ impl ModelConfig {
                 "must be 0 with a multi-feature discriminator (p > 1)",
             ));
         }
+        if self.constraint == Constraint::Orthonormal {
+            if !lambda.is_infinite() {
+                return Err(ParamError::rule(
+                    k("constraint"),
+                    "must be \"columns\" with a finite lambda (\"orthonormal\" is a constraint: lambda = \"inf\")",
+                ));
+            }
+            if self.p < 2 {
+                return Err(ParamError::rule(
+                    k("constraint"),
+                    "\"orthonormal\" is for a multi-feature discriminator: needs model.p >= 2",
+                ));
+            }
+        }
         if 2 * self.d + self.p > self.n {
             return Err(ParamError::rule(
                 k("n"),
@@ -362,6 +400,7 @@ impl ModelConfig {
             loss,
             l1,
             p: self.p,
+            constraint: self.constraint,
         })
     }
 

@@ -32,7 +32,9 @@ mod regularizer;
 mod score_table;
 mod zig_tables;
 
-pub use config::{ClassConfig, FromData, LambdaValue, LatentConfig, LossName, ModelConfig};
+pub use config::{
+    ClassConfig, Constraint, FromData, LambdaValue, LatentConfig, LossName, ModelConfig,
+};
 pub use latent::Latent;
 pub use loss::{
     ByQuadrature, DiscriminatorLoss, LogisticLinear, LogisticQuadratic, Loss, LossMoments,

@@ -30,6 +30,8 @@ pub struct Model {
     pub l1: f64,
     /// Number of discriminator features p (1: the paper's single feature `w`).
     pub p: usize,
+    /// The constraint of lambda = inf on `W` and `V` (p > 1).
+    pub constraint: crate::Constraint,
 }
 
 /// Which form of `h` the general ODE uses (THEORY §4).

@@ -283,6 +283,7 @@ fn orthonormal_ode_vs_sim(ctx: &Ctx) -> Result<Outcome> {
         let mut c = ModelConfig::figure1(n, 2.0);
         c.tau_tilde = 0.1;
         c.p = p;
+        c.constraint = hdgan_model::Constraint::Orthonormal;
         let m: Model = c.validate("model")?;
         let mut ic = InitConfig::diagonal(d, 0.3, 0.3);
         ic.p0 = vec![vec![0.3, 0.1], vec![-0.1, 0.25]];
@@ -293,7 +294,7 @@ fn orthonormal_ode_vs_sim(ctx: &Ctx) -> Result<Outcome> {
         let sims = run_ensemble(
             members,
             4700 + k as u64,
-            |_, rng| MultiSgda::new(&m, &init, DEFAULT_BLOWUP, rng)?.orthonormal(),
+            |_, rng| MultiSgda::new(&m, &init, DEFAULT_BLOWUP, rng),
             &schedule,
             RunControl::default(),
         )?;
