@@ -21,7 +21,7 @@ pub(super) fn checks() -> Vec<Check> {
         },
         Check {
             name: "multi_feature_symmetric_long_run",
-            claim: "The multi-feature ODE keeps S and Z exactly symmetric and does not diverge to T = 400 (column-normalised constraint and finite lambda; d = p = 2 as in configs/multi-feature.toml, and d = 3, p = 2 from a generic start).",
+            claim: "The multi-feature ODE keeps S and Z exactly symmetric and does not diverge to T = 400 (column-normalised and orthonormal constraints and finite lambda; d = p = 2 as in configs/multi-feature.toml, and d = 3, p = 2 from a generic start).",
             run: multi_feature_symmetric_long_run,
         },
         Check {
@@ -40,21 +40,30 @@ fn multi_feature_symmetric_long_run(_ctx: &Ctx) -> Result<Outcome> {
         "| case | max |Z - Z^T| | max |S - S^T| | reached T | Z12 at T |\n|---|---|---|---|---|"
             .to_owned(),
     ];
-    for (name, d, lambda) in [
+    for (name, d, lambda, orthonormal) in [
         (
             "d = p = 2, lambda = inf (configs/multi-feature.toml)",
             2,
             LambdaValue::default(),
+            false,
         ),
         (
             "d = 3, p = 2, lambda = inf, generic start",
             3,
             LambdaValue::default(),
+            false,
         ),
         (
             "d = 3, p = 2, lambda = 3, generic start",
             3,
             LambdaValue::Number(3.0),
+            false,
+        ),
+        (
+            "d = 3, p = 2, orthonormal constraint, generic start",
+            3,
+            LambdaValue::default(),
+            true,
         ),
     ] {
         let mut c = ModelConfig::figure1(2000, 2.0);
@@ -63,6 +72,9 @@ fn multi_feature_symmetric_long_run(_ctx: &Ctx) -> Result<Outcome> {
         c.tau_tilde = 0.1;
         c.lambda = lambda;
         c.latent = hdgan_model::LatentConfig::diagonal(&[5.0, 3.0, 2.0][..d]);
+        if orthonormal {
+            c.constraint = hdgan_model::Constraint::Orthonormal;
+        }
         let m = c.validate("model")?;
         let mut init = MultiState::zeros(d, 2);
         for i in 0..d {
@@ -81,9 +93,14 @@ fn multi_feature_symmetric_long_run(_ctx: &Ctx) -> Result<Outcome> {
             init.s[(i, i)] = 1.0;
         }
         init.z = hdgan_core::DMat::from_row_major(2, 2, vec![1.0, 0.07, 0.07, 1.0]);
+        if orthonormal {
+            init = init
+                .orthonormalized()
+                .ok_or_else(|| anyhow::anyhow!("start not positive definite"))?;
+        }
         let (asym_z, asym_s, reached, z12) = match solve_multi(
             &m,
-            MultiForm::Derived,
+            MultiForm::for_model(&m),
             &init,
             &times,
             &OdeOptions::default(),
