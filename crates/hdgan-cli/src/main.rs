@@ -16,7 +16,7 @@ use hdgan_data::{Colour, Dataset};
 use hdgan_experiments::InputError;
 use hdgan_experiments::train_data::TrainDataRequest;
 use hdgan_micro_sim::EngineKind;
-use hdgan_model::FromData;
+use hdgan_model::{Constraint, FromData};
 use progress::Progress;
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -171,6 +171,10 @@ enum Command {
         /// Use only the first N images.
         #[arg(long)]
         max_images: Option<usize>,
+        /// Generator constraint: "columns" (each column of V normalised on its own, the
+        /// paper's model) or "orthonormal" (V kept orthonormal by Gram-Schmidt, THEORY §8).
+        #[arg(long, default_value = "columns", value_parser = parse_constraint)]
+        constraint: Constraint,
         #[command(flatten)]
         output: OutArgs,
         /// Worker threads (default: one per core). Results do not depend on it.
@@ -183,6 +187,16 @@ enum Command {
         /// Any TOML config with a [model] table (lambda = "inf").
         config: PathBuf,
     },
+}
+
+fn parse_constraint(s: &str) -> Result<Constraint, String> {
+    match s {
+        "columns" => Ok(Constraint::Columns),
+        "orthonormal" => Ok(Constraint::Orthonormal),
+        _ => Err(format!(
+            "unknown constraint `{s}`: expected \"columns\" or \"orthonormal\""
+        )),
+    }
 }
 
 /// The generator covariances to train with.
@@ -330,6 +344,7 @@ fn dispatch(cmd: Command, progress: Progress) -> Result<()> {
             covariance,
             colour,
             max_images,
+            constraint,
             output,
             threads,
         } => {
@@ -342,6 +357,7 @@ fn dispatch(cmd: Command, progress: Progress) -> Result<()> {
             req.seeds = seeds;
             req.seed = seed;
             req.covariances = covariance.0;
+            req.constraint = constraint;
             req.colour = if colour { Colour::Rgb } else { Colour::Grey };
             req.max_images = max_images;
             req.threads = threads;

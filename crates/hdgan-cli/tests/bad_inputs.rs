@@ -526,17 +526,44 @@ fn phase_measure_cases() -> Vec<Case> {
         2,
         "model.loss_bias",
     ));
-    // The orthonormal constraint: only with lambda = inf and p >= 2; an unknown name.
+    // The orthonormal constraint: only with lambda = inf; simulated by the literal step of
+    // the full engine and described by its own ODE; the single-feature analyses describe the
+    // column-normalised model only (d > 1); an unknown name.
     v.push(case(
         &["run", "{cfg}"],
         Some(finite("constraint = \"orthonormal\"")),
         2,
         "model.constraint",
     ));
+    let unstepped = with_line(
+        &run_config(),
+        "lambda =",
+        "lambda = \"inf\"\nconstraint = \"orthonormal\"",
+    );
+    let orthonormal = with_line(&unstepped, "members =", "members = 2\nmode = \"literal\"");
+    v.push(case(&["run", "{cfg}"], Some(unstepped), 2, "sim.mode"));
     v.push(case(
         &["run", "{cfg}"],
+        Some(format!("{orthonormal}engine = \"gram\"\n")),
+        2,
+        "sim.engine",
+    ));
+    v.push(case(
+        &["run", "{cfg}"],
+        Some(format!("{orthonormal}[ode]\nequation = \"reduced\"\n")),
+        2,
+        "ode.equation",
+    ));
+    v.push(case(
+        &["fixed-points", "{cfg}"],
+        Some(orthonormal),
+        2,
+        "model.constraint",
+    ));
+    v.push(case(
+        &["phase", "{cfg}"],
         Some(with_line(
-            &run_config(),
+            &phase_config(),
             "lambda =",
             "lambda = \"inf\"\nconstraint = \"orthonormal\"",
         )),

@@ -154,6 +154,20 @@ impl Trajectory {
     }
 }
 
+impl Trajectory<MultiState> {
+    /// The same path as single-feature states (None unless p = 1).
+    pub fn to_single(&self) -> Option<Trajectory> {
+        Some(Trajectory {
+            times: self.times.clone(),
+            states: self
+                .states
+                .iter()
+                .map(MultiState::to_single)
+                .collect::<Option<_>>()?,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

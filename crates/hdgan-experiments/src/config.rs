@@ -322,6 +322,12 @@ impl RunConfig {
                 "must be \"auto\" when model.p > 1 (the multi-feature ODE covers finite and infinite lambda)",
             ));
         }
+        if model.needs_multi_engine() && self.ode.equation != OdeEquation::Auto {
+            return Err(ParamError::rule(
+                "ode.equation",
+                "must be \"auto\" when model.constraint = \"orthonormal\" (the orthonormal model has its own ODE, THEORY section 8)",
+            ));
+        }
         if model.l1 > 0.0 && self.ode.enabled {
             return Err(ParamError::rule(
                 "ode.enabled",

@@ -77,7 +77,7 @@ impl MeasureConfig {
     /// Validates: d = 1, constant features, times increasing and >= 0, dt > 0.
     pub fn validate(&self, name: &str) -> Result<ValidMeasure, ParamError> {
         let model = self.model.validate("model")?;
-        model.require_single_feature("`hdgan measure`")?;
+        model.require_paper_model("`hdgan measure`")?;
         if model.d != 1 {
             return Err(ParamError::rule(
                 "model.d",

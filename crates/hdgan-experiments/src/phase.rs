@@ -145,7 +145,7 @@ impl PhaseConfig {
     /// Validates the config (model, init, axes, horizon, tolerances, simulation settings).
     pub fn validate(&self, name: &str) -> Result<ValidPhase, ParamError> {
         let model = self.model.validate("model")?;
-        model.require_single_feature("`hdgan phase`")?;
+        model.require_paper_model("`hdgan phase`")?;
         let init = self.init.validate("init", &model)?;
         if model.l1 > 0.0 {
             return Err(ParamError::rule(
@@ -352,7 +352,7 @@ pub fn fixed_points_model(path: &Path) -> Result<Model, InputError> {
     let (_, text) = read_file(path)?;
     let model = crate::config::model_only(&text, &path.display().to_string())?;
     model
-        .require_single_feature("`hdgan fixed-points`")
+        .require_paper_model("`hdgan fixed-points`")
         .map_err(InputError::from)?;
     if !model.lambda.is_infinite() {
         return Err(InputError("config key `model.lambda` must be \"inf\": fixed points are those of the reduced ODE (13)".into()));

@@ -218,6 +218,20 @@ fn simulate_with<S: MemberStore>(
     store: Option<&S>,
 ) -> Result<RunResult> {
     valid.require_single_feature("run::simulate")?;
+    if valid.model.needs_multi_engine() {
+        // One feature with V kept orthonormal: the multi-feature engine and ODE, seen as
+        // single-feature paths (so phases, modes and plots apply unchanged).
+        let multi = simulate_multi_with(valid, threads, ctl, store)?;
+        let single = |t: &Trajectory<MultiState>| {
+            t.to_single()
+                .ok_or_else(|| anyhow::anyhow!("a one-feature run returned p > 1 states"))
+        };
+        return Ok(RunResult {
+            sim: multi.sim.iter().map(single).collect::<Result<_>>()?,
+            ode: multi.ode.as_ref().map(single).transpose()?,
+            sim_seconds: multi.sim_seconds,
+        });
+    }
     let sim_cfg = &valid.sim;
     let model = &valid.model;
     let build = |_i: usize, rng: &mut SimRng| -> Result<AnyEngine, SimError> {
@@ -249,8 +263,9 @@ fn simulate_with<S: MemberStore>(
     })
 }
 
-/// [`simulate`] for a p-feature discriminator (`model.p > 1`): the literal multi-feature
-/// engine and the multi-feature ODE from the prescribed initial overlaps.
+/// [`simulate`] for a p-feature discriminator (`model.p > 1`) or the orthonormal model:
+/// the literal multi-feature engine and the multi-feature ODE from the prescribed initial
+/// overlaps.
 pub fn simulate_multi(
     valid: &ValidRun,
     threads: Option<usize>,

@@ -6,16 +6,18 @@
 //! same total power) covariance. Alignment of span(V) with the reference is tracked as the
 //! cosines of the principal angles and the Grassmann distance, for several seeds, beside
 //! the reduced ODE (13) computed from the estimated spectrum, started from each seed's own
-//! initial overlaps.
+//! initial overlaps (with `--constraint orthonormal`, `V` kept orthonormal and the
+//! orthonormal model's ODE).
 
 use crate::{Control, InputError};
 use anyhow::{Context, Result};
 use hdgan_core::{DMat, MacroState, MultiState, Trajectory, grassmann_distance, principal_cosines};
 use hdgan_data::{Colour, Dataset, ImageSet, ImageStream, Prepared};
+use hdgan_macro_ode::{MultiForm, solve_multi};
 use hdgan_macro_ode::{OdeKind, OdeOptions, solve};
 use hdgan_micro_sim::{MultiSgda, RunControl, Schedule, fill_normals, run};
 use hdgan_model::random::stream_rng;
-use hdgan_model::{FromData, LambdaValue, LatentConfig, Model, ModelConfig};
+use hdgan_model::{Constraint, FromData, LambdaValue, LatentConfig, Model, ModelConfig};
 use rayon::prelude::*;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -56,6 +58,9 @@ pub struct TrainDataRequest {
     pub covariances: Vec<FromData>,
     /// Worker threads (None: one per core).
     pub threads: Option<usize>,
+    /// How the generator's columns are constrained: each normalised on its own (the paper's
+    /// model, default) or `V` kept orthonormal by Gram-Schmidt (THEORY §8).
+    pub constraint: Constraint,
 }
 
 impl TrainDataRequest {
@@ -77,6 +82,7 @@ impl TrainDataRequest {
             seed: 1,
             covariances: vec![FromData::Informed, FromData::Isotropic, FromData::Standard],
             threads: None,
+            constraint: Constraint::Columns,
         }
     }
 
@@ -285,6 +291,7 @@ fn data_model_at(
     c.eta_t = 1.0;
     c.eta_g = req.eta_g;
     c.lambda = LambdaValue::default();
+    c.constraint = req.constraint;
     c.latent = LatentConfig::diagonal(&lam);
     c.latent_tilde = Some(LatentConfig {
         cov: Vec::new(),
@@ -428,11 +435,19 @@ pub fn train(
         let sim_alignment: Vec<AlignmentCurve> = mine.iter().map(AlignmentCurve::of_sim).collect();
         let mut ode_alignment = Vec::new();
         for t in &mine {
-            let start: MacroState = t.states[0]
-                .to_single()
-                .ok_or_else(|| anyhow::anyhow!("a data run must have one discriminator column"))?;
-            let ode = solve(m, OdeKind::Reduced, &start, &t.times, &opts)
-                .context("ODE from the estimated spectrum failed")?;
+            let one_column = || anyhow::anyhow!("a data run must have one discriminator column");
+            let ode = if m.constraint == Constraint::Orthonormal {
+                // The engine orthonormalised V before the first record: its overlaps
+                // are the orthonormal model's start.
+                solve_multi(m, MultiForm::Orthonormal, &t.states[0], &t.times, &opts)
+                    .context("ODE from the estimated spectrum failed")?
+                    .to_single()
+                    .ok_or_else(one_column)?
+            } else {
+                let start: MacroState = t.states[0].to_single().ok_or_else(one_column)?;
+                solve(m, OdeKind::Reduced, &start, &t.times, &opts)
+                    .context("ODE from the estimated spectrum failed")?
+            };
             ode_alignment.push(AlignmentCurve::of_ode(&ode));
         }
         let final_sim = sim_alignment

@@ -94,6 +94,14 @@ pub enum MultiForm {
     /// Gram-Schmidt: `Phi(G) = G / 2`. hdgan does not simulate it; it is the control that
     /// shows the retraction matters for p > 1 (for p = d = 1 the two coincide).
     OrthonormalPolar,
+    /// The ODE published with Bond & Dogan's multi-feature code for the orthonormal model
+    /// (their `ode.py`), kept as a named negative control: the Gram-Schmidt correction
+    /// written with entry-wise (Hadamard) products, `h_Q = (1 - tau eta_G / 2) (R^T Lam~ R) o Q
+    /// - (1 + tau eta_T / 2) (Q^T Lam Q) o Q - tau (eta_T^2 + eta_G^2) / 2 Q` (and `h_R` alike),
+    /// the generator's with the full matrix `L = R R^T Lam~`, `dZ = 0` and a moving `S`. It
+    /// equals [`MultiForm::Orthonormal`] on diagonal overlaps (their synthetic setting) and
+    /// not off them. Defined for `d = p` (the entry-wise products need it) or `p = 1`.
+    AnchorElementwise,
 }
 
 impl MultiForm {
@@ -261,6 +269,65 @@ fn orthonormal_rhs(model: &Model, s: &MultiState, polar: bool) -> MultiState {
     }
 }
 
+/// [`MultiForm::AnchorElementwise`]: Bond & Dogan's published ODE, transcribed term by term
+/// (a negative control; not symmetric by construction, as published).
+fn anchor_rhs(model: &Model, s: &MultiState) -> MultiState {
+    let lam = model.latent.second_moment().matrix();
+    let lt = model.latent_tilde.second_moment().matrix();
+    let (tau, tt) = (model.tau, model.tau_tilde);
+    let (et, eg) = (model.eta_t, model.eta_g);
+    let qlq = s.q.transpose().matmul(&lam.matmul(&s.q));
+    let rlr = s.r.transpose().matmul(&lt.matmul(&s.r));
+    // The entry-wise product of a p x p matrix with a d x p one (d = p; a 1 x 1 factor
+    // broadcasts, as NumPy does).
+    let had = |a: &DMat, b: &DMat| -> DMat {
+        let mut out = b.clone();
+        for i in 0..b.rows() {
+            for k in 0..b.cols() {
+                let ai = if a.rows() == 1 { 0 } else { i };
+                let ak = if a.cols() == 1 { 0 } else { k };
+                out[(i, k)] *= a[(ai, ak)];
+            }
+        }
+        out
+    };
+    let (c1, c2, c3) = (
+        1.0 - 0.5 * tau * eg,
+        1.0 + 0.5 * tau * et,
+        0.5 * tau * (eg * eg + et * et),
+    );
+    let h = |x: &DMat| lin(&[(c1, &had(&rlr, x)), (-c2, &had(&qlq, x)), (-c3, x)]);
+    let l = s.r.matmul(&s.r.transpose()).matmul(lt);
+    let lt_r = lt.matmul(&s.r);
+    let dp = lin(&[(tt, &s.q.matmul(&lt_r.transpose())), (-tt, &s.p.matmul(&l))]);
+    let dq = lin(&[
+        (tau, &lam.matmul(&s.q)),
+        (-tau, &s.p.matmul(&lt_r)),
+        (tau, &h(&s.q)),
+    ]);
+    let dr = lin(&[
+        (tt, &lt_r),
+        (-tt, &l.matmul(&s.r)),
+        (tau, &s.p.transpose().matmul(&lam.matmul(&s.q))),
+        (-tau, &s.s.matmul(&lt_r)),
+        (tau, &h(&s.r)),
+    ]);
+    let rr = s.r.matmul(&s.r.transpose());
+    let ds = lin(&[
+        (tt, &rr.matmul(lt)),
+        (tt, &lt.matmul(&rr)),
+        (-tt, &s.s.matmul(&l)),
+        (-tt, &l.matmul(&s.s)),
+    ]);
+    MultiState {
+        p: dp,
+        q: dq,
+        r: dr,
+        s: ds,
+        z: DMat::zeros(s.p_features(), s.p_features()),
+    }
+}
+
 /// Replaces `a` by `(a + a^T) / 2`, exactly symmetric.
 fn symmetrize(a: &mut DMat) {
     for i in 0..a.rows() {
@@ -284,6 +351,9 @@ fn symmetrize(a: &mut DMat) {
 pub fn multi_rhs(model: &Model, form: MultiForm, s: &MultiState) -> MultiState {
     if matches!(form, MultiForm::Orthonormal | MultiForm::OrthonormalPolar) {
         return orthonormal_rhs(model, s, form == MultiForm::OrthonormalPolar);
+    }
+    if form == MultiForm::AnchorElementwise {
+        return anchor_rhs(model, s);
     }
     let mut sym = s.clone();
     symmetrize(&mut sym.s);
@@ -314,8 +384,10 @@ pub fn solve_multi(
     let _span =
         tracing::debug_span!("ode_solve_multi", ?form, t_end = times.last().copied()).entered();
     model.require_quadratic("the multi-feature ODE")?;
-    if matches!(form, MultiForm::Orthonormal | MultiForm::OrthonormalPolar)
-        && !model.lambda.is_infinite()
+    if matches!(
+        form,
+        MultiForm::Orthonormal | MultiForm::OrthonormalPolar | MultiForm::AnchorElementwise
+    ) && !model.lambda.is_infinite()
     {
         return Err(hdgan_core::ParamError::rule(
             "model.lambda",
@@ -324,6 +396,15 @@ pub fn solve_multi(
         .into());
     }
     let (d, p) = (init.d(), init.p_features());
+    if form == MultiForm::AnchorElementwise && d != p && p != 1 {
+        return Err(hdgan_core::ParamError::rule(
+            "model.p",
+            format!(
+                "must equal model.d or be 1 for the anchor's entry-wise ODE (its Hadamard products need p x p = d x p), got d = {d}, p = {p}"
+            ),
+        )
+        .into());
+    }
     let names = MultiState::column_names(d, p);
     let f = |y: &[f64], dy: &mut [f64]| {
         let v = multi_rhs(model, form, &MultiState::unpack(d, p, y)).pack();
@@ -441,6 +522,54 @@ mod tests {
         let b = multi_rhs(&mi, MultiForm::Derived, &s2);
         assert!(a.q.max_abs_diff(&b.q) > 1e-3);
         assert_eq!(a.z, DMat::zeros(2, 2));
+    }
+
+    /// The anchor's entry-wise ODE equals the orthonormal model's on diagonal overlaps
+    /// (S = Z = I, diagonal P, Q, R) and differs off them.
+    #[test]
+    fn anchor_ode_agrees_on_the_diagonal_only() {
+        let mi = model(LambdaValue::Text("inf".into()), 2);
+        let mut s = MultiState::zeros(2, 2);
+        s.p = DMat::from_diag(&[0.3, -0.2]);
+        s.q = DMat::from_diag(&[0.4, 0.25]);
+        s.r = DMat::from_diag(&[0.1, 0.05]);
+        s.s = DMat::identity(2);
+        s.z = DMat::identity(2);
+        let mut diag = mi.clone();
+        diag.latent_tilde = diag.latent.clone();
+        let a = multi_rhs(&diag, MultiForm::AnchorElementwise, &s);
+        let b = multi_rhs(&diag, MultiForm::Orthonormal, &s);
+        let err = a
+            .pack()
+            .iter()
+            .zip(b.pack())
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0, f64::max);
+        assert!(err < 1e-12, "{a:?} vs {b:?}");
+        let mut g = state(2);
+        g.s = DMat::identity(2);
+        g.z = DMat::identity(2);
+        let a = multi_rhs(&mi, MultiForm::AnchorElementwise, &g);
+        let b = multi_rhs(&mi, MultiForm::Orthonormal, &g);
+        assert!(a.q.max_abs_diff(&b.q) > 1e-3, "{a:?} vs {b:?}");
+        // d = 3, p = 2 has no entry-wise product: refused, naming model.p.
+        let mut c3 = ModelConfig::figure1(1000, 2.0);
+        c3.p = 2;
+        c3.d = 3;
+        c3.latent = LatentConfig::diagonal(&[5.0, 3.0, 2.0]);
+        let m3 = c3.validate("model").unwrap();
+        let mut s3 = MultiState::zeros(3, 2);
+        s3.s = DMat::identity(3);
+        s3.z = DMat::identity(2);
+        let e = solve_multi(
+            &m3,
+            MultiForm::AnchorElementwise,
+            &s3,
+            &[0.0, 1.0],
+            &OdeOptions::default(),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("model.p"), "{e}");
     }
 
     /// Constrained case: the unit diagonals of S and Z are invariant by the algebra of the

@@ -384,6 +384,12 @@ impl SimConfig {
                 "the Gram engine has one discriminator column",
                 "the multi-feature engine has only the literal step",
             ))
+        } else if model.constraint == hdgan_model::Constraint::Orthonormal {
+            Some((
+                "model.constraint = \"orthonormal\"",
+                "the Gram engine keeps each column normalised on its own, not V orthonormal",
+                "the orthonormal model is simulated by the literal multi-feature step",
+            ))
         } else {
             None
         };

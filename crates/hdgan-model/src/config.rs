@@ -47,9 +47,10 @@ pub struct ModelConfig {
     /// `l1`), simulated by the multi-feature engine and described by the multi-feature ODE.
     #[serde(default = "one")]
     pub p: usize,
-    /// How `lambda = inf` constrains `W` and `V` with p > 1 (THEORY §8): `"columns"` (the
-    /// default: each column normalised on its own) or `"orthonormal"` (`W^T W = I`,
-    /// `V^T V = I`, kept by Gram-Schmidt in column order after every step).
+    /// How `lambda = inf` constrains `W` and `V` (THEORY §8): `"columns"` (the default: each
+    /// column normalised on its own, the paper's projection) or `"orthonormal"` (`W^T W = I`,
+    /// `V^T V = I`, kept by Gram-Schmidt in column order after every step, as in Bond &
+    /// Dogan's code). With `p = d = 1` the two are the same model.
     #[serde(default, skip_serializing_if = "Constraint::is_columns")]
     pub constraint: Constraint,
 }
@@ -352,12 +353,6 @@ impl ModelConfig {
                 return Err(ParamError::rule(
                     k("constraint"),
                     "must be \"columns\" with a finite lambda (\"orthonormal\" is a constraint: lambda = \"inf\")",
-                ));
-            }
-            if self.p < 2 {
-                return Err(ParamError::rule(
-                    k("constraint"),
-                    "\"orthonormal\" is for a multi-feature discriminator: needs model.p >= 2",
                 ));
             }
         }

@@ -93,6 +93,31 @@ impl Model {
         Ok(())
     }
 
+    /// [`Model::require_single_feature`], and refuses the orthonormal constraint with
+    /// `d > 1` (where it differs from the paper's column-normalised generator): for the
+    /// tools built on the paper's single-feature equations (the reduced and general ODEs,
+    /// their fixed points and the row SDE); `what` names the tool in the error.
+    pub fn require_paper_model(&self, what: &str) -> Result<(), ParamError> {
+        self.require_single_feature(what)?;
+        if self.constraint == crate::Constraint::Orthonormal && self.d > 1 {
+            return Err(ParamError::rule(
+                "model.constraint",
+                format!(
+                    "must be \"columns\" for {what} with d = {} > 1 (it describes the paper's column-normalised model; the orthonormal model runs with `hdgan run` and `hdgan modes --run`)",
+                    self.d
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Whether this model is simulated by the multi-feature engine and described by the
+    /// multi-feature ODE: `p > 1`, or the orthonormal constraint (whose Gram-Schmidt step
+    /// only the literal multi-feature step performs).
+    pub fn needs_multi_engine(&self) -> bool {
+        self.p > 1 || self.constraint == crate::Constraint::Orthonormal
+    }
+
     /// `eta^2 = (eta_T^2 + eta_G^2) / 2` (eq. 14).
     pub fn eta_sq(&self) -> f64 {
         0.5 * (self.eta_t * self.eta_t + self.eta_g * self.eta_g)

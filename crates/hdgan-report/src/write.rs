@@ -503,6 +503,10 @@ pub fn write_train_data(
         "tau_tilde": outcome.alpha * req.tau,
         "eta_t": 1.0,
         "eta_g": req.eta_g,
+        "constraint": match req.constraint {
+            hdgan_model::Constraint::Columns => "columns",
+            hdgan_model::Constraint::Orthonormal => "orthonormal",
+        },
         "t_end": outcome.t_end,
         "steps": (prep.n as f64 * outcome.t_end).round(),
         "seeds": req.seeds,
@@ -512,7 +516,7 @@ pub fn write_train_data(
         "columns": header,
         "files": {
             "alignment.csv": "per covariance (index into `covariances`), seed and time: cosines of the principal angles, their mean, Grassmann distance",
-            "ode_alignment.csv": "the same for the reduced ODE (13) from each seed's initial overlaps, Lam = estimated effective spectrum",
+            "ode_alignment.csv": "the same for the reduced ODE (13) (the orthonormal model's ODE with constraint = orthonormal) from each seed's initial overlaps, Lam = estimated effective spectrum",
             "spectrum.csv": "eigenvalues of the centred, scaled covariance (noise bulk mean 1), descending",
             "alignment.svg": "mean cosine and Grassmann distance over time, runs (dots) and ODE (lines); also .png",
             "spectrum.svg": "the scaled spectrum, log scale, top 4d; also .png",
