@@ -348,13 +348,11 @@ impl ModelConfig {
                 "must be 0 with a multi-feature discriminator (p > 1)",
             ));
         }
-        if self.constraint == Constraint::Orthonormal {
-            if !lambda.is_infinite() {
-                return Err(ParamError::rule(
-                    k("constraint"),
-                    "must be \"columns\" with a finite lambda (\"orthonormal\" is a constraint: lambda = \"inf\")",
-                ));
-            }
+        if self.constraint == Constraint::Orthonormal && !lambda.is_infinite() {
+            return Err(ParamError::rule(
+                k("constraint"),
+                "must be \"columns\" with a finite lambda (\"orthonormal\" is a constraint: lambda = \"inf\")",
+            ));
         }
         if 2 * self.d + self.p > self.n {
             return Err(ParamError::rule(
