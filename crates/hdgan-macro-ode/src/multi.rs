@@ -116,17 +116,53 @@ impl MultiForm {
     }
 }
 
+/// The quantities every multi-feature right-hand side starts from: the second moments,
+/// the rates and noise variances, `Q^T Lam Q` and `R^T Lam~ R`.
+struct Terms {
+    lam: DMat,
+    lt: DMat,
+    tau: f64,
+    tt: f64,
+    et: f64,
+    eg: f64,
+    qlq: DMat,
+    rlr: DMat,
+}
+
+impl Terms {
+    fn new(model: &Model, s: &MultiState) -> Self {
+        let lam = model.latent.second_moment().matrix().clone();
+        let lt = model.latent_tilde.second_moment().matrix().clone();
+        let qlq = s.q.transpose().matmul(&lam.matmul(&s.q));
+        let rlr = s.r.transpose().matmul(&lt.matmul(&s.r));
+        Self {
+            lam,
+            lt,
+            tau: model.tau,
+            tt: model.tau_tilde,
+            et: model.eta_t,
+            eg: model.eta_g,
+            qlq,
+            rlr,
+        }
+    }
+}
+
 /// The multi-feature right-hand side without forcing the invariant diagonals of the
 /// constrained case to zero (exposed to the tests, which check that they vanish).
 fn rhs_raw(model: &Model, form: MultiForm, s: &MultiState) -> MultiState {
     let ito = if form == MultiForm::Derived { 1.0 } else { 0.0 };
     let (d, p) = (s.d(), s.p_features());
-    let lam = model.latent.second_moment().matrix();
-    let lt = model.latent_tilde.second_moment().matrix();
-    let (tau, tt) = (model.tau, model.tau_tilde);
-    let (et, eg) = (model.eta_t, model.eta_g);
-    let qlq = s.q.transpose().matmul(&lam.matmul(&s.q));
-    let rlr = s.r.transpose().matmul(&lt.matmul(&s.r));
+    let Terms {
+        lam,
+        lt,
+        tau,
+        tt,
+        et,
+        eg,
+        qlq,
+        rlr,
+    } = Terms::new(model, s);
     let lt_r = lt.matmul(&s.r);
     // Per-column multipliers of W (hw) and V (l); for finite lambda the drift's
     // (eta_T - eta_G) is kept separate (e), for lambda = inf it is inside hw.
@@ -140,7 +176,7 @@ fn rhs_raw(model: &Model, form: MultiForm, s: &MultiState) -> MultiState {
             )
         }
         Lambda::Infinite => {
-            let rrl = s.r.matmul(&s.r.transpose()).matmul(lt);
+            let rrl = s.r.matmul(&s.r.transpose()).matmul(&lt);
             (
                 (0..p)
                     .map(|k| {
@@ -175,7 +211,7 @@ fn rhs_raw(model: &Model, form: MultiForm, s: &MultiState) -> MultiState {
     ]);
     let rr = s.r.matmul(&s.r.transpose());
     let ds = lin(&[
-        (tt, &rr.matmul(lt)),
+        (tt, &rr.matmul(&lt)),
         (tt, &lt.matmul(&rr)),
         (tt, &s.s.matmul(&l_m)),
         (tt, &l_m.matmul(&s.s)),
@@ -225,19 +261,23 @@ fn upper_half(g: &DMat) -> DMat {
 /// with `Phi` the upper triangle plus half the diagonal ([`upper_half`]); `dS = dZ = 0`.
 fn orthonormal_rhs(model: &Model, s: &MultiState, polar: bool) -> MultiState {
     let (d, p) = (s.d(), s.p_features());
-    let lam = model.latent.second_moment().matrix();
-    let lt = model.latent_tilde.second_moment().matrix();
-    let (tau, tt) = (model.tau, model.tau_tilde);
-    let (et, eg) = (model.eta_t, model.eta_g);
-    let qlq = s.q.transpose().matmul(&lam.matmul(&s.q));
-    let rlr = s.r.transpose().matmul(&lt.matmul(&s.r));
+    let Terms {
+        lam,
+        lt,
+        tau,
+        tt,
+        et,
+        eg,
+        qlq,
+        rlr,
+    } = Terms::new(model, s);
     let eye_p = DMat::identity(p);
     let x0 = lin(&[(1.0, &qlq), (-1.0, &rlr), (et - eg, &eye_p)]);
     let b0 = lin(&[(et, &qlq), (et * et, &eye_p), (eg, &rlr), (eg * eg, &eye_p)]);
     let mut g_w = lin(&[(tau, &x0), (tau, &x0.transpose()), (tau * tau, &b0)]);
     symmetrize(&mut g_w);
     let rr = s.r.matmul(&s.r.transpose());
-    let mut g_v = lin(&[(tt, &rr.matmul(lt)), (tt, &lt.matmul(&rr))]);
+    let mut g_v = lin(&[(tt, &rr.matmul(&lt)), (tt, &lt.matmul(&rr))]);
     symmetrize(&mut g_v);
     let phi = |g: &DMat| if polar { scale(g, 0.5) } else { upper_half(g) };
     let (phi_w, phi_v) = (phi(&g_w), phi(&g_v));
@@ -272,12 +312,16 @@ fn orthonormal_rhs(model: &Model, s: &MultiState, polar: bool) -> MultiState {
 /// [`MultiForm::AnchorElementwise`]: Bond & Dogan's published ODE, transcribed term by term
 /// (a negative control; not symmetric by construction, as published).
 fn anchor_rhs(model: &Model, s: &MultiState) -> MultiState {
-    let lam = model.latent.second_moment().matrix();
-    let lt = model.latent_tilde.second_moment().matrix();
-    let (tau, tt) = (model.tau, model.tau_tilde);
-    let (et, eg) = (model.eta_t, model.eta_g);
-    let qlq = s.q.transpose().matmul(&lam.matmul(&s.q));
-    let rlr = s.r.transpose().matmul(&lt.matmul(&s.r));
+    let Terms {
+        lam,
+        lt,
+        tau,
+        tt,
+        et,
+        eg,
+        qlq,
+        rlr,
+    } = Terms::new(model, s);
     // The entry-wise product of a p x p matrix with a d x p one (d = p; a 1 x 1 factor
     // broadcasts, as NumPy does).
     let had = |a: &DMat, b: &DMat| -> DMat {
@@ -297,7 +341,7 @@ fn anchor_rhs(model: &Model, s: &MultiState) -> MultiState {
         0.5 * tau * (eg * eg + et * et),
     );
     let h = |x: &DMat| lin(&[(c1, &had(&rlr, x)), (-c2, &had(&qlq, x)), (-c3, x)]);
-    let l = s.r.matmul(&s.r.transpose()).matmul(lt);
+    let l = s.r.matmul(&s.r.transpose()).matmul(&lt);
     let lt_r = lt.matmul(&s.r);
     let dp = lin(&[(tt, &s.q.matmul(&lt_r.transpose())), (-tt, &s.p.matmul(&l))]);
     let dq = lin(&[
@@ -314,7 +358,7 @@ fn anchor_rhs(model: &Model, s: &MultiState) -> MultiState {
     ]);
     let rr = s.r.matmul(&s.r.transpose());
     let ds = lin(&[
-        (tt, &rr.matmul(lt)),
+        (tt, &rr.matmul(&lt)),
         (tt, &lt.matmul(&rr)),
         (-tt, &s.s.matmul(&l)),
         (-tt, &l.matmul(&s.s)),

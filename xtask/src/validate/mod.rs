@@ -8,6 +8,7 @@ mod engines;
 mod foundation;
 mod losses;
 
+mod anchor;
 mod measure;
 mod multi;
 
