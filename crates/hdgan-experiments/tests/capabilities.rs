@@ -209,3 +209,49 @@ fn logistic_loss_runs_with_every_engine_and_the_general_ode() {
         assert_eq!(run.ode.as_ref().map(|o| o.times.len()), Some(3));
     }
 }
+
+/// The orthonormal constraint with one discriminator feature (V kept orthonormal) runs
+/// through the single-feature pipeline (`simulate`, hence `hdgan run` and `hdgan modes
+/// --run`) on the literal multi-feature engine: V^T V = I at every record, the ODE is the
+/// orthonormal model's (S = I throughout), and the modes view applies.
+#[test]
+fn orthonormal_one_feature_runs_and_is_seen_by_the_modes() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = in_model(
+        &reference::figure1_config(400, 4.0),
+        "constraint = \"orthonormal\"",
+    ) + "mode = \"literal\"\n";
+    let path = dir.path().join("orthonormal.toml");
+    std::fs::write(&path, &text).unwrap();
+    let modes = hdgan_experiments::modes::prepare_modes(&path, true, None, Some(1)).unwrap();
+    let valid = modes.run.as_ref().unwrap();
+    let run = hdgan_experiments::modes::run_in_modes(
+        valid,
+        &hdgan_experiments::modes::modes_of(&modes),
+        Some(1),
+        Default::default(),
+    )
+    .unwrap();
+    let sim = &run.run.sim[0];
+    let ode = run.run.ode.as_ref().unwrap();
+    assert_eq!(sim.times.len(), 5);
+    assert_eq!(ode.times, sim.times);
+    let eye = hdgan_core::DMat::identity(2);
+    for s in sim.states.iter().chain(&ode.states) {
+        assert!(s.s.max_abs_diff(&eye) <= 1e-12, "S = {:?}", s.s);
+        assert!((s.z - 1.0).abs() <= 1e-12);
+    }
+    // The ODE is the orthonormal model's: it differs from the reduced ODE (13) of the
+    // column-normalised model from the same start (P0 = 0.1 I, q0 = (0.1, 0.1)).
+    let reduced = hdgan_macro_ode::solve(
+        &valid.model,
+        hdgan_macro_ode::OdeKind::Reduced,
+        &ode.states[0],
+        &ode.times,
+        &Default::default(),
+    )
+    .unwrap();
+    let last = |t: &hdgan_core::Trajectory| t.states.last().unwrap().s[(0, 1)];
+    assert!(last(&reduced).abs() > 1e-6 && last(ode).abs() <= 1e-12);
+    assert_eq!(run.sim_modes.len(), 1);
+}
