@@ -19,6 +19,19 @@ def ensure_numpy():
         subprocess.check_call([sys.executable, "-m", "pip", "install", "--quiet", "numpy"])
 
 
+def cpu_flags():
+    """The CPU model and its widest vector extension, from /proc/cpuinfo (Linux)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            text = f.read()
+    except OSError:
+        return "unknown"
+    model = next((l.split(":", 1)[1].strip() for l in text.splitlines() if l.startswith("model name")), "unknown")
+    flags = next((l.split(":", 1)[1].split() for l in text.splitlines() if l.startswith("flags")), [])
+    widest = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "no AVX2"
+    return f"{model}, {widest}"
+
+
 def run_json(cmd):
     out = subprocess.check_output(cmd, text=True)
     return json.loads(out.strip().splitlines()[-1])
@@ -35,13 +48,17 @@ def main():
     np_steps = args.numpy_steps or max(1, args.steps // 4)
     numpy = run_json([sys.executable, "benches/baseline/sgda_numpy.py", "--n", str(args.n), "--steps", str(np_steps)])
     rows = [numpy]
-    for mode in ("fast", "literal", "gram"):
+    for mode in ("fast", "literal", "gram", "normals"):
         rows.append(run_json(["target/release/step-timer", "--n", str(args.n), "--steps", str(args.steps), "--mode", mode]))
     base = numpy["us_per_step"]
     print(f"SGDA step, Figure 1 model, n = {args.n}, d = 2, projected")
-    print(f"{'implementation':<16} {'steps':>8} {'us/step':>10} {'speed-up vs NumPy':>18}")
+    print(f"{'implementation':<20} {'steps':>8} {'us/step':>10} {'speed-up vs NumPy':>18}")
     for r in rows:
-        print(f"{r['impl']:<16} {r['steps']:>8} {r['us_per_step']:>10.2f} {base / r['us_per_step']:>17.1f}x")
+        print(f"{r['impl']:<20} {r['steps']:>8} {r['us_per_step']:>10.2f} {base / r['us_per_step']:>17.1f}x")
+    fast = next(r for r in rows if r["impl"] == "hdgan-fast")
+    bound = next(r for r in rows if r["impl"] == "hdgan-normals-only")
+    print(f"fast step / normals-only fill of the same n: {fast['us_per_step'] / bound['us_per_step']:.2f}")
+    print(f"CPU: {cpu_flags()}")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 //! Times SGDA steps on Figure 1's model: `step-timer --n 5000 --steps 20000 --mode fast`
-//! (modes: fast, literal, gram).
+//! (modes: fast, literal, gram; and `normals`: the fast step's normals alone, one n-vector
+//! from its eight-lane generator per "step", the bound the fused step is measured against).
 //! Prints one JSON line like `baseline/sgda_numpy.py`, for `baseline/compare.py`.
 
 use hdgan_benches::{fig1_engine, fig1_gram};
@@ -22,11 +23,30 @@ fn main() {
         .parse()
         .expect("--steps: integer");
     let label = arg(&args, "--mode", "fast");
+    if label == "normals" {
+        let mut lanes = hdgan_micro_sim::LaneRng::new(&stream_rng(1, 1));
+        let mut buf = vec![0.0; n];
+        for _ in 0..steps / 100 {
+            lanes.fill(&mut buf);
+        }
+        let t0 = Instant::now();
+        let mut acc = 0.0;
+        for _ in 0..steps {
+            lanes.fill(&mut buf);
+            acc += buf[n - 1];
+        }
+        let secs = t0.elapsed().as_secs_f64();
+        println!(
+            "{{\"impl\": \"hdgan-normals-only\", \"n\": {n}, \"d\": 2, \"steps\": {steps}, \"seconds\": {secs}, \"us_per_step\": {}, \"checksum\": {acc}}}",
+            secs / steps as f64 * 1e6
+        );
+        return;
+    }
     let mut e: Box<dyn Engine<State = hdgan_core::MacroState>> = match label.as_str() {
         "fast" => Box::new(fig1_engine(n, StepMode::Fast, 1)),
         "literal" => Box::new(fig1_engine(n, StepMode::Literal, 1)),
         "gram" => Box::new(fig1_gram(n)),
-        other => panic!("--mode must be fast, literal or gram, got {other}"),
+        other => panic!("--mode must be fast, literal, gram or normals, got {other}"),
     };
     let mut rng = stream_rng(1, 1);
     // Warm-up: 1% of the steps.

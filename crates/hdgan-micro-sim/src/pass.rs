@@ -127,20 +127,39 @@ impl LaneRng {
         x
     }
 
-    /// Fills `out` with normals: whole blocks, the last one cut (AVX-512 where
+    /// Fills `out` with normals: whole blocks, the last one cut (AVX-512 or AVX2 where
     /// available, same bits).
     pub fn fill(&mut self, out: &mut [f64]) {
+        self.fill_with(Kernel::best(), out);
+    }
+
+    /// [`LaneRng::fill`] with `kernel` (one the CPU supports); every kernel gives the same
+    /// bits.
+    pub(crate) fn fill_with(&mut self, kernel: Kernel, out: &mut [f64]) {
         let full = out.len() - out.len() % ZL;
-        if Kernel::best() == Kernel::Avx512 {
+        match kernel {
             #[cfg(target_arch = "x86_64")]
-            // SAFETY: the CPU supports AVX-512F (`Kernel::best` checked it).
-            #[allow(unsafe_code)]
-            unsafe {
-                fill_avx512(self, &mut out[..full]);
+            Kernel::Avx512 => {
+                assert!(std::is_x86_feature_detected!("avx512f"));
+                // SAFETY: the CPU supports AVX-512F (asserted just above).
+                #[allow(unsafe_code)]
+                unsafe {
+                    fill_avx512(self, &mut out[..full]);
+                }
             }
-        } else {
-            for chunk in out[..full].chunks_exact_mut(ZL) {
-                chunk.copy_from_slice(&self.block());
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx2 => {
+                assert!(std::is_x86_feature_detected!("avx2"));
+                // SAFETY: the CPU supports AVX2 (asserted just above).
+                #[allow(unsafe_code)]
+                unsafe {
+                    fill_avx2(self, &mut out[..full]);
+                }
+            }
+            _ => {
+                for chunk in out[..full].chunks_exact_mut(ZL) {
+                    chunk.copy_from_slice(&self.block());
+                }
             }
         }
         let rest = &mut out[full..];
@@ -402,27 +421,11 @@ fn fused_avx2<const D: usize>(
     use std::arch::x86_64::*;
     let m = blocks * ZL;
     assert!(w.len() >= m && buf.len() >= m && (0..D).all(|j| u[j].len() >= m && v[j].len() >= m));
-    let x_tab = hdgan_model::random::ziggurat_layers();
     // SAFETY (whole body): loads and stores are of 4 consecutive f64 at offsets
-    // b * 8 + 4 h + 4 <= m (asserted above) or of local arrays; the gathers read X[i] and
-    // X[i + 1] with i <= 255 and X of length 257.
+    // b * 8 + 4 h + 4 <= m (asserted above) or of local arrays; the generator's contract
+    // (AVX2 available) holds in this `target_feature(enable = "avx2")` function.
     unsafe {
-        let ldi = |a: &[u64; ZL], h: usize| _mm256_loadu_si256(a.as_ptr().add(4 * h).cast());
-        let mut s0 = [ldi(&lanes.s[0], 0), ldi(&lanes.s[0], 1)];
-        let mut s1 = [ldi(&lanes.s[1], 0), ldi(&lanes.s[1], 1)];
-        let mut s2 = [ldi(&lanes.s[2], 0), ldi(&lanes.s[2], 1)];
-        let mut s3 = [ldi(&lanes.s[3], 0), ldi(&lanes.s[3], 1)];
-        let low8 = _mm256_set1_epi64x(0xff);
-        let expo = _mm256_set1_epi64x(0x4000_0000_0000_0000);
-        let three = _mm256_set1_pd(3.0);
-        let absmask = _mm256_castsi256_pd(_mm256_set1_epi64x(0x7fff_ffff_ffff_ffff));
-        let (x0, x1) = (x_tab.as_ptr(), x_tab.as_ptr().add(1));
-        let rol = |a: __m256i, k: i32| -> __m256i {
-            _mm256_or_si256(
-                _mm256_sll_epi64(a, _mm_cvtsi32_si128(k)),
-                _mm256_srl_epi64(a, _mm_cvtsi32_si128(64 - k)),
-            )
-        };
+        let mut gen256 = Gen256::load(lanes);
         let cu: [__m256d; D] = std::array::from_fn(|j| _mm256_set1_pd(c.cu[j]));
         let cv: [__m256d; D] = std::array::from_fn(|j| _mm256_set1_pd(c.cv[j]));
         let bv: [__m256d; D] = std::array::from_fn(|j| _mm256_set1_pd(c.bv[j]));
@@ -439,48 +442,7 @@ fn fused_avx2<const D: usize>(
         let mut aw = ld2(&acc.w);
         let mut ax = ld2(&acc.x);
         for b in 0..blocks {
-            let mut x = [_mm256_setzero_pd(); 2];
-            let mut r = [_mm256_setzero_si256(); 2];
-            let mut bad = 0i32;
-            for h in 0..2 {
-                let rh = _mm256_add_epi64(rol(_mm256_add_epi64(s0[h], s3[h]), 23), s0[h]);
-                let t = _mm256_slli_epi64::<17>(s1[h]);
-                s2[h] = _mm256_xor_si256(s2[h], s0[h]);
-                s3[h] = _mm256_xor_si256(s3[h], s1[h]);
-                s1[h] = _mm256_xor_si256(s1[h], s2[h]);
-                s0[h] = _mm256_xor_si256(s0[h], s3[h]);
-                s2[h] = _mm256_xor_si256(s2[h], t);
-                s3[h] = rol(s3[h], 45);
-                let i = _mm256_and_si256(rh, low8);
-                let uu = _mm256_sub_pd(
-                    _mm256_castsi256_pd(_mm256_or_si256(_mm256_srli_epi64::<12>(rh), expo)),
-                    three,
-                );
-                let xt = _mm256_i64gather_pd::<8>(x0, i);
-                let xn = _mm256_i64gather_pd::<8>(x1, i);
-                let xh = _mm256_mul_pd(uu, xt);
-                let ok = _mm256_cmp_pd::<_CMP_LT_OQ>(_mm256_and_pd(xh, absmask), xn);
-                bad |= (!_mm256_movemask_pd(ok) & 0xf) << (4 * h);
-                x[h] = xh;
-                r[h] = rh;
-            }
-            if bad != 0 {
-                let mut xs = [0.0f64; ZL];
-                let mut rr = [0u64; ZL];
-                for h in 0..2 {
-                    _mm256_storeu_pd(xs.as_mut_ptr().add(4 * h), x[h]);
-                    _mm256_storeu_si256(rr.as_mut_ptr().add(4 * h).cast(), r[h]);
-                }
-                for l in 0..ZL {
-                    if bad & (1 << l) != 0 {
-                        xs[l] = hdgan_model::random::ziggurat_finish(&mut lanes.aux, rr[l]);
-                    }
-                }
-                x = [
-                    _mm256_loadu_pd(xs.as_ptr()),
-                    _mm256_loadu_pd(xs.as_ptr().add(4)),
-                ];
-            }
+            let x = gen256.next8(&mut lanes.aux);
             for h in 0..2 {
                 let o = b * ZL + 4 * h;
                 let xh = x[h];
@@ -515,11 +477,141 @@ fn fused_avx2<const D: usize>(
         }
         st2(&mut acc.w, aw);
         st2(&mut acc.x, ax);
-        for (word, s) in [s0, s1, s2, s3].into_iter().enumerate() {
-            for h in 0..2 {
-                _mm256_storeu_si256(lanes.s[word].as_mut_ptr().add(4 * h).cast(), s[h]);
+        gen256.store(lanes);
+    }
+}
+
+/// The AVX2 lane generator: the eight xoshiro256++ states as two registers of four lanes
+/// each (lanes 0-3, 4-7) and the ziggurat's fast test (see [`LaneRng::block`], whose bits
+/// it reproduces).
+#[cfg(target_arch = "x86_64")]
+struct Gen256 {
+    s: [[std::arch::x86_64::__m256i; 2]; 4],
+}
+
+/// `a` rotated left by `L` bits (`R = 64 - L`), AVX2 having no 64-bit rotate.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+#[allow(unsafe_code)]
+fn rol256<const L: i32, const R: i32>(a: std::arch::x86_64::__m256i) -> std::arch::x86_64::__m256i {
+    use std::arch::x86_64::*;
+    // SAFETY: called only from AVX2 code (Gen256's methods), after the CPU check.
+    unsafe { _mm256_or_si256(_mm256_slli_epi64::<L>(a), _mm256_srli_epi64::<R>(a)) }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[allow(unsafe_code)]
+// SAFETY (every method): called only from `#[target_feature(enable = "avx2")]` functions,
+// which run after the CPU was checked for AVX2; inlined into them.
+impl Gen256 {
+    /// # Safety
+    /// The CPU must support AVX2.
+    #[inline(always)]
+    unsafe fn load(lanes: &LaneRng) -> Self {
+        use std::arch::x86_64::*;
+        // SAFETY: 4 u64 from offset 0 or 4 of an 8-element array; AVX2 is available.
+        let ld =
+            |a: &[u64; ZL], h: usize| unsafe { _mm256_loadu_si256(a.as_ptr().add(4 * h).cast()) };
+        Self {
+            s: std::array::from_fn(|w| [ld(&lanes.s[w], 0), ld(&lanes.s[w], 1)]),
+        }
+    }
+
+    /// # Safety
+    /// The CPU must support AVX2.
+    #[inline(always)]
+    unsafe fn store(&self, lanes: &mut LaneRng) {
+        use std::arch::x86_64::*;
+        for (w, v) in self.s.iter().enumerate() {
+            for (h, half) in v.iter().enumerate() {
+                // SAFETY: 4 u64 at offset 0 or 4 of an 8-element array; AVX2 available.
+                unsafe { _mm256_storeu_si256(lanes.s[w].as_mut_ptr().add(4 * h).cast(), *half) };
             }
         }
+    }
+
+    /// The next eight normals as lanes 0-3 and 4-7 (rejected candidates finished from
+    /// `aux` in lane order).
+    ///
+    /// # Safety
+    /// The CPU must support AVX2.
+    #[inline(always)]
+    unsafe fn next8(&mut self, aux: &mut [u64; 4]) -> [std::arch::x86_64::__m256d; 2] {
+        use std::arch::x86_64::*;
+        let x_tab = hdgan_model::random::ziggurat_layers();
+        // SAFETY: AVX2 is available (the caller's contract); the gathers read X[i] and
+        // X[i + 1] with i = r & 0xff <= 255 and X of length 257; the stores and loads are
+        // of 8-element local arrays.
+        unsafe {
+            let low8 = _mm256_set1_epi64x(0xff);
+            let expo = _mm256_set1_epi64x(0x4000_0000_0000_0000);
+            let three = _mm256_set1_pd(3.0);
+            let absmask = _mm256_castsi256_pd(_mm256_set1_epi64x(0x7fff_ffff_ffff_ffff));
+            let (x0, x1) = (x_tab.as_ptr(), x_tab.as_ptr().add(1));
+            let [s0, s1, s2, s3] = &mut self.s;
+            let mut x = [_mm256_setzero_pd(); 2];
+            let mut r = [_mm256_setzero_si256(); 2];
+            let mut bad = 0i32;
+            for h in 0..2 {
+                let rh = _mm256_add_epi64(rol256::<23, 41>(_mm256_add_epi64(s0[h], s3[h])), s0[h]);
+                let t = _mm256_slli_epi64::<17>(s1[h]);
+                s2[h] = _mm256_xor_si256(s2[h], s0[h]);
+                s3[h] = _mm256_xor_si256(s3[h], s1[h]);
+                s1[h] = _mm256_xor_si256(s1[h], s2[h]);
+                s0[h] = _mm256_xor_si256(s0[h], s3[h]);
+                s2[h] = _mm256_xor_si256(s2[h], t);
+                s3[h] = rol256::<45, 19>(s3[h]);
+                let i = _mm256_and_si256(rh, low8);
+                let uu = _mm256_sub_pd(
+                    _mm256_castsi256_pd(_mm256_or_si256(_mm256_srli_epi64::<12>(rh), expo)),
+                    three,
+                );
+                let xt = _mm256_i64gather_pd::<8>(x0, i);
+                let xn = _mm256_i64gather_pd::<8>(x1, i);
+                let xh = _mm256_mul_pd(uu, xt);
+                let ok = _mm256_cmp_pd::<_CMP_LT_OQ>(_mm256_and_pd(xh, absmask), xn);
+                bad |= (!_mm256_movemask_pd(ok) & 0xf) << (4 * h);
+                x[h] = xh;
+                r[h] = rh;
+            }
+            if bad != 0 {
+                let mut xs = [0.0f64; ZL];
+                let mut rr = [0u64; ZL];
+                for h in 0..2 {
+                    _mm256_storeu_pd(xs.as_mut_ptr().add(4 * h), x[h]);
+                    _mm256_storeu_si256(rr.as_mut_ptr().add(4 * h).cast(), r[h]);
+                }
+                for l in 0..ZL {
+                    if bad & (1 << l) != 0 {
+                        xs[l] = hdgan_model::random::ziggurat_finish(aux, rr[l]);
+                    }
+                }
+                x = [
+                    _mm256_loadu_pd(xs.as_ptr()),
+                    _mm256_loadu_pd(xs.as_ptr().add(4)),
+                ];
+            }
+            x
+        }
+    }
+}
+
+/// [`LaneRng::fill`]'s whole blocks with AVX2 (same bits as the portable blocks).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[allow(unsafe_code)]
+fn fill_avx2(lanes: &mut LaneRng, out: &mut [f64]) {
+    use std::arch::x86_64::*;
+    // SAFETY: this function is compiled for and only called on AVX2 CPUs; each chunk has
+    // exactly 8 elements.
+    unsafe {
+        let mut gen256 = Gen256::load(lanes);
+        for chunk in out.chunks_exact_mut(ZL) {
+            let x = gen256.next8(&mut lanes.aux);
+            _mm256_storeu_pd(chunk.as_mut_ptr(), x[0]);
+            _mm256_storeu_pd(chunk.as_mut_ptr().add(4), x[1]);
+        }
+        gen256.store(lanes);
     }
 }
 
@@ -775,6 +867,33 @@ mod fused_tests {
                         && (var - 1.0).abs() < 5.0 * (2.0 / n as f64).sqrt()
                 );
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod fill_tests {
+    use super::*;
+    use hdgan_model::random::stream_rng;
+
+    /// The normals-only fill gives the portable generator's bits with every kernel the CPU
+    /// supports (with rejections and a cut last block), and leaves the same state.
+    #[test]
+    fn fills_are_bit_identical_across_kernels() {
+        let n = 8 * 5000 + 3;
+        let want = {
+            let mut l = LaneRng::new(&stream_rng(9, 1));
+            let mut x = vec![0.0; n];
+            l.fill_with(Kernel::Portable, &mut x);
+            (x.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), l)
+        };
+        for kernel in Kernel::available() {
+            let mut l = LaneRng::new(&stream_rng(9, 1));
+            let mut x = vec![0.0; n];
+            l.fill_with(kernel, &mut x);
+            let bits: Vec<u64> = x.iter().map(|v| v.to_bits()).collect();
+            assert_eq!(bits, want.0, "{kernel:?}");
+            assert_eq!(l, want.1, "{kernel:?}");
         }
     }
 }
