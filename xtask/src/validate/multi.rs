@@ -358,7 +358,7 @@ fn anchor_diagonal_agreement() -> Result<f64> {
 }
 
 fn orthonormal_ode_vs_sim(ctx: &Ctx) -> Result<Outcome> {
-    let ns: Vec<usize> = ctx.pick(vec![1_000, 4_000], vec![2_000, 8_000, 32_000]);
+    let ns: Vec<usize> = ctx.pick(vec![1_000, 4_000], vec![2_000, 8_000, 16_000]);
     let members = ctx.pick(8, 16);
     let t_end = 10.0;
     let p = 2;
