@@ -61,7 +61,7 @@ pub use gram::{GramEngine, GramVariant};
 pub use init::{InitState, MicroState};
 pub use multi::{MultiSgda, RealSamples};
 pub use normal::{fill_normals, normal};
-pub use pass::LaneRng;
+pub use pass::{CHUNK, LaneRng, PassRng, SPLIT_N};
 pub use run::{
     Checkpoint, Engine, Member, RunControl, Schedule, advance, full_ensemble, gram_ensemble, run,
     run_ensemble,

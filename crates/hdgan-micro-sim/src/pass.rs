@@ -29,35 +29,34 @@ pub(crate) struct Overlaps {
     pub(crate) xx: f64,
 }
 
-/// Any d: the same arithmetic one column at a time (not the hot path).
-#[allow(clippy::too_many_arguments)]
+/// Any d: the same arithmetic one column at a time (not the hot path), on column slices
+/// of one length `m` (the whole vectors or one chunk of them).
 fn general(
-    d: usize,
-    n: usize,
-    u: &[f64],
-    v: &mut [f64],
+    u: &[&[f64]],
+    v: &mut [&mut [f64]],
     w: &mut [f64],
     xi_prev: &[f64],
     xi: &[f64],
     coef: Option<&Coef<'_>>,
 ) -> Overlaps {
+    let d = u.len();
     if let Some(c) = coef {
-        for i in 0..n {
+        for i in 0..w.len() {
             let wo = w[i];
             let mut wn = c.kw * wo + c.cxi * xi_prev[i];
             for j in 0..d {
-                let vo = v[j * n + i];
-                wn += c.cu[j] * u[j * n + i] + c.cv[j] * vo;
-                v[j * n + i] = c.bv[j] * vo + c.bw[j] * wo;
+                let vo = v[j][i];
+                wn += c.cu[j] * u[j][i] + c.cv[j] * vo;
+                v[j][i] = c.bv[j] * vo + c.bw[j] * wo;
             }
             w[i] = wn;
         }
     }
     let dot = |a: &[f64]| a.iter().zip(xi).map(|(p, q)| p * q).sum::<f64>();
     Overlaps {
-        u: (0..d).map(|j| dot(&u[j * n..(j + 1) * n])).collect(),
-        v: (0..d).map(|j| dot(&v[j * n..(j + 1) * n])).collect(),
-        w: dot(&w[..n]),
+        u: u.iter().map(|c| dot(c)).collect(),
+        v: v.iter().map(|c| dot(c)).collect(),
+        w: dot(w),
         xx: dot(xi),
     }
 }
@@ -289,10 +288,74 @@ impl Kernel {
     }
 }
 
+/// Vector length from which the fused pass is split into chunks of [`CHUNK`] elements, each
+/// with its own lane generator (chunk `k`'s streams are the run's stream jumped `9 k` times
+/// before [`LaneRng::new`]), run in parallel on the current thread pool and summed in chunk
+/// order: the numbers depend on n, never on the thread count. Below it the pass is one
+/// chunk (one [`LaneRng`]).
+pub const SPLIT_N: usize = 1 << 16;
+
+/// Elements per chunk of a split pass (a multiple of the 8 lanes).
+pub const CHUNK: usize = 1 << 14;
+
+/// The fast step's normal generators over an n-vector: one [`LaneRng`] per chunk of the
+/// pass (a single one below [`SPLIT_N`]).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PassRng {
+    chunks: Vec<LaneRng>,
+}
+
+impl PassRng {
+    /// The generators of an n-vector pass, derived from `rng`'s state: chunk 0 is
+    /// `LaneRng::new(rng)` (so an unsplit pass is the single-generator one), chunk `k` the
+    /// same from the state jumped `9 k` times (a [`LaneRng`] uses jumps 1 to 9 of its
+    /// start, so no two chunks share a stream).
+    pub fn new(rng: &hdgan_model::random::SimRng, n: usize) -> Self {
+        let count = Self::chunks_for(n);
+        let mut st = rng.state();
+        let chunks = (0..count)
+            .map(|k| {
+                if k > 0 {
+                    for _ in 0..9 {
+                        st = hdgan_model::random::jump(st);
+                    }
+                }
+                LaneRng::new(&hdgan_model::random::SimRng::from_state(st))
+            })
+            .collect();
+        Self { chunks }
+    }
+
+    /// Number of chunks of an n-vector pass.
+    pub fn chunks_for(n: usize) -> usize {
+        if n >= SPLIT_N { n.div_ceil(CHUNK) } else { 1 }
+    }
+
+    /// Number of chunks.
+    pub fn chunks(&self) -> usize {
+        self.chunks.len()
+    }
+
+    /// Fills `out` (length n) as the fused pass draws its normals: chunk by chunk, each
+    /// from its own generator.
+    pub fn fill(&mut self, out: &mut [f64]) {
+        let len = if self.chunks.len() == 1 {
+            out.len().max(1)
+        } else {
+            CHUNK
+        };
+        for (lanes, part) in self.chunks.iter_mut().zip(out.chunks_mut(len)) {
+            lanes.fill(part);
+        }
+    }
+}
+
 /// The fused fast-step pass with `kernel` (one the CPU supports: [`Kernel::best`]): draws
-/// the new xi from `lanes` block by block and, element by element, applies the pending
+/// the new xi from `rngs` block by block and, element by element, applies the pending
 /// update (with the old xi from `buf`), stores the new xi in `buf`, and accumulates the
-/// overlaps. Every kernel gives the same bits.
+/// overlaps; `u`, `v` hold d columns of length n. Split into chunks for n >=
+/// [`SPLIT_N`] (parallel, summed in chunk order). Every kernel gives the same bits, and so
+/// does every thread count.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn run_fused(
     kernel: Kernel,
@@ -302,30 +365,92 @@ pub(crate) fn run_fused(
     v: &mut [f64],
     w: &mut [f64],
     buf: &mut [f64],
+    rngs: &mut PassRng,
+    coef: Option<&Coef<'_>>,
+) -> Overlaps {
+    use rayon::prelude::*;
+    let len = if rngs.chunks.len() == 1 {
+        n.max(1)
+    } else {
+        CHUNK
+    };
+    let ucols: Vec<&[f64]> = u.chunks_exact(n).take(d).collect();
+    let mut vcols: Vec<std::slice::ChunksMut<'_, f64>> = v
+        .chunks_exact_mut(n)
+        .take(d)
+        .map(|c| c.chunks_mut(len))
+        .collect();
+    let mut tasks = Vec::with_capacity(rngs.chunks.len());
+    let parts = w[..n].chunks_mut(len).zip(buf[..n].chunks_mut(len));
+    for (k, (lanes, (wc, bc))) in rngs.chunks.iter_mut().zip(parts).enumerate() {
+        let start = k * len;
+        let uc: Vec<&[f64]> = ucols.iter().map(|c| &c[start..start + wc.len()]).collect();
+        let vc: Vec<&mut [f64]> = vcols
+            .iter_mut()
+            .map(|it| it.next().expect("a chunk per column"))
+            .collect();
+        tasks.push((uc, vc, wc, bc, lanes));
+    }
+    let pass = |t: ChunkTask<'_>| chunk_pass(kernel, t.0, t.1, t.2, t.3, t.4, coef);
+    let mut parts: Vec<Overlaps> = if tasks.len() == 1 {
+        tasks.into_iter().map(pass).collect()
+    } else {
+        tasks.into_par_iter().map(pass).collect()
+    };
+    let mut total = parts.remove(0);
+    for p in parts {
+        for (a, b) in total.u.iter_mut().zip(&p.u) {
+            *a += b;
+        }
+        for (a, b) in total.v.iter_mut().zip(&p.v) {
+            *a += b;
+        }
+        total.w += p.w;
+        total.xx += p.xx;
+    }
+    total
+}
+
+/// One chunk of a split pass: the column slices of `U` and `V`, of `w` and `buf`, and its
+/// generator.
+type ChunkTask<'a> = (
+    Vec<&'a [f64]>,
+    Vec<&'a mut [f64]>,
+    &'a mut [f64],
+    &'a mut [f64],
+    &'a mut LaneRng,
+);
+
+/// The fused pass over one chunk: column slices of one length.
+fn chunk_pass(
+    kernel: Kernel,
+    u: Vec<&[f64]>,
+    v: Vec<&mut [f64]>,
+    w: &mut [f64],
+    buf: &mut [f64],
     lanes: &mut LaneRng,
     coef: Option<&Coef<'_>>,
 ) -> Overlaps {
-    match d {
-        1 => fused::<1>(kernel, n, u, v, w, buf, lanes, coef),
-        2 => fused::<2>(kernel, n, u, v, w, buf, lanes, coef),
-        3 => fused::<3>(kernel, n, u, v, w, buf, lanes, coef),
-        4 => fused::<4>(kernel, n, u, v, w, buf, lanes, coef),
+    match u.len() {
+        1 => fused::<1>(kernel, u, v, w, buf, lanes, coef),
+        2 => fused::<2>(kernel, u, v, w, buf, lanes, coef),
+        3 => fused::<3>(kernel, u, v, w, buf, lanes, coef),
+        4 => fused::<4>(kernel, u, v, w, buf, lanes, coef),
         _ => {
-            let mut xi = vec![0.0; n];
-            lanes.fill(&mut xi);
-            let o = general(d, n, u, v, w, &buf[..n], &xi, coef);
-            buf[..n].copy_from_slice(&xi);
+            let mut v = v;
+            let mut xi = vec![0.0; w.len()];
+            lanes.fill_with(kernel, &mut xi);
+            let o = general(&u, &mut v, w, buf, &xi, coef);
+            buf.copy_from_slice(&xi);
             o
         }
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 fn fused<const D: usize>(
     kernel: Kernel,
-    n: usize,
-    u: &[f64],
-    v: &mut [f64],
+    u: Vec<&[f64]>,
+    v: Vec<&mut [f64]>,
     w: &mut [f64],
     buf: &mut [f64],
     lanes: &mut LaneRng,
@@ -338,11 +463,12 @@ fn fused<const D: usize>(
         w: [0.0; ZL],
         x: [0.0; ZL],
     };
+    let n = w.len();
     let blocks = n / ZL;
-    let u: [&[f64]; D] = std::array::from_fn(|j| &u[j * n..(j + 1) * n]);
-    let mut vit = v.chunks_exact_mut(n);
+    let u: [&[f64]; D] = std::array::from_fn(|j| u[j]);
+    let mut vit = v.into_iter();
     let mut v: [&mut [f64]; D] = std::array::from_fn(|_| vit.next().expect("V has d columns"));
-    let (w, buf) = (&mut w[..n], &mut buf[..n]);
+    let buf = &mut buf[..n];
     match kernel {
         #[cfg(target_arch = "x86_64")]
         Kernel::Avx512 => {
@@ -824,7 +950,7 @@ mod fused_tests {
                 cxi: 0.03,
             };
             for coef in [None, Some(&c)] {
-                let lanes0 = LaneRng::new(&stream_rng(4, d as u64));
+                let lanes0 = PassRng::new(&stream_rng(4, d as u64), n);
                 let run = |kernel: Kernel| {
                     let (mut v, mut w, mut b, mut l) =
                         (v0.clone(), w0.clone(), b0.clone(), lanes0.clone());
@@ -851,7 +977,9 @@ mod fused_tests {
                 let mut l2 = lanes0.clone();
                 let mut xi = vec![0.0; n];
                 l2.fill(&mut xi);
-                let want = general(d, n, &u, &mut v2, &mut w2, &b2, &xi, coef);
+                let ucols: Vec<&[f64]> = u.chunks_exact(n).collect();
+                let mut vcols: Vec<&mut [f64]> = v2.chunks_exact_mut(n).collect();
+                let want = general(&ucols, &mut vcols, &mut w2, &b2, &xi, coef);
                 assert_eq!(bits(&pb), bits(&xi));
                 assert_eq!(pl, l2);
                 assert_eq!(bits(&pv), bits(&v2));
@@ -867,6 +995,96 @@ mod fused_tests {
                         && (var - 1.0).abs() < 5.0 * (2.0 / n as f64).sqrt()
                 );
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod split_tests {
+    use super::*;
+    use hdgan_model::random::stream_rng;
+
+    /// A split pass (n >= SPLIT_N, last chunk short and not a multiple of 8) gives the same
+    /// bits on 1, 2 and 3 threads; its normals are `PassRng::fill`'s (chunk k from its own
+    /// generator, distinct from chunk 0's), and its overlaps equal a plain evaluation.
+    #[test]
+    fn split_pass_is_the_same_for_any_thread_count() {
+        let (d, n) = (2usize, SPLIT_N + 8 * 3 + 5);
+        assert_eq!(PassRng::chunks_for(n), 5);
+        let f = |k: usize| ((k * 7919 + 31) % 1000) as f64 / 500.0 - 1.0;
+        let u: Vec<f64> = (0..n * d).map(f).collect();
+        let v0: Vec<f64> = (0..n * d).map(|k| f(k + 3)).collect();
+        let w0: Vec<f64> = (0..n).map(|k| f(k + 11)).collect();
+        let b0: Vec<f64> = (0..n).map(|k| f(k + 17)).collect();
+        let (cu, cv, bv, bw) = ([0.1, -0.2], [0.05, 0.01], [0.99, 0.98], [0.02, 0.01]);
+        let c = Coef {
+            cu: &cu,
+            cv: &cv,
+            bv: &bv,
+            bw: &bw,
+            kw: 0.97,
+            cxi: 0.03,
+        };
+        let rngs0 = PassRng::new(&stream_rng(5, 0), n);
+        let bits = |x: &[f64]| x.iter().map(|y| y.to_bits()).collect::<Vec<_>>();
+        let run = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            let (mut v, mut w, mut b, mut r) = (v0.clone(), w0.clone(), b0.clone(), rngs0.clone());
+            let o = pool.install(|| {
+                run_fused(
+                    Kernel::best(),
+                    d,
+                    n,
+                    &u,
+                    &mut v,
+                    &mut w,
+                    &mut b,
+                    &mut r,
+                    Some(&c),
+                )
+            });
+            (
+                bits(&o.u),
+                bits(&o.v),
+                o.w.to_bits(),
+                o.xx.to_bits(),
+                bits(&v),
+                bits(&w),
+                bits(&b),
+                r,
+            )
+        };
+        let one = run(1);
+        assert_eq!(run(2), one);
+        assert_eq!(run(3), one);
+        let mut xi = vec![0.0; n];
+        let mut r = rngs0.clone();
+        r.fill(&mut xi);
+        assert_eq!(bits(&xi), one.6);
+        assert_eq!(r, one.7);
+        assert_ne!(bits(&xi[..CHUNK]), bits(&xi[CHUNK..2 * CHUNK]));
+        let (mut v2, mut w2) = (v0.clone(), w0.clone());
+        let ucols: Vec<&[f64]> = u.chunks_exact(n).collect();
+        let mut vcols: Vec<&mut [f64]> = v2.chunks_exact_mut(n).collect();
+        let want = general(&ucols, &mut vcols, &mut w2, &b0, &xi, Some(&c));
+        let (mut v, mut w, mut b, mut r) = (v0.clone(), w0.clone(), b0.clone(), rngs0.clone());
+        let o = run_fused(
+            Kernel::best(),
+            d,
+            n,
+            &u,
+            &mut v,
+            &mut w,
+            &mut b,
+            &mut r,
+            Some(&c),
+        );
+        assert!((o.xx - want.xx).abs() < 1e-8 && (o.w - want.w).abs() < 1e-8);
+        for (a, b) in o.u.iter().zip(&want.u).chain(o.v.iter().zip(&want.v)) {
+            assert!((a - b).abs() < 1e-8, "{a} vs {b}");
         }
     }
 }

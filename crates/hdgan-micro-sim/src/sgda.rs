@@ -52,7 +52,7 @@ pub struct Sgda {
     pending: Option<Pending>,
     /// The fast step's normal generator, derived from the run's stream at the first fast
     /// step.
-    lanes: Option<crate::pass::LaneRng>,
+    lanes: Option<crate::pass::PassRng>,
     /// The fast pass's implementation (the fastest the CPU supports; all give the same
     /// bits).
     kernel: crate::pass::Kernel,
@@ -397,7 +397,7 @@ impl Sgda {
         let pending = self.pending.take();
         let lanes = self
             .lanes
-            .get_or_insert_with(|| crate::pass::LaneRng::new(rng));
+            .get_or_insert_with(|| crate::pass::PassRng::new(rng, n));
         let xd = xi_overlaps(
             self.kernel,
             lanes,
@@ -548,7 +548,7 @@ impl Scratch {
 /// one fused pass (see [`crate::pass`]).
 fn xi_overlaps(
     kernel: crate::pass::Kernel,
-    lanes: &mut crate::pass::LaneRng,
+    lanes: &mut crate::pass::PassRng,
     buf: &mut [f64],
     x: &mut MicroState,
     pending: Option<&Pending>,
@@ -716,7 +716,7 @@ struct SgdaSnapshot {
     gram: MacroState,
     steps: u64,
     pending: Option<Pending>,
-    lanes: Option<crate::pass::LaneRng>,
+    lanes: Option<crate::pass::PassRng>,
     scratch: Scratch,
     gram_next: MacroState,
     buf: Vec<f64>,
@@ -765,7 +765,10 @@ impl crate::Checkpoint for Sgda {
             && s.buf1.len() == self.buf1.len()
             && s.c.len() == d
             && s.c0.len() == d
-            && s.c1.len() == d;
+            && s.c1.len() == d
+            && s.lanes
+                .as_ref()
+                .is_none_or(|l| l.chunks() == crate::pass::PassRng::chunks_for(n));
         if !ok {
             return Err(SimError::BadCheckpoint {
                 reason: "the saved full-engine state has other dimensions or another step mode than the config".into(),
