@@ -2,6 +2,8 @@
 //! (modes: fast, literal, gram; and `normals`: the fast step's normals alone, one n-vector
 //! from its eight-lane generator per "step", the bound the fused step is measured against).
 //! Prints one JSON line like `baseline/sgda_numpy.py`, for `baseline/compare.py`.
+//! `--threads T` runs on a pool of T threads (default: one per core); the line carries a
+//! digest of the final macroscopic state, equal for every T.
 
 use hdgan_benches::{fig1_engine, fig1_gram};
 use hdgan_micro_sim::{Engine, StepMode};
@@ -18,6 +20,19 @@ fn arg(args: &[String], name: &str, default: &str) -> String {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
+    // `--threads T`: the pool the step runs on (a split pass, n >= 65536, uses all of it).
+    let threads: usize = arg(&args, "--threads", "0")
+        .parse()
+        .expect("--threads: integer");
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .expect("thread pool");
+    pool.install(|| timed(&args));
+}
+
+fn timed(args: &[String]) {
+    let args = args.to_vec();
     let n: usize = arg(&args, "--n", "5000").parse().expect("--n: integer");
     let steps: u64 = arg(&args, "--steps", "20000")
         .parse()
@@ -58,11 +73,16 @@ fn main() {
         e.step(&mut rng).expect("step");
     }
     let secs = t0.elapsed().as_secs_f64();
-    let p = e.macro_state().p;
+    let m = e.macro_state();
+    // FNV-1a over the bits of the final macroscopic state: equal digests, equal numbers.
+    let digest = m.pack().iter().fold(0xcbf2_9ce4_8422_2325u64, |h, x| {
+        (h ^ x.to_bits()).wrapping_mul(0x100_0000_01b3)
+    });
     println!(
-        "{{\"impl\": \"hdgan-{label}\", \"n\": {n}, \"d\": 2, \"steps\": {steps}, \"seconds\": {secs}, \"us_per_step\": {}, \"P_diag\": [{}, {}]}}",
+        "{{\"impl\": \"hdgan-{label}\", \"n\": {n}, \"d\": 2, \"steps\": {steps}, \"threads\": {}, \"seconds\": {secs}, \"us_per_step\": {}, \"P_diag\": [{}, {}], \"state_digest\": \"{digest:016x}\"}}",
+        rayon::current_num_threads(),
         secs / steps as f64 * 1e6,
-        p[(0, 0)],
-        p[(1, 1)]
+        m.p[(0, 0)],
+        m.p[(1, 1)]
     );
 }
