@@ -567,31 +567,56 @@ fn fused_avx2<const D: usize>(
         let mut av: [[__m256d; 2]; D] = std::array::from_fn(|j| ld2(&acc.v[j]));
         let mut aw = ld2(&acc.w);
         let mut ax = ld2(&acc.x);
-        for b in 0..blocks {
-            let x = gen256.next8(&mut lanes.aux);
-            for h in 0..2 {
-                let o = b * ZL + 4 * h;
-                let xh = x[h];
-                let xp = _mm256_loadu_pd(buf.as_ptr().add(o));
-                _mm256_storeu_pd(buf.as_mut_ptr().add(o), xh);
-                let wo = _mm256_loadu_pd(w.as_ptr().add(o));
-                let mut wn = _mm256_add_pd(_mm256_mul_pd(kw, wo), _mm256_mul_pd(cxi, xp));
-                for j in 0..D {
-                    let vo = _mm256_loadu_pd(v[j].as_ptr().add(o));
-                    let uj = _mm256_loadu_pd(u[j].as_ptr().add(o));
-                    wn = _mm256_add_pd(
-                        wn,
-                        _mm256_add_pd(_mm256_mul_pd(cu[j], uj), _mm256_mul_pd(cv[j], vo)),
-                    );
-                    let vn = _mm256_add_pd(_mm256_mul_pd(bv[j], vo), _mm256_mul_pd(bw[j], wo));
-                    _mm256_storeu_pd(v[j].as_mut_ptr().add(o), vn);
-                    au[j][h] = _mm256_add_pd(au[j][h], _mm256_mul_pd(uj, xh));
-                    av[j][h] = _mm256_add_pd(av[j][h], _mm256_mul_pd(vn, xh));
-                }
-                _mm256_storeu_pd(w.as_mut_ptr().add(o), wn);
-                aw[h] = _mm256_add_pd(aw[h], _mm256_mul_pd(wn, xh));
-                ax[h] = _mm256_add_pd(ax[h], _mm256_mul_pd(xh, xh));
+        // Tiles of TILE blocks: first the tile's normals (generator state in registers),
+        // then the pass over lanes 0-3 of every block, then over lanes 4-7, each with only
+        // its own accumulators live (AVX2 has 16 registers; the whole block at once spilled
+        // accumulators and generator state every iteration). Each lane still accumulates
+        // its elements in block order, so the bits are the portable kernel's.
+        const TILE: usize = 64;
+        let mut tile = [0.0f64; TILE * ZL];
+        let mut t0 = 0;
+        while t0 < blocks {
+            let nb = TILE.min(blocks - t0);
+            for b in 0..nb {
+                let x = gen256.next8(&mut lanes.aux);
+                _mm256_storeu_pd(tile.as_mut_ptr().add(b * ZL), x[0]);
+                _mm256_storeu_pd(tile.as_mut_ptr().add(b * ZL + 4), x[1]);
             }
+            for h in 0..2 {
+                let mut au_h: [__m256d; D] = std::array::from_fn(|j| au[j][h]);
+                let mut av_h: [__m256d; D] = std::array::from_fn(|j| av[j][h]);
+                let (mut aw_h, mut ax_h) = (aw[h], ax[h]);
+                for b in 0..nb {
+                    let o = (t0 + b) * ZL + 4 * h;
+                    let xh = _mm256_loadu_pd(tile.as_ptr().add(b * ZL + 4 * h));
+                    let xp = _mm256_loadu_pd(buf.as_ptr().add(o));
+                    _mm256_storeu_pd(buf.as_mut_ptr().add(o), xh);
+                    let wo = _mm256_loadu_pd(w.as_ptr().add(o));
+                    let mut wn = _mm256_add_pd(_mm256_mul_pd(kw, wo), _mm256_mul_pd(cxi, xp));
+                    for j in 0..D {
+                        let vo = _mm256_loadu_pd(v[j].as_ptr().add(o));
+                        let uj = _mm256_loadu_pd(u[j].as_ptr().add(o));
+                        wn = _mm256_add_pd(
+                            wn,
+                            _mm256_add_pd(_mm256_mul_pd(cu[j], uj), _mm256_mul_pd(cv[j], vo)),
+                        );
+                        let vn = _mm256_add_pd(_mm256_mul_pd(bv[j], vo), _mm256_mul_pd(bw[j], wo));
+                        _mm256_storeu_pd(v[j].as_mut_ptr().add(o), vn);
+                        au_h[j] = _mm256_add_pd(au_h[j], _mm256_mul_pd(uj, xh));
+                        av_h[j] = _mm256_add_pd(av_h[j], _mm256_mul_pd(vn, xh));
+                    }
+                    _mm256_storeu_pd(w.as_mut_ptr().add(o), wn);
+                    aw_h = _mm256_add_pd(aw_h, _mm256_mul_pd(wn, xh));
+                    ax_h = _mm256_add_pd(ax_h, _mm256_mul_pd(xh, xh));
+                }
+                for j in 0..D {
+                    au[j][h] = au_h[j];
+                    av[j][h] = av_h[j];
+                }
+                aw[h] = aw_h;
+                ax[h] = ax_h;
+            }
+            t0 += nb;
         }
         let st2 = |dst: &mut [f64; ZL], a: [__m256d; 2]| {
             _mm256_storeu_pd(dst.as_mut_ptr(), a[0]);
@@ -613,6 +638,21 @@ fn fused_avx2<const D: usize>(
 #[cfg(target_arch = "x86_64")]
 struct Gen256 {
     s: [[std::arch::x86_64::__m256i; 2]; 4],
+    pairs: &'static [Pair; 256],
+}
+
+/// `(X[i], X[i + 1])`, the ziggurat layer's edge and the next, 16-byte aligned for one load.
+#[derive(Clone, Copy)]
+#[repr(C, align(16))]
+struct Pair([f64; 2]);
+
+/// The table of [`Pair`]s.
+fn layer_pairs() -> &'static [Pair; 256] {
+    static PAIRS: std::sync::OnceLock<[Pair; 256]> = std::sync::OnceLock::new();
+    PAIRS.get_or_init(|| {
+        let x = hdgan_model::random::ziggurat_layers();
+        std::array::from_fn(|i| Pair([x[i], x[i + 1]]))
+    })
 }
 
 /// `a` rotated left by `L` bits (`R = 64 - L`), AVX2 having no 64-bit rotate.
@@ -640,6 +680,7 @@ impl Gen256 {
             |a: &[u64; ZL], h: usize| unsafe { _mm256_loadu_si256(a.as_ptr().add(4 * h).cast()) };
         Self {
             s: std::array::from_fn(|w| [ld(&lanes.s[w], 0), ld(&lanes.s[w], 1)]),
+            pairs: layer_pairs(),
         }
     }
 
@@ -664,16 +705,15 @@ impl Gen256 {
     #[inline(always)]
     unsafe fn next8(&mut self, aux: &mut [u64; 4]) -> [std::arch::x86_64::__m256d; 2] {
         use std::arch::x86_64::*;
-        let x_tab = hdgan_model::random::ziggurat_layers();
-        // SAFETY: AVX2 is available (the caller's contract); the gathers read X[i] and
-        // X[i + 1] with i = r & 0xff <= 255 and X of length 257; the stores and loads are
-        // of 8-element local arrays.
+        // SAFETY: AVX2 is available (the caller's contract); the pair loads read
+        // `pairs[i]` with i = r & 0xff <= 255 from a table of 256 aligned pairs; the stores
+        // and loads are of 4- or 8-element local arrays.
         unsafe {
             let low8 = _mm256_set1_epi64x(0xff);
             let expo = _mm256_set1_epi64x(0x4000_0000_0000_0000);
             let three = _mm256_set1_pd(3.0);
             let absmask = _mm256_castsi256_pd(_mm256_set1_epi64x(0x7fff_ffff_ffff_ffff));
-            let (x0, x1) = (x_tab.as_ptr(), x_tab.as_ptr().add(1));
+            let pairs = self.pairs;
             let [s0, s1, s2, s3] = &mut self.s;
             let mut x = [_mm256_setzero_pd(); 2];
             let mut r = [_mm256_setzero_si256(); 2];
@@ -692,8 +732,20 @@ impl Gen256 {
                     _mm256_castsi256_pd(_mm256_or_si256(_mm256_srli_epi64::<12>(rh), expo)),
                     three,
                 );
-                let xt = _mm256_i64gather_pd::<8>(x0, i);
-                let xn = _mm256_i64gather_pd::<8>(x1, i);
+                // X[i] and X[i + 1] per lane from the table of pairs: four 16-byte loads
+                // and two unpacks (cheaper than two gathers on AMD Zen 3).
+                let mut idx = [0u64; 4];
+                _mm256_storeu_si256(idx.as_mut_ptr().cast(), i);
+                let pr = |k: usize| _mm_load_pd(pairs[idx[k] as usize].0.as_ptr());
+                let (p0, p1, p2, p3) = (pr(0), pr(1), pr(2), pr(3));
+                let xt = _mm256_insertf128_pd::<1>(
+                    _mm256_castpd128_pd256(_mm_unpacklo_pd(p0, p1)),
+                    _mm_unpacklo_pd(p2, p3),
+                );
+                let xn = _mm256_insertf128_pd::<1>(
+                    _mm256_castpd128_pd256(_mm_unpackhi_pd(p0, p1)),
+                    _mm_unpackhi_pd(p2, p3),
+                );
                 let xh = _mm256_mul_pd(uu, xt);
                 let ok = _mm256_cmp_pd::<_CMP_LT_OQ>(_mm256_and_pd(xh, absmask), xn);
                 bad |= (!_mm256_movemask_pd(ok) & 0xf) << (4 * h);
