@@ -57,11 +57,35 @@ fn timed(args: &[String]) {
         );
         return;
     }
+    if label == "gram-lanes" {
+        // Four members of the Gram engine stepped together; us per member-step.
+        let mut batch = hdgan_micro_sim::GramLanes::new(
+            (0..hdgan_micro_sim::LANES).map(|_| fig1_gram(n)).collect(),
+        );
+        let mut rngs: Vec<_> = (0..hdgan_micro_sim::LANES)
+            .map(|i| stream_rng(1, i as u64))
+            .collect();
+        for _ in 0..steps / 100 {
+            batch.step(&mut rngs).expect("step");
+        }
+        let t0 = Instant::now();
+        for _ in 0..steps {
+            batch.step(&mut rngs).expect("step");
+        }
+        let secs = t0.elapsed().as_secs_f64();
+        let member_steps = steps as f64 * hdgan_micro_sim::LANES as f64;
+        println!(
+            "{{\"impl\": \"hdgan-gram-lanes\", \"n\": {n}, \"d\": 2, \"steps\": {steps}, \"members\": {}, \"seconds\": {secs}, \"us_per_step\": {}}}",
+            hdgan_micro_sim::LANES,
+            secs / member_steps * 1e6
+        );
+        return;
+    }
     let mut e: Box<dyn Engine<State = hdgan_core::MacroState>> = match label.as_str() {
         "fast" => Box::new(fig1_engine(n, StepMode::Fast, 1)),
         "literal" => Box::new(fig1_engine(n, StepMode::Literal, 1)),
         "gram" => Box::new(fig1_gram(n)),
-        other => panic!("--mode must be fast, literal, gram or normals, got {other}"),
+        other => panic!("--mode must be fast, literal, gram, gram-lanes or normals, got {other}"),
     };
     let mut rng = stream_rng(1, 1);
     // Warm-up: 1% of the steps.

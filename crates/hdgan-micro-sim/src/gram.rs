@@ -204,6 +204,43 @@ impl GramEngine {
         }
     }
 
+    /// Feature count d.
+    pub(crate) fn d(&self) -> usize {
+        self.d
+    }
+
+    /// The model.
+    pub(crate) fn model(&self) -> &Model {
+        &self.model
+    }
+
+    /// The factor R (column-major m x m).
+    pub(crate) fn factor(&self) -> &[f64] {
+        &self.r
+    }
+
+    /// The factor R, to be written by a lane-batched step.
+    pub(crate) fn factor_mut(&mut self) -> &mut [f64] {
+        &mut self.r
+    }
+
+    /// The law of the out-of-span noise's squared norm (None when n = m).
+    pub(crate) fn chi2(&self) -> Option<ChiSquared<f64>> {
+        self.chi2
+    }
+
+    /// The variant.
+    pub(crate) fn variant(&self) -> GramVariant {
+        self.variant
+    }
+
+    /// Ends a step whose factor was written by a lane-batched step: counts it and checks
+    /// for divergence, as [`Engine::step`] does.
+    pub(crate) fn finish_step(&mut self) -> Result<(), SimError> {
+        self.steps += 1;
+        self.check()
+    }
+
     /// Switches to a deliberately wrong variant (negative controls only).
     pub fn with_variant(mut self, variant: GramVariant) -> Self {
         if let GramVariant::WrongChiDof = variant {

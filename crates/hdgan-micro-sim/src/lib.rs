@@ -46,6 +46,7 @@
 mod config;
 mod error;
 mod gram;
+mod gram_lanes;
 mod init;
 mod multi;
 
@@ -58,6 +59,7 @@ mod sgda;
 pub use config::{EngineKind, Features, InitConfig, SimConfig, SimSettings, StepMode};
 pub use error::SimError;
 pub use gram::{GramEngine, GramVariant};
+pub use gram_lanes::{GramLanes, LANES};
 pub use init::{InitState, MicroState};
 pub use multi::{MultiSgda, RealSamples};
 pub use normal::{fill_normals, normal};

@@ -240,7 +240,10 @@ pub fn full_ensemble(
 }
 
 /// `members` runs of the Gram engine (`variant`: the exact one, or a deliberately wrong
-/// control) from the overlaps `start`, recorded per `schedule`.
+/// control) from the overlaps `start`, recorded per `schedule`. Members are stepped
+/// [`crate::LANES`] at a time ([`crate::GramLanes`]; a last group of fewer one by one),
+/// in parallel over groups: member i's path is the scalar engine's on stream
+/// `(seed, i)`, bit for bit, whatever the grouping or the thread count.
 pub fn gram_ensemble(
     model: &hdgan_model::Model,
     start: &hdgan_core::MacroState,
@@ -249,18 +252,30 @@ pub fn gram_ensemble(
     seed: u64,
     schedule: &Schedule,
 ) -> Result<Vec<Trajectory>, SimError> {
-    run_ensemble(
-        members,
-        seed,
-        |_, _| {
-            Ok(
-                crate::GramEngine::from_macro(model, start, crate::DEFAULT_BLOWUP)
-                    .with_variant(variant),
-            )
-        },
-        schedule,
-        RunControl::default(),
-    )
+    let build =
+        || crate::GramEngine::from_macro(model, start, crate::DEFAULT_BLOWUP).with_variant(variant);
+    let lanes = crate::LANES;
+    let groups: Vec<Vec<Trajectory>> = (0..members.div_ceil(lanes))
+        .into_par_iter()
+        .map(|g| {
+            let ids: Vec<usize> = (g * lanes..((g + 1) * lanes).min(members)).collect();
+            let _span = tracing::debug_span!("members", first = ids[0], seed).entered();
+            let mut rngs: Vec<SimRng> = ids.iter().map(|&i| stream_rng(seed, i as u64)).collect();
+            if ids.len() == lanes {
+                crate::gram_lanes::run_lanes(
+                    ids.iter().map(|_| build()).collect(),
+                    &mut rngs,
+                    schedule,
+                    RunControl::default(),
+                )
+            } else {
+                rngs.iter_mut()
+                    .map(|rng| run(&mut build(), rng, schedule, RunControl::default()))
+                    .collect()
+            }
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(groups.into_iter().flatten().collect())
 }
 
 #[cfg(test)]
