@@ -1,6 +1,7 @@
-//! Criterion benchmarks: one SGDA step (fast and literal modes, and the Gram engine) at
-//! n = 1e3 .. 1e6 and d = 2, drawing the step's normals alone (a lower bound for the fast
-//! step), and the ODE integration of Figure 1. Run with `cargo bench -p hdgan-benches`.
+//! Criterion benchmarks: one SGDA step (fast and literal modes, and the Gram engine, one
+//! member and four at a time) at n = 1e3 .. 1e6 and d = 2 (a large n runs its split pass on
+//! the whole pool), drawing the step's normals alone (a lower bound for the fast step), and
+//! the ODE integration of Figure 1. Run with `cargo bench -p hdgan-benches`.
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use hdgan_benches::{fig1_engine, fig1_gram, fig1_model};
@@ -25,6 +26,16 @@ fn sgda_step(c: &mut Criterion) {
         let mut rng = stream_rng(1, 2);
         g.bench_with_input(BenchmarkId::new("gram", n), &n, |b, _| {
             b.iter(|| gram.step(&mut rng).expect("step"))
+        });
+        // Four Gram members stepped together (per batch step: four member-steps).
+        let mut batch = hdgan_micro_sim::GramLanes::new(
+            (0..hdgan_micro_sim::LANES).map(|_| fig1_gram(n)).collect(),
+        );
+        let mut rngs: Vec<_> = (0..hdgan_micro_sim::LANES)
+            .map(|i| stream_rng(3, i as u64))
+            .collect();
+        g.bench_with_input(BenchmarkId::new("gram_lanes_x4", n), &n, |b, _| {
+            b.iter(|| batch.step(&mut rngs).expect("step"))
         });
         let mut rng = stream_rng(2, 0);
         let mut buf = vec![0.0; n];
