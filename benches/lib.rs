@@ -34,3 +34,17 @@ pub fn fig1_gram(n: usize) -> GramEngine {
         .expect("valid init");
     GramEngine::from_macro(&m, &init.macro_state(), DEFAULT_BLOWUP)
 }
+
+/// The Gram engine on Figure 1's rates and noise with d features (latent second moment
+/// diag(5, 4, 3, 2, ...)), from P0 = 0.1 I, q0 = 0.1: the d-dependence of the Gram step.
+pub fn gram_with_d(n: usize, d: usize) -> GramEngine {
+    let mut c = hdgan_model::ModelConfig::figure1(n, 2.0);
+    c.d = d;
+    let lam: Vec<f64> = (0..d).map(|k| (5.0 - k as f64).max(1.0)).collect();
+    c.latent = hdgan_model::LatentConfig::diagonal(&lam);
+    let m = c.validate("model").expect("valid model");
+    let init = InitConfig::diagonal(d, 0.1, 0.1)
+        .validate("init", &m)
+        .expect("valid init");
+    GramEngine::from_macro(&m, &init.macro_state(), DEFAULT_BLOWUP)
+}

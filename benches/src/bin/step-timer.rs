@@ -5,7 +5,7 @@
 //! `--threads T` runs on a pool of T threads (default: one per core); the line carries a
 //! digest of the final macroscopic state, equal for every T.
 
-use hdgan_benches::{fig1_engine, fig1_gram};
+use hdgan_benches::{fig1_engine, fig1_gram, gram_with_d};
 use hdgan_micro_sim::{Engine, StepMode};
 use hdgan_model::random::stream_rng;
 use std::time::Instant;
@@ -38,6 +38,15 @@ fn timed(args: &[String]) {
         .parse()
         .expect("--steps: integer");
     let label = arg(&args, "--mode", "fast");
+    // `--d D` (gram and gram-lanes only): D features instead of Figure 1's 2.
+    let d: usize = arg(&args, "--d", "2").parse().expect("--d: integer");
+    let gram = |n: usize| {
+        if d == 2 {
+            fig1_gram(n)
+        } else {
+            gram_with_d(n, d)
+        }
+    };
     if label == "normals" {
         let mut lanes = hdgan_micro_sim::LaneRng::new(&stream_rng(1, 1));
         let mut buf = vec![0.0; n];
@@ -59,9 +68,8 @@ fn timed(args: &[String]) {
     }
     if label == "gram-lanes" {
         // Four members of the Gram engine stepped together; us per member-step.
-        let mut batch = hdgan_micro_sim::GramLanes::new(
-            (0..hdgan_micro_sim::LANES).map(|_| fig1_gram(n)).collect(),
-        );
+        let mut batch =
+            hdgan_micro_sim::GramLanes::new((0..hdgan_micro_sim::LANES).map(|_| gram(n)).collect());
         let mut rngs: Vec<_> = (0..hdgan_micro_sim::LANES)
             .map(|i| stream_rng(1, i as u64))
             .collect();
@@ -75,7 +83,7 @@ fn timed(args: &[String]) {
         let secs = t0.elapsed().as_secs_f64();
         let member_steps = steps as f64 * hdgan_micro_sim::LANES as f64;
         println!(
-            "{{\"impl\": \"hdgan-gram-lanes\", \"n\": {n}, \"d\": 2, \"steps\": {steps}, \"members\": {}, \"seconds\": {secs}, \"us_per_step\": {}}}",
+            "{{\"impl\": \"hdgan-gram-lanes\", \"n\": {n}, \"d\": {d}, \"steps\": {steps}, \"members\": {}, \"seconds\": {secs}, \"us_per_step\": {}}}",
             hdgan_micro_sim::LANES,
             secs / member_steps * 1e6
         );
@@ -84,7 +92,7 @@ fn timed(args: &[String]) {
     let mut e: Box<dyn Engine<State = hdgan_core::MacroState>> = match label.as_str() {
         "fast" => Box::new(fig1_engine(n, StepMode::Fast, 1)),
         "literal" => Box::new(fig1_engine(n, StepMode::Literal, 1)),
-        "gram" => Box::new(fig1_gram(n)),
+        "gram" => Box::new(gram(n)),
         other => panic!("--mode must be fast, literal, gram, gram-lanes or normals, got {other}"),
     };
     let mut rng = stream_rng(1, 1);
@@ -98,12 +106,13 @@ fn timed(args: &[String]) {
     }
     let secs = t0.elapsed().as_secs_f64();
     let m = e.macro_state();
+    let d = m.d();
     // FNV-1a over the bits of the final macroscopic state: equal digests, equal numbers.
     let digest = m.pack().iter().fold(0xcbf2_9ce4_8422_2325u64, |h, x| {
         (h ^ x.to_bits()).wrapping_mul(0x100_0000_01b3)
     });
     println!(
-        "{{\"impl\": \"hdgan-{label}\", \"n\": {n}, \"d\": 2, \"steps\": {steps}, \"threads\": {}, \"seconds\": {secs}, \"us_per_step\": {}, \"P_diag\": [{}, {}], \"state_digest\": \"{digest:016x}\"}}",
+        "{{\"impl\": \"hdgan-{label}\", \"n\": {n}, \"d\": {d}, \"steps\": {steps}, \"threads\": {}, \"seconds\": {secs}, \"us_per_step\": {}, \"P_diag\": [{}, {}], \"state_digest\": \"{digest:016x}\"}}",
         rayon::current_num_threads(),
         secs / steps as f64 * 1e6,
         m.p[(0, 0)],
