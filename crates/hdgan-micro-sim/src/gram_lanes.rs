@@ -46,6 +46,8 @@ struct Lanes {
     rv: Vec<V>,
     reg_v: Vec<V>,
     rw: Vec<V>,
+    /// One member's raw draws (length m).
+    draws: Vec<f64>,
     gamma: V,
     chi: V,
 }
@@ -70,6 +72,7 @@ impl Lanes {
             rv: vec![z; d],
             reg_v: vec![z; d],
             rw: vec![z; m],
+            draws: vec![0.0; m],
             gamma: z,
             chi: z,
         }
@@ -186,23 +189,25 @@ fn avx2() -> bool {
 fn draw(e: &GramEngine, rng: &mut SimRng, s: &mut Lanes, l: usize) {
     let (d, m) = (s.d, s.m);
     let model = e.model();
-    let mut c = [0.0f64; 16];
-    let mut buf = [0.0f64; 33];
+    // One member's draws (m >= d entries), kept in the batch so that any d works without
+    // allocating.
+    let mut buf = std::mem::take(&mut s.draws);
     let fill = |src: &[f64], dst: &mut [V]| {
         for (x, y) in src.iter().zip(dst.iter_mut()) {
             y[l] = *x;
         }
     };
-    model.latent.sample(rng, &mut c[..d]);
-    fill(&c[..d], &mut s.c);
-    model.latent_tilde.sample(rng, &mut c[..d]);
-    fill(&c[..d], &mut s.c0);
-    model.latent_tilde.sample(rng, &mut c[..d]);
-    fill(&c[..d], &mut s.c1);
+    model.latent.sample(rng, &mut buf[..d]);
+    fill(&buf[..d], &mut s.c);
+    model.latent_tilde.sample(rng, &mut buf[..d]);
+    fill(&buf[..d], &mut s.c0);
+    model.latent_tilde.sample(rng, &mut buf[..d]);
+    fill(&buf[..d], &mut s.c1);
     rng.fill_normals(&mut buf[..m]);
     fill(&buf[..m], &mut s.alpha);
     rng.fill_normals(&mut buf[..m]);
     fill(&buf[..m], &mut s.beta);
+    s.draws = buf;
     s.gamma[l] = rng.normal();
     s.chi[l] = match (e.chi2(), e.variant()) {
         (_, GramVariant::NoPerpendicularNoise) | (None, _) => 0.0,
@@ -424,8 +429,8 @@ fn qr_lanes(a: &mut [V], m: usize, v: &mut [V], r: &mut [V]) {
     }
 }
 
-/// Runs one member along `steps` Gram steps per record as [`crate::run`] would, but
-/// [`LANES`] members at a time; used by [`crate::gram_ensemble`].
+/// Runs [`LANES`] members (`engines`, streams `rngs`) along `schedule` together, recording
+/// each as [`crate::run`] would; used by [`crate::gram_ensemble`].
 pub(crate) fn run_lanes(
     engines: Vec<GramEngine>,
     rngs: &mut [SimRng],
@@ -504,7 +509,7 @@ mod tests {
     }
 
     /// Four members stepped together give each member's scalar path bit for bit: lambda =
-    /// inf and finite, d = 1 and 2, the exact engine and both controls, a logistic loss, a
+    /// inf and finite, d = 1, 2 and 17, the exact engine and both controls, a logistic loss, a
     /// correlated generator latent.
     #[test]
     fn lanes_equal_the_scalar_engine_bit_for_bit() {
@@ -517,12 +522,15 @@ mod tests {
                 hdgan_model::LossName::Quadratic,
             ),
             (2, LambdaValue::Number(3.0), hdgan_model::LossName::Logistic),
+            // More features than any fixed-size buffer would hold.
+            (17, LambdaValue::default(), hdgan_model::LossName::Quadratic),
         ] {
             let mut c = ModelConfig::figure1(300, 2.0);
             c.d = d;
             c.lambda = lambda;
             c.loss = loss;
-            c.latent = LatentConfig::diagonal(&[5.0, 3.0][..d]);
+            let lam: Vec<f64> = (0..d).map(|k| 5.0 - 0.2 * k as f64).collect();
+            c.latent = LatentConfig::diagonal(&lam);
             if d == 2 {
                 c.latent_tilde = Some(LatentConfig {
                     cov: vec![vec![2.0, 0.4], vec![0.4, 1.0]],
@@ -544,7 +552,9 @@ mod tests {
                     GramEngine::from_macro(model, &start, crate::DEFAULT_BLOWUP)
                         .with_variant(variant)
                 };
-                let schedule = Schedule::from_times(model.n, 5.0, 1.0).unwrap();
+                // The d = 17 case only needs to run (a short horizon keeps the test fast).
+                let t_end = if model.d > 2 { 0.5 } else { 5.0 };
+                let schedule = Schedule::from_times(model.n, t_end, t_end / 5.0).unwrap();
                 let mut rngs: Vec<SimRng> = (0..LANES)
                     .map(|i| stream_rng(40 + ci as u64, i as u64))
                     .collect();
