@@ -102,9 +102,14 @@ fn cholesky_upper(g: &[f64], m: usize) -> Vec<f64> {
 /// Householder QR of the (m + 1) x m column-major matrix `a` (leading dimension m + 1),
 /// writing the m x m upper-triangular factor (column-major, non-negative diagonal) into
 /// `r`; `v` is scratch of length m + 1.
-fn qr_upper_into(a: &mut [f64], m: usize, v: &mut [f64], r: &mut [f64]) {
+///
+/// The first `done` columns must already be triangular with a non-negative diagonal (zero
+/// below their diagonal entry): their reflections would only flip a row's sign twice, so
+/// the factorisation starts at column `done`. The step passes `done = d` (U's columns never
+/// change), which cuts the work from a (m + 1) x m to a (d + 2) x (d + 1) problem.
+fn qr_upper_into(a: &mut [f64], m: usize, done: usize, v: &mut [f64], r: &mut [f64]) {
     let ld = m + 1;
-    for k in 0..m {
+    for k in done..m {
         let norm = (k..ld)
             .map(|i| a[k * ld + i] * a[k * ld + i])
             .sum::<f64>()
@@ -150,7 +155,7 @@ fn qr_upper_into(a: &mut [f64], m: usize, v: &mut [f64], r: &mut [f64]) {
 fn qr_upper(a: &mut [f64], m: usize) -> Vec<f64> {
     let mut r = vec![0.0; m * m];
     let mut v = vec![0.0; m + 1];
-    qr_upper_into(a, m, &mut v, &mut r);
+    qr_upper_into(a, m, 0, &mut v, &mut r);
     r
 }
 
@@ -234,11 +239,14 @@ impl GramEngine {
         self.variant
     }
 
-    /// Ends a step whose factor was written by a lane-batched step: counts it and checks
-    /// for divergence, as [`Engine::step`] does.
-    pub(crate) fn finish_step(&mut self) -> Result<(), SimError> {
-        self.steps += 1;
-        self.check()
+    /// Counts `k` steps taken by a lane-batched step that wrote the factor.
+    pub(crate) fn add_steps(&mut self, k: u64) {
+        self.steps += k;
+    }
+
+    /// The divergence bound on `z` and every `S_jj`.
+    pub(crate) fn blowup(&self) -> f64 {
+        self.blowup
     }
 
     /// Switches to a deliberately wrong variant (negative controls only).
@@ -253,7 +261,7 @@ impl GramEngine {
 
     /// Stops a diverged run: `z` and every `S_jj`, the squared norms of R's columns (the
     /// same numbers as in [`Engine::macro_state`], without building it each step).
-    fn check(&self) -> Result<(), SimError> {
+    pub(crate) fn check(&self) -> Result<(), SimError> {
         let (d, m) = (self.d, self.m);
         let norm = |k: usize| dot(col(&self.r, m, k), col(&self.r, m, k));
         let t = self.steps as f64 / self.n as f64;
@@ -358,7 +366,7 @@ impl Engine for GramEngine {
             ext[2 * d * ld + i] = rw[i] + a * (f * sc.yin[i] - f0 * sc.y0in[i] - reg_w * rw[i]);
         }
         ext[2 * d * ld + m] = a * s_perp * chi;
-        qr_upper_into(ext, m, &mut sc.house, &mut self.r);
+        qr_upper_into(ext, m, d, &mut sc.house, &mut self.r);
         if model.lambda.is_infinite() {
             for k in d..m {
                 let c = &mut self.r[k * m..(k + 1) * m];
@@ -425,6 +433,26 @@ mod tests {
         want[(4, 4)] += 0.49;
         assert!(back(&q).max_abs_diff(&want) < 1e-13);
         assert!((0..5).all(|i| q[i * 5 + i] >= 0.0));
+        // Starting at column 2 (the U columns are triangular already) gives the same
+        // factor up to round-off, on a matrix whose later columns are full.
+        let mut full = vec![0.0; 6 * 5];
+        for j in 0..5 {
+            full[j * 6..j * 6 + 5].copy_from_slice(col(&r, 5, j));
+        }
+        for (k, x) in full[2 * 6..].iter_mut().enumerate() {
+            *x += 0.1 * ((k * 7 % 11) as f64 - 5.0);
+        }
+        let mut again = full.clone();
+        let (mut v, mut r0, mut r2) = (vec![0.0; 6], vec![0.0; 25], vec![0.0; 25]);
+        qr_upper_into(&mut full, 5, 0, &mut v, &mut r0);
+        qr_upper_into(&mut again, 5, 2, &mut v, &mut r2);
+        let diff = r0
+            .iter()
+            .zip(&r2)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f64::max);
+        assert!(diff < 1e-14, "{diff}");
+        assert!(r0 != vec![0.0; 25] && (0..5).all(|i| r2[i * 5 + i] >= 0.0));
     }
 
     #[test]

@@ -81,10 +81,18 @@ impl Lanes {
 
 /// `LANES` Gram engines (one model, one variant) stepped together; each keeps its own
 /// random stream.
+///
+/// Between steps the factors live in the batch (lane-interleaved); the engines are written
+/// back by [`GramLanes::sync`] (and by [`GramLanes::into_engines`], and before a divergence
+/// error is returned).
 pub struct GramLanes {
     engines: Vec<GramEngine>,
     lanes: Lanes,
     avx2: bool,
+    /// Each member's divergence bound.
+    blowup: V,
+    /// Steps taken since the engines were last written back.
+    pending: u64,
 }
 
 impl GramLanes {
@@ -101,40 +109,62 @@ impl GramLanes {
                 .iter()
                 .all(|e| e.d() == d && e.n() == engines[0].n())
         );
+        let mut lanes = Lanes::new(d);
+        for (l, e) in engines.iter().enumerate() {
+            for (k, x) in e.factor().iter().enumerate() {
+                lanes.r[k][l] = *x;
+            }
+        }
         Self {
+            blowup: std::array::from_fn(|l| engines[l].blowup()),
             engines,
-            lanes: Lanes::new(d),
+            lanes,
             avx2: avx2(),
+            pending: 0,
         }
     }
 
-    /// The engines (member order).
-    pub fn engines(&self) -> &[GramEngine] {
+    /// Steps taken by every member (they all start from the same count in
+    /// [`crate::gram_ensemble`]; in general, member 0's count).
+    pub fn steps_done(&self) -> u64 {
+        self.engines[0].steps_done() + self.pending
+    }
+
+    /// Writes the members' current states back into the engines and returns them (member
+    /// order).
+    pub fn sync(&mut self) -> &[GramEngine] {
+        if self.pending > 0 {
+            for (l, e) in self.engines.iter_mut().enumerate() {
+                for (k, x) in e.factor_mut().iter_mut().enumerate() {
+                    *x = self.lanes.r[k][l];
+                }
+                e.add_steps(self.pending);
+            }
+            self.pending = 0;
+        }
         &self.engines
     }
 
-    /// Gives the engines back.
-    pub fn into_engines(self) -> Vec<GramEngine> {
+    /// Gives the engines back, up to date.
+    pub fn into_engines(mut self) -> Vec<GramEngine> {
+        self.sync();
         self.engines
     }
 
     /// One step of every member, `rngs[l]` being member l's stream. On divergence the
     /// first diverged member's error (member order) is returned with its index; every
-    /// member has still taken the step.
+    /// member has still taken the step, and the engines are up to date.
     pub fn step(&mut self, rngs: &mut [SimRng]) -> Result<(), (usize, SimError)> {
         assert_eq!(rngs.len(), LANES);
         let Self {
             engines,
             lanes,
             avx2,
+            blowup,
+            ..
         } = self;
         for (l, (e, rng)) in engines.iter().zip(rngs.iter_mut()).enumerate() {
             draw(e, rng, lanes, l);
-        }
-        for (l, e) in engines.iter().enumerate() {
-            for (k, x) in e.factor().iter().enumerate() {
-                lanes.r[k][l] = *x;
-            }
         }
         let model = engines[0].model();
         let losses = |x: &V, tilde: bool| -> V {
@@ -147,29 +177,28 @@ impl GramLanes {
             })
         };
         #[cfg(target_arch = "x86_64")]
-        if *avx2 {
+        let ok = if *avx2 {
             // SAFETY: the CPU supports AVX2 (checked when the batch was built).
             #[allow(unsafe_code)]
             unsafe {
-                arithmetic_avx2(model, lanes, &losses);
+                arithmetic_avx2(model, lanes, &losses, blowup)
             }
         } else {
-            arithmetic(model, lanes, &losses);
-        }
+            arithmetic(model, lanes, &losses, blowup)
+        };
         #[cfg(not(target_arch = "x86_64"))]
-        arithmetic(model, lanes, &losses);
-        let mut first_err = None;
-        for (l, e) in engines.iter_mut().enumerate() {
-            for (k, x) in e.factor_mut().iter_mut().enumerate() {
-                *x = lanes.r[k][l];
-            }
-            if let Err(err) = e.finish_step()
-                && first_err.is_none()
-            {
-                first_err = Some((l, err));
-            }
+        let ok = arithmetic(model, lanes, &losses, blowup);
+        self.pending += 1;
+        if ok {
+            return Ok(());
         }
-        first_err.map_or(Ok(()), Err)
+        // Some member diverged: the engines report it with their own scalar check (the
+        // same sums as the lane check).
+        self.sync();
+        for (l, e) in self.engines.iter().enumerate() {
+            e.check().map_err(|err| (l, err))?;
+        }
+        Ok(())
     }
 }
 
@@ -217,8 +246,13 @@ fn draw(e: &GramEngine, rng: &mut SimRng, s: &mut Lanes, l: usize) {
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-fn arithmetic_avx2(model: &Model, s: &mut Lanes, losses: &dyn Fn(&V, bool) -> V) {
-    arithmetic(model, s, losses);
+fn arithmetic_avx2<F: Fn(&V, bool) -> V>(
+    model: &Model,
+    s: &mut Lanes,
+    losses: &F,
+    blowup: &V,
+) -> bool {
+    arithmetic(model, s, losses, blowup)
 }
 
 /// `if keep[l] { new[l] } else { old[l] }` without branches (bit select, so the lane loops
@@ -254,59 +288,106 @@ fn dot(a: &[V], b: &[V]) -> V {
     acc
 }
 
-/// The deterministic part of [`GramEngine::step`], lane by lane.
+/// The deterministic part of [`GramEngine::step`], lane by lane; false when a member's
+/// `z` or an `S_jj` is not finite or above its bound (the scalar engine's divergence check).
 #[inline(always)]
-fn arithmetic(model: &Model, s: &mut Lanes, losses: &dyn Fn(&V, bool) -> V) {
-    let (d, m) = (s.d, s.m);
+fn arithmetic<F: Fn(&V, bool) -> V>(model: &Model, s: &mut Lanes, losses: &F, blowup: &V) -> bool {
+    // The common feature counts get their own copies with constant loop bounds (unrolled,
+    // without bounds checks); the arithmetic is the same.
+    match s.d {
+        1 => arithmetic_d(1, model, s, losses, blowup),
+        2 => arithmetic_d(2, model, s, losses, blowup),
+        3 => arithmetic_d(3, model, s, losses, blowup),
+        4 => arithmetic_d(4, model, s, losses, blowup),
+        d => arithmetic_d(d, model, s, losses, blowup),
+    }
+}
+
+#[inline(always)]
+fn arithmetic_d<F: Fn(&V, bool) -> V>(
+    d: usize,
+    model: &Model,
+    s: &mut Lanes,
+    losses: &F,
+    blowup: &V,
+) -> bool {
+    let m = 2 * d + 1;
     let ld = m + 1;
+    // The buffers as local slices: their pointers stay in registers (through the struct
+    // they would be reloaded after every store).
+    let Lanes {
+        r,
+        ext,
+        house,
+        c,
+        c0,
+        c1,
+        alpha,
+        beta,
+        yin,
+        y0in,
+        rv,
+        reg_v,
+        rw,
+        gamma,
+        chi,
+        ..
+    } = s;
+    let (r, ext, house, rw) = (
+        &mut r[..m * m],
+        &mut ext[..ld * m],
+        &mut house[..ld],
+        &mut rw[..m],
+    );
+    let (alpha, beta, yin, y0in) = (&alpha[..m], &beta[..m], &mut yin[..m], &mut y0in[..m]);
+    let (c, c0, c1, rv, reg_v) = (&c[..d], &c0[..d], &c1[..d], &mut rv[..d], &mut reg_v[..d]);
     let nf = model.n as f64;
     let (a, at) = (model.tau / nf, model.tau_tilde / nf);
     let (st, sg) = (model.eta_t.sqrt(), model.eta_g.sqrt());
-    let mut rw = std::mem::take(&mut s.rw);
-    rw.copy_from_slice(&s.r[2 * d * m..(2 * d + 1) * m]);
+    rw.copy_from_slice(&r[2 * d * m..(2 * d + 1) * m]);
     for i in 0..m {
         for l in 0..LANES {
-            s.yin[i][l] = st * s.alpha[i][l];
-            s.y0in[i][l] = sg * s.beta[i][l];
+            yin[i][l] = st * alpha[i][l];
+            y0in[i][l] = sg * beta[i][l];
         }
     }
     for j in 0..d {
         for i in 0..m {
             for l in 0..LANES {
-                s.yin[i][l] += s.c[j][l] * s.r[j * m + i][l];
+                yin[i][l] += c[j][l] * r[j * m + i][l];
             }
         }
         for i in 0..m {
             for l in 0..LANES {
-                s.y0in[i][l] += s.c0[j][l] * s.r[(d + j) * m + i][l];
+                y0in[i][l] += c0[j][l] * r[(d + j) * m + i][l];
             }
         }
     }
-    let z = dot(&rw, &rw);
+    let z = dot(rw, rw);
     for j in 0..d {
-        s.rv[j] = dot(&s.r[(d + j) * m..(d + j + 1) * m], &rw);
+        rv[j] = dot(&r[(d + j) * m..(d + j + 1) * m], rw);
     }
-    let f = losses(&dot(&s.yin, &rw), false);
-    let f0 = losses(&dot(&s.y0in, &rw), true);
-    let c1rv = dot(&s.c1, &s.rv);
-    let arg1: V = std::array::from_fn(|l| c1rv[l] + sg * z[l].sqrt() * s.gamma[l]);
+    let f = losses(&dot(&yin, rw), false);
+    let f0 = losses(&dot(&y0in, rw), true);
+    let c1rv = dot(&c1, &rv);
+    let arg1: V = std::array::from_fn(|l| c1rv[l] + sg * z[l].sqrt() * gamma[l]);
     let f1 = losses(&arg1, true);
     let reg_w: V = match model.lambda {
         Lambda::Finite(lam) => {
             let h = model.regularizer();
             for j in 0..d {
                 let vv = dot(
-                    &s.r[(d + j) * m..(d + j + 1) * m],
-                    &s.r[(d + j) * m..(d + j + 1) * m],
+                    &r[(d + j) * m..(d + j + 1) * m],
+                    &r[(d + j) * m..(d + j + 1) * m],
                 );
                 for l in 0..LANES {
-                    s.reg_v[j][l] = lam * h.h_prime(vv[l]);
+                    reg_v[j][l] = lam * h.h_prime(vv[l]);
                 }
             }
             std::array::from_fn(|l| lam * h.h_prime(z[l]))
         }
         Lambda::Infinite => {
-            for r in s.reg_v.iter_mut() {
+            for r in reg_v.iter_mut() {
                 *r = [0.0; LANES];
             }
             [0.0; LANES]
@@ -314,34 +395,33 @@ fn arithmetic(model: &Model, s: &mut Lanes, losses: &dyn Fn(&V, bool) -> V) {
     };
     let s_perp: V =
         std::array::from_fn(|l| (model.eta_t * f[l] * f[l] + model.eta_g * f0[l] * f0[l]).sqrt());
-    for x in s.ext.iter_mut() {
+    for x in ext.iter_mut() {
         *x = [0.0; LANES];
     }
     for j in 0..d {
         for i in 0..m {
-            s.ext[j * ld + i] = s.r[j * m + i];
+            ext[j * ld + i] = r[j * m + i];
         }
         for l in 0..LANES {
-            let (kv, kw) = (1.0 - at * s.reg_v[j][l], at * f1[l] * s.c1[j][l]);
+            let (kv, kw) = (1.0 - at * reg_v[j][l], at * f1[l] * c1[j][l]);
             for i in 0..m {
-                s.ext[(d + j) * ld + i][l] = kv * s.r[(d + j) * m + i][l] + kw * rw[i][l];
+                ext[(d + j) * ld + i][l] = kv * r[(d + j) * m + i][l] + kw * rw[i][l];
             }
         }
     }
     for i in 0..m {
         for l in 0..LANES {
-            s.ext[2 * d * ld + i][l] =
-                rw[i][l] + a * (f[l] * s.yin[i][l] - f0[l] * s.y0in[i][l] - reg_w[l] * rw[i][l]);
+            ext[2 * d * ld + i][l] =
+                rw[i][l] + a * (f[l] * yin[i][l] - f0[l] * y0in[i][l] - reg_w[l] * rw[i][l]);
         }
     }
     for l in 0..LANES {
-        s.ext[2 * d * ld + m][l] = a * s_perp[l] * s.chi[l];
+        ext[2 * d * ld + m][l] = a * s_perp[l] * chi[l];
     }
-    s.rw = rw;
-    qr_lanes(&mut s.ext, m, &mut s.house, &mut s.r);
+    qr_lanes(ext, m, d, house, r);
     if model.lambda.is_infinite() {
         for k in d..m {
-            let col = &mut s.r[k * m..(k + 1) * m];
+            let col = &mut r[k * m..(k + 1) * m];
             let nn = dot(col, col);
             let mut norm = [0.0; LANES];
             for l in 0..LANES {
@@ -357,14 +437,23 @@ fn arithmetic(model: &Model, s: &mut Lanes, losses: &dyn Fn(&V, bool) -> V) {
             }
         }
     }
+    let mut ok = [true; LANES];
+    for k in d..m {
+        let col = &r[k * m..(k + 1) * m];
+        let nn = dot(col, col);
+        for l in 0..LANES {
+            ok[l] &= nn[l].is_finite() && nn[l] <= blowup[l];
+        }
+    }
+    ok.iter().all(|&x| x)
 }
 
 /// The scalar engine's Householder QR (`qr_upper_into`), lane by lane: a lane whose
 /// column norm or reflector norm is zero skips that column as the scalar code does.
 #[inline(always)]
-fn qr_lanes(a: &mut [V], m: usize, v: &mut [V], r: &mut [V]) {
+fn qr_lanes(a: &mut [V], m: usize, done: usize, v: &mut [V], r: &mut [V]) {
     let ld = m + 1;
-    for k in 0..m {
+    for k in done..m {
         let mut nsq = [sum_start(); LANES];
         for i in k..ld {
             mul_add(&mut nsq, &a[k * ld + i], &a[k * ld + i]);
@@ -441,11 +530,11 @@ pub(crate) fn run_lanes(
     let nf = engines[0].n() as f64;
     let mut batch = GramLanes::new(engines);
     let mut out: Vec<hdgan_core::Trajectory> = vec![hdgan_core::Trajectory::new(); LANES];
-    let start = batch.engines[0].steps_done();
+    let start = batch.steps_done();
     const CHUNK: u64 = 4096;
     for &k in &schedule.record_steps() {
-        while batch.engines[0].steps_done() - start < k {
-            let todo = (k - (batch.engines[0].steps_done() - start)).min(CHUNK);
+        while batch.steps_done() - start < k {
+            let todo = (k - (batch.steps_done() - start)).min(CHUNK);
             for _ in 0..todo {
                 batch.step(rngs).map_err(|(_, e)| e)?;
             }
@@ -458,7 +547,7 @@ pub(crate) fn run_lanes(
         {
             return Err(SimError::Cancelled { t: k as f64 / nf });
         }
-        for (t, e) in out.iter_mut().zip(&batch.engines) {
+        for (t, e) in out.iter_mut().zip(batch.sync()) {
             t.push(k as f64 / nf, e.macro_state());
         }
     }
