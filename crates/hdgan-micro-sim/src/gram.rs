@@ -40,17 +40,88 @@ pub struct GramEngine {
 /// Buffers reused by every step (no allocation on the hot path).
 #[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 struct Scratch {
-    c: Vec<f64>,
-    c0: Vec<f64>,
-    c1: Vec<f64>,
-    alpha: Vec<f64>,
-    beta: Vec<f64>,
+    draws: StepDraws,
     yin: Vec<f64>,
     y0in: Vec<f64>,
     rv: Vec<f64>,
     reg_v: Vec<f64>,
     ext: Vec<f64>,
     house: Vec<f64>,
+}
+
+/// One Gram step's random draws, in the order the step takes them from its stream: the
+/// latents `c`, `c~` (first fake sample) and `c~` (second), then `alpha`, `beta` (m each)
+/// and `gamma`. When both latent laws are single Gaussians these are 3d + 2m + 1
+/// consecutive standard normals, drawn in one batch; otherwise each latent draws its own
+/// (a mixture's class first). Either way the same draws as one call per quantity.
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
+pub(crate) struct StepDraws {
+    d: usize,
+    m: usize,
+    /// The normals: 3d for the latents (Gaussian case only), alpha, beta, gamma.
+    raw: Vec<f64>,
+    /// The three latent vectors.
+    lat: Vec<f64>,
+}
+
+impl StepDraws {
+    pub(crate) fn new(d: usize) -> Self {
+        let m = 2 * d + 1;
+        Self {
+            d,
+            m,
+            raw: vec![0.0; 3 * d + 2 * m + 1],
+            lat: vec![0.0; 3 * d],
+        }
+    }
+
+    /// Draws one step's numbers from `rng`.
+    #[inline]
+    pub(crate) fn draw(&mut self, model: &Model, rng: &mut SimRng) {
+        let d = self.d;
+        let (lat, tilde) = (&model.latent, &model.latent_tilde);
+        if lat.is_gaussian() && tilde.is_gaussian() {
+            rng.fill_normals(&mut self.raw);
+            lat.from_normals(&self.raw[..d], &mut self.lat[..d]);
+            tilde.from_normals(&self.raw[d..2 * d], &mut self.lat[d..2 * d]);
+            tilde.from_normals(&self.raw[2 * d..3 * d], &mut self.lat[2 * d..]);
+        } else {
+            lat.sample(rng, &mut self.lat[..d]);
+            tilde.sample(rng, &mut self.lat[d..2 * d]);
+            tilde.sample(rng, &mut self.lat[2 * d..]);
+            rng.fill_normals(&mut self.raw[3 * d..]);
+        }
+    }
+
+    /// The real sample's latent `c`.
+    pub(crate) fn c(&self) -> &[f64] {
+        &self.lat[..self.d]
+    }
+
+    /// The first fake sample's latent.
+    pub(crate) fn c0(&self) -> &[f64] {
+        &self.lat[self.d..2 * self.d]
+    }
+
+    /// The second fake sample's latent.
+    pub(crate) fn c1(&self) -> &[f64] {
+        &self.lat[2 * self.d..]
+    }
+
+    /// The real sample's noise in the frame.
+    pub(crate) fn alpha(&self) -> &[f64] {
+        &self.raw[3 * self.d..3 * self.d + self.m]
+    }
+
+    /// The first fake sample's noise in the frame.
+    pub(crate) fn beta(&self) -> &[f64] {
+        &self.raw[3 * self.d + self.m..3 * self.d + 2 * self.m]
+    }
+
+    /// The normal in the second fake sample's score.
+    pub(crate) fn gamma(&self) -> f64 {
+        self.raw[3 * self.d + 2 * self.m]
+    }
 }
 
 /// Deliberately wrong variants, for negative controls of the in-law checks only.
@@ -194,11 +265,7 @@ impl GramEngine {
                 .then(|| ChiSquared::new((n - m) as f64).expect("n - m > 0 degrees of freedom")),
             variant: GramVariant::Exact,
             scratch: Scratch {
-                c: vec![0.0; d],
-                c0: vec![0.0; d],
-                c1: vec![0.0; d],
-                alpha: vec![0.0; m],
-                beta: vec![0.0; m],
+                draws: StepDraws::new(d),
                 yin: vec![0.0; m],
                 y0in: vec![0.0; m],
                 rv: vec![0.0; d],
@@ -302,25 +369,22 @@ impl Engine for GramEngine {
         let sc = &mut self.scratch;
         let (a, at) = (model.tau / nf, model.tau_tilde / nf);
         let (st, sg) = (model.eta_t.sqrt(), model.eta_g.sqrt());
-        model.latent.sample(rng, &mut sc.c);
-        model.latent_tilde.sample(rng, &mut sc.c0);
-        model.latent_tilde.sample(rng, &mut sc.c1);
-        rng.fill_normals(&mut sc.alpha);
-        rng.fill_normals(&mut sc.beta);
-        let gamma = rng.normal();
+        sc.draws.draw(model, rng);
+        let dr = &sc.draws;
+        let (c, c0, c1, gamma) = (dr.c(), dr.c0(), dr.c1(), dr.gamma());
         let r = &self.r;
         let rw = col(r, m, 2 * d);
         // In-frame parts of y and y~_2k.
         for i in 0..m {
-            sc.yin[i] = st * sc.alpha[i];
-            sc.y0in[i] = sg * sc.beta[i];
+            sc.yin[i] = st * dr.alpha()[i];
+            sc.y0in[i] = sg * dr.beta()[i];
         }
         for j in 0..d {
             for (y, u) in sc.yin.iter_mut().zip(col(r, m, j)) {
-                *y += sc.c[j] * u;
+                *y += c[j] * u;
             }
             for (y, v) in sc.y0in.iter_mut().zip(col(r, m, d + j)) {
-                *y += sc.c0[j] * v;
+                *y += c0[j] * v;
             }
         }
         let z = dot(rw, rw);
@@ -329,9 +393,7 @@ impl Engine for GramEngine {
         }
         let f = model.loss.f(dot(&sc.yin, rw));
         let f0 = model.loss.f_tilde(dot(&sc.y0in, rw));
-        let f1 = model
-            .loss
-            .f_tilde(dot(&sc.c1, &sc.rv) + sg * z.sqrt() * gamma);
+        let f1 = model.loss.f_tilde(dot(c1, &sc.rv) + sg * z.sqrt() * gamma);
         let reg_w = match model.lambda {
             Lambda::Finite(l) => {
                 let h = model.regularizer();
@@ -357,7 +419,7 @@ impl Engine for GramEngine {
         ext.fill(0.0);
         for j in 0..d {
             ext[j * ld..j * ld + m].copy_from_slice(col(r, m, j));
-            let (kv, kw) = (1.0 - at * sc.reg_v[j], at * f1 * sc.c1[j]);
+            let (kv, kw) = (1.0 - at * sc.reg_v[j], at * f1 * c1[j]);
             for i in 0..m {
                 ext[(d + j) * ld + i] = kv * r[(d + j) * m + i] + kw * rw[i];
             }

@@ -9,11 +9,11 @@
 //! member's path is therefore bit for bit the scalar engine's (tests), whatever the lane it
 //! runs in; the lane loops are compiled for AVX2 where the CPU has it.
 
-use crate::gram::{GramEngine, GramVariant};
+use crate::gram::{GramEngine, GramVariant, StepDraws};
 use crate::{Engine, SimError};
 use hdgan_core::Lambda;
 use hdgan_model::random::SimRng;
-use hdgan_model::{Model, Regularizer};
+use hdgan_model::{Loss, Model, Regularizer};
 use rand::RngExt;
 
 /// Members stepped together.
@@ -30,7 +30,6 @@ fn sum_start() -> f64 {
 /// Per-step lane buffers, structure of arrays: entry `[k][l]` belongs to member l.
 struct Lanes {
     d: usize,
-    m: usize,
     /// R, column-major m x m.
     r: Vec<V>,
     /// The extended (m + 1) x m matrix.
@@ -46,8 +45,8 @@ struct Lanes {
     rv: Vec<V>,
     reg_v: Vec<V>,
     rw: Vec<V>,
-    /// One member's raw draws (length m).
-    draws: Vec<f64>,
+    /// One member's draws (reused member after member).
+    draws: StepDraws,
     gamma: V,
     chi: V,
 }
@@ -58,7 +57,6 @@ impl Lanes {
         let z = [0.0; LANES];
         Self {
             d,
-            m,
             r: vec![z; m * m],
             ext: vec![z; (m + 1) * m],
             house: vec![z; m + 1],
@@ -72,7 +70,7 @@ impl Lanes {
             rv: vec![z; d],
             reg_v: vec![z; d],
             rw: vec![z; m],
-            draws: vec![0.0; m],
+            draws: StepDraws::new(d),
             gamma: z,
             chi: z,
         }
@@ -167,27 +165,18 @@ impl GramLanes {
             draw(e, rng, lanes, l);
         }
         let model = engines[0].model();
-        let losses = |x: &V, tilde: bool| -> V {
-            std::array::from_fn(|l| {
-                if tilde {
-                    model.loss.f_tilde(x[l])
-                } else {
-                    model.loss.f(x[l])
-                }
-            })
-        };
         #[cfg(target_arch = "x86_64")]
         let ok = if *avx2 {
             // SAFETY: the CPU supports AVX2 (checked when the batch was built).
             #[allow(unsafe_code)]
             unsafe {
-                arithmetic_avx2(model, lanes, &losses, blowup)
+                arithmetic_avx2(model, lanes, blowup)
             }
         } else {
-            arithmetic(model, lanes, &losses, blowup)
+            arithmetic::<Portable>(model, lanes, blowup)
         };
         #[cfg(not(target_arch = "x86_64"))]
-        let ok = arithmetic(model, lanes, &losses, blowup);
+        let ok = arithmetic::<Portable>(model, lanes, blowup);
         self.pending += 1;
         if ok {
             return Ok(());
@@ -216,101 +205,269 @@ fn avx2() -> bool {
 /// Member l's random draws, in the scalar step's order: the three latents, alpha, beta,
 /// gamma, then the chi variable of the out-of-span noise.
 fn draw(e: &GramEngine, rng: &mut SimRng, s: &mut Lanes, l: usize) {
-    let (d, m) = (s.d, s.m);
-    let model = e.model();
-    // One member's draws (m >= d entries), kept in the batch so that any d works without
-    // allocating.
-    let mut buf = std::mem::take(&mut s.draws);
+    let dr = &mut s.draws;
+    dr.draw(e.model(), rng);
     let fill = |src: &[f64], dst: &mut [V]| {
         for (x, y) in src.iter().zip(dst.iter_mut()) {
             y[l] = *x;
         }
     };
-    model.latent.sample(rng, &mut buf[..d]);
-    fill(&buf[..d], &mut s.c);
-    model.latent_tilde.sample(rng, &mut buf[..d]);
-    fill(&buf[..d], &mut s.c0);
-    model.latent_tilde.sample(rng, &mut buf[..d]);
-    fill(&buf[..d], &mut s.c1);
-    rng.fill_normals(&mut buf[..m]);
-    fill(&buf[..m], &mut s.alpha);
-    rng.fill_normals(&mut buf[..m]);
-    fill(&buf[..m], &mut s.beta);
-    s.draws = buf;
-    s.gamma[l] = rng.normal();
+    fill(dr.c(), &mut s.c);
+    fill(dr.c0(), &mut s.c0);
+    fill(dr.c1(), &mut s.c1);
+    fill(dr.alpha(), &mut s.alpha);
+    fill(dr.beta(), &mut s.beta);
+    s.gamma[l] = dr.gamma();
     s.chi[l] = match (e.chi2(), e.variant()) {
         (_, GramVariant::NoPerpendicularNoise) | (None, _) => 0.0,
         (Some(dist), _) => rng.sample(dist).sqrt(),
     };
 }
 
+/// Four lanes of f64 and the operations the step needs, each rounding as the scalar
+/// operation does (IEEE add, sub, mul, div, sqrt; no fused multiply-add). Comparisons give
+/// masks (all bits set where true) in the same type.
+trait Ops: Copy {
+    fn ld(x: &V) -> Self;
+    fn st(self, x: &mut V);
+    fn splat(x: f64) -> Self;
+    fn add(self, o: Self) -> Self;
+    fn sub(self, o: Self) -> Self;
+    fn mul(self, o: Self) -> Self;
+    fn div(self, o: Self) -> Self;
+    fn sqrt(self) -> Self;
+    /// `-self` (the sign bit flipped, as scalar negation).
+    fn neg(self) -> Self;
+    /// Mask of `self > o`.
+    fn gt(self, o: Self) -> Self;
+    /// Mask of `self < o`.
+    fn lt(self, o: Self) -> Self;
+    /// Mask of `self != o`.
+    fn ne(self, o: Self) -> Self;
+    /// Mask of both.
+    fn and(self, o: Self) -> Self;
+    /// `mask ? a : b` lane by lane.
+    fn select(mask: Self, a: Self, b: Self) -> Self;
+    fn to_array(self) -> V;
+}
+
+/// The portable lanes (plain arrays).
+#[derive(Clone, Copy)]
+struct Portable(V);
+
+impl Portable {
+    #[inline(always)]
+    fn map2(self, o: Self, f: impl Fn(f64, f64) -> f64) -> Self {
+        Self(std::array::from_fn(|l| f(self.0[l], o.0[l])))
+    }
+    #[inline(always)]
+    fn mask(self, o: Self, f: impl Fn(f64, f64) -> bool) -> Self {
+        Self(std::array::from_fn(|l| {
+            f64::from_bits(if f(self.0[l], o.0[l]) { u64::MAX } else { 0 })
+        }))
+    }
+}
+
+impl Ops for Portable {
+    #[inline(always)]
+    fn ld(x: &V) -> Self {
+        Self(*x)
+    }
+    #[inline(always)]
+    fn st(self, x: &mut V) {
+        *x = self.0;
+    }
+    #[inline(always)]
+    fn splat(x: f64) -> Self {
+        Self([x; LANES])
+    }
+    #[inline(always)]
+    fn add(self, o: Self) -> Self {
+        self.map2(o, |a, b| a + b)
+    }
+    #[inline(always)]
+    fn sub(self, o: Self) -> Self {
+        self.map2(o, |a, b| a - b)
+    }
+    #[inline(always)]
+    fn mul(self, o: Self) -> Self {
+        self.map2(o, |a, b| a * b)
+    }
+    #[inline(always)]
+    fn div(self, o: Self) -> Self {
+        self.map2(o, |a, b| a / b)
+    }
+    #[inline(always)]
+    fn sqrt(self) -> Self {
+        Self(self.0.map(f64::sqrt))
+    }
+    #[inline(always)]
+    fn neg(self) -> Self {
+        Self(self.0.map(|x| -x))
+    }
+    #[inline(always)]
+    fn gt(self, o: Self) -> Self {
+        self.mask(o, |a, b| a > b)
+    }
+    #[inline(always)]
+    fn lt(self, o: Self) -> Self {
+        self.mask(o, |a, b| a < b)
+    }
+    #[inline(always)]
+    fn ne(self, o: Self) -> Self {
+        self.mask(o, |a, b| a != b)
+    }
+    #[inline(always)]
+    fn and(self, o: Self) -> Self {
+        self.map2(o, |a, b| f64::from_bits(a.to_bits() & b.to_bits()))
+    }
+    #[inline(always)]
+    fn select(mask: Self, a: Self, b: Self) -> Self {
+        Self(std::array::from_fn(|l| {
+            let k = mask.0[l].to_bits();
+            f64::from_bits((a.0[l].to_bits() & k) | (b.0[l].to_bits() & !k))
+        }))
+    }
+    #[inline(always)]
+    fn to_array(self) -> V {
+        self.0
+    }
+}
+
+/// The AVX lanes (one 256-bit register). Only used inside [`arithmetic_avx2`], which is
+/// compiled for AVX2 and entered only when the CPU has it; these methods are inlined there.
+#[cfg(target_arch = "x86_64")]
+#[derive(Clone, Copy)]
+struct Avx(std::arch::x86_64::__m256d);
+
+#[cfg(target_arch = "x86_64")]
+#[allow(unsafe_code)]
+mod avx_ops {
+    // SAFETY (every block below): the intrinsics need AVX, and `Avx` values exist only in
+    // code entered after the CPU was found to have AVX2 (see `GramLanes::new`); loads and
+    // stores go through references to `[f64; 4]`, valid for 32 bytes.
+    use super::{Avx, Ops, V};
+    use std::arch::x86_64::*;
+
+    impl Ops for Avx {
+        #[inline(always)]
+        fn ld(x: &V) -> Self {
+            Self(unsafe { _mm256_loadu_pd(x.as_ptr()) })
+        }
+        #[inline(always)]
+        fn st(self, x: &mut V) {
+            unsafe { _mm256_storeu_pd(x.as_mut_ptr(), self.0) }
+        }
+        #[inline(always)]
+        fn splat(x: f64) -> Self {
+            Self(unsafe { _mm256_set1_pd(x) })
+        }
+        #[inline(always)]
+        fn add(self, o: Self) -> Self {
+            Self(unsafe { _mm256_add_pd(self.0, o.0) })
+        }
+        #[inline(always)]
+        fn sub(self, o: Self) -> Self {
+            Self(unsafe { _mm256_sub_pd(self.0, o.0) })
+        }
+        #[inline(always)]
+        fn mul(self, o: Self) -> Self {
+            Self(unsafe { _mm256_mul_pd(self.0, o.0) })
+        }
+        #[inline(always)]
+        fn div(self, o: Self) -> Self {
+            Self(unsafe { _mm256_div_pd(self.0, o.0) })
+        }
+        #[inline(always)]
+        fn sqrt(self) -> Self {
+            Self(unsafe { _mm256_sqrt_pd(self.0) })
+        }
+        #[inline(always)]
+        fn neg(self) -> Self {
+            Self(unsafe { _mm256_xor_pd(self.0, _mm256_set1_pd(-0.0)) })
+        }
+        #[inline(always)]
+        fn gt(self, o: Self) -> Self {
+            Self(unsafe { _mm256_cmp_pd::<_CMP_GT_OQ>(self.0, o.0) })
+        }
+        #[inline(always)]
+        fn lt(self, o: Self) -> Self {
+            Self(unsafe { _mm256_cmp_pd::<_CMP_LT_OQ>(self.0, o.0) })
+        }
+        #[inline(always)]
+        fn ne(self, o: Self) -> Self {
+            // Unordered-or-not-equal: true for NaN, as Rust's `!=`.
+            Self(unsafe { _mm256_cmp_pd::<_CMP_NEQ_UQ>(self.0, o.0) })
+        }
+        #[inline(always)]
+        fn and(self, o: Self) -> Self {
+            Self(unsafe { _mm256_and_pd(self.0, o.0) })
+        }
+        #[inline(always)]
+        fn select(mask: Self, a: Self, b: Self) -> Self {
+            Self(unsafe { _mm256_blendv_pd(b.0, a.0, mask.0) })
+        }
+        #[inline(always)]
+        fn to_array(self) -> V {
+            let mut out = [0.0; 4];
+            self.st(&mut out);
+            out
+        }
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-fn arithmetic_avx2<F: Fn(&V, bool) -> V>(
-    model: &Model,
-    s: &mut Lanes,
-    losses: &F,
-    blowup: &V,
-) -> bool {
-    arithmetic(model, s, losses, blowup)
+fn arithmetic_avx2(model: &Model, s: &mut Lanes, blowup: &V) -> bool {
+    arithmetic::<Avx>(model, s, blowup)
 }
 
-/// `if keep[l] { new[l] } else { old[l] }` without branches (bit select, so the lane loops
-/// vectorise).
+/// Lane-wise dot product of two columns, products summed in order from [`sum_start`] (the
+/// scalar engine's `dot`).
 #[inline(always)]
-fn select(keep: &[u64; LANES], new: &V, old: &V) -> V {
-    std::array::from_fn(|l| {
-        f64::from_bits((new[l].to_bits() & keep[l]) | (old[l].to_bits() & !keep[l]))
-    })
-}
-
-/// All-ones where `c` holds, else zero.
-#[inline(always)]
-fn mask(c: [bool; LANES]) -> [u64; LANES] {
-    std::array::from_fn(|l| if c[l] { u64::MAX } else { 0 })
-}
-
-/// `acc + a * b` lane by lane (a product then a sum, as the scalar code rounds it).
-#[inline(always)]
-fn mul_add(acc: &mut V, a: &V, b: &V) {
-    for l in 0..LANES {
-        acc[l] += a[l] * b[l];
-    }
-}
-
-/// Lane-wise dot product of two columns, summed in order from [`sum_start`].
-#[inline(always)]
-fn dot(a: &[V], b: &[V]) -> V {
-    let mut acc = [sum_start(); LANES];
+fn dot<O: Ops>(a: &[V], b: &[V]) -> O {
+    let mut acc = O::splat(sum_start());
     for (x, y) in a.iter().zip(b) {
-        mul_add(&mut acc, x, y);
+        acc = acc.add(O::ld(x).mul(O::ld(y)));
     }
     acc
+}
+
+/// The discriminator's `f` (or `f~`) lane by lane; the identity of the quadratic loss
+/// without leaving the registers.
+#[inline(always)]
+fn loss<O: Ops>(model: &Model, x: O, tilde: bool) -> O {
+    if matches!(model.loss, Loss::Quadratic) {
+        return x;
+    }
+    let x = x.to_array();
+    let y: V = std::array::from_fn(|l| {
+        if tilde {
+            model.loss.f_tilde(x[l])
+        } else {
+            model.loss.f(x[l])
+        }
+    });
+    O::ld(&y)
 }
 
 /// The deterministic part of [`GramEngine::step`], lane by lane; false when a member's
 /// `z` or an `S_jj` is not finite or above its bound (the scalar engine's divergence check).
 #[inline(always)]
-fn arithmetic<F: Fn(&V, bool) -> V>(model: &Model, s: &mut Lanes, losses: &F, blowup: &V) -> bool {
+fn arithmetic<O: Ops>(model: &Model, s: &mut Lanes, blowup: &V) -> bool {
     // The common feature counts get their own copies with constant loop bounds (unrolled,
     // without bounds checks); the arithmetic is the same.
     match s.d {
-        1 => arithmetic_d(1, model, s, losses, blowup),
-        2 => arithmetic_d(2, model, s, losses, blowup),
-        3 => arithmetic_d(3, model, s, losses, blowup),
-        4 => arithmetic_d(4, model, s, losses, blowup),
-        d => arithmetic_d(d, model, s, losses, blowup),
+        1 => arithmetic_d::<O>(1, model, s, blowup),
+        2 => arithmetic_d::<O>(2, model, s, blowup),
+        3 => arithmetic_d::<O>(3, model, s, blowup),
+        4 => arithmetic_d::<O>(4, model, s, blowup),
+        d => arithmetic_d::<O>(d, model, s, blowup),
     }
 }
 
 #[inline(always)]
-fn arithmetic_d<F: Fn(&V, bool) -> V>(
-    d: usize,
-    model: &Model,
-    s: &mut Lanes,
-    losses: &F,
-    blowup: &V,
-) -> bool {
+fn arithmetic_d<O: Ops>(d: usize, model: &Model, s: &mut Lanes, blowup: &V) -> bool {
     let m = 2 * d + 1;
     let ld = m + 1;
     // The buffers as local slices: their pointers stay in registers (through the struct
@@ -340,180 +497,142 @@ fn arithmetic_d<F: Fn(&V, bool) -> V>(
         &mut rw[..m],
     );
     let (alpha, beta, yin, y0in) = (&alpha[..m], &beta[..m], &mut yin[..m], &mut y0in[..m]);
-    let (c, c0, c1, rv, reg_v) = (&c[..d], &c0[..d], &c1[..d], &mut rv[..d], &mut reg_v[..d]);
+    let (c, c0, c1, rv, reg_v) = (
+        &c[..d],
+        &c0[..d],
+        &c1[..d],
+        &mut rv[..d],
+        &mut reg_v[..d],
+    );
     let nf = model.n as f64;
-    let (a, at) = (model.tau / nf, model.tau_tilde / nf);
-    let (st, sg) = (model.eta_t.sqrt(), model.eta_g.sqrt());
+    let sp = O::splat;
+    let (a, at) = (sp(model.tau / nf), sp(model.tau_tilde / nf));
+    let (st, sg) = (sp(model.eta_t.sqrt()), sp(model.eta_g.sqrt()));
     rw.copy_from_slice(&r[2 * d * m..(2 * d + 1) * m]);
+    // In-frame parts of y and y~_2k.
     for i in 0..m {
-        for l in 0..LANES {
-            yin[i][l] = st * alpha[i][l];
-            y0in[i][l] = sg * beta[i][l];
-        }
+        st.mul(O::ld(&alpha[i])).st(&mut yin[i]);
+        sg.mul(O::ld(&beta[i])).st(&mut y0in[i]);
     }
     for j in 0..d {
+        let (cj, c0j) = (O::ld(&c[j]), O::ld(&c0[j]));
         for i in 0..m {
-            for l in 0..LANES {
-                yin[i][l] += c[j][l] * r[j * m + i][l];
-            }
+            O::ld(&yin[i])
+                .add(cj.mul(O::ld(&r[j * m + i])))
+                .st(&mut yin[i]);
         }
         for i in 0..m {
-            for l in 0..LANES {
-                y0in[i][l] += c0[j][l] * r[(d + j) * m + i][l];
-            }
+            O::ld(&y0in[i])
+                .add(c0j.mul(O::ld(&r[(d + j) * m + i])))
+                .st(&mut y0in[i]);
         }
     }
-    let z = dot(rw, rw);
+    let z: O = dot(rw, rw);
     for j in 0..d {
-        rv[j] = dot(&r[(d + j) * m..(d + j + 1) * m], rw);
+        dot::<O>(&r[(d + j) * m..(d + j + 1) * m], rw).st(&mut rv[j]);
     }
-    let f = losses(&dot(&yin, rw), false);
-    let f0 = losses(&dot(&y0in, rw), true);
-    let c1rv = dot(&c1, &rv);
-    let arg1: V = std::array::from_fn(|l| c1rv[l] + sg * z[l].sqrt() * gamma[l]);
-    let f1 = losses(&arg1, true);
-    let reg_w: V = match model.lambda {
+    let f = loss(model, dot::<O>(yin, rw), false);
+    let f0 = loss(model, dot::<O>(y0in, rw), true);
+    let arg1 = dot::<O>(c1, rv).add(sg.mul(z.sqrt()).mul(O::ld(gamma)));
+    let f1 = loss(model, arg1, true);
+    let reg_w: O = match model.lambda {
         Lambda::Finite(lam) => {
             let h = model.regularizer();
             for j in 0..d {
-                let vv = dot(
-                    &r[(d + j) * m..(d + j + 1) * m],
-                    &r[(d + j) * m..(d + j + 1) * m],
-                );
-                for l in 0..LANES {
-                    reg_v[j][l] = lam * h.h_prime(vv[l]);
-                }
+                let col = &r[(d + j) * m..(d + j + 1) * m];
+                let vv = dot::<O>(col, col).to_array();
+                reg_v[j] = vv.map(|x| lam * h.h_prime(x));
             }
-            std::array::from_fn(|l| lam * h.h_prime(z[l]))
+            O::ld(&z.to_array().map(|x| lam * h.h_prime(x)))
         }
         Lambda::Infinite => {
-            for r in reg_v.iter_mut() {
-                *r = [0.0; LANES];
-            }
-            [0.0; LANES]
+            reg_v.fill([0.0; LANES]);
+            sp(0.0)
         }
     };
-    let s_perp: V =
-        std::array::from_fn(|l| (model.eta_t * f[l] * f[l] + model.eta_g * f0[l] * f0[l]).sqrt());
-    for x in ext.iter_mut() {
-        *x = [0.0; LANES];
-    }
+    let s_perp = sp(model.eta_t)
+        .mul(f)
+        .mul(f)
+        .add(sp(model.eta_g).mul(f0).mul(f0))
+        .sqrt();
+    ext.fill([0.0; LANES]);
     for j in 0..d {
+        ext[j * ld..j * ld + m].copy_from_slice(&r[j * m..(j + 1) * m]);
+        let kv = sp(1.0).sub(at.mul(O::ld(&reg_v[j])));
+        let kw = at.mul(f1).mul(O::ld(&c1[j]));
         for i in 0..m {
-            ext[j * ld + i] = r[j * m + i];
-        }
-        for l in 0..LANES {
-            let (kv, kw) = (1.0 - at * reg_v[j][l], at * f1[l] * c1[j][l]);
-            for i in 0..m {
-                ext[(d + j) * ld + i][l] = kv * r[(d + j) * m + i][l] + kw * rw[i][l];
-            }
+            kv.mul(O::ld(&r[(d + j) * m + i]))
+                .add(kw.mul(O::ld(&rw[i])))
+                .st(&mut ext[(d + j) * ld + i]);
         }
     }
     for i in 0..m {
-        for l in 0..LANES {
-            ext[2 * d * ld + i][l] =
-                rw[i][l] + a * (f[l] * yin[i][l] - f0[l] * y0in[i][l] - reg_w[l] * rw[i][l]);
-        }
+        let w = O::ld(&rw[i]);
+        let step = f
+            .mul(O::ld(&yin[i]))
+            .sub(f0.mul(O::ld(&y0in[i])))
+            .sub(reg_w.mul(w));
+        w.add(a.mul(step)).st(&mut ext[2 * d * ld + i]);
     }
-    for l in 0..LANES {
-        ext[2 * d * ld + m][l] = a * s_perp[l] * chi[l];
-    }
-    qr_lanes(ext, m, d, house, r);
+    a.mul(s_perp)
+        .mul(O::ld(chi))
+        .st(&mut ext[2 * d * ld + m]);
+    qr_lanes::<O>(ext, m, d, house, r);
     if model.lambda.is_infinite() {
         for k in d..m {
             let col = &mut r[k * m..(k + 1) * m];
-            let nn = dot(col, col);
-            let mut norm = [0.0; LANES];
-            for l in 0..LANES {
-                norm[l] = nn[l].sqrt();
-            }
-            let keep = mask(std::array::from_fn(|l| norm[l] > 0.0));
+            let norm = dot::<O>(col, col).sqrt();
+            let keep = norm.gt(sp(0.0));
             for x in col.iter_mut() {
-                let mut q = [0.0; LANES];
-                for l in 0..LANES {
-                    q[l] = x[l] / norm[l];
-                }
-                *x = select(&keep, &q, x);
+                let old = O::ld(x);
+                O::select(keep, old.div(norm), old).st(x);
             }
         }
     }
-    let mut ok = [true; LANES];
+    let mut ok = true;
     for k in d..m {
         let col = &r[k * m..(k + 1) * m];
-        let nn = dot(col, col);
+        let nn = dot::<O>(col, col).to_array();
         for l in 0..LANES {
-            ok[l] &= nn[l].is_finite() && nn[l] <= blowup[l];
+            ok &= nn[l].is_finite() && nn[l] <= blowup[l];
         }
     }
-    ok.iter().all(|&x| x)
+    ok
 }
 
 /// The scalar engine's Householder QR (`qr_upper_into`), lane by lane: a lane whose
 /// column norm or reflector norm is zero skips that column as the scalar code does.
 #[inline(always)]
-fn qr_lanes(a: &mut [V], m: usize, done: usize, v: &mut [V], r: &mut [V]) {
+fn qr_lanes<O: Ops>(a: &mut [V], m: usize, done: usize, v: &mut [V], r: &mut [V]) {
     let ld = m + 1;
+    let zero = O::splat(0.0);
     for k in done..m {
-        let mut nsq = [sum_start(); LANES];
-        for i in k..ld {
-            mul_add(&mut nsq, &a[k * ld + i], &a[k * ld + i]);
-        }
-        let mut norm = [0.0; LANES];
-        let mut neg = [0.0; LANES];
-        for l in 0..LANES {
-            norm[l] = nsq[l].sqrt();
-            neg[l] = -norm[l];
-        }
-        let alpha = select(
-            &mask(std::array::from_fn(|l| a[k * ld + k][l] > 0.0)),
-            &neg,
-            &norm,
-        );
+        let col = &a[k * ld + k..(k + 1) * ld];
+        let norm = dot::<O>(col, col).sqrt();
+        let alpha = O::select(O::ld(&a[k * ld + k]).gt(zero), norm.neg(), norm);
         let v = &mut v[..ld - k];
-        for (vi, i) in v.iter_mut().zip(k..ld) {
-            *vi = a[k * ld + i];
-        }
-        for l in 0..LANES {
-            v[0][l] -= alpha[l];
-        }
-        let vv = dot(v, v);
-        let active = mask(std::array::from_fn(|l| norm[l] != 0.0 && vv[l] != 0.0));
+        v.copy_from_slice(col);
+        O::ld(&v[0]).sub(alpha).st(&mut v[0]);
+        let vv = dot::<O>(v, v);
+        let active = norm.ne(zero).and(vv.ne(zero));
         for j in k..m {
-            let c = &mut a[j * ld..(j + 1) * ld];
-            let mut acc = [sum_start(); LANES];
-            for i in k..ld {
-                mul_add(&mut acc, &v[i - k], &c[i]);
-            }
-            let mut sj = [0.0; LANES];
-            for l in 0..LANES {
-                sj[l] = 2.0 * acc[l] / vv[l];
-            }
-            for i in k..ld {
-                let mut new = [0.0; LANES];
-                for l in 0..LANES {
-                    new[l] = c[i][l] - sj[l] * v[i - k][l];
-                }
-                c[i] = select(&active, &new, &c[i]);
+            let c = &mut a[j * ld + k..(j + 1) * ld];
+            let sj = O::splat(2.0).mul(dot::<O>(v, c)).div(vv);
+            for (ci, vi) in c.iter_mut().zip(v.iter()) {
+                let old = O::ld(ci);
+                O::select(active, old.sub(sj.mul(O::ld(vi))), old).st(ci);
             }
         }
     }
-    for x in r.iter_mut() {
-        *x = [0.0; LANES];
-    }
+    r.fill([0.0; LANES]);
     for j in 0..m {
-        for i in 0..=j {
-            r[j * m + i] = a[j * ld + i];
-        }
+        r[j * m..j * m + j + 1].copy_from_slice(&a[j * ld..j * ld + j + 1]);
     }
     for i in 0..m {
-        let flip = mask(std::array::from_fn(|l| r[i * m + i][l] < 0.0));
+        let flip = O::ld(&r[i * m + i]).lt(zero);
         for j in i..m {
-            let x = r[j * m + i];
-            let mut negx = [0.0; LANES];
-            for l in 0..LANES {
-                negx[l] = -x[l];
-            }
-            r[j * m + i] = select(&flip, &negx, &x);
+            let x = O::ld(&r[j * m + i]);
+            O::select(flip, x.neg(), x).st(&mut r[j * m + i]);
         }
     }
 }
@@ -599,9 +718,54 @@ mod tests {
 
     /// Four members stepped together give each member's scalar path bit for bit: lambda =
     /// inf and finite, d = 1, 2 and 17, the exact engine and both controls, a logistic loss, a
-    /// correlated generator latent.
+    /// correlated generator latent. Both lane implementations: the AVX2 one where the CPU
+    /// has it, and the portable one.
     #[test]
     fn lanes_equal_the_scalar_engine_bit_for_bit() {
+        for (ci, model) in test_models().iter().enumerate() {
+            for variant in [
+                GramVariant::Exact,
+                GramVariant::WrongChiDof,
+                GramVariant::NoPerpendicularNoise,
+            ] {
+                let start = MacroState::diagonal_start(model.d, 0.1, 0.1);
+                let build = || {
+                    GramEngine::from_macro(model, &start, crate::DEFAULT_BLOWUP)
+                        .with_variant(variant)
+                };
+                let steps = if model.d > 2 { 100 } else { 1000 };
+                for portable in [false, true] {
+                    let mut batch = GramLanes::new((0..LANES).map(|_| build()).collect());
+                    batch.avx2 &= !portable;
+                    let mut rngs: Vec<SimRng> = (0..LANES)
+                        .map(|i| stream_rng(70 + ci as u64, i as u64))
+                        .collect();
+                    for _ in 0..steps {
+                        batch.step(&mut rngs).unwrap();
+                    }
+                    for (i, got) in batch.into_engines().iter().enumerate() {
+                        let mut want = build();
+                        let mut rng = stream_rng(70 + ci as u64, i as u64);
+                        for _ in 0..steps {
+                            want.step(&mut rng).unwrap();
+                        }
+                        let bits = |e: &GramEngine| {
+                            e.factor().iter().map(|x| x.to_bits()).collect::<Vec<_>>()
+                        };
+                        assert_eq!(
+                            bits(got),
+                            bits(&want),
+                            "case {ci}, {variant:?}, member {i}, portable {portable}"
+                        );
+                        assert_eq!(got.steps_done(), steps);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The models of the bit-for-bit tests.
+    fn test_models() -> Vec<Model> {
         let mut cases = Vec::new();
         for (d, lambda, loss) in [
             (2, LambdaValue::default(), hdgan_model::LossName::Quadratic),
@@ -630,7 +794,14 @@ mod tests {
             }
             cases.push(c.validate("model").unwrap());
         }
-        for (ci, model) in cases.iter().enumerate() {
+        cases
+    }
+
+    /// [`run_lanes`] records each member as [`crate::run`] records the scalar engine, and
+    /// leaves each member's stream where the scalar run leaves it.
+    #[test]
+    fn run_lanes_equals_the_scalar_run() {
+        for (ci, model) in test_models().iter().enumerate() {
             for variant in [
                 GramVariant::Exact,
                 GramVariant::WrongChiDof,

@@ -154,9 +154,36 @@ impl Latent {
         for x in e.iter_mut() {
             *x = standard_normal(rng);
         }
+        comp.transform(e, out);
+    }
+
+    /// True when the law is one Gaussian: [`Latent::sample`] then draws exactly d normals
+    /// and nothing else, so a caller may draw them itself (in one batch with other normals)
+    /// and pass them to [`Latent::from_normals`].
+    pub fn is_gaussian(&self) -> bool {
+        self.components.len() == 1
+    }
+
+    /// The latent vector that [`Latent::sample`] makes from the d standard normals `e` when
+    /// [`Latent::is_gaussian`] holds (same arithmetic, same result).
+    ///
+    /// # Panics
+    /// For a mixture (programming error).
+    #[inline]
+    pub fn from_normals(&self, e: &[f64], out: &mut [f64]) {
+        assert!(self.is_gaussian(), "from_normals needs a single Gaussian");
+        self.components[0].transform(e, out);
+    }
+}
+
+impl Component {
+    /// `mean + factor e`.
+    #[inline]
+    fn transform(&self, e: &[f64], out: &mut [f64]) {
+        let d = e.len();
         for (i, o) in out.iter_mut().enumerate() {
-            let row = &comp.factor.as_slice()[i * d..(i + 1) * d];
-            *o = comp.mean[i] + row.iter().zip(e.iter()).map(|(a, b)| a * b).sum::<f64>();
+            let row = &self.factor.as_slice()[i * d..(i + 1) * d];
+            *o = self.mean[i] + row.iter().zip(e.iter()).map(|(a, b)| a * b).sum::<f64>();
         }
     }
 }
