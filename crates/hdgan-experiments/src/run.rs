@@ -11,7 +11,7 @@ use hdgan_core::{MacroState, MultiState, Trajectory};
 use hdgan_macro_ode::{MultiForm, solve, solve_multi};
 use hdgan_micro_sim::{
     AnyEngine, Checkpoint, EngineKind, Member, MultiSgda, RunControl, SimError, advance,
-    run_ensemble,
+    run_ensemble, run_gram_ensemble,
 };
 use hdgan_model::random::SimRng;
 use hdgan_stability::{PhaseRule, PhaseSummary, classify};
@@ -244,7 +244,32 @@ fn simulate_with<S: MemberStore>(
             rng,
         )
     };
-    let (sim, sim_seconds) = run_members(valid, threads, ctl, build, store)?;
+    let (sim, sim_seconds) = if sim_cfg.engine == EngineKind::Gram && store.is_none() {
+        // Gram members four at a time in SIMD lanes: the same bits as one by one.
+        let gram = |i: usize, rng: &mut SimRng| match build(i, rng)? {
+            AnyEngine::Gram(g) => Ok(*g),
+            AnyEngine::Full(_) => unreachable!("sim.engine = \"gram\" builds Gram engines"),
+        };
+        run_members(valid, threads, ctl, build, store, |control| {
+            run_gram_ensemble(
+                valid.sim.members,
+                valid.config.seed,
+                gram,
+                &valid.schedule,
+                control,
+            )
+        })?
+    } else {
+        run_members(valid, threads, ctl, build, store, |control| {
+            run_ensemble(
+                valid.sim.members,
+                valid.config.seed,
+                build,
+                &valid.schedule,
+                control,
+            )
+        })?
+    };
     let _span = tracing::info_span!("ode", name = %valid.name).entered();
     let ode = match valid.ode {
         Some((kind, opts)) => {
@@ -285,7 +310,15 @@ fn simulate_multi_with<S: MemberStore>(
     let build = |_i: usize, rng: &mut SimRng| -> Result<MultiSgda, SimError> {
         MultiSgda::new(model, &valid.init, blowup, rng)
     };
-    let (sim, sim_seconds) = run_members(valid, threads, ctl, build, store)?;
+    let (sim, sim_seconds) = run_members(valid, threads, ctl, build, store, |control| {
+        run_ensemble(
+            valid.sim.members,
+            valid.config.seed,
+            build,
+            &valid.schedule,
+            control,
+        )
+    })?;
     let _span = tracing::info_span!("ode", name = %valid.name, multi = true).entered();
     let ode = match valid.ode {
         Some((_, opts)) => Some(
@@ -408,20 +441,24 @@ pub fn run_phases_viewed(
     )
 }
 
-/// Runs the ensemble of `valid` with engines from `build`, on `threads` workers, reporting
-/// progress through `ctl`; returns the trajectories and the wall-clock seconds.
-fn run_members<E, F, S>(
+/// Runs the ensemble of `valid` on `threads` workers, reporting progress through `ctl`:
+/// by `ensemble` (given the run control), or with checkpoints in `store` member by member
+/// with engines from `build` (the same bits either way); returns the trajectories and the
+/// wall-clock seconds.
+fn run_members<E, F, S, G>(
     valid: &ValidRun,
     threads: Option<usize>,
     ctl: Control<'_>,
     build: F,
     store: Option<&S>,
+    ensemble: G,
 ) -> Result<(Vec<Trajectory<E::State>>, f64)>
 where
     E: Checkpoint + Send,
     E::State: Send + serde::Serialize + serde::de::DeserializeOwned,
     F: Fn(usize, &mut SimRng) -> Result<E, SimError> + Sync + Send,
     S: MemberStore,
+    G: FnOnce(RunControl<'_>) -> Result<Vec<Trajectory<E::State>>, SimError> + Send,
 {
     let _span = tracing::info_span!(
         "run",
@@ -441,16 +478,7 @@ where
     };
     let started = Instant::now();
     let sim = match store {
-        None => crate::with_threads(threads, || {
-            run_ensemble(
-                valid.sim.members,
-                valid.config.seed,
-                build,
-                &valid.schedule,
-                control,
-            )
-        })?
-        .context("simulation failed")?,
+        None => crate::with_threads(threads, || ensemble(control))?.context("simulation failed")?,
         Some(store) => {
             crate::with_threads(threads, || run_checkpointed(valid, &build, control, store))??
         }

@@ -497,13 +497,7 @@ fn arithmetic_d<O: Ops>(d: usize, model: &Model, s: &mut Lanes, blowup: &V) -> b
         &mut rw[..m],
     );
     let (alpha, beta, yin, y0in) = (&alpha[..m], &beta[..m], &mut yin[..m], &mut y0in[..m]);
-    let (c, c0, c1, rv, reg_v) = (
-        &c[..d],
-        &c0[..d],
-        &c1[..d],
-        &mut rv[..d],
-        &mut reg_v[..d],
-    );
+    let (c, c0, c1, rv, reg_v) = (&c[..d], &c0[..d], &c1[..d], &mut rv[..d], &mut reg_v[..d]);
     let nf = model.n as f64;
     let sp = O::splat;
     let (a, at) = (sp(model.tau / nf), sp(model.tau_tilde / nf));
@@ -574,9 +568,7 @@ fn arithmetic_d<O: Ops>(d: usize, model: &Model, s: &mut Lanes, blowup: &V) -> b
             .sub(reg_w.mul(w));
         w.add(a.mul(step)).st(&mut ext[2 * d * ld + i]);
     }
-    a.mul(s_perp)
-        .mul(O::ld(chi))
-        .st(&mut ext[2 * d * ld + m]);
+    a.mul(s_perp).mul(O::ld(chi)).st(&mut ext[2 * d * ld + m]);
     qr_lanes::<O>(ext, m, d, house, r);
     if model.lambda.is_infinite() {
         for k in d..m {

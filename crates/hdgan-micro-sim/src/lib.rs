@@ -66,7 +66,7 @@ pub use normal::{fill_normals, normal};
 pub use pass::{CHUNK, LaneRng, PassRng, SPLIT_N};
 pub use run::{
     Checkpoint, Engine, Member, RunControl, Schedule, advance, full_ensemble, gram_ensemble, run,
-    run_ensemble,
+    run_ensemble, run_gram_ensemble,
 };
 pub use sgda::Sgda;
 

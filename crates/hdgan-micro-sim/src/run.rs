@@ -240,10 +240,8 @@ pub fn full_ensemble(
 }
 
 /// `members` runs of the Gram engine (`variant`: the exact one, or a deliberately wrong
-/// control) from the overlaps `start`, recorded per `schedule`. Members are stepped
-/// [`crate::LANES`] at a time ([`crate::GramLanes`]; a last group of fewer one by one),
-/// in parallel over groups: member i's path is the scalar engine's on stream
-/// `(seed, i)`, bit for bit, whatever the grouping or the thread count.
+/// control) from the overlaps `start`, recorded per `schedule`: [`run_gram_ensemble`]
+/// with every member built the same way.
 pub fn gram_ensemble(
     model: &hdgan_model::Model,
     start: &hdgan_core::MacroState,
@@ -252,8 +250,36 @@ pub fn gram_ensemble(
     seed: u64,
     schedule: &Schedule,
 ) -> Result<Vec<Trajectory>, SimError> {
-    let build =
-        || crate::GramEngine::from_macro(model, start, crate::DEFAULT_BLOWUP).with_variant(variant);
+    run_gram_ensemble(
+        members,
+        seed,
+        |_, _| {
+            Ok(
+                crate::GramEngine::from_macro(model, start, crate::DEFAULT_BLOWUP)
+                    .with_variant(variant),
+            )
+        },
+        schedule,
+        RunControl::default(),
+    )
+}
+
+/// [`run_ensemble`] for the Gram engine, with the same results bit for bit: member i is
+/// built by `build(i, &mut rng)` from stream `(seed, i)` and steps on that stream. Members
+/// are stepped [`crate::LANES`] at a time ([`crate::GramLanes`]; a last group of fewer one
+/// by one), in parallel over groups, so the paths do not depend on the grouping or the
+/// thread count. The members of a group must share the model and variant (they do when
+/// `build` makes them from one config).
+pub fn run_gram_ensemble<F>(
+    members: usize,
+    seed: u64,
+    build: F,
+    schedule: &Schedule,
+    control: RunControl<'_>,
+) -> Result<Vec<Trajectory>, SimError>
+where
+    F: Fn(usize, &mut SimRng) -> Result<crate::GramEngine, SimError> + Sync,
+{
     let lanes = crate::LANES;
     let groups: Vec<Vec<Trajectory>> = (0..members.div_ceil(lanes))
         .into_par_iter()
@@ -261,16 +287,18 @@ pub fn gram_ensemble(
             let ids: Vec<usize> = (g * lanes..((g + 1) * lanes).min(members)).collect();
             let _span = tracing::debug_span!("members", first = ids[0], seed).entered();
             let mut rngs: Vec<SimRng> = ids.iter().map(|&i| stream_rng(seed, i as u64)).collect();
+            let engines = ids
+                .iter()
+                .zip(rngs.iter_mut())
+                .map(|(&i, rng)| build(i, rng))
+                .collect::<Result<Vec<_>, _>>()?;
             if ids.len() == lanes {
-                crate::gram_lanes::run_lanes(
-                    ids.iter().map(|_| build()).collect(),
-                    &mut rngs,
-                    schedule,
-                    RunControl::default(),
-                )
+                crate::gram_lanes::run_lanes(engines, &mut rngs, schedule, control)
             } else {
-                rngs.iter_mut()
-                    .map(|rng| run(&mut build(), rng, schedule, RunControl::default()))
+                engines
+                    .into_iter()
+                    .zip(rngs.iter_mut())
+                    .map(|(mut e, rng)| run(&mut e, rng, schedule, control))
                     .collect()
             }
         })
