@@ -15,10 +15,8 @@
 
 use crate::{Engine, MicroState, SimError};
 use hdgan_core::{Lambda, MacroState};
-use hdgan_model::random::SimRng;
+use hdgan_model::random::{ChiSquare, SimRng};
 use hdgan_model::{Model, Regularizer};
-use rand::RngExt;
-use rand_distr::ChiSquared;
 
 /// The Gram engine: state `R` (m x m, column-major, upper triangular), `M = R^T R`.
 #[derive(Clone, Debug)]
@@ -32,7 +30,7 @@ pub struct GramEngine {
     steps: u64,
     blowup: f64,
     /// `chi^2_{n - m}`, or None when n = m (no complement).
-    chi2: Option<ChiSquared<f64>>,
+    chi2: Option<ChiSquare>,
     variant: GramVariant,
     scratch: Scratch,
 }
@@ -134,6 +132,15 @@ pub enum GramVariant {
     WrongChiDof,
     /// The out-of-span noise is dropped.
     NoPerpendicularNoise,
+}
+
+/// See [`GramEngine::draw_chi`].
+#[inline]
+fn draw_chi(law: Option<&ChiSquare>, variant: GramVariant, rng: &mut SimRng) -> f64 {
+    match (law, variant) {
+        (_, GramVariant::NoPerpendicularNoise) | (None, _) => 0.0,
+        (Some(law), _) => law.sample(rng).sqrt(),
+    }
 }
 
 fn col(r: &[f64], m: usize, k: usize) -> &[f64] {
@@ -262,7 +269,7 @@ impl GramEngine {
             steps: 0,
             blowup,
             chi2: (n > m)
-                .then(|| ChiSquared::new((n - m) as f64).expect("n - m > 0 degrees of freedom")),
+                .then(|| ChiSquare::new((n - m) as f64).expect("n - m > 0 degrees of freedom")),
             variant: GramVariant::Exact,
             scratch: Scratch {
                 draws: StepDraws::new(d),
@@ -296,14 +303,11 @@ impl GramEngine {
         &mut self.r
     }
 
-    /// The law of the out-of-span noise's squared norm (None when n = m).
-    pub(crate) fn chi2(&self) -> Option<ChiSquared<f64>> {
-        self.chi2
-    }
-
-    /// The variant.
-    pub(crate) fn variant(&self) -> GramVariant {
-        self.variant
+    /// The out-of-span noise's norm `chi` for one step: a chi variable with n - m degrees
+    /// of freedom (0 when n = m, or for the variant without that noise).
+    #[inline]
+    pub(crate) fn draw_chi(&self, rng: &mut SimRng) -> f64 {
+        draw_chi(self.chi2.as_ref(), self.variant, rng)
     }
 
     /// Counts `k` steps taken by a lane-batched step that wrote the factor.
@@ -320,7 +324,7 @@ impl GramEngine {
     pub fn with_variant(mut self, variant: GramVariant) -> Self {
         if let GramVariant::WrongChiDof = variant {
             let k = ((self.n - self.m) / 4).max(1) as f64;
-            self.chi2 = Some(ChiSquared::new(k).expect("positive degrees of freedom"));
+            self.chi2 = Some(ChiSquare::new(k).expect("positive degrees of freedom"));
         }
         self.variant = variant;
         self
@@ -370,6 +374,8 @@ impl Engine for GramEngine {
         let (a, at) = (model.tau / nf, model.tau_tilde / nf);
         let (st, sg) = (model.eta_t.sqrt(), model.eta_g.sqrt());
         sc.draws.draw(model, rng);
+        // The last draw of the step (after gamma).
+        let chi = draw_chi(self.chi2.as_ref(), self.variant, rng);
         let dr = &sc.draws;
         let (c, c0, c1, gamma) = (dr.c(), dr.c0(), dr.c1(), dr.gamma());
         let r = &self.r;
@@ -409,10 +415,6 @@ impl Engine for GramEngine {
             }
         };
         let s_perp = (model.eta_t * f * f + model.eta_g * f0 * f0).sqrt();
-        let chi = match (&self.chi2, self.variant) {
-            (_, GramVariant::NoPerpendicularNoise) | (None, _) => 0.0,
-            (Some(dist), _) => rng.sample(*dist).sqrt(),
-        };
         // The (m + 1) x m matrix of the new columns in the extended frame.
         let ld = m + 1;
         let ext = &mut sc.ext;

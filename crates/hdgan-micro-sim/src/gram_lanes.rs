@@ -9,12 +9,11 @@
 //! member's path is therefore bit for bit the scalar engine's (tests), whatever the lane it
 //! runs in; the lane loops are compiled for AVX2 where the CPU has it.
 
-use crate::gram::{GramEngine, GramVariant, StepDraws};
+use crate::gram::{GramEngine, StepDraws};
 use crate::{Engine, SimError};
 use hdgan_core::Lambda;
 use hdgan_model::random::SimRng;
 use hdgan_model::{Loss, Model, Regularizer};
-use rand::RngExt;
 
 /// Members stepped together.
 pub const LANES: usize = 4;
@@ -218,10 +217,7 @@ fn draw(e: &GramEngine, rng: &mut SimRng, s: &mut Lanes, l: usize) {
     fill(dr.alpha(), &mut s.alpha);
     fill(dr.beta(), &mut s.beta);
     s.gamma[l] = dr.gamma();
-    s.chi[l] = match (e.chi2(), e.variant()) {
-        (_, GramVariant::NoPerpendicularNoise) | (None, _) => 0.0,
-        (Some(dist), _) => rng.sample(dist).sqrt(),
-    };
+    s.chi[l] = e.draw_chi(rng);
 }
 
 /// Four lanes of f64 and the operations the step needs, each rounding as the scalar
@@ -668,7 +664,7 @@ pub(crate) fn run_lanes(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Schedule;
+    use crate::{GramVariant, Schedule};
     use hdgan_core::MacroState;
     use hdgan_model::random::stream_rng;
     use hdgan_model::{LambdaValue, LatentConfig, ModelConfig};
