@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Times the NumPy baseline (eq. 5, literal: three samples per step) and hdgan's SGDA step
 on the same work (Figure 1's model, projected, d = 2, same n and number of steps) in one
-run, and prints the ratios.
+run, and prints the ratios. The Gram rows are per member-step ("gram-lanes": four members
+stepped together in SIMD lanes).
 
 Usage (from the repository root): python3 benches/baseline/compare.py [--n 5000] [--steps 20000]
 Installs NumPy with pip if it is missing. Builds the Rust timer with cargo (release).
@@ -48,8 +49,10 @@ def main():
     np_steps = args.numpy_steps or max(1, args.steps // 4)
     numpy = run_json([sys.executable, "benches/baseline/sgda_numpy.py", "--n", str(args.n), "--steps", str(np_steps)])
     rows = [numpy]
-    for mode in ("fast", "literal", "gram", "normals"):
-        rows.append(run_json(["target/release/step-timer", "--n", str(args.n), "--steps", str(args.steps), "--mode", mode]))
+    for mode in ("fast", "literal", "gram", "gram-lanes", "normals"):
+        # The Gram steps are ~100x cheaper: give them more steps to time.
+        steps = args.steps * 25 if mode.startswith("gram") else args.steps
+        rows.append(run_json(["target/release/step-timer", "--n", str(args.n), "--steps", str(steps), "--mode", mode]))
     base = numpy["us_per_step"]
     print(f"SGDA step, Figure 1 model, n = {args.n}, d = 2, projected")
     print(f"{'implementation':<20} {'steps':>8} {'us/step':>10} {'speed-up vs NumPy':>18}")
@@ -58,6 +61,9 @@ def main():
     fast = next(r for r in rows if r["impl"] == "hdgan-fast")
     bound = next(r for r in rows if r["impl"] == "hdgan-normals-only")
     print(f"fast step / normals-only fill of the same n: {fast['us_per_step'] / bound['us_per_step']:.2f}")
+    gram = next(r for r in rows if r["impl"] == "hdgan-gram")
+    lanes = next(r for r in rows if r["impl"] == "hdgan-gram-lanes")
+    print(f"Gram engine, four members in SIMD lanes vs one at a time (per member-step): {gram['us_per_step'] / lanes['us_per_step']:.2f}x")
     print(f"CPU: {cpu_flags()}")
 
 
