@@ -17,6 +17,7 @@ use hdgan_experiments::InputError;
 use hdgan_experiments::train_data::TrainDataRequest;
 use hdgan_micro_sim::EngineKind;
 use hdgan_model::{Constraint, FromData};
+use hdgan_subspace::TrackerKind;
 use progress::Progress;
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -130,9 +131,10 @@ enum Command {
     /// Train the linear GAN on a stream of real images (THEORY §8, real data): alignment of
     /// span(V) with the data's top-d principal subspace over time (principal angles,
     /// Grassmann distance) for an informed and an isotropic generator covariance, several
-    /// seeds, and the reduced ODE computed from the estimated spectrum beside them. Writes
-    /// alignment.csv, ode_alignment.csv, spectrum.csv, summary.json, alignment.svg/.png,
-    /// spectrum.svg/.png.
+    /// seeds, and the reduced ODE computed from the estimated spectrum beside them, with
+    /// optional subspace-tracking baselines on the same streams. Writes alignment.csv,
+    /// ode_alignment.csv, methods.csv, spectrum.csv, summary.json, alignment.svg/.png,
+    /// methods.svg/.png, spectrum.svg/.png and the learned bases as images (bases/*.png).
     TrainData {
         /// Dataset: mnist, fashion-mnist or cifar10.
         #[arg(long, value_parser = parse_dataset)]
@@ -175,6 +177,21 @@ enum Command {
         /// paper's model) or "orthonormal" (V kept orthonormal by Gram-Schmidt, THEORY §8).
         #[arg(long, default_value = "columns", value_parser = parse_constraint)]
         constraint: Constraint,
+        /// Discriminator features p (the multi-feature model for p > 1; 2 d + p <= n).
+        #[arg(long, default_value_t = 1)]
+        p: usize,
+        /// Subspace-tracking baselines on each seed's image stream, comma-separated: oja,
+        /// grouse, past, petrels; or "all", or "none".
+        #[arg(long, default_value = "none", value_parser = parse_baselines)]
+        baselines: Baselines,
+        /// Images held out of training for the reconstruction error (default: a tenth, at
+        /// most 1000).
+        #[arg(long)]
+        holdout: Option<usize>,
+        /// Times at which the learned bases are drawn as images (evenly spaced, first and
+        /// last included).
+        #[arg(long, default_value_t = 5)]
+        pictures: usize,
         #[command(flatten)]
         output: OutArgs,
         /// Worker threads (default: one per core). Results do not depend on it.
@@ -217,6 +234,28 @@ fn parse_covariances(s: &str) -> Result<Covariances, String> {
         other => Err(format!(
             "must be \"informed\", \"isotropic\", \"standard\", \"both\" (informed and isotropic) or \"all\", got \"{other}\""
         )),
+    }
+}
+
+/// `--baselines`: the trackers to run.
+#[derive(Clone, Debug)]
+struct Baselines(Vec<TrackerKind>);
+
+fn parse_baselines(s: &str) -> Result<Baselines, String> {
+    match s {
+        "none" => Ok(Baselines(Vec::new())),
+        "all" => Ok(Baselines(TrackerKind::ALL.to_vec())),
+        list => {
+            let mut kinds = Vec::new();
+            for name in list.split(',') {
+                let k = TrackerKind::parse(name.trim())?;
+                if kinds.contains(&k) {
+                    return Err(format!("{name:?} is listed twice"));
+                }
+                kinds.push(k);
+            }
+            Ok(Baselines(kinds))
+        }
     }
 }
 
@@ -345,10 +384,18 @@ fn dispatch(cmd: Command, progress: Progress) -> Result<()> {
             colour,
             max_images,
             constraint,
+            p,
+            baselines,
+            holdout,
+            pictures,
             output,
             threads,
         } => {
             let mut req = TrainDataRequest::new(dataset, path);
+            req.p = p;
+            req.baselines = baselines.0;
+            req.holdout = holdout;
+            req.pictures = pictures;
             req.d = d;
             req.tau = tau;
             req.alpha = alpha;

@@ -41,6 +41,23 @@ impl ImageSet {
         self.count = c;
         self
     }
+
+    /// Splits off the last `count` images (at most all of them) as a second set, e.g. held
+    /// out from training; labels are split alike.
+    pub fn split_off(&mut self, count: usize) -> ImageSet {
+        let c = count.min(self.count);
+        let keep = self.count - c;
+        let pixels = self.pixels.split_off(keep * self.dim());
+        let labels = self.labels.as_mut().map(|l| l.split_off(keep));
+        self.count = keep;
+        ImageSet {
+            source: format!("{} (last {c} images)", self.source),
+            count: c,
+            shape: self.shape,
+            pixels,
+            labels,
+        }
+    }
 }
 
 /// The most bytes a gzip file may decompress to (a bound against decompression bombs; 64

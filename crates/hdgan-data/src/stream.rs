@@ -9,21 +9,24 @@ use rand_core::Rng;
 use std::sync::Arc;
 
 /// Serves the images of a set in model units ([`Prepared::transform_into`]), in a fresh
-/// uniformly random order each epoch (Fisher-Yates with the engine's random stream, so a
-/// run is reproducible from its seed). Cheap to clone: the images are shared.
+/// uniformly random order each epoch (Fisher-Yates with the stream's own generator, so the
+/// order depends only on that generator's seed: a GAN and a baseline given equal
+/// generators see the same images in the same order). Cheap to clone: the images are
+/// shared.
 #[derive(Clone, Debug)]
 pub struct ImageStream {
     set: Arc<ImageSet>,
     prep: Arc<Prepared>,
+    shuffle: SimRng,
     order: Vec<u32>,
     pos: usize,
     epochs: u64,
 }
 
 impl ImageStream {
-    /// A stream over `set`, prepared by `prep` (same dimension). The first epoch is
-    /// shuffled when the first sample is drawn.
-    pub fn new(set: Arc<ImageSet>, prep: Arc<Prepared>) -> Self {
+    /// A stream over `set`, prepared by `prep` (same dimension), shuffled with `shuffle`.
+    /// The first epoch is shuffled when the first sample is drawn.
+    pub fn new(set: Arc<ImageSet>, prep: Arc<Prepared>, shuffle: SimRng) -> Self {
         assert_eq!(
             set.dim(),
             prep.n,
@@ -34,6 +37,7 @@ impl ImageStream {
             pos: set.count,
             set,
             prep,
+            shuffle,
             order,
             epochs: 0,
         }
@@ -45,12 +49,12 @@ impl ImageStream {
     }
 
     /// The index of the next image, reshuffling at the start of each epoch.
-    pub fn next_index(&mut self, rng: &mut SimRng) -> usize {
+    pub fn next_index(&mut self) -> usize {
         if self.pos == self.order.len() {
             for i in (1..self.order.len()).rev() {
                 // Multiply-shift: uniform on 0..=i up to a bias below 2^-40 for any
                 // dataset size that fits in memory.
-                let j = ((u128::from(rng.next_u64()) * (i as u128 + 1)) >> 64) as usize;
+                let j = ((u128::from(self.shuffle.next_u64()) * (i as u128 + 1)) >> 64) as usize;
                 self.order.swap(i, j);
             }
             self.pos = 0;
@@ -60,11 +64,17 @@ impl ImageStream {
         self.pos += 1;
         i
     }
+
+    /// The next image in model units, written into `y` (length n).
+    pub fn next_sample(&mut self, y: &mut [f64]) {
+        let i = self.next_index();
+        self.prep.transform_into(self.set.image(i), y);
+    }
 }
 
 impl RealSamples for ImageStream {
-    fn next_into(&mut self, rng: &mut SimRng, y: &mut [f64]) {
-        let i = self.next_index(rng);
-        self.prep.transform_into(self.set.image(i), y);
+    /// The next image; the engine's generator is not used (the order is the stream's own).
+    fn next_into(&mut self, _rng: &mut SimRng, y: &mut [f64]) {
+        self.next_sample(y);
     }
 }

@@ -230,15 +230,26 @@ fn preparation_recovers_a_planted_spike_and_streams_epochs() {
     // Stream: one epoch visits each image once; values are (x - mean) / scale.
     let set = Arc::new(set);
     let prep = Arc::new(prep);
-    let mut stream = ImageStream::new(Arc::clone(&set), Arc::clone(&prep));
+    let mut stream = ImageStream::new(Arc::clone(&set), Arc::clone(&prep), stream_rng(3, 0));
+    let mut twin = stream.clone();
     let mut rng = stream_rng(3, 0);
     let mut seen = vec![0u32; count];
+    let mut order = Vec::new();
     for _ in 0..count {
-        seen[stream.next_index(&mut rng)] += 1;
+        let i = stream.next_index();
+        seen[i] += 1;
+        order.push(i);
     }
     assert!(seen.iter().all(|&k| k == 1));
     assert_eq!(stream.epochs(), 1);
+    // The order is the stream's own: an engine's generator passed in does not change it.
     let mut y = vec![0.0; n];
+    for &i in &order {
+        twin.next_into(&mut rng, &mut y);
+        let mut want = vec![0.0; n];
+        prep.transform_into(set.image(i), &mut want);
+        assert_eq!(y, want);
+    }
     stream.next_into(&mut rng, &mut y);
     assert_eq!(stream.epochs(), 2);
     let norm_sq: f64 = y.iter().map(|v| v * v).sum();
@@ -288,4 +299,23 @@ fn shared_idx_files_when_present() {
         let labels = set.labels.as_ref().expect("labels beside the images");
         assert!(labels.iter().all(|&l| l < 10));
     }
+}
+
+#[test]
+fn split_off_keeps_images_and_labels_together() {
+    let mut set = ImageSet {
+        source: "s".into(),
+        count: 5,
+        shape: (2, 1, 1),
+        pixels: (0..10).collect(),
+        labels: Some(vec![0, 1, 2, 3, 4]),
+    };
+    let held = set.split_off(2);
+    assert_eq!((set.count, held.count), (3, 2));
+    assert_eq!(set.pixels, vec![0, 1, 2, 3, 4, 5]);
+    assert_eq!(held.pixels, vec![6, 7, 8, 9]);
+    assert_eq!(held.labels, Some(vec![3, 4]));
+    assert_eq!(held.image(1), &[8, 9]);
+    let all = set.split_off(10);
+    assert_eq!((set.count, all.count), (0, 3));
 }

@@ -15,9 +15,10 @@ use hdgan_core::{DMat, MacroState, MultiState, Trajectory, grassmann_distance, p
 use hdgan_data::{Colour, Dataset, ImageSet, ImageStream, Prepared};
 use hdgan_macro_ode::{MultiForm, solve_multi};
 use hdgan_macro_ode::{OdeKind, OdeOptions, solve};
-use hdgan_micro_sim::{MultiSgda, RunControl, Schedule, fill_normals, run};
+use hdgan_micro_sim::{Engine, MultiSgda, Schedule, SimError, fill_normals};
 use hdgan_model::random::stream_rng;
 use hdgan_model::{Constraint, FromData, LambdaValue, LatentConfig, Model, ModelConfig};
+use hdgan_subspace::TrackerKind;
 use rayon::prelude::*;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -61,6 +62,16 @@ pub struct TrainDataRequest {
     /// How the generator's columns are constrained: each normalised on its own (the paper's
     /// model, default) or `V` kept orthonormal by Gram-Schmidt (THEORY §8).
     pub constraint: Constraint,
+    /// Discriminator features p (default 1; the multi-feature model of THEORY §8 for p > 1).
+    pub p: usize,
+    /// Subspace-tracking baselines run on each seed's stream (default none).
+    pub baselines: Vec<TrackerKind>,
+    /// Images held out of training (and of the PCA reference) for the reconstruction error
+    /// (None: a tenth of the images, at most 1000).
+    pub holdout: Option<usize>,
+    /// How many times (evenly spaced over the records, first and last included) the learned
+    /// bases are kept for pictures (default 5).
+    pub pictures: usize,
 }
 
 impl TrainDataRequest {
@@ -83,7 +94,16 @@ impl TrainDataRequest {
             covariances: vec![FromData::Informed, FromData::Isotropic, FromData::Standard],
             threads: None,
             constraint: Constraint::Columns,
+            p: 1,
+            baselines: Vec::new(),
+            holdout: None,
+            pictures: 5,
         }
+    }
+
+    /// The held-out image count for a set of `count` images.
+    pub fn holdout_for(&self, count: usize) -> usize {
+        self.holdout.unwrap_or((count / 10).min(1000))
     }
 
     /// The rates and horizon used with the estimated spectrum `lam` (descending):
@@ -121,6 +141,12 @@ impl TrainDataRequest {
         if self.seeds == 0 {
             return bad("--seeds", "must be >= 1");
         }
+        if self.p == 0 {
+            return bad("--p", "must be >= 1");
+        }
+        if self.pictures < 2 {
+            return bad("--pictures", "must be >= 2 (the first and the last record)");
+        }
         if self.records < 2 {
             return bad("--records", "must be >= 2");
         }
@@ -153,12 +179,19 @@ pub struct AlignmentCurve {
 }
 
 impl AlignmentCurve {
-    fn from_overlaps(t: &[f64], ps: impl Iterator<Item = (DMat, DMat)>) -> Self {
-        let mut c = Self {
-            t: t.to_vec(),
+    fn empty() -> Self {
+        Self {
+            t: Vec::new(),
             cosines: Vec::new(),
             mean_cos: Vec::new(),
             grassmann: Vec::new(),
+        }
+    }
+
+    fn from_overlaps(t: &[f64], ps: impl Iterator<Item = (DMat, DMat)>) -> Self {
+        let mut c = Self {
+            t: t.to_vec(),
+            ..Self::empty()
         };
         for (p, s) in ps {
             let cos = principal_cosines(&p, &s).unwrap_or_else(|| vec![f64::NAN; p.rows()]);
@@ -220,14 +253,21 @@ pub struct CovarianceRuns {
 pub struct TrainDataOutcome {
     /// The data's preparation (spectrum, scale, reference).
     pub prepared: Arc<Prepared>,
-    /// Images used.
+    /// Training images.
     pub images: usize,
+    /// Held-out images (reconstruction error).
+    pub holdout: usize,
+    /// Image shape: height, width, channels.
+    pub shape: (usize, usize, usize),
     /// The base rate ratio alpha (that of the informed generator; see [`data_model`]).
     pub alpha: f64,
     /// Final time.
     pub t_end: f64,
     /// Per generator covariance.
     pub runs: Vec<CovarianceRuns>,
+    /// Every method's path on every seed: the GAN runs (covariance by covariance, seed by
+    /// seed), then the baselines (in request order, seed by seed).
+    pub methods: Vec<MethodRun>,
     /// Wall-clock seconds of the training runs.
     pub seconds: f64,
 }
@@ -242,8 +282,9 @@ pub fn mean_sd(x: &[f64]) -> (f64, f64) {
     (hdgan_core::stats::mean(x), sd)
 }
 
-/// Loads and prepares the data of a request.
-pub fn load(req: &TrainDataRequest) -> Result<(Arc<ImageSet>, Arc<Prepared>)> {
+/// Loads the data of a request, holds out the last images ([`TrainDataRequest::holdout_for`])
+/// and prepares the rest.
+pub fn load(req: &TrainDataRequest) -> Result<Loaded> {
     let mut set = req
         .dataset
         .load(&req.path, req.colour)
@@ -251,9 +292,48 @@ pub fn load(req: &TrainDataRequest) -> Result<(Arc<ImageSet>, Arc<Prepared>)> {
     if let Some(m) = req.max_images {
         set = set.truncated(m);
     }
+    let n = set.dim();
+    if 2 * req.d + req.p > n {
+        return Err(InputError(format!(
+            "`--d` {} and `--p` {}: the model needs 2 d + p <= n = {n} (pixels per {} image)",
+            req.d,
+            req.p,
+            req.dataset.name()
+        ))
+        .into());
+    }
+    let k = req.holdout_for(set.count);
+    if k >= set.count {
+        return Err(InputError(format!(
+            "`--holdout` {k} must be below the number of images ({})",
+            set.count
+        ))
+        .into());
+    }
+    let held = set.split_off(k);
     let prep = Prepared::new(&set, req.d)
         .map_err(|e| InputError(format!("{} data: {e}", req.dataset.name())))?;
-    Ok((Arc::new(set), Arc::new(prep)))
+    let mut holdout = vec![0.0; held.count * n];
+    for (i, y) in holdout.chunks_exact_mut(n).enumerate() {
+        prep.transform_into(held.image(i), y);
+    }
+    Ok(Loaded {
+        set: Arc::new(set),
+        prep: Arc::new(prep),
+        holdout: Arc::new(holdout),
+    })
+}
+
+/// The data of a request: the training images, their preparation (from the training images
+/// only), and the held-out images in model units (row after row, n each).
+#[derive(Clone, Debug)]
+pub struct Loaded {
+    /// Training images.
+    pub set: Arc<ImageSet>,
+    /// Their preparation.
+    pub prep: Arc<Prepared>,
+    /// Held-out images in model units, `count x n` row-major.
+    pub holdout: Arc<Vec<f64>>,
 }
 
 /// The model of a data run: n = pixels, p = 1, lambda = inf, eta_T = 1 (the scaled bulk),
@@ -286,6 +366,7 @@ fn data_model_at(
     let lam = prep.effective();
     let mut c = ModelConfig::figure1(prep.n, 1.0);
     c.d = req.d;
+    c.p = req.p;
     c.tau = req.tau;
     c.tau_tilde = alpha * req.tau;
     c.eta_t = 1.0;
@@ -365,90 +446,150 @@ pub fn check_with_data(
 /// (stream `(seed, member)`, the same initial weights for both covariances), plus the ODE
 /// from every run's initial overlaps. Deterministic for a given request whatever the
 /// thread count.
-pub fn train(
-    req: &TrainDataRequest,
-    set: &Arc<ImageSet>,
-    prep: &Arc<Prepared>,
-    ctl: Control<'_>,
-) -> Result<TrainDataOutcome> {
+pub fn train(req: &TrainDataRequest, data: &Loaded, ctl: Control<'_>) -> Result<TrainDataOutcome> {
     let _span = tracing::info_span!("train_data", dataset = req.dataset.name()).entered();
+    let (set, prep) = (&data.set, &data.prep);
     let (alpha, t_end, schedule) = check_with_data(req, prep)?;
     let n = prep.n;
     let started = Instant::now();
-    let tasks: Vec<(usize, usize)> = (0..req.covariances.len())
-        .flat_map(|c| (0..req.seeds).map(move |s| (c, s)))
-        .collect();
     let models: Vec<Model> = req
         .covariances
         .iter()
         .map(|&c| data_model(req, prep, alpha, c))
         .collect::<Result<_>>()?;
+    // One task per (covariance, seed) GAN run, then per (baseline, seed).
+    let gans = req.covariances.len() * req.seeds;
+    let tasks: Vec<Task> = (0..req.covariances.len())
+        .flat_map(|c| (0..req.seeds).map(move |s| Task::Gan(c, s)))
+        .chain(
+            req.baselines
+                .iter()
+                .flat_map(|&k| (0..req.seeds).map(move |s| Task::Baseline(k, s))),
+        )
+        .collect();
     ctl.begin(
         &format!("train-data {}", req.dataset.name()),
         tasks.len() as u64 * schedule.steps,
-        "steps",
+        "samples",
     );
+    let records = schedule.record_steps();
+    let pictures = picture_steps(&records, req.pictures);
+    let recorder = |method: String, seed: usize| Recorder {
+        reference: &prep.reference,
+        holdout: &data.holdout,
+        n,
+        pictures: &pictures,
+        run: MethodRun {
+            method,
+            seed,
+            curve: AlignmentCurve::empty(),
+            recon: Vec::new(),
+            seconds: 0.0,
+            samples: 0,
+            snapshots: Vec::new(),
+        },
+    };
     let inc = |k: u64| ctl.advance(k);
-    let work = || -> Result<Vec<Trajectory<MultiState>>> {
+    let work = || -> Result<Vec<(Option<Trajectory<MultiState>>, MethodRun)>> {
         tasks
             .par_iter()
-            .map(|&(c, s)| {
-                let m = &models[c];
+            .map(|&task| {
+                let s = task.seed();
+                // The same initial columns for every method of a seed.
                 let mut rng = stream_rng(req.seed, s as u64);
-                let (v0, w0) = random_columns(n, req.d, &mut rng);
-                let stream = ImageStream::new(Arc::clone(set), Arc::clone(prep));
-                let mut engine = MultiSgda::with_real_data(
-                    m,
-                    prep.reference.clone(),
-                    v0,
-                    w0,
-                    Box::new(stream),
-                    hdgan_micro_sim::DEFAULT_BLOWUP,
-                )?;
-                let control = RunControl {
-                    progress: Some(&inc),
-                    cancel: ctl.cancel,
-                };
-                let t = run(&mut engine, &mut rng, &schedule, control).with_context(|| {
-                    format!(
-                        "training run (covariance {:?}, seed {s})",
-                        req.covariances[c]
-                    )
-                })?;
-                Ok(t)
+                let (v0, w0) = random_columns(n, req.d, req.p, &mut rng);
+                let stream =
+                    ImageStream::new(Arc::clone(set), Arc::clone(prep), shuffle_rng(req.seed, s));
+                match task {
+                    Task::Gan(c, _) => {
+                        let m = &models[c];
+                        let mut engine = MultiSgda::with_real_data(
+                            m,
+                            prep.reference.clone(),
+                            v0,
+                            w0,
+                            Box::new(stream),
+                            hdgan_micro_sim::DEFAULT_BLOWUP,
+                        )?;
+                        let mut rec = recorder(format!("gan-{}", cov_name(req.covariances[c])), s);
+                        let mut traj = Trajectory::new();
+                        let mut done = 0;
+                        for &k in &records {
+                            let t0 = Instant::now();
+                            while done < k {
+                                engine.step(&mut rng).with_context(|| {
+                                    format!(
+                                        "training run (covariance {}, seed {s})",
+                                        cov_name(req.covariances[c])
+                                    )
+                                })?;
+                                done += 1;
+                            }
+                            rec.run.seconds += t0.elapsed().as_secs_f64();
+                            check_cancel(&ctl, k as f64 / n as f64)?;
+                            inc(k - rec.run.samples);
+                            rec.run.samples = k;
+                            traj.push(k as f64 / n as f64, engine.macro_state());
+                            rec.record(k, engine.v());
+                        }
+                        Ok((Some(traj), rec.run))
+                    }
+                    Task::Baseline(kind, _) => {
+                        let mut stream = stream;
+                        let mut tracker = kind.build(&v0, n, req.d);
+                        let mut rec = recorder(kind.name().to_owned(), s);
+                        let mut x = vec![0.0; n];
+                        let mut done = 0;
+                        for &k in &records {
+                            let t0 = Instant::now();
+                            while done < k {
+                                stream.next_sample(&mut x);
+                                tracker.update(&x);
+                                done += 1;
+                            }
+                            rec.run.seconds += t0.elapsed().as_secs_f64();
+                            check_cancel(&ctl, k as f64 / n as f64)?;
+                            inc(k - rec.run.samples);
+                            rec.run.samples = k;
+                            rec.record(k, tracker.basis());
+                        }
+                        Ok((None, rec.run))
+                    }
+                }
             })
             .collect()
     };
-    let sims = crate::with_threads(req.threads, work)??;
+    let results = crate::with_threads(req.threads, work)??;
     ctl.end();
     let seconds = started.elapsed().as_secs_f64();
+    let (gan_results, baseline_results) = results.split_at(gans);
+    let sims: Vec<Trajectory<MultiState>> = gan_results
+        .iter()
+        .map(|(t, _)| t.clone().expect("GAN tasks record trajectories"))
+        .collect();
     let opts = OdeOptions::default();
     let mut runs = Vec::new();
     for (c, &cov) in req.covariances.iter().enumerate() {
-        let mine: Vec<Trajectory<MultiState>> = tasks
-            .iter()
-            .zip(&sims)
-            .filter(|((ci, _), _)| *ci == c)
-            .map(|(_, t)| t.clone())
-            .collect();
+        let mine: Vec<Trajectory<MultiState>> = sims[c * req.seeds..(c + 1) * req.seeds].to_vec();
         let m = &models[c];
         let sim_alignment: Vec<AlignmentCurve> = mine.iter().map(AlignmentCurve::of_sim).collect();
         let mut ode_alignment = Vec::new();
         for t in &mine {
-            let one_column = || anyhow::anyhow!("a data run must have one discriminator column");
-            let ode = if m.constraint == Constraint::Orthonormal {
-                // The engine orthonormalised V before the first record: its overlaps
-                // are the orthonormal model's start.
-                solve_multi(m, MultiForm::Orthonormal, &t.states[0], &t.times, &opts)
-                    .context("ODE from the estimated spectrum failed")?
-                    .to_single()
-                    .ok_or_else(one_column)?
+            let ode = if m.p > 1 || m.constraint == Constraint::Orthonormal {
+                // The multi-feature ODE (THEORY §8) from the run's first record (for the
+                // orthonormal model the engine orthonormalised V before it).
+                let path = solve_multi(m, MultiForm::for_model(m), &t.states[0], &t.times, &opts)
+                    .context("ODE from the estimated spectrum failed")?;
+                AlignmentCurve::of_sim(&path)
             } else {
+                let one_column = || anyhow::anyhow!("a p = 1 run must have one column");
                 let start: MacroState = t.states[0].to_single().ok_or_else(one_column)?;
-                solve(m, OdeKind::Reduced, &start, &t.times, &opts)
-                    .context("ODE from the estimated spectrum failed")?
+                AlignmentCurve::of_ode(
+                    &solve(m, OdeKind::Reduced, &start, &t.times, &opts)
+                        .context("ODE from the estimated spectrum failed")?,
+                )
             };
-            ode_alignment.push(AlignmentCurve::of_ode(&ode));
+            ode_alignment.push(ode);
         }
         let final_sim = sim_alignment
             .iter()
@@ -472,17 +613,137 @@ pub fn train(
     Ok(TrainDataOutcome {
         prepared: Arc::clone(prep),
         images: set.count,
+        holdout: data.holdout.len() / n,
+        shape: set.shape,
         alpha,
         t_end,
         runs,
+        methods: gan_results
+            .iter()
+            .chain(baseline_results)
+            .map(|(_, r)| r.clone())
+            .collect(),
         seconds,
     })
 }
 
-/// Random unit columns: `d` for V and one for w (Gaussian, normalised).
+/// The method runs grouped by method, in first-appearance order.
+pub fn method_groups(runs: &[MethodRun]) -> Vec<(&str, Vec<&MethodRun>)> {
+    let mut groups: Vec<(&str, Vec<&MethodRun>)> = Vec::new();
+    for r in runs {
+        match groups.iter_mut().find(|(m, _)| *m == r.method) {
+            Some((_, g)) => g.push(r),
+            None => groups.push((&r.method, vec![r])),
+        }
+    }
+    groups
+}
+
+/// One training task: a GAN run (covariance index, seed) or a baseline's (kind, seed).
+#[derive(Clone, Copy, Debug)]
+enum Task {
+    Gan(usize, usize),
+    Baseline(TrackerKind, usize),
+}
+
+impl Task {
+    fn seed(self) -> usize {
+        match self {
+            Task::Gan(_, s) | Task::Baseline(_, s) => s,
+        }
+    }
+}
+
+fn check_cancel(ctl: &Control<'_>, t: f64) -> Result<()> {
+    if let Some(c) = ctl.cancel
+        && c.load(std::sync::atomic::Ordering::Relaxed)
+    {
+        return Err(SimError::Cancelled { t }.into());
+    }
+    Ok(())
+}
+
+/// `count` record steps evenly spaced over `records` (first and last included).
+fn picture_steps(records: &[u64], count: usize) -> Vec<u64> {
+    let last = records.len() - 1;
+    let mut steps: Vec<u64> = (0..count)
+        .map(|i| records[(i * last + (count - 1) / 2) / (count - 1).max(1)])
+        .collect();
+    steps.dedup();
+    steps
+}
+
+/// One method's path on one seed: alignment with the reference, held-out reconstruction
+/// error, wall time of its updates, and its basis at the picture times.
+#[derive(Clone, Debug)]
+pub struct MethodRun {
+    /// `gan-<covariance>` or the baseline's name.
+    pub method: String,
+    /// Seed index.
+    pub seed: usize,
+    /// Principal cosines, their mean and the Grassmann distance at each record.
+    pub curve: AlignmentCurve,
+    /// Mean relative reconstruction error `|x - Pi x|^2 / |x|^2` of the held-out images on
+    /// the span of the basis, at each record (NaN when nothing is held out).
+    pub recon: Vec<f64>,
+    /// Wall-clock seconds spent in the method's updates (recording excluded).
+    pub seconds: f64,
+    /// Samples consumed.
+    pub samples: u64,
+    /// `(t, basis)` at the picture times (column-major n x d).
+    pub snapshots: Vec<(f64, Vec<f64>)>,
+}
+
+impl MethodRun {
+    /// Wall-clock seconds per sample.
+    pub fn seconds_per_sample(&self) -> f64 {
+        self.seconds / self.samples.max(1) as f64
+    }
+}
+
+struct Recorder<'a> {
+    reference: &'a [f64],
+    holdout: &'a [f64],
+    n: usize,
+    pictures: &'a [u64],
+    run: MethodRun,
+}
+
+impl Recorder<'_> {
+    fn record(&mut self, k: u64, basis: &[f64]) {
+        let n = self.n;
+        let d = basis.len() / n;
+        let t = k as f64 / n as f64;
+        let (cos, dist) = hdgan_subspace::alignment(self.reference, basis, n, d)
+            .unwrap_or_else(|| (vec![f64::NAN; self.reference.len() / n], f64::NAN));
+        let c = &mut self.run.curve;
+        c.t.push(t);
+        c.mean_cos.push(cos.iter().sum::<f64>() / cos.len() as f64);
+        c.grassmann.push(dist);
+        c.cosines.push(cos);
+        self.run.recon.push(
+            hdgan_subspace::reconstruction_error(basis, n, self.holdout.chunks_exact(n))
+                .unwrap_or(f64::NAN),
+        );
+        if self.pictures.contains(&k) {
+            self.run.snapshots.push((t, basis.to_vec()));
+        }
+    }
+}
+
+/// The generator that orders seed `s`'s image stream: the same for the GAN and every
+/// baseline of that seed (a stream of its own, apart from the members' `(seed, s)`).
+pub fn shuffle_rng(seed: u64, s: usize) -> hdgan_model::random::SimRng {
+    hdgan_model::random::SimRng::from_state(hdgan_model::random::jump(
+        stream_rng(seed, s as u64).state(),
+    ))
+}
+
+/// Random unit columns: `d` for V and `p` for W (Gaussian, normalised).
 fn random_columns(
     n: usize,
     d: usize,
+    p: usize,
     rng: &mut hdgan_model::random::SimRng,
 ) -> (Vec<f64>, Vec<f64>) {
     let mut unit = |len: usize| {
@@ -495,7 +756,7 @@ fn random_columns(
         v
     };
     let v = unit(n * d);
-    let w = unit(n);
+    let w = unit(n * p);
     (v, w)
 }
 

@@ -4,7 +4,9 @@
 use crate::plot::{CellMap, Figure, PALETTE, Series, Style};
 use hdgan_core::{MacroState, MultiState, Trajectory};
 use hdgan_experiments::measure::Snapshot;
-use hdgan_experiments::train_data::{AlignmentCurve, TrainDataOutcome, cov_name};
+use hdgan_experiments::train_data::{
+    AlignmentCurve, MethodRun, TrainDataOutcome, cov_name, method_groups,
+};
 use hdgan_model::Model;
 use hdgan_stability::{EffectiveModes, Phase, PhaseMap, claim1, claim1_boundaries};
 
@@ -381,6 +383,62 @@ pub fn alignment_panels(title: &str, outcome: &TrainDataOutcome) -> Vec<Figure> 
         panels.push(Figure {
             title: format!("{title}: {what}"),
             x_label: "t = k / n".into(),
+            y_label: what.into(),
+            x_range: None,
+            y_range: None,
+            series,
+        });
+    }
+    panels
+}
+
+/// Every method of a train-data run side by side: the Grassmann distance to the reference
+/// and the held-out reconstruction error over time, mean over seeds (line) and mean +- sd
+/// (dashed).
+pub fn method_panels(title: &str, methods: &[MethodRun]) -> Vec<Figure> {
+    let groups = method_groups(methods);
+    let mut panels = Vec::new();
+    for (what, pick) in [
+        (
+            "Grassmann distance to the PCA reference",
+            (|r: &MethodRun, k: usize| r.curve.grassmann[k]) as fn(&MethodRun, usize) -> f64,
+        ),
+        (
+            "held-out reconstruction error",
+            |r: &MethodRun, k: usize| r.recon[k],
+        ),
+    ] {
+        let mut series = Vec::new();
+        for (gi, (name, runs)) in groups.iter().enumerate() {
+            let color = PALETTE[gi % PALETTE.len()];
+            let t = &runs[0].curve.t;
+            let stats: Vec<(f64, f64, f64)> = (0..t.len())
+                .map(|k| {
+                    let x: Vec<f64> = runs.iter().map(|r| pick(r, k)).collect();
+                    let (m, sd) = hdgan_experiments::train_data::mean_sd(&x);
+                    (t[k], m, sd)
+                })
+                .collect();
+            series.push(Series {
+                label: format!("{name} ({} seeds)", runs.len()),
+                color,
+                style: Style::Line,
+                points: stats.iter().map(|&(t, m, _)| (t, m)).collect(),
+            });
+            if runs.len() > 1 {
+                for sign in [-1.0, 1.0] {
+                    series.push(Series {
+                        label: String::new(),
+                        color,
+                        style: Style::Dashed,
+                        points: stats.iter().map(|&(t, m, sd)| (t, m + sign * sd)).collect(),
+                    });
+                }
+            }
+        }
+        panels.push(Figure {
+            title: format!("{title}: {what}"),
+            x_label: "t = samples / n".into(),
             y_label: what.into(),
             x_range: None,
             y_range: None,

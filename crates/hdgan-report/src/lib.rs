@@ -37,6 +37,7 @@
 pub mod checkpoint;
 pub mod figures;
 pub mod output;
+pub mod pictures;
 pub mod plot;
 pub mod provenance;
 pub mod tables;

@@ -579,14 +579,46 @@ impl Drop for StagedDir {
 /// Writes a CSV file: one header line, then one line per row. Numbers use Rust's shortest
 /// round-trip representation, so the file is exact and identical across runs and machines.
 pub fn write_csv(path: &Path, header: &[String], rows: &[Vec<f64>]) -> Result<()> {
+    write_rows(path, header, rows.iter().map(|r| (None, r.as_slice())))
+}
+
+/// [`write_csv`] with a text first column (`labels[i]` before row i, e.g. a method's name;
+/// labels must not contain commas, quotes or line breaks).
+pub fn write_csv_labeled(
+    path: &Path,
+    header: &[String],
+    rows: &[(String, Vec<f64>)],
+) -> Result<()> {
+    anyhow::ensure!(
+        rows.iter()
+            .all(|(l, _)| !l.contains([',', '"', '\n', '\r'])),
+        "CSV labels must not contain commas, quotes or line breaks (`{}`)",
+        path.display()
+    );
+    write_rows(
+        path,
+        header,
+        rows.iter().map(|(l, r)| (Some(l.as_str()), r.as_slice())),
+    )
+}
+
+fn write_rows<'a>(
+    path: &Path,
+    header: &[String],
+    rows: impl Iterator<Item = (Option<&'a str>, &'a [f64])>,
+) -> Result<()> {
     let f =
         fs::File::create(path).with_context(|| format!("cannot create `{}`", path.display()))?;
     let mut w = BufWriter::new(f);
     let ctx = || format!("cannot write `{}`", path.display());
     writeln!(w, "{}", header.join(",")).with_context(ctx)?;
     let mut line = String::new();
-    for row in rows {
+    for (label, row) in rows {
         line.clear();
+        if let Some(l) = label {
+            line.push_str(l);
+            line.push(',');
+        }
         for (k, x) in row.iter().enumerate() {
             if k > 0 {
                 line.push(',');

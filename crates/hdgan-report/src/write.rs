@@ -3,10 +3,11 @@
 //! that the caller commits (atomically) when everything is written.
 
 use crate::figures::{
-    alignment_panels, claim1_legend, cosine_figure, figure1, figure2_panels, multi_figure,
-    phase_figure, spectrum_figure,
+    alignment_panels, claim1_legend, cosine_figure, figure1, figure2_panels, method_panels,
+    multi_figure, phase_figure, spectrum_figure,
 };
-use crate::output::{StagedDir, write_csv, write_json, write_npy};
+use crate::output::{StagedDir, write_csv, write_csv_labeled, write_json, write_npy};
+use crate::pictures::{Shape, columns_wrapped, tile_grid};
 use crate::plot::{CellMap, Figure, PALETTE, Series, Style, render, render_cells, render_panels};
 use crate::provenance::Provenance;
 use crate::tables::{mode_rows, phase_code, traj_rows};
@@ -19,7 +20,7 @@ use hdgan_experiments::modes::{ModesRun, ValidModes};
 use hdgan_experiments::phase::{PhaseResult, ValidPhase};
 use hdgan_experiments::run::{MultiRun, RunResult, Simulation, rounding_note};
 use hdgan_experiments::train_data::{
-    TrainDataOutcome, TrainDataRequest, cov_name, data_model, mean_sd,
+    TrainDataOutcome, TrainDataRequest, cov_name, data_model, mean_sd, method_groups,
 };
 use hdgan_stability::{
     EffectiveModes, PhaseSummary, claim1_boundaries, classification_times, effective_modes,
@@ -418,6 +419,69 @@ pub fn write_modes(
     Ok(())
 }
 
+/// The method comparison of `hdgan train-data`: methods.csv (one row per method, seed and
+/// record), methods.svg/.png, and the learned bases as images: bases-pca.png (the
+/// reference), bases-<method>.png (seed 0 at the end) and bases-<method>-over-time.png (seed
+/// 0, one row per picture time, the first eight columns).
+fn write_methods(
+    req: &TrainDataRequest,
+    prep: &Prepared,
+    outcome: &TrainDataOutcome,
+    staged: &StagedDir,
+) -> Result<()> {
+    let d = req.d;
+    let mut header = vec!["method".to_owned(), "seed".to_owned(), "t".to_owned()];
+    header.extend((1..=d).map(|i| format!("cos{i}")));
+    header.extend(["mean_cos", "grassmann", "recon_error"].map(String::from));
+    let mut rows = Vec::new();
+    for r in &outcome.methods {
+        let c = &r.curve;
+        for k in 0..c.t.len() {
+            let mut row = vec![r.seed as f64, c.t[k]];
+            row.extend(&c.cosines[k]);
+            row.extend([c.mean_cos[k], c.grassmann[k], r.recon[k]]);
+            rows.push((r.method.clone(), row));
+        }
+    }
+    write_csv_labeled(&staged.file("methods.csv"), &header, &rows)?;
+    let title = format!("{} (d = {d}, p = {})", req.dataset.name(), req.p);
+    render_panels(
+        &method_panels(&title, &outcome.methods),
+        2,
+        &staged.file("methods.svg"),
+        &staged.file("methods.png"),
+    )?;
+    let (h, w, c) = outcome.shape;
+    let shape = Shape { h, w, c };
+    tile_grid(
+        &staged.file("bases-pca.png"),
+        &columns_wrapped(&prep.reference, prep.n, 8),
+        shape,
+    )?;
+    for (method, runs) in method_groups(&outcome.methods) {
+        let first = runs[0];
+        if let Some((_, last)) = first.snapshots.last() {
+            tile_grid(
+                &staged.file(&format!("bases-{method}.png")),
+                &columns_wrapped(last, prep.n, 8),
+                shape,
+            )?;
+        }
+        // Over time: one row per picture time, the first (up to) eight columns.
+        let montage: Vec<Vec<&[f64]>> = first
+            .snapshots
+            .iter()
+            .map(|(_, b)| b.chunks_exact(prep.n).take(8).collect())
+            .collect();
+        tile_grid(
+            &staged.file(&format!("bases-{method}-over-time.png")),
+            &montage,
+            shape,
+        )?;
+    }
+    Ok(())
+}
+
 /// Every file of `hdgan train-data`: alignment.csv, ode_alignment.csv, spectrum.csv,
 /// summary.json, alignment.svg/.png (mean cosine of the principal angles and Grassmann
 /// distance over time, runs and ODE) and spectrum.svg/.png.
@@ -452,6 +516,7 @@ pub fn write_train_data(
     };
     write_csv(&staged.file("alignment.csv"), &header, &rows(false))?;
     write_csv(&staged.file("ode_alignment.csv"), &header, &rows(true))?;
+    write_methods(req, prep, outcome, staged)?;
     let spec_rows: Vec<Vec<f64>> = prep
         .spectrum
         .iter()
@@ -520,8 +585,35 @@ pub fn write_train_data(
             "spectrum.csv": "eigenvalues of the centred, scaled covariance (noise bulk mean 1), descending",
             "alignment.svg": "mean cosine and Grassmann distance over time, runs (dots) and ODE (lines); also .png",
             "spectrum.svg": "the scaled spectrum, log scale, top 4d; also .png",
+            "methods.csv": "per method (gan-<covariance> or a baseline), seed index and time: cosines of the principal angles, their mean, Grassmann distance, held-out reconstruction error |x - Pi x|^2 / |x|^2",
+            "methods.svg": "Grassmann distance and held-out reconstruction error over time, every method, mean over seeds (line) and +- sd (dashed); also .png",
+            "bases-pca.png": "the reference: top-d principal directions as images (8 per row)",
+            "bases-<method>.png": "the method's basis at the end (seed 0), one image per column",
+            "bases-<method>-over-time.png": "seed 0's first eight columns (one row per picture time, see methods[].picture_times)",
         },
         "train_seconds": outcome.seconds,
+        "p": req.p,
+        "holdout_images": outcome.holdout,
+        "baselines": req.baselines.iter().map(|k| k.name()).collect::<Vec<_>>(),
+        "methods": method_groups(&outcome.methods)
+            .into_iter()
+            .map(|(method, runs)| {
+                let last = |v: &[f64]| *v.last().unwrap_or(&f64::NAN);
+                let g: Vec<f64> = runs.iter().map(|r| last(&r.curve.grassmann)).collect();
+                let e: Vec<f64> = runs.iter().map(|r| last(&r.recon)).collect();
+                let us: Vec<f64> = runs.iter().map(|r| r.seconds_per_sample() * 1e6).collect();
+                let (gm, gs) = mean_sd(&g);
+                let (em, es) = mean_sd(&e);
+                let (um, us_sd) = mean_sd(&us);
+                json!({
+                    "method": method,
+                    "final_grassmann": { "mean": gm, "sd": gs, "per_seed": g },
+                    "final_recon_error": { "mean": em, "sd": es, "per_seed": e },
+                    "us_per_sample": { "mean": um, "sd": us_sd },
+                    "picture_times": runs[0].snapshots.iter().map(|(t, _)| *t).collect::<Vec<_>>(),
+                })
+            })
+            .collect::<Vec<_>>(),
     });
     if let (Some(m), Some(e)) = (meta.as_object_mut(), extra.as_object()) {
         m.extend(e.clone());

@@ -91,8 +91,9 @@ fn informed_beats_isotropic(ctx: &Ctx) -> Result<Outcome> {
     for ds in [Dataset::Mnist, Dataset::FashionMnist] {
         let mut req = TrainDataRequest::new(ds, dir.clone());
         req.seeds = seeds;
-        let (set, prep) = load(&req)?;
-        let o = train(&req, &set, &prep, hdgan_experiments::Control::default())?;
+        let data = load(&req)?;
+        let o = train(&req, &data, hdgan_experiments::Control::default())?;
+        let prep = &data.prep;
         let by = |c: FromData| o.runs.iter().find(|r| r.covariance == c);
         let (Some(inf), Some(iso), Some(std)) = (
             by(FromData::Informed),

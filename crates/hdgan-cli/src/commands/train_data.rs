@@ -4,28 +4,31 @@ use super::OutArgs;
 use crate::outln;
 use crate::progress::{Progress, with_control};
 use anyhow::Result;
-use hdgan_experiments::train_data::{TrainDataRequest, check_with_data, load, mean_sd, train};
+use hdgan_experiments::train_data::{
+    MethodRun, TrainDataRequest, check_with_data, load, mean_sd, method_groups, train,
+};
 use hdgan_report::write::write_train_data;
 
 /// Runs `hdgan train-data`: checks the flags, loads and prepares the data, checks what
 /// needs the data, opens the output folder, trains, writes, prints a summary.
 pub fn execute(req: &TrainDataRequest, output: &OutArgs, progress: Progress) -> Result<()> {
     req.check()?;
-    let (set, prep) = load(req)?;
-    check_with_data(req, &prep)?;
+    let data = load(req)?;
+    check_with_data(req, &data.prep)?;
     let staged = output.open(
         None,
         &format!("train-{}", req.dataset.name()),
         Some(&req.path),
     )?;
-    let o = with_control(progress, |ctl| train(req, &set, &prep, ctl))?;
-    write_train_data(req, &prep, &o, &staged)?;
+    let o = with_control(progress, |ctl| train(req, &data, ctl))?;
+    write_train_data(req, &data.prep, &o, &staged)?;
     outln!("wrote {}", staged.commit()?.display());
     let p = &o.prepared;
     outln!(
-        "{}: {} images, n = {}, scale {:.3}; estimated effective spectrum Lam = {:?}",
+        "{}: {} training images ({} held out), n = {}, scale {:.3}; estimated effective spectrum Lam = {:?}",
         req.dataset.name(),
         o.images,
+        o.holdout,
         p.n,
         p.scale,
         p.effective()
@@ -51,6 +54,18 @@ pub fn execute(req: &TrainDataRequest, output: &OutArgs, progress: Progress) -> 
             r.covariance,
             r.alpha,
             r.final_sim.len()
+        );
+    }
+    for (method, runs) in method_groups(&o.methods) {
+        let last = |r: &&MethodRun| *r.curve.grassmann.last().unwrap_or(&f64::NAN);
+        let recon = |r: &&MethodRun| *r.recon.last().unwrap_or(&f64::NAN);
+        let g: Vec<f64> = runs.iter().map(last).collect();
+        let e: Vec<f64> = runs.iter().map(recon).collect();
+        let us: Vec<f64> = runs.iter().map(|r| r.seconds_per_sample() * 1e6).collect();
+        let ((gm, gs), (em, es), (um, _)) = (mean_sd(&g), mean_sd(&e), mean_sd(&us));
+        outln!(
+            "{method:<16} final Grassmann distance {gm:.4} +- {gs:.4}, held-out reconstruction error {em:.4} +- {es:.4}, {um:.2} us per sample ({} seeds)",
+            runs.len()
         );
     }
     Ok(())
