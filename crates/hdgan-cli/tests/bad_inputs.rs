@@ -366,6 +366,10 @@ fn flag_cases() -> Vec<Case> {
         td(&["--threads", "0"], "--threads"),
         td(&["--colour"], "--colour"),
         td(&["--covariance", "x"], "--covariance"),
+        td(&["--baselines", "sgd"], "--baselines"),
+        td(&["--baselines", "oja,oja"], "--baselines"),
+        td(&["--p", "0"], "--p"),
+        td(&["--pictures", "1"], "--pictures"),
         td(&[], "nowhere"),
         case(
             &["train-data", "--dataset", "x", "--path", "."],

@@ -675,6 +675,98 @@ fn train_data_writes_alignment_files() {
     }
 }
 
+/// The baselines and a two-feature discriminator on the planted fixture: every method's
+/// rows in methods.csv, the baselines find the planted subspace (final Grassmann distance
+/// far below the random start's), the pictures are written, and the numbers do not depend
+/// on the thread count. Data-dependent refusals name their flag.
+#[test]
+fn train_data_runs_the_baselines_beside_the_gan() {
+    let dir = tempfile::tempdir().unwrap();
+    let img = planted_idx(dir.path(), 400);
+    let run = |out: &str, threads: &str, extra: &[&str]| {
+        let mut args = vec![
+            "train-data",
+            "--dataset",
+            "mnist",
+            "--path",
+            img.to_str().unwrap(),
+            "--seeds",
+            "2",
+            "--t-end",
+            "10",
+            "--covariance",
+            "informed",
+            "--baselines",
+            "all",
+            "--p",
+            "2",
+            "--out",
+            out,
+            "--threads",
+            threads,
+            "-q",
+        ];
+        args.extend_from_slice(extra);
+        hdgan(&args, dir.path())
+    };
+    let out = run("b", "2", &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let csv = fs::read_to_string(dir.path().join("b/methods.csv")).unwrap();
+    assert!(csv.starts_with("method,seed,t,cos1,cos2,mean_cos,grassmann,recon_error"));
+    let rows: Vec<Vec<&str>> = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect())
+        .collect();
+    for m in ["gan-informed", "oja", "grouse", "past", "petrels"] {
+        let mine: Vec<&Vec<&str>> = rows.iter().filter(|r| r[0] == m).collect();
+        assert!(!mine.is_empty(), "no rows for {m}");
+        if m != "gan-informed" {
+            let g = |r: &Vec<&str>| r[6].parse::<f64>().unwrap();
+            let (first, last) = (g(mine[0]), g(mine[mine.len() / 2 - 1]));
+            assert!(
+                last < 0.3 * first,
+                "{m}: Grassmann distance {first} -> {last}"
+            );
+        }
+    }
+    for f in [
+        "methods.svg",
+        "methods.png",
+        "bases-pca.png",
+        "bases-oja.png",
+        "bases-gan-informed-over-time.png",
+    ] {
+        assert!(dir.path().join("b").join(f).exists(), "missing {f}");
+    }
+    let summary = fs::read_to_string(dir.path().join("b/summary.json")).unwrap();
+    assert!(summary.contains("\"holdout_images\": 40") && summary.contains("us_per_sample"));
+    assert!(run("b1", "1", &[]).status.success());
+    for f in ["methods.csv", "alignment.csv", "ode_alignment.csv"] {
+        assert_eq!(
+            fs::read(dir.path().join("b").join(f)).unwrap(),
+            fs::read(dir.path().join("b1").join(f)).unwrap(),
+            "{f} depends on the thread count"
+        );
+    }
+    for (extra, flag) in [
+        (&["--d", "40"][..], "--d"),
+        (&["--holdout", "400"][..], "--holdout"),
+    ] {
+        let out = run("bad", "1", extra);
+        assert_eq!(out.status.code(), Some(2), "{extra:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(flag),
+            "{extra:?}"
+        );
+        assert!(!dir.path().join("bad").exists());
+    }
+}
+
 #[test]
 fn train_data_bad_files_are_input_errors_without_output() {
     let dir = tempfile::tempdir().unwrap();
