@@ -260,15 +260,7 @@ fn simulate_with<S: MemberStore>(
             )
         })?
     } else {
-        run_members(valid, threads, ctl, build, store, |control| {
-            run_ensemble(
-                valid.sim.members,
-                valid.config.seed,
-                build,
-                &valid.schedule,
-                control,
-            )
-        })?
+        run_members(valid, threads, ctl, build, store, each_member(valid, build))?
     };
     let _span = tracing::info_span!("ode", name = %valid.name).entered();
     let ode = match valid.ode {
@@ -310,15 +302,8 @@ fn simulate_multi_with<S: MemberStore>(
     let build = |_i: usize, rng: &mut SimRng| -> Result<MultiSgda, SimError> {
         MultiSgda::new(model, &valid.init, blowup, rng)
     };
-    let (sim, sim_seconds) = run_members(valid, threads, ctl, build, store, |control| {
-        run_ensemble(
-            valid.sim.members,
-            valid.config.seed,
-            build,
-            &valid.schedule,
-            control,
-        )
-    })?;
+    let (sim, sim_seconds) =
+        run_members(valid, threads, ctl, build, store, each_member(valid, build))?;
     let _span = tracing::info_span!("ode", name = %valid.name, multi = true).entered();
     let ode = match valid.ode {
         Some((_, opts)) => Some(
@@ -439,6 +424,26 @@ pub fn run_phases_viewed(
         classify(&view(&run.sim[0]), &PhaseRule::for_dimension(valid.model.n)),
         ode_phase,
     )
+}
+
+/// `valid`'s members built by `build`, stepped one engine per member ([`run_ensemble`]).
+fn each_member<'a, E, F>(
+    valid: &'a ValidRun,
+    build: F,
+) -> impl for<'c> FnOnce(RunControl<'c>) -> Result<Vec<Trajectory<E::State>>, SimError> + Send + 'a
+where
+    E: hdgan_micro_sim::Engine,
+    F: Fn(usize, &mut SimRng) -> Result<E, SimError> + Sync + Send + 'a,
+{
+    move |control| {
+        run_ensemble(
+            valid.sim.members,
+            valid.config.seed,
+            build,
+            &valid.schedule,
+            control,
+        )
+    }
 }
 
 /// Runs the ensemble of `valid` on `threads` workers, reporting progress through `ctl`:

@@ -710,46 +710,56 @@ mod tests {
     /// has it, and the portable one.
     #[test]
     fn lanes_equal_the_scalar_engine_bit_for_bit() {
-        for (ci, model) in test_models().iter().enumerate() {
-            for variant in [
-                GramVariant::Exact,
-                GramVariant::WrongChiDof,
-                GramVariant::NoPerpendicularNoise,
-            ] {
-                let start = MacroState::diagonal_start(model.d, 0.1, 0.1);
-                let build = || {
-                    GramEngine::from_macro(model, &start, crate::DEFAULT_BLOWUP)
-                        .with_variant(variant)
-                };
-                let steps = if model.d > 2 { 100 } else { 1000 };
-                for portable in [false, true] {
-                    let mut batch = GramLanes::new((0..LANES).map(|_| build()).collect());
-                    batch.avx2 &= !portable;
-                    let mut rngs: Vec<SimRng> = (0..LANES)
-                        .map(|i| stream_rng(70 + ci as u64, i as u64))
-                        .collect();
+        for (ci, model, variant) in test_cases() {
+            let model = &model;
+            let build = || fresh(model, variant);
+            let steps = if model.d > 2 { 100 } else { 1000 };
+            for portable in [false, true] {
+                let mut batch = GramLanes::new((0..LANES).map(|_| build()).collect());
+                batch.avx2 &= !portable;
+                let mut rngs: Vec<SimRng> = (0..LANES)
+                    .map(|i| stream_rng(70 + ci as u64, i as u64))
+                    .collect();
+                for _ in 0..steps {
+                    batch.step(&mut rngs).unwrap();
+                }
+                for (i, got) in batch.into_engines().iter().enumerate() {
+                    let mut want = build();
+                    let mut rng = stream_rng(70 + ci as u64, i as u64);
                     for _ in 0..steps {
-                        batch.step(&mut rngs).unwrap();
+                        want.step(&mut rng).unwrap();
                     }
-                    for (i, got) in batch.into_engines().iter().enumerate() {
-                        let mut want = build();
-                        let mut rng = stream_rng(70 + ci as u64, i as u64);
-                        for _ in 0..steps {
-                            want.step(&mut rng).unwrap();
-                        }
-                        let bits = |e: &GramEngine| {
-                            e.factor().iter().map(|x| x.to_bits()).collect::<Vec<_>>()
-                        };
-                        assert_eq!(
-                            bits(got),
-                            bits(&want),
-                            "case {ci}, {variant:?}, member {i}, portable {portable}"
-                        );
-                        assert_eq!(got.steps_done(), steps);
-                    }
+                    let bits =
+                        |e: &GramEngine| e.factor().iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                    assert_eq!(
+                        bits(got),
+                        bits(&want),
+                        "case {ci}, {variant:?}, member {i}, portable {portable}"
+                    );
+                    assert_eq!(got.steps_done(), steps);
                 }
             }
         }
+    }
+
+    /// Every (case index, model, variant) of the bit-for-bit tests: the exact engine and
+    /// both controls on each of [`test_models`].
+    fn test_cases() -> Vec<(usize, Model, GramVariant)> {
+        let variants = [
+            GramVariant::Exact,
+            GramVariant::WrongChiDof,
+            GramVariant::NoPerpendicularNoise,
+        ];
+        let models = test_models().into_iter().enumerate();
+        models
+            .flat_map(|(ci, m)| variants.map(|v| (ci, m.clone(), v)))
+            .collect()
+    }
+
+    /// A fresh engine of the tests' start.
+    fn fresh(model: &Model, variant: GramVariant) -> GramEngine {
+        let start = MacroState::diagonal_start(model.d, 0.1, 0.1);
+        GramEngine::from_macro(model, &start, crate::DEFAULT_BLOWUP).with_variant(variant)
     }
 
     /// The models of the bit-for-bit tests.
@@ -789,44 +799,35 @@ mod tests {
     /// leaves each member's stream where the scalar run leaves it.
     #[test]
     fn run_lanes_equals_the_scalar_run() {
-        for (ci, model) in test_models().iter().enumerate() {
-            for variant in [
-                GramVariant::Exact,
-                GramVariant::WrongChiDof,
-                GramVariant::NoPerpendicularNoise,
-            ] {
-                let start = MacroState::diagonal_start(model.d, 0.1, 0.1);
-                let build = || {
-                    GramEngine::from_macro(model, &start, crate::DEFAULT_BLOWUP)
-                        .with_variant(variant)
+        for (ci, model, variant) in test_cases() {
+            let model = &model;
+            let build = || fresh(model, variant);
+            // The d = 17 case only needs to run (a short horizon keeps the test fast).
+            let t_end = if model.d > 2 { 0.5 } else { 5.0 };
+            let schedule = Schedule::from_times(model.n, t_end, t_end / 5.0).unwrap();
+            let mut rngs: Vec<SimRng> = (0..LANES)
+                .map(|i| stream_rng(40 + ci as u64, i as u64))
+                .collect();
+            let lanes = run_lanes(
+                (0..LANES).map(|_| build()).collect(),
+                &mut rngs,
+                &schedule,
+                crate::RunControl::default(),
+            )
+            .unwrap();
+            for (i, got) in lanes.iter().enumerate() {
+                let mut rng = stream_rng(40 + ci as u64, i as u64);
+                let want =
+                    crate::run(&mut build(), &mut rng, &schedule, Default::default()).unwrap();
+                let bits = |t: &hdgan_core::Trajectory| {
+                    t.states
+                        .iter()
+                        .flat_map(|s| s.pack())
+                        .map(f64::to_bits)
+                        .collect::<Vec<_>>()
                 };
-                // The d = 17 case only needs to run (a short horizon keeps the test fast).
-                let t_end = if model.d > 2 { 0.5 } else { 5.0 };
-                let schedule = Schedule::from_times(model.n, t_end, t_end / 5.0).unwrap();
-                let mut rngs: Vec<SimRng> = (0..LANES)
-                    .map(|i| stream_rng(40 + ci as u64, i as u64))
-                    .collect();
-                let lanes = run_lanes(
-                    (0..LANES).map(|_| build()).collect(),
-                    &mut rngs,
-                    &schedule,
-                    crate::RunControl::default(),
-                )
-                .unwrap();
-                for (i, got) in lanes.iter().enumerate() {
-                    let mut rng = stream_rng(40 + ci as u64, i as u64);
-                    let want =
-                        crate::run(&mut build(), &mut rng, &schedule, Default::default()).unwrap();
-                    let bits = |t: &hdgan_core::Trajectory| {
-                        t.states
-                            .iter()
-                            .flat_map(|s| s.pack())
-                            .map(f64::to_bits)
-                            .collect::<Vec<_>>()
-                    };
-                    assert_eq!(bits(got), bits(&want), "case {ci}, {variant:?}, member {i}");
-                    assert_eq!(rngs[i], rng, "stream of member {i}");
-                }
+                assert_eq!(bits(got), bits(&want), "case {ci}, {variant:?}, member {i}");
+                assert_eq!(rngs[i], rng, "stream of member {i}");
             }
         }
     }

@@ -419,6 +419,14 @@ pub fn write_modes(
     Ok(())
 }
 
+/// `first, seed, t, cos1..cosd, mean_cos, grassmann`: the columns of an alignment table.
+fn alignment_header(first: &str, d: usize) -> Vec<String> {
+    let mut h = vec![first.to_owned(), "seed".to_owned(), "t".to_owned()];
+    h.extend((1..=d).map(|i| format!("cos{i}")));
+    h.extend(["mean_cos", "grassmann"].map(String::from));
+    h
+}
+
 /// The method comparison of `hdgan train-data`: methods.csv (one row per method, seed and
 /// record), methods.svg/.png, and the learned bases as images: bases-pca.png (the
 /// reference), bases-<method>.png (seed 0 at the end) and bases-<method>-over-time.png (seed
@@ -430,9 +438,8 @@ fn write_methods(
     staged: &StagedDir,
 ) -> Result<()> {
     let d = req.d;
-    let mut header = vec!["method".to_owned(), "seed".to_owned(), "t".to_owned()];
-    header.extend((1..=d).map(|i| format!("cos{i}")));
-    header.extend(["mean_cos", "grassmann", "recon_error"].map(String::from));
+    let mut header = alignment_header("method", d);
+    header.push("recon_error".to_owned());
     let mut rows = Vec::new();
     for r in &outcome.methods {
         let c = &r.curve;
@@ -492,9 +499,7 @@ pub fn write_train_data(
     staged: &StagedDir,
 ) -> Result<()> {
     let d = req.d;
-    let mut header = vec!["covariance".to_owned(), "seed".to_owned(), "t".to_owned()];
-    header.extend((1..=d).map(|i| format!("cos{i}")));
-    header.extend(["mean_cos".to_owned(), "grassmann".to_owned()]);
+    let header = alignment_header("covariance", d);
     let rows = |ode: bool| -> Vec<Vec<f64>> {
         let mut rows = Vec::new();
         for (ci, r) in outcome.runs.iter().enumerate() {

@@ -77,6 +77,14 @@ fn project(v: &[f64], n: usize, x: &[f64], z: &mut [f64]) {
     }
 }
 
+/// `e = x - V a` (a of length d).
+fn residual(v: &[f64], n: usize, x: &[f64], a: &[f64], e: &mut [f64]) {
+    e.copy_from_slice(x);
+    for (col, aj) in v.chunks_exact(n).zip(a) {
+        e.iter_mut().zip(col).for_each(|(ei, vi)| *ei -= aj * vi);
+    }
+}
+
 /// `V += a b^T` (a of length n, b of length d).
 fn rank_one(v: &mut [f64], n: usize, a: &[f64], b: &[f64]) {
     for (col, bj) in v.chunks_exact_mut(n).zip(b) {
@@ -329,13 +337,7 @@ impl Tracker for Past {
         project(&self.w, n, x, &mut self.y);
         mat_vec(&self.p, d, &self.y, &mut self.h);
         rls_gain(&mut self.p, d, &self.y, &mut self.h, self.opts.beta);
-        self.e.copy_from_slice(x);
-        for (col, yj) in self.w.chunks_exact(n).zip(&self.y) {
-            self.e
-                .iter_mut()
-                .zip(col)
-                .for_each(|(ei, wi)| *ei -= yj * wi);
-        }
+        residual(&self.w, n, x, &self.y, &mut self.e);
         rank_one(&mut self.w, n, &self.e, &self.h);
     }
     fn basis(&self) -> &[f64] {
@@ -455,13 +457,7 @@ impl Tracker for Petrels {
         mat_vec(&self.rinv, d, &self.a, &mut self.h);
         rls_gain(&mut self.rinv, d, &self.a, &mut self.h, self.opts.lambda);
         // The gain R_new^{-1} a equals the RLS gain g (now in h).
-        self.e.copy_from_slice(x);
-        for (col, aj) in self.dm.chunks_exact(n).zip(&self.a) {
-            self.e
-                .iter_mut()
-                .zip(col)
-                .for_each(|(ei, di)| *ei -= aj * di);
-        }
+        residual(&self.dm, n, x, &self.a, &mut self.e);
         rank_one(&mut self.dm, n, &self.e, &self.h);
     }
     fn basis(&self) -> &[f64] {
