@@ -10,8 +10,9 @@
 //!   recursive least squares on the least-squares coefficients.
 //!
 //! All bases are column-major `n x d` (column j is `basis()[j * n..(j + 1) * n]`). A step
-//! allocates nothing and costs O(n d) for GROUSE and PAST, O(n d^2) for Oja (Gram-Schmidt)
-//! and PETRELS (the least-squares Gram matrix). [`alignment`] gives the principal cosines
+//! allocates nothing and costs O(n d + d^2): Oja's orthonormalisation of a rank-one update
+//! is rank-one itself, and PETRELS' least-squares Gram matrix gets a rank-one Cholesky
+//! update; both are redone from scratch (O(n d^2)) once every n steps against round-off. [`alignment`] gives the principal cosines
 //! and Grassmann distance to a reference, [`reconstruction_error`] the relative error of
 //! held-out samples projected on the span. The step sizes are documented on each
 //! tracker's options.

@@ -118,13 +118,16 @@ impl Default for OjaOptions {
 
 /// Oja's subspace rule (E. Oja, "A simplified neuron model as a principal component
 /// analyzer", J. Math. Biol. 1982; the subspace form of Oja & Karhunen, J. Math. Anal.
-/// Appl. 1985): `V <- orth(V + eta_t x (x^T V))`, re-orthonormalised by Gram-Schmidt after
-/// every step (the "symmetric" normalisation of the rule to first order in eta).
+/// Appl. 1985): `V <- orth(V + eta_t x (x^T V))`, orthonormalised symmetrically
+/// (`V' (V'^T V')^(-1/2)`, exact and O(n d) for this rank-one update), with a Gram-Schmidt
+/// pass every n steps against round-off drift.
 #[derive(Clone, Debug)]
 pub struct Oja {
     n: usize,
     v: Vec<f64>,
     z: Vec<f64>,
+    /// Scratch of length n.
+    w: Vec<f64>,
     t: u64,
     opts: OjaOptions,
 }
@@ -138,6 +141,7 @@ impl Oja {
             n,
             v,
             z: vec![0.0; d],
+            w: vec![0.0; n],
             t: 0,
             opts,
         }
@@ -146,14 +150,37 @@ impl Oja {
 
 impl Tracker for Oja {
     fn update(&mut self, x: &[f64]) {
-        let eta = self.opts.rate / (self.n as f64 + self.t as f64);
-        project(&self.v, self.n, x, &mut self.z);
-        self.z.iter_mut().for_each(|z| *z *= eta);
-        rank_one(&mut self.v, self.n, x, &self.z);
-        // A step never makes the columns dependent (V^T V + O(eta) stays invertible).
-        let ok = orthonormalize(&mut self.v, self.n);
-        debug_assert!(ok);
+        let n = self.n;
+        let eta = self.opts.rate / (n as f64 + self.t as f64);
         self.t += 1;
+        project(&self.v, n, x, &mut self.z);
+        let zz = dot(&self.z, &self.z);
+        self.z.iter_mut().for_each(|z| *z *= eta);
+        rank_one(&mut self.v, n, x, &self.z);
+        // With V orthonormal and z = V^T x, V' = V + eta x z^T has V'^T V' = I + g z z^T,
+        // g = 2 eta + eta^2 |x|^2: rank one, so V' (V'^T V')^(-1/2) = V' + (s - 1) (V' u) u^T
+        // with u = z / |z| and s = (1 + g |z|^2)^(-1/2), an O(n d) orthonormalisation of
+        // the same span (Oja's rule depends on V only through its span).
+        if zz > 0.0 && eta > 0.0 {
+            let g = 2.0 * eta + eta * eta * dot(x, x);
+            let s = 1.0 / (1.0 + g * zz).sqrt();
+            let norm = (zz * eta * eta).sqrt();
+            self.z.iter_mut().for_each(|z| *z /= norm);
+            self.w.fill(0.0);
+            for (col, uj) in self.v.chunks_exact(n).zip(&self.z) {
+                self.w
+                    .iter_mut()
+                    .zip(col)
+                    .for_each(|(wi, vi)| *wi += uj * vi);
+            }
+            self.z.iter_mut().for_each(|z| *z *= s - 1.0);
+            rank_one(&mut self.v, n, &self.w, &self.z);
+        }
+        // Round-off drift away from orthonormality is removed once every n steps.
+        if self.t.is_multiple_of(n as u64) {
+            let ok = orthonormalize(&mut self.v, n);
+            debug_assert!(ok);
+        }
     }
     fn basis(&self) -> &[f64] {
         &self.v
@@ -381,8 +408,12 @@ pub struct Petrels {
     rinv: Vec<f64>,
     a: Vec<f64>,
     h: Vec<f64>,
+    v: Vec<f64>,
     e: Vec<f64>,
-    gram: Vec<f64>,
+    /// L with `L L^T = D^T D` (lower, row-major d x d), valid when `factored`.
+    chol: Vec<f64>,
+    factored: bool,
+    t: u64,
     opts: PetrelsOptions,
 }
 
@@ -402,18 +433,19 @@ impl Petrels {
             rinv,
             a: vec![0.0; d],
             h: vec![0.0; d],
+            v: vec![0.0; d],
             e: vec![0.0; n],
-            gram: vec![0.0; d * d],
+            chol: vec![0.0; d * d],
+            factored: false,
+            t: 0,
             opts,
         }
     }
 
-    /// `a = (D^T D)^{-1} D^T x` by Cholesky of the Gram matrix; false if it is singular.
-    fn least_squares(&mut self, x: &[f64]) -> bool {
+    /// Cholesky factor of `D^T D` from scratch (O(n d^2)); false if it is singular.
+    fn factor(&mut self) -> bool {
         let (n, d) = (self.n, self.d);
-        project(&self.dm, n, x, &mut self.a);
-        let dm = &self.dm;
-        let g = &mut self.gram;
+        let (dm, g) = (&self.dm, &mut self.chol);
         for i in 0..d {
             for j in 0..=i {
                 let mut s = dot(&dm[i * n..(i + 1) * n], &dm[j * n..(j + 1) * n]);
@@ -430,7 +462,13 @@ impl Petrels {
                 }
             }
         }
-        // L L^T a = D^T x.
+        true
+    }
+
+    /// `a = (D^T D)^{-1} D^T x` with the current factor.
+    fn least_squares(&mut self, x: &[f64]) {
+        let (n, d, g) = (self.n, self.d, &self.chol);
+        project(&self.dm, n, x, &mut self.a);
         for i in 0..d {
             let s = self.a[i] - dot(&g[i * d..i * d + i], &self.a[..i]);
             self.a[i] = s / g[i * d + i];
@@ -442,16 +480,38 @@ impl Petrels {
             }
             self.a[i] = s / g[i * d + i];
         }
-        true
+    }
+
+    /// `L L^T <- L L^T + v v^T` in O(d^2) (the standard rank-one Cholesky update); `v` is
+    /// overwritten.
+    fn chol_update(&mut self) {
+        let (d, l, v) = (self.d, &mut self.chol, &mut self.v);
+        for k in 0..d {
+            let lkk = l[k * d + k];
+            let r = lkk.hypot(v[k]);
+            let (c, s) = (r / lkk, v[k] / lkk);
+            l[k * d + k] = r;
+            for i in k + 1..d {
+                l[i * d + k] = (l[i * d + k] + s * v[i]) / c;
+                v[i] = c * v[i] - s * l[i * d + k];
+            }
+        }
     }
 }
 
 impl Tracker for Petrels {
     fn update(&mut self, x: &[f64]) {
         let (n, d) = (self.n, self.d);
-        if !self.least_squares(x) {
+        // The factor of D^T D is updated in O(d^2) per step and recomputed every n steps
+        // (round-off) or when it is not valid.
+        if !self.factored || self.t.is_multiple_of(n as u64) {
+            self.factored = self.factor();
+        }
+        self.t += 1;
+        if !self.factored {
             return;
         }
+        self.least_squares(x);
         // R^{-1} <- (R^{-1} - g h^T) / lambda with h = R^{-1} a, g = h / (lambda + a^T h):
         // Sherman-Morrison for (lambda R + a a^T)^{-1}.
         mat_vec(&self.rinv, d, &self.a, &mut self.h);
@@ -459,6 +519,12 @@ impl Tracker for Petrels {
         // The gain R_new^{-1} a equals the RLS gain g (now in h).
         residual(&self.dm, n, x, &self.a, &mut self.e);
         rank_one(&mut self.dm, n, &self.e, &self.h);
+        // D' = D + e g^T with D^T e = 0 (least-squares residual): D'^T D' = D^T D + |e|^2 g g^T.
+        let en = dot(&self.e, &self.e).sqrt();
+        for (vi, hi) in self.v.iter_mut().zip(&self.h) {
+            *vi = en * hi;
+        }
+        self.chol_update();
     }
     fn basis(&self) -> &[f64] {
         &self.dm
@@ -541,6 +607,47 @@ mod tests {
         assert!(
             dist > 3.0 * pca_error(n, &lam, 20 * n).sqrt() * 2.0,
             "{dist}"
+        );
+    }
+
+    /// The O(n d) shortcuts agree with doing it the long way: Oja's and GROUSE's bases stay
+    /// orthonormal between Gram-Schmidt passes, and PETRELS' updated Cholesky factor equals
+    /// a fresh one, after 59 steps (n = 60: just before the periodic refresh).
+    #[test]
+    fn the_o_nd_updates_keep_their_invariants() {
+        let (n, lam) = (60, [8.0, 6.0, 4.0]);
+        let mut rng = stream_rng(6, 0);
+        let mut stream = PlantedStream::new(n, &lam, 1.0, &mut rng);
+        let start = stream.random_basis(3, &mut rng);
+        let mut oja = Oja::new(&start, n, 3, OjaOptions::default());
+        let mut grouse = Grouse::new(&start, n, 3, GrouseOptions::default());
+        let mut petrels = Petrels::new(&start, n, 3, PetrelsOptions::default());
+        let mut x = vec![0.0; n];
+        for _ in 0..59 {
+            stream.sample(&mut rng, &mut x);
+            oja.update(&x);
+            grouse.update(&x);
+            petrels.update(&x);
+        }
+        for v in [oja.basis(), grouse.basis()] {
+            for i in 0..3 {
+                for j in 0..3 {
+                    let g = dot(&v[i * n..(i + 1) * n], &v[j * n..(j + 1) * n]);
+                    let want = if i == j { 1.0 } else { 0.0 };
+                    assert!((g - want).abs() < 1e-12, "V^T V [{i}][{j}] = {g}");
+                }
+            }
+        }
+        let updated = petrels.chol.clone();
+        assert!(petrels.factor());
+        let diff = updated
+            .iter()
+            .zip(&petrels.chol)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f64::max);
+        assert!(
+            diff < 1e-9 * petrels.chol[0],
+            "Cholesky factors differ by {diff}"
         );
     }
 
