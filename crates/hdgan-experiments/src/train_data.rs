@@ -437,7 +437,11 @@ pub fn check_with_data(
             + crate::resources::row_bytes(req.d + 6),
     )
     .keys(&["--seeds", "--covariance", "--d"]);
-    e.work = Some((runs * schedule.steps as f64, "SGDA steps".to_owned()));
+    let tracker_runs = (req.seeds * req.baselines.len()) as f64;
+    e.work = Some((
+        (runs + tracker_runs) * schedule.steps as f64,
+        "samples (SGDA steps and tracker updates)".to_owned(),
+    ));
     e.check()?;
     Ok((alpha, t_end, schedule))
 }

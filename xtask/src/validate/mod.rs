@@ -2,6 +2,7 @@
 //! figure, a tolerance argued from the statistics, a PASS/FAIL verdict, a report section
 //! and plots.
 
+mod baselines;
 mod data;
 mod effective;
 mod engines;
@@ -163,6 +164,7 @@ pub fn all_checks() -> Vec<Check> {
     v.extend(effective::checks());
     v.extend(multi::checks());
     v.extend(data::checks());
+    v.extend(baselines::checks());
 
     v
 }
