@@ -92,6 +92,13 @@ fn rank_one(v: &mut [f64], n: usize, a: &[f64], b: &[f64]) {
     }
 }
 
+/// [`checked_start`], orthonormalised (Oja and GROUSE keep V orthonormal).
+fn orthonormal_start(start: &[f64], n: usize, d: usize, who: &str) -> Vec<f64> {
+    let mut v = checked_start(start, n, d, who);
+    assert!(orthonormalize(&mut v, n), "{who}: dependent start");
+    v
+}
+
 fn checked_start(start: &[f64], n: usize, d: usize, who: &str) -> Vec<f64> {
     assert!(
         n > 0 && d > 0 && d <= n && start.len() == n * d,
@@ -135,8 +142,7 @@ pub struct Oja {
 impl Oja {
     /// Starts from `start` (n x d), orthonormalised.
     pub fn new(start: &[f64], n: usize, d: usize, opts: OjaOptions) -> Self {
-        let mut v = checked_start(start, n, d, "Oja");
-        assert!(orthonormalize(&mut v, n), "Oja: dependent start");
+        let v = orthonormal_start(start, n, d, "Oja");
         Self {
             n,
             v,
@@ -224,8 +230,7 @@ pub struct Grouse {
 impl Grouse {
     /// Starts from `start` (n x d), orthonormalised.
     pub fn new(start: &[f64], n: usize, d: usize, opts: GrouseOptions) -> Self {
-        let mut v = checked_start(start, n, d, "GROUSE");
-        assert!(orthonormalize(&mut v, n), "GROUSE: dependent start");
+        let v = orthonormal_start(start, n, d, "GROUSE");
         Self {
             n,
             v,
