@@ -37,5 +37,5 @@ pub use params::{
     Lambda, SymPsd, check_finite, check_finite_slice, check_non_negative, check_positive,
 };
 pub use state::MacroState;
-pub use subspace::{grassmann_distance, principal_cosines};
+pub use subspace::{grassmann_distance, principal_cosines, principal_cosines_ranked};
 pub use trajectory::{PackedState, Trajectory};

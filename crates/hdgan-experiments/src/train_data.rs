@@ -11,7 +11,9 @@
 
 use crate::{Control, InputError};
 use anyhow::{Context, Result};
-use hdgan_core::{DMat, MacroState, MultiState, Trajectory, grassmann_distance, principal_cosines};
+use hdgan_core::{
+    DMat, MacroState, MultiState, Trajectory, grassmann_distance, principal_cosines_ranked,
+};
 use hdgan_data::{Colour, Dataset, ImageSet, ImageStream, Prepared};
 use hdgan_macro_ode::{MultiForm, solve_multi};
 use hdgan_macro_ode::{OdeKind, OdeOptions, solve};
@@ -194,7 +196,10 @@ impl AlignmentCurve {
             ..Self::empty()
         };
         for (p, s) in ps {
-            let cos = principal_cosines(&p, &s).unwrap_or_else(|| vec![f64::NAN; p.rows()]);
+            // A generator whose columns collapse (the ODE of a latent outside its modes'
+            // intervals) spans fewer dimensions: the missing ones count as orthogonal.
+            let cos = principal_cosines_ranked(&p, &s, RANK_TOL)
+                .unwrap_or_else(|| vec![f64::NAN; p.rows()]);
             c.mean_cos.push(cos.iter().sum::<f64>() / cos.len() as f64);
             c.grassmann.push(grassmann_distance(&cos));
             c.cosines.push(cos);
@@ -221,10 +226,23 @@ impl AlignmentCurve {
     /// Mean cosine averaged over the last `frac` of the recorded times (the final
     /// alignment, smoothed over the run's end).
     pub fn final_mean_cos(&self, frac: f64) -> f64 {
-        let k = ((self.mean_cos.len() as f64 * frac).ceil() as usize).clamp(1, self.mean_cos.len());
-        let tail = &self.mean_cos[self.mean_cos.len() - k..];
-        tail.iter().sum::<f64>() / k as f64
+        tail_mean(&self.mean_cos, frac)
     }
+
+    /// Grassmann distance averaged over the last `frac` of the recorded times.
+    pub fn final_grassmann(&self, frac: f64) -> f64 {
+        tail_mean(&self.grassmann, frac)
+    }
+}
+
+/// Relative eigenvalue of `S = V^T V` below which a direction of `span(V)` counts as
+/// collapsed (round-off of unit columns is ~1e-16).
+const RANK_TOL: f64 = 1e-10;
+
+/// Mean of the last `frac` of `x` (at least one value).
+fn tail_mean(x: &[f64], frac: f64) -> f64 {
+    let k = ((x.len() as f64 * frac).ceil() as usize).clamp(1, x.len());
+    x[x.len() - k..].iter().sum::<f64>() / k as f64
 }
 
 /// The runs for one generator covariance.
