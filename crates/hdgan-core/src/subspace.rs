@@ -68,7 +68,7 @@ pub fn principal_cosines_ranked(p: &DMat, s: &DMat, rel_tol: f64) -> Option<Vec<
     }
     let eig = SymPsd::new("principal_cosines_ranked", s.clone()).ok()?;
     let top = eig.eigenvalues()[k - 1];
-    if !(top > 0.0) {
+    if top <= 0.0 {
         return Some(vec![0.0; p.rows().min(k)]);
     }
     let kept: Vec<usize> = (0..k)
