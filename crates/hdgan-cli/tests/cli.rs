@@ -767,6 +767,95 @@ fn train_data_runs_the_baselines_beside_the_gan() {
     }
 }
 
+/// A CIFAR-10 binary batch of `count` records with two planted colour spikes (a red
+/// patch and a blue patch varying independently) over pixel noise.
+fn planted_cifar(dir: &Path, count: usize) -> PathBuf {
+    let mut state = 777u64;
+    let mut unif = move || {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((state >> 11) as f64) / ((1u64 << 53) as f64)
+    };
+    let mut bytes = Vec::with_capacity(count * 3073);
+    for k in 0..count {
+        bytes.push((k % 10) as u8);
+        let (a, b) = (unif() - 0.5, unif() - 0.5);
+        for plane in 0..3 {
+            for i in 0..1024 {
+                let spike = match (plane, i) {
+                    (0, 0..96) => 150.0 * a,
+                    (2, 500..596) => 100.0 * b,
+                    _ => 0.0,
+                };
+                let v = 128.0 + spike + 20.0 * (unif() - 0.5);
+                bytes.push(v.round().clamp(0.0, 255.0) as u8);
+            }
+        }
+    }
+    let p = dir.join("data_batch_1.bin");
+    fs::write(&p, bytes).unwrap();
+    p
+}
+
+/// CIFAR-10 in colour end to end: n = 3072, the multi-feature GAN and a baseline, the
+/// bases drawn as 32 x 32 colour images, the shape recorded; greyscale gives n = 1024.
+#[test]
+fn train_data_reads_cifar10_in_colour_and_grey() {
+    let dir = tempfile::tempdir().unwrap();
+    let batch = planted_cifar(dir.path(), 2300);
+    for (out, colour, n, channels) in [("c", true, 3072, 3), ("g", false, 1024, 1)] {
+        let mut args = vec![
+            "train-data",
+            "--dataset",
+            "cifar10",
+            "--path",
+            batch.to_str().unwrap(),
+            "--d",
+            "2",
+            "--p",
+            "2",
+            "--constraint",
+            "orthonormal",
+            "--seeds",
+            "1",
+            "--t-end",
+            "1",
+            "--covariance",
+            "informed",
+            "--baselines",
+            "oja",
+            "--out",
+            out,
+            "-q",
+        ];
+        if colour {
+            args.push("--colour");
+        }
+        let run = hdgan(&args, dir.path());
+        assert!(
+            run.status.success(),
+            "{}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+        let summary: serde_json::Value = serde_json::from_str(
+            &fs::read_to_string(dir.path().join(out).join("summary.json")).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(summary["n"], n);
+        assert_eq!(summary["image_shape"]["height"], 32);
+        assert_eq!(summary["image_shape"]["channels"], channels);
+        assert_eq!(summary["holdout_images"], 230);
+        for f in [
+            "bases-pca.png",
+            "bases-oja.png",
+            "bases-gan-informed-over-time.png",
+        ] {
+            assert!(dir.path().join(out).join(f).exists(), "{out}: missing {f}");
+        }
+    }
+}
+
 #[test]
 fn train_data_bad_files_are_input_errors_without_output() {
     let dir = tempfile::tempdir().unwrap();

@@ -354,7 +354,8 @@ pub struct Loaded {
     pub holdout: Arc<Vec<f64>>,
 }
 
-/// The model of a data run: n = pixels, p = 1, lambda = inf, eta_T = 1 (the scaled bulk),
+/// The model of a data run: n = pixels, the request's d, p and constraint, lambda = inf,
+/// eta_T = 1 (the scaled bulk),
 /// the real latent `diag(Lam)` (used only by the ODE) and the generator's from `cov`.
 /// The generator rate is `tau~ = alpha tau (tr Lam / tr Lam~)`: every covariance gets the
 /// same generator speed `tau~ tr(Lam~) / d` (the generator's drift scales with its latent

@@ -564,6 +564,7 @@ pub fn write_train_data(
         "path": req.path.display().to_string(),
         "images": outcome.images,
         "n": prep.n,
+        "image_shape": { "height": outcome.shape.0, "width": outcome.shape.1, "channels": outcome.shape.2 },
         "d": d,
         "scale": prep.scale,
         "estimated_effective_spectrum": lam,
