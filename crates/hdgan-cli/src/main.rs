@@ -48,6 +48,21 @@ struct Cli {
     verbose: u8,
 }
 
+/// What `hdgan sweep` does besides running cells.
+#[derive(Subcommand)]
+enum SweepAction {
+    /// Build table.csv and timings.csv from a sweep folder whose cells have all finished.
+    Merge {
+        /// The sweep folder.
+        dir: PathBuf,
+    },
+    /// Count the done, running (or interrupted) and missing cells of a sweep folder.
+    Status {
+        /// The sweep folder.
+        dir: PathBuf,
+    },
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Simulate SGDA, solve the limiting ODE from the simulation's initial overlaps, and
@@ -81,6 +96,30 @@ enum Command {
             conflicts_with_all = ["config", "out", "seed", "engine", "checkpoint_every"]
         )]
         resume: Option<PathBuf>,
+    },
+    /// Sweep a run config over axes of its keys and seeds (see configs/sweep-fig1-seeds.toml):
+    /// each cell is one simulation and its ODE, summarised by the sweep's metrics; cells are
+    /// saved one file each as they finish (a rerun skips them), and table.csv holds one row
+    /// per cell once all have finished. `--shard K/N` (or Slurm's SLURM_ARRAY_TASK_ID /
+    /// SLURM_ARRAY_TASK_COUNT) runs cells i with i mod N = K; `hdgan sweep merge DIR` builds
+    /// the table, `hdgan sweep status DIR` counts the cells.
+    #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+    Sweep {
+        #[command(subcommand)]
+        action: Option<SweepAction>,
+        /// The sweep file (TOML).
+        #[arg(required = true)]
+        file: Option<PathBuf>,
+        /// Output folder (default out/sweep-<name>); a rerun with the same folder resumes.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Run only cells i with i mod N = K ("K/N").
+        #[arg(long, value_name = "K/N")]
+        shard: Option<String>,
+        /// Worker threads (default: one per core); one cell per worker. Results do not
+        /// depend on it.
+        #[arg(long)]
+        threads: Option<usize>,
     },
     /// Validate a config without running it; prints what it describes.
     Check {
@@ -427,5 +466,19 @@ fn dispatch(cmd: Command, progress: Progress) -> Result<()> {
         } => commands::modes::execute(&config, &output, run, seed, threads, progress),
         Command::FixedPoints { config } => commands::phase::fixed_points(&config),
         Command::Check { config } => commands::run::check(config),
+        Command::Sweep {
+            action,
+            file,
+            out,
+            shard,
+            threads,
+        } => match (action, file) {
+            (Some(SweepAction::Merge { dir }), _) => commands::sweep::merge_dir(&dir),
+            (Some(SweepAction::Status { dir }), _) => commands::sweep::status_dir(&dir),
+            (None, Some(file)) => {
+                commands::sweep::execute(&file, out, shard.as_deref(), threads, progress)
+            }
+            (None, None) => unreachable!("clap requires the sweep file"),
+        },
     }
 }

@@ -44,6 +44,7 @@ pub mod phase;
 pub mod reference;
 pub mod resources;
 pub mod run;
+pub mod sweep;
 pub mod train_data;
 
 use std::fmt;

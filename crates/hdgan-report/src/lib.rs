@@ -40,6 +40,7 @@ pub mod output;
 pub mod pictures;
 pub mod plot;
 pub mod provenance;
+pub mod sweep;
 pub mod tables;
 pub mod write;
 

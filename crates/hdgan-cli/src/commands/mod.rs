@@ -5,6 +5,7 @@ pub mod measure;
 pub mod modes;
 pub mod phase;
 pub mod run;
+pub mod sweep;
 pub mod train_data;
 
 use crate::print::open_output;

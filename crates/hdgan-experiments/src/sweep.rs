@@ -1,0 +1,685 @@
+//! Sweeps: one base configuration, axes over any of its keys and a number of seeds. Every
+//! combination is a **cell**: one simulation (one member) of the base with the cell's
+//! values and seed, and its ODE, summarised by the metrics the sweep asks for. This module
+//! reads the sweep file, expands and validates every cell before any work, and runs one
+//! cell; where the cells' results live (one file per cell, shards, the merged table) is
+//! `hdgan_report::sweep`'s business.
+//!
+//! Cell `i`'s seed derives from the sweep's seed and `i` alone, never from the shard that
+//! runs it, so any split of the cells gives the same numbers.
+
+use crate::InputError;
+use crate::config::read_file;
+use crate::run::{ConfigSource, RunSource, prepare, run_phases, simulate};
+use crate::{Control, config::ValidRun};
+use hdgan_core::{MacroState, Trajectory, principal_cosines};
+use hdgan_micro_sim::{EngineKind, SimError};
+use hdgan_model::random::{stream_rng, xoshiro256pp};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// The metrics a sweep can record per cell (the `metrics` list of a sweep file).
+pub const METRICS: [(&str, &str); 7] = [
+    (
+        "end",
+        "the simulation's final overlaps, one column per entry (end_P11, .., end_z)",
+    ),
+    (
+        "tail",
+        "the simulation's overlaps averaged over the last 10% of the records (tail_P11, ..)",
+    ),
+    ("ode_end", "the ODE's final overlaps (ode_end_P11, ..)"),
+    (
+        "ode_error",
+        "max over the recorded times and entries of |simulation - ODE| (Theorem 1's distance)",
+    ),
+    (
+        "phase",
+        "the phase of the simulation and of the ODE (phase_sim, phase_ode)",
+    ),
+    (
+        "alignment",
+        "mean cosine of the principal angles between span(V) and span(U) at the end",
+    ),
+    (
+        "divergence_time",
+        "time at which the simulation diverged (empty when it did not)",
+    ),
+];
+
+/// How the axes combine.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Combine {
+    /// Every combination of the axes' values (first axis outermost).
+    #[default]
+    Cross,
+    /// The axes' i-th values together (all axes the same length).
+    Zip,
+}
+
+/// The base configuration of a sweep: a path (relative to the sweep file) or an inline
+/// table.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum BaseSpec {
+    /// A run config file.
+    Path(PathBuf),
+    /// A run config written inline (`[base]` with `[base.model]`, ...).
+    Inline(toml::Table),
+}
+
+/// One `[[axis]]` of a sweep file: a config key (dotted, e.g. `model.tau`) and its values,
+/// given as a list or generated.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AxisFile {
+    /// Dotted config key.
+    pub key: String,
+    /// Explicit values.
+    #[serde(default)]
+    pub values: Option<Vec<toml::Value>>,
+    /// `[start, stop, count]`: evenly spaced, both ends included.
+    #[serde(default)]
+    pub linspace: Option<(f64, f64, usize)>,
+    /// `[start, stop, count]`: `10^x` for x evenly spaced from start to stop.
+    #[serde(default)]
+    pub logspace: Option<(f64, f64, usize)>,
+}
+
+/// A sweep file.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SweepFile {
+    /// Free text.
+    #[serde(default)]
+    pub title: Option<String>,
+    /// The sweep's seed (cell seeds derive from it and the cell index). Default 1.
+    #[serde(default = "one")]
+    pub seed: u64,
+    /// Seeds per point of the axes. Default 1.
+    #[serde(default = "one_usize")]
+    pub seeds: usize,
+    /// The base configuration.
+    pub base: BaseSpec,
+    /// Engine override for every cell (`full` or `gram`).
+    #[serde(default)]
+    pub engine: Option<String>,
+    /// How the axes combine (default `cross`).
+    #[serde(default)]
+    pub combine: Combine,
+    /// Metrics per cell (default: end, ode_error, phase, divergence_time).
+    #[serde(default = "default_metrics")]
+    pub metrics: Vec<String>,
+    /// The axes.
+    #[serde(default)]
+    pub axis: Vec<AxisFile>,
+}
+
+fn one() -> u64 {
+    1
+}
+fn one_usize() -> usize {
+    1
+}
+fn default_metrics() -> Vec<String> {
+    ["end", "ode_error", "phase", "divergence_time"]
+        .map(str::to_owned)
+        .to_vec()
+}
+
+/// One cell: its index, the axis values, the seed index and the derived seed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Cell {
+    /// Index in the sweep's fixed order.
+    pub index: usize,
+    /// The axis values, in axis order, as TOML text (`0.2`, `1000`, `"gram"`).
+    pub values: Vec<String>,
+    /// Which of the point's seeds (0-based).
+    pub seed_index: usize,
+    /// The run's seed: from the sweep seed and the cell index.
+    pub seed: u64,
+}
+
+/// A sweep whose every cell passed the run config's validation.
+#[derive(Clone, Debug)]
+pub struct Sweep {
+    /// Name (the sweep file's stem).
+    pub name: String,
+    /// The file as given.
+    pub file: SweepFile,
+    /// The base configuration (resolved inline).
+    pub base: toml::Table,
+    /// The axis keys.
+    pub keys: Vec<String>,
+    /// Every cell.
+    pub cells: Vec<Cell>,
+    /// The output columns (after the cell, axis, seed and status columns).
+    pub columns: Vec<String>,
+    engine: Option<EngineKind>,
+    d: usize,
+}
+
+/// The seed of cell `index` in a sweep with seed `seed`.
+pub fn cell_seed(seed: u64, index: usize) -> u64 {
+    xoshiro256pp(&mut stream_rng(seed, index as u64).state())
+}
+
+/// Reads, expands and validates a sweep file: every cell's configuration must pass the
+/// run config's checks (errors name the axis key or the sweep key and the rule). Does no
+/// work.
+pub fn load(path: &Path) -> Result<Sweep, InputError> {
+    let (name, text) = read_file(path)?;
+    let file: SweepFile = crate::config::parse_toml(&text, &path.display().to_string())?;
+    let base = match &file.base {
+        BaseSpec::Inline(t) => t.clone(),
+        BaseSpec::Path(p) => {
+            let p = path.parent().unwrap_or(Path::new(".")).join(p);
+            let (_, text) = read_file(&p)?;
+            toml::from_str::<toml::Table>(&text)
+                .map_err(|e| InputError(format!("sweep `base`: {}: {e}", p.display())))?
+        }
+    };
+    build(name, file, base)
+}
+
+fn bad(key: &str, rule: impl std::fmt::Display) -> InputError {
+    InputError(format!("sweep `{key}`: {rule}"))
+}
+
+/// The value at a dotted key of a table, if present.
+fn get<'a>(t: &'a toml::Table, key: &str) -> Option<&'a toml::Value> {
+    let mut parts = key.split('.');
+    let mut v = t.get(parts.next()?)?;
+    for p in parts {
+        v = v.as_table()?.get(p)?;
+    }
+    Some(v)
+}
+
+/// Sets a dotted key, creating tables on the way.
+fn set(t: &mut toml::Table, key: &str, value: toml::Value) -> Result<(), InputError> {
+    let parts: Vec<&str> = key.split('.').collect();
+    let mut cur = t;
+    for p in &parts[..parts.len() - 1] {
+        let entry = cur
+            .entry(p.to_string())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        cur = entry.as_table_mut().ok_or_else(|| {
+            bad(
+                key,
+                format_args!("`{p}` is a value in the base config, not a table"),
+            )
+        })?;
+    }
+    cur.insert(parts[parts.len() - 1].to_owned(), value);
+    Ok(())
+}
+
+/// An axis's values: explicit, or generated (rounded to integers when the base's value at
+/// the key is an integer).
+fn axis_values(a: &AxisFile, base: &toml::Table) -> Result<Vec<toml::Value>, InputError> {
+    let key = format!("axis `{}`", a.key);
+    let given = [
+        a.values.is_some(),
+        a.linspace.is_some(),
+        a.logspace.is_some(),
+    ];
+    if given.iter().filter(|&&g| g).count() != 1 {
+        return Err(bad(&key, "give exactly one of values, linspace, logspace"));
+    }
+    if let Some(v) = &a.values {
+        if v.is_empty() {
+            return Err(bad(&key, "values is empty"));
+        }
+        return Ok(v.clone());
+    }
+    let (start, stop, count, log) = match (a.linspace, a.logspace) {
+        (Some((s, e, c)), _) => (s, e, c, false),
+        (_, Some((s, e, c))) => (s, e, c, true),
+        _ => unreachable!("one generator given"),
+    };
+    if count == 0 {
+        return Err(bad(&key, "count must be >= 1 (an empty axis)"));
+    }
+    if !(start.is_finite() && stop.is_finite()) {
+        return Err(bad(&key, "start and stop must be finite"));
+    }
+    let integer = matches!(get(base, &a.key), Some(toml::Value::Integer(_)));
+    Ok((0..count)
+        .map(|i| {
+            let f = if count == 1 {
+                0.0
+            } else {
+                i as f64 / (count - 1) as f64
+            };
+            let x = start + (stop - start) * f;
+            let x = if log { 10f64.powf(x) } else { x };
+            if integer {
+                toml::Value::Integer(x.round() as i64)
+            } else {
+                toml::Value::Float(x)
+            }
+        })
+        .collect())
+}
+
+fn build(name: String, file: SweepFile, base: toml::Table) -> Result<Sweep, InputError> {
+    if file.seeds == 0 {
+        return Err(bad("seeds", "must be >= 1"));
+    }
+    for m in &file.metrics {
+        if !METRICS.iter().any(|(k, _)| k == m) {
+            return Err(bad(
+                "metrics",
+                format_args!(
+                    "unknown metric `{m}` (known: {})",
+                    METRICS.map(|(k, _)| k).join(", ")
+                ),
+            ));
+        }
+    }
+    let engine = file
+        .engine
+        .as_deref()
+        .map(|e| {
+            use serde::de::IntoDeserializer;
+            EngineKind::deserialize(
+                IntoDeserializer::<serde::de::value::Error>::into_deserializer(e),
+            )
+            .map_err(|_| {
+                bad(
+                    "engine",
+                    format_args!("`{e}` is not an engine (full, gram)"),
+                )
+            })
+        })
+        .transpose()?;
+    let mut keys = Vec::new();
+    let mut axes = Vec::new();
+    for a in &file.axis {
+        if keys.contains(&a.key) {
+            return Err(bad(&format!("axis `{}`", a.key), "the key has two axes"));
+        }
+        if a.key == "seed" || a.key == "sim.members" {
+            return Err(bad(
+                &format!("axis `{}`", a.key),
+                "is set by the sweep (use `seeds` for repetitions)",
+            ));
+        }
+        keys.push(a.key.clone());
+        axes.push(axis_values(a, &base)?);
+    }
+    let points: Vec<Vec<toml::Value>> = match file.combine {
+        Combine::Zip => {
+            let len = axes.first().map_or(1, Vec::len);
+            if let Some((a, v)) = file.axis.iter().zip(&axes).find(|(_, v)| v.len() != len) {
+                return Err(bad(
+                    &format!("axis `{}`", a.key),
+                    format_args!(
+                        "has {} values; zipped axes need {len} like the first",
+                        v.len()
+                    ),
+                ));
+            }
+            (0..len)
+                .map(|i| axes.iter().map(|v| v[i].clone()).collect())
+                .collect()
+        }
+        Combine::Cross => axes.iter().fold(vec![Vec::new()], |acc, vals| {
+            acc.iter()
+                .flat_map(|prefix| {
+                    vals.iter().map(move |v| {
+                        let mut p = prefix.clone();
+                        p.push(v.clone());
+                        p
+                    })
+                })
+                .collect()
+        }),
+    };
+    let mut cells = Vec::with_capacity(points.len() * file.seeds);
+    let mut d = None;
+    for point in &points {
+        for s in 0..file.seeds {
+            let index = cells.len();
+            let cell = Cell {
+                index,
+                values: point.iter().map(|v| v.to_string()).collect(),
+                seed_index: s,
+                seed: cell_seed(file.seed, index),
+            };
+            // Validate the point's configuration once (the seed does not change it).
+            if s == 0 {
+                let valid = cell_config(&name, &base, &keys, point, &cell, engine)?;
+                if valid.model.p > 1 {
+                    return Err(bad(
+                        "base",
+                        "model.p > 1: sweeps run single-feature configurations (p = 1) for now",
+                    ));
+                }
+                match d {
+                    None => d = Some(valid.model.d),
+                    Some(d0) if d0 != valid.model.d => {
+                        return Err(bad(
+                            "axis `model.d`",
+                            "cells with different d would need different columns; sweep d in separate sweeps",
+                        ));
+                    }
+                    _ => {}
+                }
+            }
+            cells.push(cell);
+        }
+    }
+    let d = d.ok_or_else(|| bad("axis", "the sweep has no cells"))?;
+    let columns = metric_columns(&file.metrics, d);
+    Ok(Sweep {
+        name,
+        file,
+        base,
+        keys,
+        cells,
+        columns,
+        engine,
+        d,
+    })
+}
+
+/// The validated run of one cell: the base with the point's values, the cell's seed and one
+/// member.
+fn cell_config(
+    name: &str,
+    base: &toml::Table,
+    keys: &[String],
+    point: &[toml::Value],
+    cell: &Cell,
+    engine: Option<EngineKind>,
+) -> Result<ValidRun, InputError> {
+    let mut t = base.clone();
+    for (k, v) in keys.iter().zip(point) {
+        set(&mut t, k, v.clone())?;
+    }
+    set(&mut t, "sim.members", toml::Value::Integer(1))?;
+    let text = toml::to_string(&t).map_err(|e| bad("base", e))?;
+    let origin = if keys.is_empty() {
+        format!("sweep cell {}", cell.index)
+    } else {
+        format!(
+            "sweep cell {} ({})",
+            cell.index,
+            keys.iter()
+                .zip(point)
+                .map(|(k, v)| format!("{k} = {v}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    };
+    prepare(&RunSource {
+        config: ConfigSource::Text {
+            name: name.to_owned(),
+            origin,
+            text,
+        },
+        seed: Some(cell.seed),
+        engine,
+        threads: Some(1),
+    })
+}
+
+/// The metric columns for state dimension `d`, in the order of `metrics`.
+fn metric_columns(metrics: &[String], d: usize) -> Vec<String> {
+    let names = MacroState::column_names(d);
+    let mut cols = Vec::new();
+    for m in metrics {
+        match m.as_str() {
+            "end" => cols.extend(names.iter().map(|c| format!("end_{c}"))),
+            "tail" => cols.extend(names.iter().map(|c| format!("tail_{c}"))),
+            "ode_end" => cols.extend(names.iter().map(|c| format!("ode_end_{c}"))),
+            "phase" => cols.extend(["phase_sim".to_owned(), "phase_ode".to_owned()]),
+            other => cols.push(other.to_owned()),
+        }
+    }
+    cols
+}
+
+/// What one cell produced: `ok` or `diverged`, the metric values as text (in
+/// [`Sweep::columns`] order; empty where undefined) and the wall time.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CellResult {
+    /// The cell's index.
+    pub index: usize,
+    /// `ok` or `diverged`.
+    pub status: String,
+    /// Metric values as text.
+    pub values: Vec<String>,
+    /// Wall-clock seconds of the cell.
+    pub seconds: f64,
+}
+
+impl Sweep {
+    /// The header of the merged table: cell, the axis keys, seed_index, seed, status, then
+    /// the metric columns.
+    pub fn header(&self) -> Vec<String> {
+        let mut h = vec!["cell".to_owned()];
+        h.extend(self.keys.iter().cloned());
+        h.extend(["seed_index", "seed", "status"].map(str::to_owned));
+        h.extend(self.columns.iter().cloned());
+        h
+    }
+
+    /// Runs the cells `cells` in parallel on `threads` workers (one cell per worker at a
+    /// time, each on one thread), handing each result to `save` as it finishes; progress
+    /// counts cells. Stops at the first error or when `ctl` is cancelled (the cells saved so
+    /// far stay saved). Returns how many cells ran.
+    pub fn run_cells(
+        &self,
+        cells: &[usize],
+        threads: Option<usize>,
+        ctl: Control<'_>,
+        save: &(dyn Fn(&CellResult) -> anyhow::Result<()> + Sync),
+    ) -> anyhow::Result<usize> {
+        use rayon::prelude::*;
+        ctl.begin("sweep", cells.len() as u64, "cells");
+        let quiet = Control {
+            progress: None,
+            cancel: ctl.cancel,
+        };
+        let ran = crate::with_threads(threads, || {
+            cells
+                .par_iter()
+                .map(|&i| -> anyhow::Result<()> {
+                    if ctl.cancelled() {
+                        anyhow::bail!("cancelled");
+                    }
+                    let r = self.run_cell(i, quiet)?;
+                    save(&r)?;
+                    ctl.advance(1);
+                    Ok(())
+                })
+                .collect::<anyhow::Result<Vec<()>>>()
+        })?;
+        ctl.end();
+        Ok(ran?.len())
+    }
+
+    /// Total SGDA steps of the cells in `cells`.
+    pub fn steps(&self, cells: &[usize]) -> Result<f64, InputError> {
+        let mut total = 0.0;
+        for &i in cells {
+            total += self.valid(i)?.schedule.steps as f64;
+        }
+        Ok(total)
+    }
+
+    /// The validated configuration of cell `i`.
+    pub fn valid(&self, i: usize) -> Result<ValidRun, InputError> {
+        let c = &self.cells[i];
+        let point: Vec<toml::Value> = c
+            .values
+            .iter()
+            .map(|v| {
+                toml::from_str::<toml::Table>(&format!("v = {v}"))
+                    .ok()
+                    .and_then(|t| t.get("v").cloned())
+                    .ok_or_else(|| bad("axis", format_args!("cannot re-read the value {v}")))
+            })
+            .collect::<Result<_, _>>()?;
+        cell_config(&self.name, &self.base, &self.keys, &point, c, self.engine)
+    }
+
+    /// Runs cell `i` (one member, one thread) and computes its metrics. A divergence is a
+    /// result (`diverged`, with its time), not an error.
+    pub fn run_cell(&self, i: usize, ctl: Control<'_>) -> anyhow::Result<CellResult> {
+        let valid = self.valid(i)?;
+        let start = std::time::Instant::now();
+        let outcome = simulate(&valid, Some(1), ctl);
+        let seconds = start.elapsed().as_secs_f64();
+        let (status, values) = match outcome {
+            Ok(run) => {
+                let phases = if self.file.metrics.iter().any(|m| m == "phase") {
+                    run_phases(&valid, &run)
+                } else {
+                    (None, None)
+                };
+                (
+                    "ok".to_owned(),
+                    self.metrics(&run.sim[0], run.ode.as_ref(), &phases, None),
+                )
+            }
+            Err(e) => match e.downcast_ref::<SimError>() {
+                Some(SimError::Diverged { t, .. }) => (
+                    "diverged".to_owned(),
+                    self.metrics(&Trajectory::new(), None, &(None, None), Some(*t)),
+                ),
+                _ => return Err(e.context(format!("sweep cell {i}"))),
+            },
+        };
+        Ok(CellResult {
+            index: i,
+            status,
+            values,
+            seconds,
+        })
+    }
+
+    fn metrics(
+        &self,
+        sim: &Trajectory,
+        ode: Option<&Trajectory>,
+        phases: &(
+            Option<hdgan_stability::PhaseSummary>,
+            Option<hdgan_stability::PhaseSummary>,
+        ),
+        diverged_at: Option<f64>,
+    ) -> Vec<String> {
+        let width = MacroState::packed_len(self.d);
+        let num = |x: f64| {
+            if x.is_finite() {
+                x.to_string()
+            } else {
+                String::new()
+            }
+        };
+        let state = |s: Option<&MacroState>| -> Vec<String> {
+            match s {
+                Some(s) => s.pack().into_iter().map(num).collect(),
+                None => vec![String::new(); width],
+            }
+        };
+        let mut out = Vec::new();
+        for m in &self.file.metrics {
+            match m.as_str() {
+                "end" => out.extend(state(sim.states.last())),
+                "tail" => {
+                    let k = sim.states.len().div_ceil(10);
+                    let tail = &sim.states[sim.states.len() - k..];
+                    if tail.is_empty() {
+                        out.extend(state(None));
+                    } else {
+                        let mut acc = vec![0.0; width];
+                        for s in tail {
+                            for (a, x) in acc.iter_mut().zip(s.pack()) {
+                                *a += x / tail.len() as f64;
+                            }
+                        }
+                        out.extend(acc.into_iter().map(num));
+                    }
+                }
+                "ode_end" => out.extend(state(ode.and_then(|o| o.states.last()))),
+                "ode_error" => out.push(match ode {
+                    Some(o) if !sim.states.is_empty() => num(sim
+                        .states
+                        .iter()
+                        .zip(&o.states)
+                        .flat_map(|(a, b)| {
+                            a.pack()
+                                .into_iter()
+                                .zip(b.pack())
+                                .map(|(x, y)| (x - y).abs())
+                                .collect::<Vec<_>>()
+                        })
+                        .fold(0.0, f64::max)),
+                    _ => String::new(),
+                }),
+                "phase" => {
+                    let label = |p: &Option<hdgan_stability::PhaseSummary>| {
+                        p.as_ref().map_or(String::new(), |s| s.phase.to_string())
+                    };
+                    out.push(label(&phases.0));
+                    out.push(label(&phases.1));
+                }
+                "alignment" => out.push(match sim.states.last() {
+                    Some(s) => principal_cosines(&s.p, &s.s).map_or(String::new(), |c| {
+                        num(c.iter().sum::<f64>() / c.len() as f64)
+                    }),
+                    None => String::new(),
+                }),
+                "divergence_time" => out.push(diverged_at.map_or(String::new(), num)),
+                other => unreachable!("metric `{other}` was validated"),
+            }
+        }
+        out
+    }
+}
+
+/// `K/N` (0 <= K < N) as a shard.
+pub fn parse_shard(s: &str) -> Result<(usize, usize), InputError> {
+    let err = || InputError(format!("`--shard` {s}: expected K/N with 0 <= K < N"));
+    let (k, n) = s.split_once('/').ok_or_else(err)?;
+    let (k, n): (usize, usize) = (
+        k.trim().parse().map_err(|_| err())?,
+        n.trim().parse().map_err(|_| err())?,
+    );
+    if n == 0 || k >= n {
+        return Err(err());
+    }
+    Ok((k, n))
+}
+
+/// The cells of shard `k` of `n`: `i mod n = k`.
+pub fn shard_cells(cells: usize, shard: (usize, usize)) -> Vec<usize> {
+    (0..cells).filter(|i| i % shard.1 == shard.0).collect()
+}
+
+/// The shard from Slurm's job-array variables (`SLURM_ARRAY_TASK_ID` minus
+/// `SLURM_ARRAY_TASK_MIN`, of `SLURM_ARRAY_TASK_COUNT`), when they are set.
+pub fn slurm_shard() -> Result<Option<(usize, usize)>, InputError> {
+    let var = |k: &str| std::env::var(k).ok();
+    match (var("SLURM_ARRAY_TASK_ID"), var("SLURM_ARRAY_TASK_COUNT")) {
+        (Some(id), Some(count)) => {
+            let min = var("SLURM_ARRAY_TASK_MIN").unwrap_or_else(|| "0".into());
+            let num = |k: &str, v: &str| {
+                v.parse::<usize>()
+                    .map_err(|_| InputError(format!("{k} = `{v}` is not a whole number")))
+            };
+            let (id, count, min) = (
+                num("SLURM_ARRAY_TASK_ID", &id)?,
+                num("SLURM_ARRAY_TASK_COUNT", &count)?,
+                num("SLURM_ARRAY_TASK_MIN", &min)?,
+            );
+            parse_shard(&format!("{}/{count}", id.saturating_sub(min))).map(Some)
+        }
+        _ => Ok(None),
+    }
+}

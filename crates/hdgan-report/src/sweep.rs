@@ -1,0 +1,340 @@
+//! A sweep's folder (see `hdgan_experiments::sweep`):
+//!
+//! - `sweep.json`: the sweep (file as given, resolved base, axis keys, every cell with its
+//!   values and seed, the table's header), its identity hash and provenance; written once,
+//!   when the folder is created.
+//! - `cells/<index>.json`: one file per finished cell, written to a temporary name and
+//!   renamed, so a file is either complete or absent. A rerun skips the cells that have
+//!   one; a cell killed halfway leaves only a temporary file (`.tmp-*`, removed by the next
+//!   run of the sweep) and is redone from the start.
+//! - `table.csv` (one row per cell: cell, the axis values, seed_index, seed, status, the
+//!   metrics) and `timings.csv` (cell, wall seconds), written by [`merge`]. The table's
+//!   bytes depend only on the sweep, never on how the cells were split into shards or in
+//!   which order they ran; wall times, which vary, are kept out of it.
+//!
+//! A folder that exists is used only when it is this sweep's (same identity) or empty;
+//! anything else is refused before any work, and nothing outside the folder's own files is
+//! ever removed.
+
+use anyhow::{Context, Result};
+use hdgan_experiments::InputError;
+use hdgan_experiments::sweep::{Cell, CellResult, Sweep};
+use serde::{Deserialize, Serialize};
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// What `sweep.json` holds.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SweepRecord {
+    /// The sweep's name.
+    pub name: String,
+    /// Hash of the sweep's definition (file, base, cells): cell files carry it.
+    pub identity: String,
+    /// The merged table's header.
+    pub header: Vec<String>,
+    /// Every cell.
+    pub cells: Vec<Cell>,
+    /// The sweep file as given, the resolved base and provenance.
+    pub definition: serde_json::Value,
+    /// hdgan version, git revision.
+    pub provenance: serde_json::Value,
+}
+
+/// One finished cell on disk.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct CellFile {
+    identity: String,
+    result: CellResult,
+}
+
+/// FNV-1a, 64 bits, as hex: a stable fingerprint of a sweep's definition.
+fn fingerprint(bytes: &[u8]) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{h:016x}")
+}
+
+/// The record of `sweep` (what `sweep.json` holds).
+pub fn record(sweep: &Sweep) -> Result<SweepRecord> {
+    let definition = serde_json::json!({
+        "file": sweep.file,
+        "base": sweep.base,
+        "keys": sweep.keys,
+    });
+    let identity_src = serde_json::to_vec(&(&definition, &sweep.cells, sweep.header()))?;
+    Ok(SweepRecord {
+        name: sweep.name.clone(),
+        identity: fingerprint(&identity_src),
+        header: sweep.header(),
+        cells: sweep.cells.clone(),
+        definition,
+        provenance: crate::provenance::Provenance::new(&sweep.name)
+            .seed(sweep.file.seed)
+            .json(),
+    })
+}
+
+/// An open sweep folder.
+pub struct SweepDir {
+    root: PathBuf,
+    record: SweepRecord,
+}
+
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".tmp-{}-{name}", std::process::id()));
+    let mut f =
+        fs::File::create(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    drop(f);
+    fs::rename(&tmp, path).with_context(|| format!("cannot rename into {}", path.display()))?;
+    Ok(())
+}
+
+fn read_record(root: &Path) -> Result<Option<SweepRecord>, InputError> {
+    let p = root.join("sweep.json");
+    if !p.exists() {
+        return Ok(None);
+    }
+    let text = fs::read_to_string(&p)
+        .map_err(|e| InputError(format!("cannot read {}: {e}", p.display())))?;
+    serde_json::from_str(&text)
+        .map(Some)
+        .map_err(|e| InputError(format!("{} is not a sweep record: {e}", p.display())))
+}
+
+impl SweepDir {
+    /// Opens `root` for `sweep`: creates it (and `cells/`) when absent or empty, reuses it
+    /// when it holds this sweep, refuses it otherwise (another sweep, or other files).
+    /// Removes the temporary files that killed runs of this sweep left in `cells/`.
+    pub fn open(root: &Path, sweep: &Sweep) -> Result<Self, InputError> {
+        let rec = record(sweep).map_err(|e| InputError(e.to_string()))?;
+        let refuse = |why: &str| {
+            InputError(format!(
+                "`--out` {}: {why}; choose another folder",
+                root.display()
+            ))
+        };
+        if root.exists() {
+            if !root.is_dir() {
+                return Err(refuse("exists and is not a folder"));
+            }
+            match read_record(root)? {
+                Some(old) if old.identity == rec.identity => {}
+                Some(old) => {
+                    return Err(refuse(&format!(
+                        "holds another sweep (`{}`, identity {}; this one is {})",
+                        old.name, old.identity, rec.identity
+                    )));
+                }
+                None => {
+                    let empty = fs::read_dir(root)
+                        .map_err(|e| refuse(&e.to_string()))?
+                        .next()
+                        .is_none();
+                    if !empty {
+                        return Err(refuse("exists, is not empty and holds no sweep.json"));
+                    }
+                }
+            }
+        }
+        let cells = root.join("cells");
+        fs::create_dir_all(&cells).map_err(|e| refuse(&format!("cannot create it: {e}")))?;
+        let dir = Self {
+            root: root.to_owned(),
+            record: rec,
+        };
+        if !root.join("sweep.json").exists() {
+            let bytes =
+                serde_json::to_vec_pretty(&dir.record).map_err(|e| InputError(e.to_string()))?;
+            write_atomic(&root.join("sweep.json"), &bytes).map_err(|e| refuse(&e.to_string()))?;
+        }
+        for e in fs::read_dir(&cells)
+            .map_err(|e| refuse(&e.to_string()))?
+            .flatten()
+        {
+            if e.file_name().to_string_lossy().starts_with(".tmp-") {
+                fs::remove_file(e.path()).ok();
+            }
+        }
+        Ok(dir)
+    }
+
+    /// The folder.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn cell_path(root: &Path, i: usize) -> PathBuf {
+        root.join("cells").join(format!("{i:07}.json"))
+    }
+
+    /// Whether cell `i` has finished.
+    pub fn done(&self, i: usize) -> bool {
+        Self::cell_path(&self.root, i).exists()
+    }
+
+    /// Saves a finished cell (atomically).
+    pub fn save(&self, r: &CellResult) -> Result<()> {
+        let bytes = serde_json::to_vec(&CellFile {
+            identity: self.record.identity.clone(),
+            result: r.clone(),
+        })?;
+        write_atomic(&Self::cell_path(&self.root, r.index), &bytes)
+    }
+}
+
+/// Counts of a sweep folder's cells.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SweepStatus {
+    /// Cells in the sweep.
+    pub total: usize,
+    /// Finished.
+    pub done: usize,
+    /// Started and not finished (a temporary file exists: running now, or killed).
+    pub running: usize,
+    /// Neither.
+    pub missing: usize,
+    /// Finished cells that diverged.
+    pub diverged: usize,
+}
+
+fn not_a_sweep(root: &Path) -> InputError {
+    InputError(format!(
+        "{} is not a sweep folder (no sweep.json)",
+        root.display()
+    ))
+}
+
+/// Counts the finished, running and missing cells of the sweep folder `root`.
+pub fn status(root: &Path) -> Result<SweepStatus, InputError> {
+    let rec = read_record(root)?.ok_or_else(|| not_a_sweep(root))?;
+    let cells = root.join("cells");
+    let mut running = 0;
+    let mut finished = std::collections::BTreeSet::new();
+    if let Ok(entries) = fs::read_dir(&cells) {
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.starts_with(".tmp-") {
+                running += 1;
+            } else if let Some(i) = name
+                .strip_suffix(".json")
+                .and_then(|s| s.parse::<usize>().ok())
+            {
+                finished.insert(i);
+            }
+        }
+    }
+    let mut diverged = 0;
+    for &i in &finished {
+        if let Ok(c) = read_cell(root, &rec, i)
+            && c.status == "diverged"
+        {
+            diverged += 1;
+        }
+    }
+    let done = finished.len();
+    Ok(SweepStatus {
+        total: rec.cells.len(),
+        done,
+        running,
+        missing: rec.cells.len().saturating_sub(done + running),
+        diverged,
+    })
+}
+
+fn read_cell(root: &Path, rec: &SweepRecord, i: usize) -> Result<CellResult, InputError> {
+    let p = SweepDir::cell_path(root, i);
+    let text = fs::read_to_string(&p)
+        .map_err(|e| InputError(format!("cell {i}: cannot read {}: {e}", p.display())))?;
+    let c: CellFile = serde_json::from_str(&text).map_err(|e| {
+        InputError(format!(
+            "cell {i}: {} is not a cell result: {e}",
+            p.display()
+        ))
+    })?;
+    if c.identity != rec.identity || c.result.index != i {
+        return Err(InputError(format!(
+            "cell {i}: {} belongs to another sweep (identity {}, this folder's is {}); merge only folders of one sweep",
+            p.display(),
+            c.identity,
+            rec.identity
+        )));
+    }
+    let width = rec.header.len() - rec.cells.first().map_or(0, |c| c.values.len()) - 4;
+    if c.result.values.len() != width {
+        return Err(InputError(format!(
+            "cell {i}: {} has {} metric values, the sweep has {width}",
+            p.display(),
+            c.result.values.len()
+        )));
+    }
+    Ok(c.result)
+}
+
+/// One CSV field (quoted when it holds a comma, a quote or a line break).
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_owned()
+    }
+}
+
+fn csv_line(fields: impl IntoIterator<Item = String>) -> String {
+    let mut line = fields
+        .into_iter()
+        .map(|f| csv_field(&f))
+        .collect::<Vec<_>>()
+        .join(",");
+    line.push('\n');
+    line
+}
+
+/// Builds `table.csv` and `timings.csv` in the sweep folder `root` from its cell files.
+/// Every cell must have finished (the error counts the missing ones) and belong to this
+/// sweep. Returns the table's path.
+pub fn merge(root: &Path) -> Result<PathBuf, InputError> {
+    let rec = read_record(root)?.ok_or_else(|| not_a_sweep(root))?;
+    let missing: Vec<usize> = (0..rec.cells.len())
+        .filter(|&i| !SweepDir::cell_path(root, i).exists())
+        .collect();
+    if !missing.is_empty() {
+        return Err(InputError(format!(
+            "{}: {} of {} cells have not finished (first: {}); run the missing shards, then merge",
+            root.display(),
+            missing.len(),
+            rec.cells.len(),
+            missing[0]
+        )));
+    }
+    let mut table = csv_line(rec.header.iter().cloned());
+    let mut timings = csv_line(["cell".to_owned(), "seconds".to_owned()]);
+    for (i, c) in rec.cells.iter().enumerate() {
+        let r = read_cell(root, &rec, i)?;
+        let mut row = vec![c.index.to_string()];
+        row.extend(c.values.iter().cloned());
+        row.extend([
+            c.seed_index.to_string(),
+            c.seed.to_string(),
+            r.status.clone(),
+        ]);
+        row.extend(r.values);
+        table.push_str(&csv_line(row));
+        timings.push_str(&csv_line([i.to_string(), r.seconds.to_string()]));
+    }
+    let out = root.join("table.csv");
+    let io = |e: anyhow::Error| InputError(format!("{}: {e}", root.display()));
+    write_atomic(&out, table.as_bytes()).map_err(io)?;
+    write_atomic(&root.join("timings.csv"), timings.as_bytes()).map_err(io)?;
+    Ok(out)
+}
