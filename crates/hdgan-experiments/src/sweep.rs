@@ -443,6 +443,14 @@ fn metric_columns(metrics: &[String], d: usize) -> Vec<String> {
     cols
 }
 
+/// Where a sweep's cells report (a sweep folder, `hdgan_report::sweep::SweepDir`).
+pub trait CellSink: Sync {
+    /// Cell `i` starts.
+    fn started(&self, i: usize) -> anyhow::Result<()>;
+    /// A cell finished.
+    fn finished(&self, r: &CellResult) -> anyhow::Result<()>;
+}
+
 /// What one cell produced: `ok` or `diverged`, the metric values as text (in
 /// [`Sweep::columns`] order; empty where undefined) and the wall time.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -469,15 +477,16 @@ impl Sweep {
     }
 
     /// Runs the cells `cells` in parallel on `threads` workers (one cell per worker at a
-    /// time, each on one thread), handing each result to `save` as it finishes; progress
-    /// counts cells. Stops at the first error or when `ctl` is cancelled (the cells saved so
-    /// far stay saved). Returns how many cells ran.
+    /// time, each on one thread), telling `sink` when each starts and handing it each
+    /// result as it finishes; progress counts cells. Stops at the first error or when `ctl`
+    /// is cancelled (the cells finished so far stay with the sink). Returns how many cells
+    /// ran.
     pub fn run_cells(
         &self,
         cells: &[usize],
         threads: Option<usize>,
         ctl: Control<'_>,
-        save: &(dyn Fn(&CellResult) -> anyhow::Result<()> + Sync),
+        sink: &dyn CellSink,
     ) -> anyhow::Result<usize> {
         use rayon::prelude::*;
         ctl.begin("sweep", cells.len() as u64, "cells");
@@ -492,8 +501,9 @@ impl Sweep {
                     if ctl.cancelled() {
                         anyhow::bail!("cancelled");
                     }
+                    sink.started(i)?;
                     let r = self.run_cell(i, quiet)?;
-                    save(&r)?;
+                    sink.finished(&r)?;
                     ctl.advance(1);
                     Ok(())
                 })
@@ -528,12 +538,14 @@ impl Sweep {
         cell_config(&self.name, &self.base, &self.keys, &point, c, self.engine)
     }
 
-    /// Runs cell `i` (one member, one thread) and computes its metrics. A divergence is a
+    /// Runs cell `i` (one member, on the calling thread) and computes its metrics. A divergence is a
     /// result (`diverged`, with its time), not an error.
     pub fn run_cell(&self, i: usize, ctl: Control<'_>) -> anyhow::Result<CellResult> {
         let valid = self.valid(i)?;
         let start = std::time::Instant::now();
-        let outcome = simulate(&valid, Some(1), ctl);
+        // On the calling worker (threads None): a nested pool would let this worker start
+        // other cells while it waits.
+        let outcome = simulate(&valid, None, ctl);
         let seconds = start.elapsed().as_secs_f64();
         let (status, values) = match outcome {
             Ok(run) => {

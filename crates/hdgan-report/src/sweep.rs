@@ -5,8 +5,10 @@
 //!   when the folder is created.
 //! - `cells/<index>.json`: one file per finished cell, written to a temporary name and
 //!   renamed, so a file is either complete or absent. A rerun skips the cells that have
-//!   one; a cell killed halfway leaves only a temporary file (`.tmp-*`, removed by the next
-//!   run of the sweep) and is redone from the start.
+//!   one; a cell killed halfway has none and is redone from the start. While a cell runs,
+//!   `cells/<index>.started` marks it (removed when its result is saved; a killed run
+//!   leaves it, and [`status`] counts it as running or interrupted). Temporary files
+//!   (`.tmp-<pid>-*`) are never read; one left by a killed process is harmless.
 //! - `table.csv` (one row per cell: cell, the axis values, seed_index, seed, status, the
 //!   metrics) and `timings.csv` (cell, wall seconds), written by [`merge`]. The table's
 //!   bytes depend only on the sweep, never on how the cells were split into shards or in
@@ -18,7 +20,7 @@
 
 use anyhow::{Context, Result};
 use hdgan_experiments::InputError;
-use hdgan_experiments::sweep::{Cell, CellResult, Sweep};
+use hdgan_experiments::sweep::{Cell, CellResult, CellSink, Sweep};
 use serde::{Deserialize, Serialize};
 use std::fs;
 use std::io::Write;
@@ -158,14 +160,6 @@ impl SweepDir {
                 serde_json::to_vec_pretty(&dir.record).map_err(|e| InputError(e.to_string()))?;
             write_atomic(&root.join("sweep.json"), &bytes).map_err(|e| refuse(&e.to_string()))?;
         }
-        for e in fs::read_dir(&cells)
-            .map_err(|e| refuse(&e.to_string()))?
-            .flatten()
-        {
-            if e.file_name().to_string_lossy().starts_with(".tmp-") {
-                fs::remove_file(e.path()).ok();
-            }
-        }
         Ok(dir)
     }
 
@@ -183,13 +177,26 @@ impl SweepDir {
         Self::cell_path(&self.root, i).exists()
     }
 
-    /// Saves a finished cell (atomically).
-    pub fn save(&self, r: &CellResult) -> Result<()> {
+    fn marker(&self, i: usize) -> PathBuf {
+        self.root.join("cells").join(format!("{i:07}.started"))
+    }
+}
+
+impl CellSink for SweepDir {
+    fn started(&self, i: usize) -> Result<()> {
+        fs::write(self.marker(i), b"")
+            .with_context(|| format!("cannot write {}", self.marker(i).display()))
+    }
+
+    /// Saves a finished cell (atomically), then removes its start marker.
+    fn finished(&self, r: &CellResult) -> Result<()> {
         let bytes = serde_json::to_vec(&CellFile {
             identity: self.record.identity.clone(),
             result: r.clone(),
         })?;
-        write_atomic(&Self::cell_path(&self.root, r.index), &bytes)
+        write_atomic(&Self::cell_path(&self.root, r.index), &bytes)?;
+        fs::remove_file(self.marker(r.index)).ok();
+        Ok(())
     }
 }
 
@@ -200,7 +207,7 @@ pub struct SweepStatus {
     pub total: usize,
     /// Finished.
     pub done: usize,
-    /// Started and not finished (a temporary file exists: running now, or killed).
+    /// Started and not finished (running now, or killed).
     pub running: usize,
     /// Neither.
     pub missing: usize,
@@ -219,21 +226,23 @@ fn not_a_sweep(root: &Path) -> InputError {
 pub fn status(root: &Path) -> Result<SweepStatus, InputError> {
     let rec = read_record(root)?.ok_or_else(|| not_a_sweep(root))?;
     let cells = root.join("cells");
-    let mut running = 0;
+    let mut started = std::collections::BTreeSet::new();
     let mut finished = std::collections::BTreeSet::new();
     if let Ok(entries) = fs::read_dir(&cells) {
         for e in entries.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
-            if name.starts_with(".tmp-") {
-                running += 1;
-            } else if let Some(i) = name
-                .strip_suffix(".json")
-                .and_then(|s| s.parse::<usize>().ok())
-            {
+            let index = |suffix: &str| {
+                name.strip_suffix(suffix)
+                    .and_then(|s| s.parse::<usize>().ok())
+            };
+            if let Some(i) = index(".json") {
                 finished.insert(i);
+            } else if let Some(i) = index(".started") {
+                started.insert(i);
             }
         }
     }
+    let running = started.difference(&finished).count();
     let mut diverged = 0;
     for &i in &finished {
         if let Ok(c) = read_cell(root, &rec, i)

@@ -39,9 +39,7 @@ pub fn execute(
         mine.len() - todo.len(),
         steps
     );
-    with_control(progress, |ctl| {
-        sweep.run_cells(&todo, threads, ctl, &|r| dir.save(r))
-    })?;
+    with_control(progress, |ctl| sweep.run_cells(&todo, threads, ctl, &dir))?;
     let st = status(&root)?;
     if st.done == st.total {
         let table = merge(&root)?;

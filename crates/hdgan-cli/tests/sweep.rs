@@ -1,0 +1,272 @@
+//! `hdgan sweep`: shards merge to the unsharded table byte for byte, a killed shard
+//! resumes, bad sweeps are refused before any work, a diverging cell is a row.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+fn hdgan(args: &[&str], cwd: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_hdgan"))
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .expect("run hdgan")
+}
+
+/// Writes the base config (Figure 1's model, `n`, horizon `t_end`) and a sweep over n and
+/// tau with two seeds (12 cells), `extra` appended to the sweep's top-level keys.
+fn fixture(dir: &Path, t_end: f64, engine: &str, extra: &str) -> PathBuf {
+    fs::write(
+        dir.join("base.toml"),
+        hdgan_experiments::reference::figure1_text("base", 7, 200, t_end, 0.5, 1),
+    )
+    .unwrap();
+    let p = dir.join("grid.toml");
+    fs::write(
+        &p,
+        format!(
+            r#"seed = 9
+seeds = 2
+base = "base.toml"
+engine = "{engine}"
+metrics = ["ode_error", "end", "tail", "ode_end", "phase", "alignment", "divergence_time"]
+{extra}
+[[axis]]
+key = "model.n"
+values = [100, 200]
+
+[[axis]]
+key = "model.tau"
+linspace = [0.1, 0.3, 3]
+"#
+        ),
+    )
+    .unwrap();
+    p
+}
+
+fn ok(o: &Output) {
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+#[test]
+fn shards_in_any_order_merge_to_the_unsharded_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = fixture(dir.path(), 3.0, "gram", "");
+    let f = file.to_str().unwrap();
+    ok(&hdgan(&["sweep", f, "--out", "whole", "-q"], dir.path()));
+    for k in ["2/3", "0/3", "1/3"] {
+        ok(&hdgan(
+            &[
+                "sweep",
+                f,
+                "--out",
+                "parts",
+                "--shard",
+                k,
+                "-q",
+                "--threads",
+                "1",
+            ],
+            dir.path(),
+        ));
+    }
+    ok(&hdgan(&["sweep", "merge", "parts", "-q"], dir.path()));
+    let whole = fs::read_to_string(dir.path().join("whole/table.csv")).unwrap();
+    assert_eq!(
+        whole,
+        fs::read_to_string(dir.path().join("parts/table.csv")).unwrap()
+    );
+    let mut lines = whole.lines();
+    assert!(
+        lines
+            .next()
+            .unwrap()
+            .starts_with("cell,model.n,model.tau,seed_index,seed,status,ode_error,end_P11")
+    );
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    assert_eq!(rows.len(), 12);
+    // Cross order (n outermost, seeds innermost), distinct seeds, every cell ran.
+    assert_eq!((rows[0][1], rows[0][2], rows[0][3]), ("100", "0.1", "0"));
+    assert_eq!((rows[11][1], rows[11][2], rows[11][3]), ("200", "0.3", "1"));
+    let seeds: std::collections::BTreeSet<&str> = rows.iter().map(|r| r[4]).collect();
+    assert_eq!(seeds.len(), 12);
+    assert!(
+        rows.iter()
+            .all(|r| r[5] == "ok" && r[6].parse::<f64>().unwrap() > 0.0)
+    );
+    let st = hdgan(&["sweep", "status", "parts"], dir.path());
+    ok(&st);
+    assert!(String::from_utf8_lossy(&st.stdout).contains("12 cells: 12 done"));
+}
+
+#[test]
+fn a_killed_shard_resumes_and_gives_the_same_table() {
+    let dir = tempfile::tempdir().unwrap();
+    // The full engine, so that a cell lasts long enough to be killed in the middle.
+    let file = fixture(dir.path(), 40.0, "full", "");
+    let f = file.to_str().unwrap();
+    let cells = dir.path().join("killed/cells");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hdgan"))
+        .args(["sweep", f, "--out", "killed", "-q", "--threads", "1"])
+        .current_dir(dir.path())
+        .spawn()
+        .unwrap();
+    // Kill it once a cell has finished and another has started.
+    let start = Instant::now();
+    let has = |suffix: &str| {
+        fs::read_dir(&cells).is_ok_and(|d| {
+            d.flatten()
+                .any(|e| e.file_name().to_string_lossy().ends_with(suffix))
+        })
+    };
+    while !(has(".json") && has(".started")) {
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "no cell finished"
+        );
+        assert!(child.try_wait().unwrap().is_none(), "the sweep ended first");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let st = hdgan(&["sweep", "status", "killed"], dir.path());
+    ok(&st);
+    let text = String::from_utf8_lossy(&st.stdout).into_owned();
+    assert!(text.contains("1 running or interrupted"), "{text}");
+    assert!(!dir.path().join("killed/table.csv").exists());
+    let merge = hdgan(&["sweep", "merge", "killed"], dir.path());
+    assert_eq!(merge.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&merge.stderr).contains("have not finished"));
+    ok(&hdgan(&["sweep", f, "--out", "killed", "-q"], dir.path()));
+    ok(&hdgan(&["sweep", f, "--out", "clean", "-q"], dir.path()));
+    assert_eq!(
+        fs::read(dir.path().join("killed/table.csv")).unwrap(),
+        fs::read(dir.path().join("clean/table.csv")).unwrap()
+    );
+}
+
+/// Runs `hdgan sweep` on the fixture with `from` replaced by `to` in the sweep file and
+/// checks: exit 2, one stderr line naming `key`, no output folder.
+fn refused(from: &str, to: &str, key: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = fixture(dir.path(), 3.0, "gram", "");
+    let text = fs::read_to_string(&file).unwrap();
+    assert!(text.contains(from), "fixture lacks {from:?}");
+    fs::write(&file, text.replacen(from, to, 1)).unwrap();
+    let o = hdgan(
+        &["sweep", file.to_str().unwrap(), "--out", "r", "-q"],
+        dir.path(),
+    );
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{to}: {stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains(key), "{to}: {stderr}");
+    assert!(!dir.path().join("r").exists(), "{to}: folder written");
+}
+
+#[test]
+fn bad_sweeps_are_refused_before_any_work() {
+    refused("key = \"model.tau\"", "key = \"model.tua\"", "tua");
+    refused("values = [100, 200]", "values = []", "model.n");
+    refused(
+        "linspace = [0.1, 0.3, 3]",
+        "linspace = [0.1, 0.3, 0]",
+        "model.tau",
+    );
+    refused("linspace = [0.1, 0.3, 3]", "values = [0.2, -1.0]", "tau");
+    refused("seeds = 2", "seeds = 0", "seeds");
+    refused("\"ode_error\",", "\"ode_eror\",", "metrics");
+    refused("engine = \"gram\"", "engine = \"warp\"", "engine");
+    refused("seed = 9", "seed = 9\ncombine = \"zip\"", "zipped");
+    refused("key = \"model.tau\"", "key = \"seed\"", "seeds");
+}
+
+#[test]
+fn shards_out_of_range_and_mixed_folders_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = fixture(dir.path(), 3.0, "gram", "");
+    let f = file.to_str().unwrap();
+    for shard in ["3/3", "1/0", "x"] {
+        let o = hdgan(&["sweep", f, "--shard", shard, "--out", "s"], dir.path());
+        assert_eq!(o.status.code(), Some(2), "{shard}");
+        assert!(String::from_utf8_lossy(&o.stderr).contains("--shard"));
+        assert!(!dir.path().join("s").exists());
+    }
+    ok(&hdgan(&["sweep", f, "--out", "a", "-q"], dir.path()));
+    // Another sweep (another seed): refused in a's folder; a cell of it copied into a
+    // makes a's merge fail.
+    let other = dir.path().join("other.toml");
+    fs::write(
+        &other,
+        fs::read_to_string(&file)
+            .unwrap()
+            .replacen("seed = 9", "seed = 10", 1),
+    )
+    .unwrap();
+    let o = hdgan(
+        &["sweep", other.to_str().unwrap(), "--out", "a", "-q"],
+        dir.path(),
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("another sweep"));
+    ok(&hdgan(
+        &["sweep", other.to_str().unwrap(), "--out", "b", "-q"],
+        dir.path(),
+    ));
+    fs::copy(
+        dir.path().join("b/cells/0000003.json"),
+        dir.path().join("a/cells/0000003.json"),
+    )
+    .unwrap();
+    let o = hdgan(&["sweep", "merge", "a"], dir.path());
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("another sweep"));
+    // A folder that is not a sweep's is neither merged nor used.
+    fs::create_dir(dir.path().join("mine")).unwrap();
+    fs::write(dir.path().join("mine/notes.txt"), "keep").unwrap();
+    let o = hdgan(&["sweep", f, "--out", "mine", "-q"], dir.path());
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(
+        fs::read_to_string(dir.path().join("mine/notes.txt")).unwrap(),
+        "keep"
+    );
+    assert_eq!(
+        hdgan(&["sweep", "merge", "mine"], dir.path()).status.code(),
+        Some(2)
+    );
+}
+
+#[test]
+fn a_diverging_cell_is_a_row() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(
+        dir.path().join("base.toml"),
+        hdgan_experiments::reference::figure1_text("base", 7, 200, 50.0, 0.5, 1)
+            .replace("tau = 0.2", "tau = 40.0")
+            .replace("[sim]", "[sim]\nblowup = 1e6"),
+    )
+    .unwrap();
+    let file = dir.path().join("div.toml");
+    fs::write(
+        &file,
+        "base = \"base.toml\"\nmetrics = [\"end\", \"divergence_time\"]\n[[axis]]\nkey = \"model.lambda\"\nvalues = [\"inf\", 0.0]\n",
+    )
+    .unwrap();
+    ok(&hdgan(
+        &["sweep", file.to_str().unwrap(), "--out", "d", "-q"],
+        dir.path(),
+    ));
+    let table = fs::read_to_string(dir.path().join("d/table.csv")).unwrap();
+    let rows: Vec<Vec<&str>> = table
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect())
+        .collect();
+    assert_eq!(rows[0][4], "ok");
+    assert_eq!(rows[0].last(), Some(&""));
+    assert_eq!(rows[1][4], "diverged");
+    let t: f64 = rows[1].last().unwrap().parse().unwrap();
+    assert!(t > 0.0 && t < 50.0, "{t}");
+}
