@@ -110,7 +110,8 @@ enum Command {
         /// The sweep file (TOML).
         #[arg(required = true)]
         file: Option<PathBuf>,
-        /// Output folder (default out/sweep-<name>); a rerun with the same folder resumes.
+        /// Output folder (default out/<sweep file stem>); a rerun with the same folder
+        /// resumes.
         #[arg(long)]
         out: Option<PathBuf>,
         /// Run only cells i with i mod N = K ("K/N").

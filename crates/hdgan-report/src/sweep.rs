@@ -139,18 +139,22 @@ impl SweepDir {
                     )));
                 }
                 None => {
+                    // Empty, or holding only the temporary sweep.json of a shard that is
+                    // creating the folder at this moment (shards of a job array start
+                    // together).
                     let empty = fs::read_dir(root)
                         .map_err(|e| refuse(&e.to_string()))?
-                        .next()
-                        .is_none();
+                        .flatten()
+                        .all(|e| e.file_name().to_string_lossy().starts_with(".tmp-"));
                     if !empty {
                         return Err(refuse("exists, is not empty and holds no sweep.json"));
                     }
                 }
             }
         }
-        let cells = root.join("cells");
-        fs::create_dir_all(&cells).map_err(|e| refuse(&format!("cannot create it: {e}")))?;
+        // sweep.json first, then cells/: a folder with anything but temporary files in it
+        // already has its record.
+        fs::create_dir_all(root).map_err(|e| refuse(&format!("cannot create it: {e}")))?;
         let dir = Self {
             root: root.to_owned(),
             record: rec,
@@ -160,6 +164,8 @@ impl SweepDir {
                 serde_json::to_vec_pretty(&dir.record).map_err(|e| InputError(e.to_string()))?;
             write_atomic(&root.join("sweep.json"), &bytes).map_err(|e| refuse(&e.to_string()))?;
         }
+        fs::create_dir_all(root.join("cells"))
+            .map_err(|e| refuse(&format!("cannot create it: {e}")))?;
         Ok(dir)
     }
 
@@ -328,6 +334,7 @@ pub fn merge(root: &Path) -> Result<PathBuf, InputError> {
     }
     let mut table = csv_line(rec.header.iter().cloned());
     let mut timings = csv_line(["cell".to_owned(), "seconds".to_owned()]);
+    let mut results = Vec::with_capacity(rec.cells.len());
     for (i, c) in rec.cells.iter().enumerate() {
         let r = read_cell(root, &rec, i)?;
         let mut row = vec![c.index.to_string()];
@@ -337,13 +344,177 @@ pub fn merge(root: &Path) -> Result<PathBuf, InputError> {
             c.seed.to_string(),
             r.status.clone(),
         ]);
-        row.extend(r.values);
+        row.extend(r.values.iter().cloned());
         table.push_str(&csv_line(row));
         timings.push_str(&csv_line([i.to_string(), r.seconds.to_string()]));
+        results.push(r);
     }
     let out = root.join("table.csv");
     let io = |e: anyhow::Error| InputError(format!("{}: {e}", root.display()));
     write_atomic(&out, table.as_bytes()).map_err(io)?;
     write_atomic(&root.join("timings.csv"), timings.as_bytes()).map_err(io)?;
+    let points = summarise(&rec, &results);
+    write_atomic(
+        &root.join("summary.csv"),
+        summary_csv(&rec, &points).as_bytes(),
+    )
+    .map_err(io)?;
+    if let Some(fig) = error_figure(&rec, &points) {
+        crate::plot::render(
+            &fig,
+            &root.join("ode_error.svg"),
+            &root.join("ode_error.png"),
+        )
+        .map_err(io)?;
+    }
     Ok(out)
+}
+
+/// The cells of one point of the axes: its values, the cell count, the diverged count, and
+/// per metric column the mean and sample sd of its numeric entries (None when a column
+/// has text or no entries).
+struct Point {
+    values: Vec<String>,
+    cells: usize,
+    diverged: usize,
+    stats: Vec<Option<(f64, f64)>>,
+}
+
+/// Groups the cells by their axis values (in cell order) and summarises each metric.
+fn summarise(rec: &SweepRecord, results: &[CellResult]) -> Vec<Point> {
+    let mut points: Vec<(Vec<String>, Vec<&CellResult>)> = Vec::new();
+    for (c, r) in rec.cells.iter().zip(results) {
+        match points.iter_mut().find(|(v, _)| *v == c.values) {
+            Some((_, rs)) => rs.push(r),
+            None => points.push((c.values.clone(), vec![r])),
+        }
+    }
+    points
+        .into_iter()
+        .map(|(values, rs)| {
+            let width = rs[0].values.len();
+            let stats = (0..width)
+                .map(|k| {
+                    let xs: Option<Vec<f64>> = rs
+                        .iter()
+                        .map(|r| r.values[k].as_str())
+                        .filter(|v| !v.is_empty())
+                        .map(|v| v.parse().ok())
+                        .collect();
+                    let xs = xs.filter(|x| !x.is_empty())?;
+                    let m = xs.iter().sum::<f64>() / xs.len() as f64;
+                    let sd = if xs.len() > 1 {
+                        (xs.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (xs.len() - 1) as f64)
+                            .sqrt()
+                    } else {
+                        0.0
+                    };
+                    Some((m, sd))
+                })
+                .collect();
+            Point {
+                cells: rs.len(),
+                diverged: rs.iter().filter(|r| r.status == "diverged").count(),
+                values,
+                stats,
+            }
+        })
+        .collect()
+}
+
+/// `summary.csv`: one row per point of the axes: its values, cells, diverged, and the mean
+/// and sd of every numeric metric column.
+fn summary_csv(rec: &SweepRecord, points: &[Point]) -> String {
+    let axes = rec.cells.first().map_or(0, |c| c.values.len());
+    let metrics = &rec.header[axes + 4..];
+    let numeric: Vec<usize> = (0..metrics.len())
+        .filter(|&k| points.iter().any(|p| p.stats[k].is_some()))
+        .collect();
+    let mut head: Vec<String> = rec.header[1..=axes].to_vec();
+    head.extend(["cells".to_owned(), "diverged".to_owned()]);
+    for &k in &numeric {
+        head.extend([format!("{}_mean", metrics[k]), format!("{}_sd", metrics[k])]);
+    }
+    let mut text = csv_line(head);
+    for p in points {
+        let mut row = p.values.clone();
+        row.extend([p.cells.to_string(), p.diverged.to_string()]);
+        for &k in &numeric {
+            match p.stats[k] {
+                Some((m, sd)) => row.extend([m.to_string(), sd.to_string()]),
+                None => row.extend([String::new(), String::new()]),
+            }
+        }
+        text.push_str(&csv_line(row));
+    }
+    text
+}
+
+/// Theorem 1's picture when the sweep records `ode_error` and its first axis is numeric
+/// and positive: log10 of the mean distance from the ODE against log10 of the first axis
+/// (one series per value of the other axes), with the least-squares slope in the legend.
+fn error_figure(rec: &SweepRecord, points: &[Point]) -> Option<crate::plot::Figure> {
+    use crate::plot::{Figure, PALETTE, Series, Style};
+    let axes = rec.cells.first().map_or(0, |c| c.values.len());
+    if axes == 0 {
+        return None;
+    }
+    let k = rec.header[axes + 4..]
+        .iter()
+        .position(|c| c == "ode_error")?;
+    // (values of the other axes, points (log10 x, log10 mean))
+    type Group = (Vec<String>, Vec<(f64, f64)>);
+    let mut groups: Vec<Group> = Vec::new();
+    for p in points {
+        let x: f64 = p.values[0].parse().ok().filter(|x: &f64| *x > 0.0)?;
+        let Some((m, _)) = p.stats[k] else { continue };
+        if m <= 0.0 {
+            continue;
+        }
+        let rest = p.values[1..].to_vec();
+        match groups.iter_mut().find(|(r, _)| *r == rest) {
+            Some((_, pts)) => pts.push((x.log10(), m.log10())),
+            None => groups.push((rest, vec![(x.log10(), m.log10())])),
+        }
+    }
+    let series = groups
+        .iter()
+        .enumerate()
+        .map(|(gi, (rest, pts))| {
+            let slope = if pts.len() > 1 {
+                let n = pts.len() as f64;
+                let mx = pts.iter().map(|p| p.0).sum::<f64>() / n;
+                let my = pts.iter().map(|p| p.1).sum::<f64>() / n;
+                let sxy: f64 = pts.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
+                let sxx: f64 = pts.iter().map(|p| (p.0 - mx).powi(2)).sum();
+                format!(", slope {:.3}", sxy / sxx)
+            } else {
+                String::new()
+            };
+            let label = rec.header[2..=axes]
+                .iter()
+                .zip(rest)
+                .map(|(key, v)| format!("{key} = {v}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let label = if label.is_empty() {
+                "mean over seeds".to_owned()
+            } else {
+                label
+            };
+            Series {
+                label: format!("{label}{slope}"),
+                color: PALETTE[gi % PALETTE.len()],
+                style: Style::Line,
+                points: pts.clone(),
+            }
+        })
+        .collect();
+    Some(Figure {
+        title: format!("{}: distance from the ODE", rec.name),
+        x_label: format!("log10 {}", rec.header[1]),
+        y_label: "log10 mean max_t |sim - ODE|".into(),
+        series,
+        ..Figure::default()
+    })
 }

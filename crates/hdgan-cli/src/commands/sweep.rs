@@ -22,7 +22,7 @@ pub fn execute(
         Some(s) => Some(parse_shard(s)?),
         None => slurm_shard()?,
     };
-    let root = out.unwrap_or_else(|| PathBuf::from("out").join(format!("sweep-{}", sweep.name)));
+    let root = out.unwrap_or_else(|| PathBuf::from("out").join(&sweep.name));
     let mine = shard_cells(sweep.cells.len(), shard.unwrap_or((0, 1)));
     let dir = SweepDir::open(&root, &sweep)?;
     let todo: Vec<usize> = mine.iter().copied().filter(|&i| !dir.done(i)).collect();
