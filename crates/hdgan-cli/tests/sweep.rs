@@ -270,3 +270,56 @@ fn a_diverging_cell_is_a_row() {
     let t: f64 = rows[1].last().unwrap().parse().unwrap();
     assert!(t > 0.0 && t < 50.0, "{t}");
 }
+
+#[test]
+fn submit_dry_run_prints_the_array_script_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = fixture(dir.path(), 3.0, "gram", "");
+    let o = hdgan(
+        &[
+            "sweep",
+            "submit",
+            file.to_str().unwrap(),
+            "--slurm",
+            "--shards",
+            "4",
+            "--cpus",
+            "2",
+            "--time",
+            "00:10:00",
+            "--out",
+            "sl",
+            "--dry-run",
+        ],
+        dir.path(),
+    );
+    ok(&o);
+    let script = String::from_utf8_lossy(&o.stdout);
+    for line in [
+        "#SBATCH --array=0-3",
+        "#SBATCH --cpus-per-task=2",
+        "#SBATCH --time=00:10:00",
+        "/sl/logs/shard-%a.log",
+        "--threads 2",
+        "grid.toml",
+    ] {
+        assert!(script.contains(line), "{line}: {script}");
+    }
+    assert!(!dir.path().join("sl").exists());
+    for (flag, bad) in [("--shards", "0"), ("--cpus", "0"), ("--time", "1 h")] {
+        let o = hdgan(
+            &[
+                "sweep",
+                "submit",
+                file.to_str().unwrap(),
+                "--slurm",
+                flag,
+                bad,
+                "--dry-run",
+            ],
+            dir.path(),
+        );
+        assert_eq!(o.status.code(), Some(2), "{flag}");
+        assert!(String::from_utf8_lossy(&o.stderr).contains(flag));
+    }
+}

@@ -360,12 +360,14 @@ pub fn merge(root: &Path) -> Result<PathBuf, InputError> {
     )
     .map_err(io)?;
     if let Some(fig) = error_figure(&rec, &points) {
-        crate::plot::render(
-            &fig,
-            &root.join("ode_error.svg"),
-            &root.join("ode_error.png"),
-        )
-        .map_err(io)?;
+        // Drawn under temporary names and renamed: the last shards of an array may merge
+        // at the same moment.
+        let tmp = |ext: &str| root.join(format!(".tmp-{}-ode_error.{ext}", std::process::id()));
+        crate::plot::render(&fig, &tmp("svg"), &tmp("png")).map_err(io)?;
+        for ext in ["svg", "png"] {
+            fs::rename(tmp(ext), root.join(format!("ode_error.{ext}")))
+                .map_err(|e| io(e.into()))?;
+        }
     }
     Ok(out)
 }

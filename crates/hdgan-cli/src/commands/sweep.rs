@@ -4,6 +4,7 @@
 use crate::outln;
 use crate::progress::{Progress, with_control};
 use anyhow::Result;
+use hdgan_experiments::InputError;
 use hdgan_experiments::sweep::{load, parse_shard, shard_cells, slurm_shard};
 use hdgan_report::sweep::{SweepDir, merge, status};
 use std::path::{Path, PathBuf};
@@ -22,7 +23,7 @@ pub fn execute(
         Some(s) => Some(parse_shard(s)?),
         None => slurm_shard()?,
     };
-    let root = out.unwrap_or_else(|| PathBuf::from("out").join(&sweep.name));
+    let root = out.unwrap_or_else(|| default_out(&sweep.name));
     let mine = shard_cells(sweep.cells.len(), shard.unwrap_or((0, 1)));
     let dir = SweepDir::open(&root, &sweep)?;
     let todo: Vec<usize> = mine.iter().copied().filter(|&i| !dir.done(i)).collect();
@@ -79,6 +80,123 @@ pub fn status_dir(root: &Path) -> Result<()> {
         st.diverged,
         st.running,
         st.missing
+    );
+    Ok(())
+}
+
+fn default_out(name: &str) -> PathBuf {
+    PathBuf::from("out").join(name)
+}
+
+/// `hdgan sweep submit --slurm`.
+pub struct Submit {
+    /// The sweep file.
+    pub file: PathBuf,
+    /// Array tasks.
+    pub shards: usize,
+    /// `--partition`.
+    pub partition: Option<String>,
+    /// `--time`.
+    pub time: Option<String>,
+    /// `--cpus-per-task`, also the task's `--threads`.
+    pub cpus: usize,
+    /// The sweep folder.
+    pub out: Option<PathBuf>,
+    /// Print only.
+    pub dry_run: bool,
+}
+
+/// A value for a bash script, single-quoted.
+fn quoted(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+/// Writes the job-array script into the sweep folder and submits it (or prints it).
+pub fn submit(a: &Submit) -> Result<()> {
+    let sweep = load(&a.file)?;
+    let bad = |flag: &str, rule: &str| InputError(format!("`{flag}` {rule}"));
+    if a.shards == 0 {
+        return Err(bad("--shards", "must be >= 1").into());
+    }
+    if a.cpus == 0 {
+        return Err(bad("--cpus", "must be >= 1").into());
+    }
+    for (flag, v) in [("--partition", &a.partition), ("--time", &a.time)] {
+        if let Some(v) = v
+            && (v.is_empty() || v.chars().any(|c| c.is_whitespace() || c == '\''))
+        {
+            return Err(bad(flag, "must be one word without quotes").into());
+        }
+    }
+    let abs = |p: &Path| -> Result<PathBuf> {
+        Ok(if p.is_absolute() {
+            p.to_owned()
+        } else {
+            std::env::current_dir()?.join(p)
+        })
+    };
+    let root = abs(&a.out.clone().unwrap_or_else(|| default_out(&sweep.name)))?;
+    let file = abs(&a.file)?;
+    let exe = std::env::current_exe()?;
+    let shards = a.shards.min(sweep.cells.len());
+    let mut script = format!(
+        "#!/bin/bash\n# hdgan sweep {name}: {cells} cells in {shards} array tasks; each task runs the cells\n\
+         # i with i mod {shards} = SLURM_ARRAY_TASK_ID (hdgan reads the array variables).\n\
+         #SBATCH --job-name=hdgan-{name}\n#SBATCH --array=0-{last}\n#SBATCH --cpus-per-task={cpus}\n\
+         #SBATCH --output={logs}/shard-%a.log\n",
+        name = sweep.name,
+        cells = sweep.cells.len(),
+        last = shards - 1,
+        cpus = a.cpus,
+        logs = root.join("logs").display(),
+    );
+    if let Some(p) = &a.partition {
+        script.push_str(&format!("#SBATCH --partition={p}\n"));
+    }
+    if let Some(t) = &a.time {
+        script.push_str(&format!("#SBATCH --time={t}\n"));
+    }
+    script.push_str(&format!(
+        "set -euo pipefail\nexec {} sweep {} --out {} --threads {}\n",
+        quoted(&exe.display().to_string()),
+        quoted(&file.display().to_string()),
+        quoted(&root.display().to_string()),
+        a.cpus
+    ));
+    if a.dry_run {
+        outln!("{script}");
+        return Ok(());
+    }
+    let sbatch = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join("sbatch").is_file()))
+        .unwrap_or(false);
+    if !sbatch {
+        return Err(bad(
+            "--slurm",
+            "needs sbatch on PATH (not found); --dry-run prints the script",
+        )
+        .into());
+    }
+    SweepDir::open(&root, &sweep)?;
+    std::fs::create_dir_all(root.join("logs"))?;
+    let path = root.join("submit.sbatch");
+    std::fs::write(&path, &script)?;
+    let out = std::process::Command::new("sbatch")
+        .arg("--parsable")
+        .arg(&path)
+        .output()?;
+    if !out.status.success() {
+        anyhow::bail!(
+            "sbatch failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    let job = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    outln!(
+        "submitted job {job}: {} cells in {shards} tasks; `hdgan sweep status {}` follows it, `hdgan sweep merge {}` builds the table",
+        sweep.cells.len(),
+        root.display(),
+        root.display()
     );
     Ok(())
 }
