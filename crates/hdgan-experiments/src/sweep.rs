@@ -489,22 +489,46 @@ impl Sweep {
         sink: &dyn CellSink,
     ) -> anyhow::Result<usize> {
         use rayon::prelude::*;
-        ctl.begin("sweep", cells.len() as u64, "cells");
+        use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+        let steps: Vec<u64> = cells
+            .iter()
+            .map(|&i| self.valid(i).map(|v| v.schedule.steps))
+            .collect::<Result<_, _>>()?;
+        let total: u64 = steps.iter().sum();
+        let workers = threads
+            .unwrap_or_else(rayon::current_num_threads)
+            .min(cells.len().max(1)) as f64;
+        ctl.begin("sweep", total, "steps");
         let quiet = Control {
             progress: None,
             cancel: ctl.cancel,
         };
+        let done = AtomicU64::new(0);
+        let calibrated = AtomicBool::new(false);
         let ran = crate::with_threads(threads, || {
             cells
                 .par_iter()
-                .map(|&i| -> anyhow::Result<()> {
+                .zip(&steps)
+                .map(|(&i, &k)| -> anyhow::Result<()> {
                     if ctl.cancelled() {
                         anyhow::bail!("cancelled");
                     }
                     sink.started(i)?;
                     let r = self.run_cell(i, quiet)?;
                     sink.finished(&r)?;
-                    ctl.advance(1);
+                    let so_far = done.fetch_add(k, Ordering::Relaxed) + k;
+                    if k > 0 && r.seconds > 0.0 && !calibrated.swap(true, Ordering::Relaxed) {
+                        // The first finished cell calibrates the per-step cost.
+                        let per = r.seconds / k as f64;
+                        ctl.note(&format!(
+                            "calibration: {:.3} us per step (cell {i}); about {:.0} s for the remaining {} steps on {} workers",
+                            per * 1e6,
+                            per * (total - so_far.min(total)) as f64 / workers,
+                            total - so_far.min(total),
+                            workers
+                        ));
+                    }
+                    ctl.advance(k);
                     Ok(())
                 })
                 .collect::<anyhow::Result<Vec<()>>>()
@@ -513,13 +537,26 @@ impl Sweep {
         Ok(ran?.len())
     }
 
-    /// Total SGDA steps of the cells in `cells`.
-    pub fn steps(&self, cells: &[usize]) -> Result<f64, InputError> {
+    /// What running `cells` on `threads` workers takes: total SGDA steps and the memory of
+    /// the largest cells running at once (each cell's [`crate::run::estimate`]); refused
+    /// with [`InputError`] when the memory exceeds the limit (`--max-memory`, else what is
+    /// available).
+    pub fn plan(&self, cells: &[usize], threads: Option<usize>) -> Result<(f64, f64), InputError> {
         let mut total = 0.0;
+        let mut sizes = Vec::with_capacity(cells.len());
         for &i in cells {
-            total += self.valid(i)?.schedule.steps as f64;
+            let v = self.valid(i)?;
+            total += v.schedule.steps as f64;
+            sizes.push(crate::run::estimate(&v, Some(1)).bytes());
         }
-        Ok(total)
+        sizes.sort_by(|a, b| b.total_cmp(a));
+        let workers = threads.unwrap_or_else(rayon::current_num_threads);
+        let peak: f64 = sizes.iter().take(workers).sum();
+        let mut e = crate::resources::Estimate::default();
+        e.add("the largest cells running at once", 1.0, peak)
+            .keys(&["--threads", "the sweep's axes"]);
+        e.check()?;
+        Ok((total, peak))
     }
 
     /// The validated configuration of cell `i`.

@@ -25,11 +25,14 @@ pub fn execute(
     };
     let root = out.unwrap_or_else(|| default_out(&sweep.name));
     let mine = shard_cells(sweep.cells.len(), shard.unwrap_or((0, 1)));
+    // Refusals (threads, memory) before the folder exists.
+    hdgan_experiments::resources::check_threads(threads)?;
+    let (_, bytes) = sweep.plan(&mine, threads)?;
     let dir = SweepDir::open(&root, &sweep)?;
     let todo: Vec<usize> = mine.iter().copied().filter(|&i| !dir.done(i)).collect();
-    let steps = sweep.steps(&todo)?;
+    let (steps, _) = sweep.plan(&todo, threads)?;
     outln!(
-        "sweep {}: {} cells{}, {} to run here ({} already done), {:.3e} SGDA steps",
+        "sweep {}: {} cells{}, {} to run here ({} already done), {:.3e} SGDA steps, memory about {}",
         sweep.name,
         sweep.cells.len(),
         shard.map_or(String::new(), |(k, n)| format!(
@@ -38,7 +41,8 @@ pub fn execute(
         )),
         todo.len(),
         mine.len() - todo.len(),
-        steps
+        steps,
+        hdgan_experiments::resources::human(bytes)
     );
     with_control(progress, |ctl| sweep.run_cells(&todo, threads, ctl, &dir))?;
     let st = status(&root)?;
