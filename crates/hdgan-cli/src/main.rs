@@ -64,31 +64,7 @@ enum SweepAction {
     /// Write a Slurm job-array script (one task per shard; each task runs `hdgan sweep`
     /// on its shard, logging to <out>/logs/shard-<k>.log) into the sweep folder and submit
     /// it with sbatch; with --dry-run, print the script and write nothing.
-    Submit {
-        /// The sweep file (TOML).
-        file: PathBuf,
-        /// Submit to Slurm (the only scheduler supported).
-        #[arg(long, required = true)]
-        slurm: bool,
-        /// Number of shards (array tasks).
-        #[arg(long, default_value_t = 4)]
-        shards: usize,
-        /// Slurm partition (default: the cluster's default).
-        #[arg(long)]
-        partition: Option<String>,
-        /// Time limit per task, in Slurm's format (e.g. 02:00:00).
-        #[arg(long)]
-        time: Option<String>,
-        /// CPUs per task (the task's worker threads).
-        #[arg(long, default_value_t = 1)]
-        cpus: usize,
-        /// Output folder (default out/<sweep file stem>).
-        #[arg(long)]
-        out: Option<PathBuf>,
-        /// Print the script instead of writing and submitting it.
-        #[arg(long)]
-        dry_run: bool,
-    },
+    Submit(commands::sweep::Submit),
 }
 
 #[derive(Subcommand)]
@@ -504,27 +480,7 @@ fn dispatch(cmd: Command, progress: Progress) -> Result<()> {
         } => match (action, file) {
             (Some(SweepAction::Merge { dir }), _) => commands::sweep::merge_dir(&dir),
             (Some(SweepAction::Status { dir }), _) => commands::sweep::status_dir(&dir),
-            (
-                Some(SweepAction::Submit {
-                    file,
-                    slurm: _,
-                    shards,
-                    partition,
-                    time,
-                    cpus,
-                    out,
-                    dry_run,
-                }),
-                _,
-            ) => commands::sweep::submit(&commands::sweep::Submit {
-                file,
-                shards,
-                partition,
-                time,
-                cpus,
-                out,
-                dry_run,
-            }),
+            (Some(SweepAction::Submit(args)), _) => commands::sweep::submit(&args),
             (None, Some(file)) => {
                 commands::sweep::execute(&file, out, shard.as_deref(), threads, progress)
             }

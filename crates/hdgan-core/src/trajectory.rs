@@ -110,6 +110,22 @@ impl PackedState for MultiState {
 }
 
 impl<S: PackedState> Trajectory<S> {
+    /// Largest entry-wise difference `|a - b|` between two paths over their common records
+    /// (0 when either is empty).
+    pub fn max_abs_diff(&self, other: &Self) -> f64 {
+        self.states
+            .iter()
+            .zip(&other.states)
+            .flat_map(|(a, b)| {
+                a.pack()
+                    .into_iter()
+                    .zip(b.pack())
+                    .map(|(x, y)| (x - y).abs())
+                    .collect::<Vec<_>>()
+            })
+            .fold(0.0, f64::max)
+    }
+
     /// Rows `[t, packed state...]`, one per sample (for CSV / NPY writers).
     pub fn rows(&self) -> Vec<Vec<f64>> {
         self.times

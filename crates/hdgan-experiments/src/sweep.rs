@@ -657,18 +657,7 @@ impl Sweep {
                 }
                 "ode_end" => out.extend(state(ode.and_then(|o| o.states.last()))),
                 "ode_error" => out.push(match ode {
-                    Some(o) if !sim.states.is_empty() => num(sim
-                        .states
-                        .iter()
-                        .zip(&o.states)
-                        .flat_map(|(a, b)| {
-                            a.pack()
-                                .into_iter()
-                                .zip(b.pack())
-                                .map(|(x, y)| (x - y).abs())
-                                .collect::<Vec<_>>()
-                        })
-                        .fold(0.0, f64::max)),
+                    Some(o) if !sim.states.is_empty() => num(sim.max_abs_diff(o)),
                     _ => String::new(),
                 }),
                 "phase" => {

@@ -343,22 +343,7 @@ fn anchor_diagonal_agreement() -> Result<f64> {
     let start = anchor_start();
     let ours = solve_multi(&m, MultiForm::Orthonormal, &start, &times, &opts)?;
     let theirs = solve_multi(&m, MultiForm::AnchorElementwise, &start, &times, &opts)?;
-    Ok(max_abs_diff(&ours, &theirs))
-}
-
-/// Largest entry-wise difference between two paths on one time grid.
-fn max_abs_diff(a: &Trajectory<MultiState>, b: &Trajectory<MultiState>) -> f64 {
-    a.states
-        .iter()
-        .zip(&b.states)
-        .flat_map(|(x, y)| {
-            x.pack()
-                .into_iter()
-                .zip(y.pack())
-                .map(|(p, q)| (p - q).abs())
-                .collect::<Vec<_>>()
-        })
-        .fold(0.0, f64::max)
+    Ok(ours.max_abs_diff(&theirs))
 }
 
 fn orthonormal_ode_vs_sim(ctx: &Ctx) -> Result<Outcome> {
@@ -430,7 +415,7 @@ fn orthonormal_ode_vs_sim(ctx: &Ctx) -> Result<Outcome> {
             None
         };
         let sa_text = sa.map_or("-".to_owned(), |x| format!("{x:.1}"));
-        let dev = max_abs_diff(&mean_path, &ode);
+        let dev = mean_path.max_abs_diff(&ode);
         verdicts.push(so <= 1.0);
         verdicts.push(sc > 1.0);
         verdicts.push(sp > 1.0);

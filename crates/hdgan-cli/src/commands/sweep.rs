@@ -93,20 +93,30 @@ fn default_out(name: &str) -> PathBuf {
 }
 
 /// `hdgan sweep submit --slurm`.
+#[derive(clap::Args, Debug)]
 pub struct Submit {
-    /// The sweep file.
+    /// The sweep file (TOML).
     pub file: PathBuf,
-    /// Array tasks.
+    /// Submit to Slurm (the only scheduler supported).
+    #[arg(long, required = true)]
+    pub slurm: bool,
+    /// Number of shards (array tasks).
+    #[arg(long, default_value_t = 4)]
     pub shards: usize,
-    /// `--partition`.
+    /// Slurm partition (default: the cluster's default).
+    #[arg(long)]
     pub partition: Option<String>,
-    /// `--time`.
+    /// Time limit per task, in Slurm's format (e.g. 02:00:00).
+    #[arg(long)]
     pub time: Option<String>,
-    /// `--cpus-per-task`, also the task's `--threads`.
+    /// CPUs per task (the task's worker threads).
+    #[arg(long, default_value_t = 1)]
     pub cpus: usize,
-    /// The sweep folder.
+    /// Output folder (default out/<sweep file stem>).
+    #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Print only.
+    /// Print the script instead of writing and submitting it.
+    #[arg(long)]
     pub dry_run: bool,
 }
 
