@@ -21,14 +21,17 @@ fn config_files() -> Vec<PathBuf> {
 }
 
 /// Run configs validate as run configs, phase configs (with a `[phase]` table) as phase
-/// configs, measure configs (`[measure]`) as measure configs.
+/// configs, measure configs (`[measure]`) as measure configs, sweeps (`[[axis]]`) as sweeps.
 #[test]
 fn every_shipped_config_validates() {
     let files = config_files();
     assert!(files.len() >= 5, "configs/ has {} files", files.len());
     for f in files {
         let text = std::fs::read_to_string(&f).unwrap();
-        if text.lines().any(|l| l.trim() == "[phase]") {
+        if text.lines().any(|l| l.trim() == "[[axis]]") {
+            // A sweep: every cell's config validates.
+            hdgan_experiments::sweep::load(&f).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+        } else if text.lines().any(|l| l.trim() == "[phase]") {
             hdgan_experiments::phase::prepare_phase(&f)
                 .unwrap_or_else(|e| panic!("{}: {e}", f.display()));
         } else if text.lines().any(|l| l.trim() == "[measure]") {

@@ -264,6 +264,7 @@ fn a_diverging_cell_is_a_row() {
         .skip(1)
         .map(|l| l.split(',').collect())
         .collect();
+    assert_eq!((rows[0][1], rows[1][1]), ("inf", "0.0"));
     assert_eq!(rows[0][4], "ok");
     assert_eq!(rows[0].last(), Some(&""));
     assert_eq!(rows[1][4], "diverged");

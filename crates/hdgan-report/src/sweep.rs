@@ -31,7 +31,8 @@ use std::path::{Path, PathBuf};
 pub struct SweepRecord {
     /// The sweep's name.
     pub name: String,
-    /// Hash of the sweep's definition (file, base, cells): cell files carry it.
+    /// Hash of the sweep's definition (file, base, cells) and of the hdgan build (version,
+    /// git revision): cell files carry it.
     pub identity: String,
     /// The merged table's header.
     pub header: Vec<String>,
@@ -67,7 +68,13 @@ pub fn record(sweep: &Sweep) -> Result<SweepRecord> {
         "base": sweep.base,
         "keys": sweep.keys,
     });
-    let identity_src = serde_json::to_vec(&(&definition, &sweep.cells, sweep.header()))?;
+    // The build is part of the identity: cells computed by different code are not mixed.
+    let identity_src = serde_json::to_vec(&(
+        &definition,
+        &sweep.cells,
+        sweep.header(),
+        crate::provenance::build_info(),
+    ))?;
     Ok(SweepRecord {
         name: sweep.name.clone(),
         identity: fingerprint(&identity_src),
@@ -116,8 +123,8 @@ fn read_record(root: &Path) -> Result<Option<SweepRecord>, InputError> {
 
 impl SweepDir {
     /// Opens `root` for `sweep`: creates it (and `cells/`) when absent or empty, reuses it
-    /// when it holds this sweep, refuses it otherwise (another sweep, or other files).
-    /// Removes the temporary files that killed runs of this sweep left in `cells/`.
+    /// when it holds this sweep made by this hdgan build, refuses it otherwise (another
+    /// sweep, another build, or other files).
     pub fn open(root: &Path, sweep: &Sweep) -> Result<Self, InputError> {
         let rec = record(sweep).map_err(|e| InputError(e.to_string()))?;
         let refuse = |why: &str| {
@@ -134,7 +141,7 @@ impl SweepDir {
                 Some(old) if old.identity == rec.identity => {}
                 Some(old) => {
                     return Err(refuse(&format!(
-                        "holds another sweep (`{}`, identity {}; this one is {})",
+                        "holds another sweep or one made by another hdgan build (`{}`, identity {}; this one is {})",
                         old.name, old.identity, rec.identity
                     )));
                 }
@@ -296,6 +303,15 @@ fn read_cell(root: &Path, rec: &SweepRecord, i: usize) -> Result<CellResult, Inp
     Ok(c.result)
 }
 
+/// An axis value as the table shows it: TOML text, with a string's quotes removed
+/// (`"inf"` -> `inf`).
+fn plain(v: &str) -> String {
+    toml::from_str::<toml::Table>(&format!("v = {v}"))
+        .ok()
+        .and_then(|t| t.get("v").and_then(|x| x.as_str().map(str::to_owned)))
+        .unwrap_or_else(|| v.to_owned())
+}
+
 /// One CSV field (quoted when it holds a comma, a quote or a line break).
 fn csv_field(s: &str) -> String {
     if s.contains([',', '"', '\n', '\r']) {
@@ -338,7 +354,7 @@ pub fn merge(root: &Path) -> Result<PathBuf, InputError> {
     for (i, c) in rec.cells.iter().enumerate() {
         let r = read_cell(root, &rec, i)?;
         let mut row = vec![c.index.to_string()];
-        row.extend(c.values.iter().cloned());
+        row.extend(c.values.iter().map(|v| plain(v)));
         row.extend([
             c.seed_index.to_string(),
             c.seed.to_string(),
@@ -439,7 +455,7 @@ fn summary_csv(rec: &SweepRecord, points: &[Point]) -> String {
     }
     let mut text = csv_line(head);
     for p in points {
-        let mut row = p.values.clone();
+        let mut row: Vec<String> = p.values.iter().map(|v| plain(v)).collect();
         row.extend([p.cells.to_string(), p.diverged.to_string()]);
         for &k in &numeric {
             match p.stats[k] {
