@@ -22,7 +22,13 @@ stop_cluster() {
     if kill -0 "$pid" 2>/dev/null; then kill -9 "$pid" 2>/dev/null || true; fi
   done
 }
-trap stop_cluster EXIT
+ok=0
+finish() {
+  stop_cluster
+  # The temporary folder is ours; kept when a step failed, for its logs.
+  if [ "$ok" = 1 ]; then rm -rf "$BASE"; fi
+}
+trap finish EXIT
 
 # Packages: Debian's slurm (22.05) and munge.
 if ! command -v slurmctld >/dev/null || ! command -v slurmd >/dev/null \
@@ -120,4 +126,4 @@ ls "$BASE/slurm/logs"
 "$HDGAN" -q sweep "$BASE/sweep-ci.toml" --out "$BASE/local"
 cmp "$BASE/slurm/table.csv" "$BASE/local/table.csv"
 echo "slurm sweep: table.csv identical to the local run ($(($(wc -l < "$BASE/local/table.csv") - 1)) cells)"
-rm -rf "$BASE"   # ours; kept above when a step failed, for its logs
+ok=1
