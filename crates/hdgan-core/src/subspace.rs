@@ -42,15 +42,21 @@ pub fn principal_cosines(p: &DMat, s: &DMat) -> Option<Vec<f64>> {
             x[(r, j)] = sum / l[(j, j)];
         }
     }
-    let xtx = x.transpose().matmul(&x);
-    let sym = SymPsd::new("principal_cosines", xtx).ok()?;
+    singular_values(&x, d.min(k))
+}
+
+/// The `count` largest singular values of `x` (square roots of the eigenvalues of
+/// `x^T x`), decreasing, clamped to [0, 1]: the principal cosines once `x` expresses P in an
+/// orthonormal basis of span(V).
+fn singular_values(x: &DMat, count: usize) -> Option<Vec<f64>> {
+    let sym = SymPsd::new("principal_cosines", x.transpose().matmul(x)).ok()?;
     let mut c: Vec<f64> = sym
         .eigenvalues()
         .iter()
         .rev()
         .map(|e| e.max(0.0).sqrt().min(1.0))
         .collect();
-    c.truncate(d.min(k));
+    c.truncate(count);
     Some(c)
 }
 
@@ -87,14 +93,7 @@ pub fn principal_cosines_ranked(p: &DMat, s: &DMat, rel_tol: f64) -> Option<Vec<
             x[(r, c)] = (0..k).map(|m| p[(r, m)] * e[m]).sum::<f64>() / scale;
         }
     }
-    let xtx = SymPsd::new("principal_cosines_ranked", x.transpose().matmul(&x)).ok()?;
-    let mut c: Vec<f64> = xtx
-        .eigenvalues()
-        .iter()
-        .rev()
-        .map(|e| e.max(0.0).sqrt().min(1.0))
-        .collect();
-    c.truncate(d.min(kept.len()));
+    let mut c = singular_values(&x, d.min(kept.len()))?;
     c.resize(d.min(k), 0.0);
     Some(c)
 }
