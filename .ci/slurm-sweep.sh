@@ -4,7 +4,13 @@
 # `hdgan sweep submit`, waits, merges, and checks that the table is byte-identical to the
 # same sweep run locally without shards; stops the daemons by PID on the way out.
 # Needs root and Debian's packages (installed here when missing). Called by .ci/run.
+#
+#     .ci/slurm-sweep.sh                                   # the small CI sweep (8 cells)
+#     .ci/slurm-sweep.sh configs/sweep-fig1-seeds.toml 4   # any sweep file, as N shards
 set -euo pipefail
+SWEEP_ARG=${1:-}
+SHARDS=${2:-4}
+[ -z "$SWEEP_ARG" ] || SWEEP_ARG=$(realpath "$SWEEP_ARG")
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 HDGAN="$ROOT/target/release/hdgan"
@@ -100,7 +106,9 @@ for _ in $(seq 300); do
 done
 [[ "$(sinfo -h -N -n "$HOST" -o %t)" == idle* ]] || { tail -n 30 "$BASE"/log/*.log; exit 1; }
 
-# The sweep: Figure 1 with the Gram engine, two n and four seeds (8 cells).
+# The sweep: the file given, or Figure 1 with the Gram engine, two n and four seeds (8 cells).
+SWEEP="$BASE/sweep-ci.toml"
+[ -z "$SWEEP_ARG" ] || SWEEP="$SWEEP_ARG"
 cat > "$BASE/sweep-ci.toml" <<TOML
 seed = 31
 seeds = 4
@@ -111,19 +119,24 @@ metrics = ["ode_error", "end", "phase", "alignment"]
 key = "model.n"
 values = [500, 1000]
 TOML
-out=$("$HDGAN" -q sweep submit "$BASE/sweep-ci.toml" --slurm --shards 4 --out "$BASE/slurm")
+out=$("$HDGAN" -q sweep submit "$SWEEP" --slurm --shards "$SHARDS" --out "$BASE/slurm")
 echo "$out"
 job=$(echo "$out" | sed -n 's/^submitted job \([0-9]*\).*/\1/p')
 [ -n "$job" ] || { echo "no job id"; exit 1; }
-for _ in $(seq 600); do
+start=$SECONDS
+# Up to an hour: the small sweep takes seconds, Figure 1's 96 cells a few minutes.
+for _ in $(seq 7200); do
   [ -z "$(squeue -h -j "$job" 2>/dev/null)" ] && break
   sleep 0.5
 done
+echo "job $job finished after $((SECONDS - start)) s"
 [ -z "$(squeue -h -j "$job" 2>/dev/null)" ] || { echo "job $job still queued"; squeue; exit 1; }
 ls "$BASE/slurm/logs"
 "$HDGAN" sweep status "$BASE/slurm"
 "$HDGAN" -q sweep merge "$BASE/slurm"
-"$HDGAN" -q sweep "$BASE/sweep-ci.toml" --out "$BASE/local"
+start=$SECONDS
+"$HDGAN" -q sweep "$SWEEP" --out "$BASE/local"
+echo "local run without shards: $((SECONDS - start)) s"
 cmp "$BASE/slurm/table.csv" "$BASE/local/table.csv"
 echo "slurm sweep: table.csv identical to the local run ($(($(wc -l < "$BASE/local/table.csv") - 1)) cells)"
 ok=1

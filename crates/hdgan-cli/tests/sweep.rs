@@ -324,3 +324,60 @@ fn submit_dry_run_prints_the_array_script_and_writes_nothing() {
         assert!(String::from_utf8_lossy(&o.stderr).contains(flag));
     }
 }
+
+#[test]
+fn kept_trajectories_merge_in_cell_order_and_end_where_the_table_ends() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = fixture(dir.path(), 2.0, "gram", "trajectories = true");
+    let f = file.to_str().unwrap();
+    ok(&hdgan(&["sweep", f, "--out", "whole", "-q"], dir.path()));
+    for k in ["1/2", "0/2"] {
+        ok(&hdgan(
+            &["sweep", f, "--out", "parts", "--shard", k, "-q"],
+            dir.path(),
+        ));
+    }
+    ok(&hdgan(&["sweep", "merge", "parts", "-q"], dir.path()));
+    for name in [
+        "trajectories_sim.csv",
+        "trajectories_sim.npy",
+        "trajectories_ode.csv",
+        "trajectories_ode.npy",
+    ] {
+        let whole = fs::read(dir.path().join("whole").join(name)).unwrap();
+        let parts = fs::read(dir.path().join("parts").join(name)).unwrap();
+        assert!(whole == parts, "{name} differs between the splits");
+    }
+    // Every cell's last simulated row is the table's end state, bit for bit, and its last
+    // ODE row the table's ode_end.
+    let read = |name: &str| fs::read_to_string(dir.path().join("whole").join(name)).unwrap();
+    let table = read("table.csv");
+    let mut lines = table.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    for (which, prefix) in [("sim", "end_"), ("ode", "ode_end_")] {
+        let traj = read(&format!("trajectories_{which}.csv"));
+        let mut tl = traj.lines();
+        let th: Vec<&str> = tl.next().unwrap().split(',').collect();
+        assert_eq!(&th[..3], &["cell", "t", "P11"]);
+        let rows: Vec<Vec<&str>> = tl.map(|l| l.split(',').collect()).collect();
+        for row in table.lines().skip(1) {
+            let row: Vec<&str> = row.split(',').collect();
+            let cell = row[0];
+            let last = rows
+                .iter()
+                .filter(|r| r[0] == cell)
+                .last()
+                .unwrap_or_else(|| panic!("cell {cell} has no {which} rows"));
+            for name in &th[2..] {
+                let j = th.iter().position(|h| h == name).unwrap();
+                let num = |s: &str| s.parse::<f64>().unwrap();
+                assert_eq!(
+                    num(last[j]).to_bits(),
+                    num(row[col(&format!("{prefix}{name}"))]).to_bits(),
+                    "cell {cell}, {which} {name}"
+                );
+            }
+        }
+    }
+}

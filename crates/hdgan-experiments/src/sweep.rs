@@ -111,6 +111,11 @@ pub struct SweepFile {
     /// Metrics per cell (default: end, ode_error, phase, divergence_time).
     #[serde(default = "default_metrics")]
     pub metrics: Vec<String>,
+    /// Keep every cell's full trajectories (simulation and ODE; `trajectories_sim.csv`/`.npy`
+    /// and `trajectories_ode.csv`/`.npy` after the merge, one row per cell and recorded
+    /// time). Default false: the table alone.
+    #[serde(default)]
+    pub trajectories: bool,
     /// The axes.
     #[serde(default)]
     pub axis: Vec<AxisFile>,
@@ -463,9 +468,28 @@ pub struct CellResult {
     pub values: Vec<String>,
     /// Wall-clock seconds of the cell.
     pub seconds: f64,
+    /// The cell's trajectories, when the sweep keeps them (`trajectories = true`) and the
+    /// cell did not diverge. Not part of the cell's JSON: the sweep folder stores them as
+    /// arrays.
+    #[serde(skip)]
+    pub trajectories: Option<CellTrajectories>,
+}
+
+/// A cell's full trajectories: the simulation's and, when the cell computed it, the ODE's.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CellTrajectories {
+    /// The simulation (one member).
+    pub sim: Trajectory,
+    /// The ODE on the same record times.
+    pub ode: Option<Trajectory>,
 }
 
 impl Sweep {
+    /// The names of a trajectory's state columns (`P11`, .., `z`), as in a run's `sim.csv`.
+    pub fn state_names(&self) -> Vec<String> {
+        MacroState::column_names(self.d)
+    }
+
     /// The header of the merged table: cell, the axis keys, seed_index, seed, status, then
     /// the metric columns.
     pub fn header(&self) -> Vec<String> {
@@ -584,22 +608,25 @@ impl Sweep {
         // other cells while it waits.
         let outcome = simulate(&valid, None, ctl);
         let seconds = start.elapsed().as_secs_f64();
-        let (status, values) = match outcome {
-            Ok(run) => {
+        let (status, values, trajectories) = match outcome {
+            Ok(mut run) => {
                 let phases = if self.file.metrics.iter().any(|m| m == "phase") {
                     run_phases(&valid, &run)
                 } else {
                     (None, None)
                 };
-                (
-                    "ok".to_owned(),
-                    self.metrics(&run.sim[0], run.ode.as_ref(), &phases, None),
-                )
+                let values = self.metrics(&run.sim[0], run.ode.as_ref(), &phases, None);
+                let trajectories = self.file.trajectories.then(|| CellTrajectories {
+                    sim: run.sim.swap_remove(0),
+                    ode: run.ode.take(),
+                });
+                ("ok".to_owned(), values, trajectories)
             }
             Err(e) => match e.downcast_ref::<SimError>() {
                 Some(SimError::Diverged { t, .. }) => (
                     "diverged".to_owned(),
                     self.metrics(&Trajectory::new(), None, &(None, None), Some(*t)),
+                    None,
                 ),
                 _ => return Err(e.context(format!("sweep cell {i}"))),
             },
@@ -609,6 +636,7 @@ impl Sweep {
             status,
             values,
             seconds,
+            trajectories,
         })
     }
 

@@ -631,6 +631,24 @@ fn write_rows<'a>(
     Ok(())
 }
 
+/// Reads a 2-D float64 `.npy` file (as [`write_npy`] writes them) back into rows.
+pub fn read_npy(path: &Path) -> Result<Vec<Vec<f64>>> {
+    let bytes = fs::read(path).with_context(|| format!("cannot read `{}`", path.display()))?;
+    let npy = npyz::NpyFile::new(&bytes[..])
+        .with_context(|| format!("`{}` is not an .npy file", path.display()))?;
+    let shape = npy.shape().to_vec();
+    anyhow::ensure!(
+        shape.len() == 2,
+        "`{}`: expected a 2-D array, found shape {shape:?}",
+        path.display()
+    );
+    let data: Vec<f64> = npy
+        .into_vec()
+        .with_context(|| format!("`{}` is not a float64 array", path.display()))?;
+    let cols = (shape[1] as usize).max(1);
+    Ok(data.chunks(cols).map(<[f64]>::to_vec).collect())
+}
+
 /// Writes a 2-D float64 array (rows x columns, C order) as `.npy` (loads with `np.load`).
 pub fn write_npy(path: &Path, rows: &[Vec<f64>]) -> Result<()> {
     let cols = rows.first().map_or(0, Vec::len);
@@ -792,6 +810,7 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         let p = root.path().join("a.npy");
         write_npy(&p, &[vec![1.0, 2.0], vec![3.0, 4.5]]).unwrap();
+        assert_eq!(read_npy(&p).unwrap(), vec![vec![1.0, 2.0], vec![3.0, 4.5]]);
         let bytes = fs::read(&p).unwrap();
         assert_eq!(&bytes[..6], b"\x93NUMPY");
         let header = String::from_utf8_lossy(&bytes[10..80]);

@@ -9,10 +9,16 @@
 //!   `cells/<index>.started` marks it (removed when its result is saved; a killed run
 //!   leaves it, and [`status`] counts it as running or interrupted). Temporary files
 //!   (`.tmp-<pid>-*`) are never read; one left by a killed process is harmless.
+//! - `cells/<index>.sim.npy`, `cells/<index>.ode.npy` (index zero-padded like the JSON's): the cell's trajectories (rows: t,
+//!   then the state), when the sweep keeps them (`trajectories = true`); written before
+//!   the cell's JSON, so a finished cell has them.
 //! - `table.csv` (one row per cell: cell, the axis values, seed_index, seed, status, the
 //!   metrics) and `timings.csv` (cell, wall seconds), written by [`merge`]. The table's
 //!   bytes depend only on the sweep, never on how the cells were split into shards or in
-//!   which order they ran; wall times, which vary, are kept out of it.
+//!   which order they ran; wall times, which vary, are kept out of it. With trajectories
+//!   kept, also `trajectories_sim.csv`/`.npy` and `trajectories_ode.csv`/`.npy`: every
+//!   cell's rows, in cell order, each prefixed by its cell index (columns: cell, t, then
+//!   [`SweepRecord::trajectory_columns`]).
 //!
 //! A folder that exists is used only when it is this sweep's (same identity) or empty;
 //! anything else is refused before any work, and nothing outside the folder's own files is
@@ -36,6 +42,10 @@ pub struct SweepRecord {
     pub identity: String,
     /// The merged table's header.
     pub header: Vec<String>,
+    /// The state's column names when the sweep keeps trajectories (`P11`, .., `z`); empty
+    /// when it does not.
+    #[serde(default)]
+    pub trajectory_columns: Vec<String>,
     /// Every cell.
     pub cells: Vec<Cell>,
     /// The sweep file as given, the resolved base and provenance.
@@ -79,6 +89,11 @@ pub fn record(sweep: &Sweep) -> Result<SweepRecord> {
         name: sweep.name.clone(),
         identity: fingerprint(&identity_src),
         header: sweep.header(),
+        trajectory_columns: if sweep.file.trajectories {
+            sweep.state_names()
+        } else {
+            Vec::new()
+        },
         cells: sweep.cells.clone(),
         definition,
         provenance: crate::provenance::Provenance::new(&sweep.name)
@@ -93,20 +108,28 @@ pub struct SweepDir {
     record: SweepRecord,
 }
 
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+/// Writes `path` through `write` on a temporary name beside it, then renames: the file is
+/// either complete or absent.
+fn write_with(path: &Path, write: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let tmp = dir.join(format!(".tmp-{}-{name}", std::process::id()));
-    let mut f =
-        fs::File::create(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    drop(f);
+    write(&tmp)?;
+    fs::File::open(&tmp)?.sync_all()?;
     fs::rename(&tmp, path).with_context(|| format!("cannot rename into {}", path.display()))?;
     Ok(())
+}
+
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_with(path, |tmp| {
+        let mut f =
+            fs::File::create(tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
+        f.write_all(bytes)?;
+        Ok(())
+    })
 }
 
 fn read_record(root: &Path) -> Result<Option<SweepRecord>, InputError> {
@@ -181,6 +204,11 @@ impl SweepDir {
         &self.root
     }
 
+    /// Cell `i`'s trajectory file (`which`: `sim` or `ode`).
+    fn trajectory_path(root: &Path, i: usize, which: &str) -> PathBuf {
+        root.join("cells").join(format!("{i:07}.{which}.npy"))
+    }
+
     fn cell_path(root: &Path, i: usize) -> PathBuf {
         root.join("cells").join(format!("{i:07}.json"))
     }
@@ -203,6 +231,15 @@ impl CellSink for SweepDir {
 
     /// Saves a finished cell (atomically), then removes its start marker.
     fn finished(&self, r: &CellResult) -> Result<()> {
+        if let Some(tr) = &r.trajectories {
+            let parts = [("sim", Some(&tr.sim)), ("ode", tr.ode.as_ref())];
+            for (which, t) in parts {
+                if let Some(t) = t {
+                    let path = Self::trajectory_path(&self.root, r.index, which);
+                    write_with(&path, |tmp| crate::output::write_npy(tmp, &t.rows()))?;
+                }
+            }
+        }
         let bytes = serde_json::to_vec(&CellFile {
             identity: self.record.identity.clone(),
             result: r.clone(),
@@ -369,6 +406,9 @@ pub fn merge(root: &Path) -> Result<PathBuf, InputError> {
     let io = |e: anyhow::Error| InputError(format!("{}: {e}", root.display()));
     write_atomic(&out, table.as_bytes()).map_err(io)?;
     write_atomic(&root.join("timings.csv"), timings.as_bytes()).map_err(io)?;
+    if !rec.trajectory_columns.is_empty() {
+        merge_trajectories(root, &rec, &results).map_err(io)?;
+    }
     let points = summarise(&rec, &results);
     write_atomic(
         &root.join("summary.csv"),
@@ -386,6 +426,44 @@ pub fn merge(root: &Path) -> Result<PathBuf, InputError> {
         }
     }
     Ok(out)
+}
+
+/// Writes `trajectories_{sim,ode}.{csv,npy}`: every finished cell's rows in cell order,
+/// with the cell index in front. Diverged cells have none.
+fn merge_trajectories(root: &Path, rec: &SweepRecord, results: &[CellResult]) -> Result<()> {
+    for which in ["sim", "ode"] {
+        // (cell, row) pairs: the CSV writes the cell as an integer label.
+        let mut rows: Vec<(String, Vec<f64>)> = Vec::new();
+        for r in results.iter().filter(|r| r.status == "ok") {
+            let path = SweepDir::trajectory_path(root, r.index, which);
+            if which == "ode" && !path.exists() {
+                continue;
+            }
+            for row in crate::output::read_npy(&path)? {
+                rows.push((r.index.to_string(), row));
+            }
+        }
+        if rows.is_empty() {
+            continue;
+        }
+        let mut header = vec!["cell".to_owned(), "t".to_owned()];
+        header.extend(rec.trajectory_columns.iter().cloned());
+        let stem = root.join(format!("trajectories_{which}"));
+        write_with(&stem.with_extension("csv"), |tmp| {
+            crate::output::write_csv_labeled(tmp, &header, &rows)
+        })?;
+        let numeric: Vec<Vec<f64>> = rows
+            .iter()
+            .map(|(c, row)| {
+                let cell: f64 = c.parse().unwrap_or(f64::NAN);
+                std::iter::once(cell).chain(row.iter().copied()).collect()
+            })
+            .collect();
+        write_with(&stem.with_extension("npy"), |tmp| {
+            crate::output::write_npy(tmp, &numeric)
+        })?;
+    }
+    Ok(())
 }
 
 /// The cells of one point of the axes: its values, the cell count, the diverged count, and
