@@ -5,5 +5,6 @@
 mod configs;
 mod drift;
 mod law;
+mod lna;
 mod ode;
 mod sim;

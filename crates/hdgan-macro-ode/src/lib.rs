@@ -38,4 +38,4 @@ pub use rhs::{
     ReducedParams, general_rhs, general_rhs_with, reduced_coefficients, reduced_h, reduced_rhs,
     reduced_rhs_general, reduced_rhs_with,
 };
-pub use solve::{OdeError, OdeKind, OdeOptions, integrate, solve, solve_packed};
+pub use solve::{OdeError, OdeKind, OdeOptions, integrate, packed_rhs, solve, solve_packed};

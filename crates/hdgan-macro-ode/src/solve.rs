@@ -193,6 +193,23 @@ pub fn integrate(
     Ok(out)
 }
 
+/// The right-hand side of the ODE of `kind` for d features on the flat layout of
+/// [`MacroState::pack`]: what [`solve`] integrates (Example 1's reduced ODE allocation-free,
+/// any other case through [`general_rhs`] or [`reduced_rhs_general`]).
+pub fn packed_rhs(model: &Model, kind: OdeKind, d: usize) -> impl Fn(&[f64], &mut [f64]) + '_ {
+    let reduced = ReducedParams::new(model);
+    let quadratic = model.loss == hdgan_model::Loss::Quadratic;
+    move |y: &[f64], dy: &mut [f64]| match kind {
+        OdeKind::General(form) => {
+            general_rhs(model, &MacroState::unpack(d, y), form).pack_into(dy);
+        }
+        // Example 1's closed form (13)-(14), allocation-free; any other loss through its
+        // averages.
+        OdeKind::Reduced if quadratic => reduced.rhs(y, dy),
+        OdeKind::Reduced => reduced_rhs_general(model, &MacroState::unpack(d, y)).pack_into(dy),
+    }
+}
+
 /// Integrates the ODE of `kind` from `init` at `times[0]` and returns the state at every
 /// time in `times` (non-decreasing, finite), by [`integrate`].
 pub fn solve(
@@ -205,17 +222,7 @@ pub fn solve(
     let _span = tracing::debug_span!("ode_solve", ?kind, t_end = times.last().copied()).entered();
     let d = init.d();
     let names = MacroState::column_names(d);
-    let reduced = ReducedParams::new(model);
-    let quadratic = model.loss == hdgan_model::Loss::Quadratic;
-    let f = |y: &[f64], dy: &mut [f64]| match kind {
-        OdeKind::General(form) => {
-            general_rhs(model, &MacroState::unpack(d, y), form).pack_into(dy);
-        }
-        // Example 1's closed form (13)-(14), allocation-free; any other loss through its
-        // averages.
-        OdeKind::Reduced if quadratic => reduced.rhs(y, dy),
-        OdeKind::Reduced => reduced_rhs_general(model, &MacroState::unpack(d, y)).pack_into(dy),
-    };
+    let f = packed_rhs(model, kind, d);
     let flat = integrate(&f, &names, &init.pack(), times, opts)?;
     let mut out = Trajectory::new();
     for (t, y) in times.iter().zip(&flat) {

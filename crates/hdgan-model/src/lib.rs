@@ -38,8 +38,8 @@ pub use config::{
 pub use latent::Latent;
 pub use loss::{
     ByQuadrature, DiscriminatorLoss, LogisticLinear, LogisticQuadratic, Loss, LossMoments,
-    MomentDerivatives, QUADRATURE, Quadratic, Quadrature, moments_with_quadrature,
-    quadrature_moment_derivatives, quadrature_moments, tabulated_moments,
+    MomentDerivatives, QUADRATURE, Quadratic, Quadrature, gaussian_average,
+    moments_with_quadrature, quadrature_moment_derivatives, quadrature_moments, tabulated_moments,
 };
 pub use model::{HForm, Model, OdeCoefficients};
 pub use regularizer::{LogCosh, Regularizer};

@@ -136,13 +136,26 @@ pub enum Quadrature {
     Adaptive(f64),
     /// A fixed step `h`.
     Step(f64),
+    /// Five-node Gauss-Hermite: exact for polynomials of degree up to 9 (the quadratic
+    /// loss's averages of products of scores), and only for them.
+    Hermite5,
+}
+
+/// The nodes and weights of the five-node Gauss-Hermite rule for `N(0, 1)`: the roots of
+/// `He_5(t) = t^5 - 10 t^3 + 15 t` (0, `+-sqrt(5 -+ sqrt 10)`), weights
+/// `5! / (25 He_4(t)^2)`.
+fn hermite5() -> [(f64, f64); 5] {
+    let he4 = |t: f64| t.powi(4) - 6.0 * t * t + 3.0;
+    let a = (5.0 - 10f64.sqrt()).sqrt();
+    let b = (5.0 + 10f64.sqrt()).sqrt();
+    [0.0, a, -a, b, -b].map(|t| (t, 120.0 / (25.0 * he4(t).powi(2))))
 }
 
 /// What [`quadrature_moments`] uses: adaptive to 1e-14.
 pub const QUADRATURE: Quadrature = Quadrature::Adaptive(1e-14);
 
-/// `E[phi(X)]` componentwise for `X ~ N(m, s^2)`, by the rule `quad`.
-pub(crate) fn gaussian_average<const N: usize>(
+/// `E[phi(X)]` componentwise for `X ~ N(m, s^2)`, by the rule `quad` (`s = 0`: `phi(m)`).
+pub fn gaussian_average<const N: usize>(
     phi: &dyn Fn(f64) -> [f64; N],
     m: f64,
     s: f64,
@@ -172,6 +185,15 @@ pub(crate) fn gaussian_average<const N: usize>(
     };
     let done = |sum: &[f64; N], h: f64| sum.map(|x| x * h);
     match quad {
+        Quadrature::Hermite5 => {
+            let mut sum = [0.0; N];
+            for (t, w) in hermite5() {
+                for (a, b) in sum.iter_mut().zip(phi(m + s * t)) {
+                    *a += w * b;
+                }
+            }
+            sum
+        }
         Quadrature::Step(h) => {
             let mut sum = [0.0; N];
             add(&mut sum, h, 0);
@@ -707,6 +729,32 @@ mod tests {
         }
         .validate("latent", 2)
         .unwrap()
+    }
+
+    #[test]
+    fn hermite5_is_exact_to_degree_nine() {
+        // E[(m + s T)^k] against the binomial sum of the standard normal's moments.
+        let (m, sd) = (0.7, 1.9);
+        let double_fact = |k: usize| (1..k).step_by(2).map(|j| j as f64).product::<f64>();
+        for k in 0..=9usize {
+            let got =
+                gaussian_average(&|x: f64| [x.powi(k as i32)], m, sd, Quadrature::Hermite5)[0];
+            let mut exact = 0.0;
+            let mut binom = 1.0;
+            for j in 0..=k {
+                if j % 2 == 0 {
+                    exact += binom * m.powi((k - j) as i32) * sd.powi(j as i32) * double_fact(j);
+                }
+                binom = binom * (k - j) as f64 / (j + 1) as f64;
+            }
+            assert!(
+                (got - exact).abs() <= 1e-12 * (1.0 + exact.abs()),
+                "k = {k}: {got} vs {exact}"
+            );
+        }
+        // ... and not beyond: degree 10 misses.
+        let ten = gaussian_average(&|x: f64| [x.powi(10)], 0.0, 1.0, Quadrature::Hermite5)[0];
+        assert!((ten - 945.0).abs() > 1.0);
     }
 
     #[test]

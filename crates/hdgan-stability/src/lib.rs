@@ -24,6 +24,7 @@
 mod claim1;
 mod fixed_points;
 mod jacobian;
+mod lna;
 mod modes;
 mod phase;
 mod phase_map;
@@ -36,6 +37,10 @@ pub use fixed_points::{
 pub use jacobian::{
     ReducedCoords, reduced_jacobian, reduced_jacobian_with, reduced_rhs_coords,
     reduced_rhs_coords_with,
+};
+pub use lna::{
+    Fluctuations, LnaError, NoiseForm, check_supported, fluctuations, noise_covariance,
+    noise_covariance_with,
 };
 pub use modes::{EffectiveModes, Mode, effective_modes, in_mode_basis};
 pub use phase::{Phase, PhaseRule, PhaseSummary, classify};

@@ -1,0 +1,571 @@
+//! The linear-noise approximation (THEORY §10): the finite-n fluctuations of the
+//! macroscopic chain around the ODE.
+//!
+//! Write `M_k = M(k/n) + X(k/n) / sqrt(n)`. To leading order X is a Gaussian process with
+//! covariance `Sigma(t)` solving
+//!
+//! ```text
+//! dSigma/dt = J Sigma + Sigma J^T + D,     Sigma(0) = 0,
+//! ```
+//!
+//! where `J` is the Jacobian of the ODE's right-hand side along the path and `D(M)` the
+//! covariance of `n (M_{k+1} - M_k)` for one step given `M_k`. [`noise_covariance`] computes
+//! `D` in closed form up to one-dimensional Gaussian averages (exact for the quadratic loss by
+//! a five-node Gauss-Hermite rule, by quadrature for the others); [`fluctuations`] integrates
+//! the path and `Sigma` together. With `lambda = inf` the chain lives on the constraint
+//! (`z = 1`, `S_jj = 1`) and `Sigma` in the reduced coordinates of [`ReducedCoords`]; with a
+//! finite `lambda` in the full overlaps (`S` symmetric), with `J` by central differences.
+//!
+//! Single-feature models (`p = 1`) with column normalisation, without an elementwise
+//! penalty, any loss.
+
+use crate::jacobian::{ReducedCoords, reduced_jacobian};
+use hdgan_core::{DMat, MacroState, Trajectory};
+use hdgan_macro_ode::{OdeError, OdeKind, OdeOptions, general_rhs, integrate, packed_rhs};
+use hdgan_model::{HForm, Latent, Loss, Model, QUADRATURE, Quadrature, gaussian_average};
+
+/// Why the linear-noise approximation cannot be computed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum LnaError {
+    /// The model is outside what the derivation covers: the config key and the rule.
+    #[error("config key `{key}`: {rule}")]
+    Unsupported {
+        /// The config key.
+        key: &'static str,
+        /// The rule broken.
+        rule: &'static str,
+    },
+    /// The augmented ODE failed.
+    #[error(transparent)]
+    Ode(#[from] OdeError),
+}
+
+/// Refuses the models the derivation does not cover.
+pub fn check_supported(model: &Model) -> Result<(), LnaError> {
+    let refuse = |key, rule| Err(LnaError::Unsupported { key, rule });
+    if model.p != 1 {
+        return refuse(
+            "model.p",
+            "the fluctuation theory covers a single discriminator feature (p = 1)",
+        );
+    }
+    if model.l1 > 0.0 {
+        return refuse(
+            "model.l1",
+            "must be 0: with an elementwise penalty the overlaps do not form a closed chain",
+        );
+    }
+    if !model.constraint.is_columns() && model.d > 1 {
+        return refuse(
+            "model.constraint",
+            "must be \"columns\": the fluctuations are derived for column normalisation",
+        );
+    }
+    Ok(())
+}
+
+/// Index of each overlap in the flat layout of [`MacroState::pack`].
+#[derive(Clone, Copy)]
+struct Layout {
+    d: usize,
+}
+
+impl Layout {
+    fn len(self) -> usize {
+        MacroState::packed_len(self.d)
+    }
+    fn p(self, i: usize, j: usize) -> usize {
+        i * self.d + j
+    }
+    fn q(self, i: usize) -> usize {
+        self.d * self.d + i
+    }
+    fn r(self, i: usize) -> usize {
+        self.d * self.d + self.d + i
+    }
+    fn s(self, i: usize, j: usize) -> usize {
+        self.d * self.d + 2 * self.d + i * self.d + j
+    }
+    fn z(self) -> usize {
+        2 * self.d * self.d + 2 * self.d
+    }
+}
+
+/// One sample's share of the step noise: a Gaussian vector `W` per latent class (weight,
+/// mean, covariance), whose last entry is the score `x` the loss sees; the sample moves the
+/// overlaps by `map * (phi(x) W, psi(x))`.
+struct Block<'a> {
+    classes: Vec<(f64, Vec<f64>, DMat)>,
+    phi: &'a dyn Fn(f64) -> f64,
+    psi: &'a dyn Fn(f64) -> f64,
+    map: DMat,
+}
+
+/// `(E[Z], E[Z Z^T])` for `Z = (phi(x) W, psi(x))` over a mixture of Gaussians `W`, with `x`
+/// `W`'s last entry. Given `x`, `W` is Gaussian with mean `mu + k (x - m_x)` and covariance
+/// `C - s^2 k k^T` (`k = C[:, x] / s^2`), so every moment is a one-dimensional average over
+/// `x` of `phi`, `psi` and powers of `x - m_x`.
+fn block_moments(b: &Block<'_>, quad: Quadrature) -> (Vec<f64>, DMat) {
+    let kk = b.classes[0].1.len();
+    let last = kk - 1;
+    let mut mean = vec![0.0; kk + 1];
+    let mut second = DMat::zeros(kk + 1, kk + 1);
+    for (pi, mu, c) in &b.classes {
+        let s2 = c[(last, last)].max(0.0);
+        let mx = mu[last];
+        let k: Vec<f64> = (0..kk)
+            .map(|a| {
+                if s2 > 0.0 {
+                    c[(a, last)] / s2
+                } else if a == last {
+                    1.0
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        let e = gaussian_average(
+            &|x: f64| {
+                let dx = x - mx;
+                let (f, g) = ((b.phi)(x), (b.psi)(x));
+                [
+                    f,
+                    f * dx,
+                    f * f,
+                    f * f * dx,
+                    f * f * dx * dx,
+                    g,
+                    g * g,
+                    f * g,
+                    f * g * dx,
+                ]
+            },
+            mx,
+            s2.sqrt(),
+            quad,
+        );
+        for a in 0..kk {
+            mean[a] += pi * (mu[a] * e[0] + k[a] * e[1]);
+            for bb in 0..kk {
+                let cc = c[(a, bb)] - s2 * k[a] * k[bb];
+                second[(a, bb)] += pi
+                    * (e[2] * (mu[a] * mu[bb] + cc)
+                        + e[3] * (mu[a] * k[bb] + k[a] * mu[bb])
+                        + e[4] * k[a] * k[bb]);
+            }
+            let cross = pi * (mu[a] * e[7] + k[a] * e[8]);
+            second[(a, kk)] += cross;
+            second[(kk, a)] += cross;
+        }
+        mean[kk] += pi * e[5];
+        second[(kk, kk)] += pi * e[6];
+    }
+    (mean, second)
+}
+
+/// The classes of `B c + sqrt(eta) a` for `c` of law `latent` and `a ~ N(0, I_n)`, seen
+/// through `X^T` (`B = X^T U` or `X^T V`, Gram columns `cols`): mean `B mu`, covariance
+/// `B Sigma B^T + eta M`.
+fn projected_classes(
+    latent: &Latent,
+    gram: &DMat,
+    cols: std::ops::Range<usize>,
+    eta: f64,
+) -> Vec<(f64, Vec<f64>, DMat)> {
+    let m = gram.rows();
+    let d = cols.len();
+    let mut b = DMat::zeros(m, d);
+    for a in 0..m {
+        for (j, col) in cols.clone().enumerate() {
+            b[(a, j)] = gram[(a, col)];
+        }
+    }
+    latent
+        .components()
+        .map(|(pi, mu, cov)| {
+            let bs = b.matmul(cov.matrix());
+            let mut c = bs.matmul(&b.transpose());
+            for a in 0..m {
+                for bb in 0..m {
+                    c[(a, bb)] += eta * gram[(a, bb)];
+                }
+            }
+            (pi, b.mul_vec(mu), c)
+        })
+        .collect()
+}
+
+/// `D(M)`: the covariance of `n (M_{k+1} - M_k)` for one step of online SGDA given `M_k =
+/// state`, to leading order in `1/n`, on the flat layout of [`MacroState::pack`] (the
+/// symmetric pair `S_ij`, `S_ji` carries the same noise). The three samples of a step are
+/// independent, so `D` is the sum of their shares (THEORY §10):
+///
+/// - the real sample `y`, with `Y = X^T y` and score `x = w^T y`, moves `q` by
+///   `tau f(x) U^T y`, `r` by `tau f(x) V^T y` and `z` by `2 tau f(x) x + tau^2 eta_T f(x)^2`
+///   (the last term is the Ito term `(tau/n)^2 ||f(x) y||^2 n`);
+/// - the discriminator's fake sample likewise with `-f~`, `eta_G`;
+/// - the generator's fake sample, with latent `c~` and score `x' = c~^T r + sqrt(eta_G z) e`,
+///   moves `P` by `tau~ f~(x') q c~^T`, `r` by `tau~ f~(x') z c~` and `S` by
+///   `tau~ f~(x') (r c~^T + c~ r^T)`.
+///
+/// With `lambda = inf` the step is followed by the projections, which subtract
+/// `M_ab (xi_aa + xi_bb) / 2` from the noise `xi_ab` of each overlap between normalised
+/// columns `a`, `b` (`xi_aa` counted only for a normalised column), so `z` and `S_jj` carry
+/// none. The regulariser's terms are not random and do not enter.
+pub fn noise_covariance(model: &Model, state: &MacroState) -> Result<DMat, LnaError> {
+    noise_covariance_with(model, state, NoiseForm::Full)
+}
+
+/// Which `D` [`noise_covariance_with`] computes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NoiseForm {
+    /// The derivation's `D` (THEORY §10).
+    Full,
+    /// Without the Ito term `tau^2 eta f^2` in `z`'s noise: a deliberately wrong `D`, the
+    /// negative control of the checks (it is what a first-order expansion of `z = w^T w`
+    /// gives).
+    WithoutIto,
+}
+
+/// [`noise_covariance`] in the given form.
+pub fn noise_covariance_with(
+    model: &Model,
+    state: &MacroState,
+    form: NoiseForm,
+) -> Result<DMat, LnaError> {
+    check_supported(model)?;
+    let ito = if form == NoiseForm::Full { 1.0 } else { 0.0 };
+    let d = state.d();
+    let lay = Layout { d };
+    let nn = lay.len();
+    let m = 2 * d + 1;
+    let gram = state.gram();
+    let (tau, tt) = (model.tau, model.tau_tilde);
+    let quad = if model.loss == Loss::Quadratic {
+        Quadrature::Hermite5
+    } else {
+        QUADRATURE
+    };
+    let loss = &*model.loss;
+    let f = |x: f64| loss.f(x);
+    let ft = |x: f64| loss.f_tilde(x);
+    let ito_real = |x: f64| ito * tau * tau * model.eta_t * loss.f(x).powi(2);
+    let ito_fake = |x: f64| ito * tau * tau * model.eta_g * loss.f_tilde(x).powi(2);
+    let zero = |_: f64| 0.0;
+    // The two discriminator samples: W = X^T y (m entries, the score last), Z has m + 1.
+    let disc_map = |sign: f64| {
+        let mut a = DMat::zeros(nn, m + 1);
+        for i in 0..d {
+            a[(lay.q(i), i)] = sign * tau;
+            a[(lay.r(i), d + i)] = sign * tau;
+        }
+        a[(lay.z(), 2 * d)] = sign * 2.0 * tau;
+        a[(lay.z(), m)] = 1.0;
+        a
+    };
+    // The generator's sample: W = (c~, x'), Z has d + 2 entries.
+    let mut gen_map = DMat::zeros(nn, d + 2);
+    for j in 0..d {
+        for i in 0..d {
+            gen_map[(lay.p(i, j), j)] += tt * state.q[i];
+            gen_map[(lay.s(i, j), j)] += tt * state.r[i];
+            gen_map[(lay.s(i, j), i)] += tt * state.r[j];
+        }
+        gen_map[(lay.r(j), j)] += tt * state.z;
+    }
+    let gen_classes = model
+        .latent_tilde
+        .components()
+        .map(|(pi, mu, cov)| {
+            let sr = cov.matrix().mul_vec(&state.r);
+            let mut c = DMat::zeros(d + 1, d + 1);
+            for a in 0..d {
+                for b in 0..d {
+                    c[(a, b)] = cov.matrix()[(a, b)];
+                }
+                c[(a, d)] = sr[a];
+                c[(d, a)] = sr[a];
+            }
+            c[(d, d)] = dot(&state.r, &sr) + model.eta_g * state.z;
+            let mut mean = mu.to_vec();
+            mean.push(dot(mu, &state.r));
+            (pi, mean, c)
+        })
+        .collect();
+    let blocks = [
+        Block {
+            classes: projected_classes(&model.latent, &gram, 0..d, model.eta_t),
+            phi: &f,
+            psi: &ito_real,
+            map: disc_map(1.0),
+        },
+        Block {
+            classes: projected_classes(&model.latent_tilde, &gram, d..2 * d, model.eta_g),
+            phi: &ft,
+            psi: &ito_fake,
+            map: disc_map(-1.0),
+        },
+        Block {
+            classes: gen_classes,
+            phi: &ft,
+            psi: &zero,
+            map: gen_map,
+        },
+    ];
+    let mut dm = DMat::zeros(nn, nn);
+    for b in &blocks {
+        let (mean, mut cov) = block_moments(b, quad);
+        let k = mean.len();
+        for a in 0..k {
+            for c in 0..k {
+                cov[(a, c)] -= mean[a] * mean[c];
+            }
+        }
+        let part = b.map.matmul(&cov).matmul(&b.map.transpose());
+        for (x, y) in dm.as_mut_slice().iter_mut().zip(part.as_slice()) {
+            *x += y;
+        }
+    }
+    if model.lambda.is_infinite() {
+        let pi = projection(state);
+        dm = pi.matmul(&dm).matmul(&pi.transpose());
+    }
+    Ok(dm)
+}
+
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+/// The projections' linear effect on one step's noise (THEORY §10), on the flat layout.
+fn projection(state: &MacroState) -> DMat {
+    let d = state.d();
+    let lay = Layout { d };
+    let mut pi = DMat::identity(lay.len());
+    for i in 0..d {
+        for j in 0..d {
+            pi[(lay.p(i, j), lay.s(j, j))] -= 0.5 * state.p[(i, j)];
+            pi[(lay.s(i, j), lay.s(i, i))] -= 0.5 * state.s[(i, j)];
+            pi[(lay.s(i, j), lay.s(j, j))] -= 0.5 * state.s[(i, j)];
+        }
+        pi[(lay.q(i), lay.z())] -= 0.5 * state.q[i];
+        pi[(lay.r(i), lay.z())] -= 0.5 * state.r[i];
+        pi[(lay.r(i), lay.s(i, i))] -= 0.5 * state.r[i];
+    }
+    pi[(lay.z(), lay.z())] -= state.z;
+    pi
+}
+
+/// The coordinates `Sigma` lives in: the reduced ones (`lambda = inf`) or all overlaps with
+/// `S` symmetric (`P`, `q`, `r`, `S_ij` for `i <= j`, `z`).
+#[derive(Clone, Copy)]
+enum Chart {
+    Reduced(ReducedCoords),
+    Full(usize),
+}
+
+impl Chart {
+    fn for_model(model: &Model, d: usize) -> Self {
+        if model.lambda.is_infinite() {
+            Chart::Reduced(ReducedCoords { d })
+        } else {
+            Chart::Full(d)
+        }
+    }
+
+    /// The flat-layout index of each coordinate (`S_ij` with `i <= j`; its mirror `S_ji`
+    /// is the same coordinate).
+    fn packed_indices(self) -> Vec<usize> {
+        let d = match self {
+            Chart::Reduced(c) => c.d,
+            Chart::Full(d) => d,
+        };
+        let lay = Layout { d };
+        let mut v: Vec<usize> = (0..d * d).collect();
+        v.extend((0..d).map(|i| lay.q(i)));
+        v.extend((0..d).map(|i| lay.r(i)));
+        let diag = matches!(self, Chart::Full(_));
+        for i in 0..d {
+            for j in i..d {
+                if j > i || diag {
+                    v.push(lay.s(i, j));
+                }
+            }
+        }
+        if diag {
+            v.push(lay.z());
+        }
+        v
+    }
+
+    /// `E` (flat layout x coordinates): `X_flat = E x`, with `S_ji` copying `S_ij`.
+    fn embedding(self, d: usize) -> DMat {
+        let lay = Layout { d };
+        let idx = self.packed_indices();
+        let mut e = DMat::zeros(lay.len(), idx.len());
+        for (c, &k) in idx.iter().enumerate() {
+            e[(k, c)] = 1.0;
+            // The mirror of an S entry.
+            let base = lay.s(0, 0);
+            if k >= base && k < lay.z() {
+                let (i, j) = ((k - base) / d, (k - base) % d);
+                e[(lay.s(j, i), c)] = 1.0;
+            }
+        }
+        e
+    }
+
+    fn from_packed(self, flat: &[f64]) -> Vec<f64> {
+        self.packed_indices().iter().map(|&k| flat[k]).collect()
+    }
+
+    /// The Jacobian of the ODE in this chart at `state`: analytic for the reduced ODE;
+    /// central differences of the general right-hand side otherwise.
+    fn jacobian(self, model: &Model, state: &MacroState) -> DMat {
+        match self {
+            Chart::Reduced(_) => reduced_jacobian(model, state),
+            Chart::Full(d) => {
+                let e = self.embedding(d);
+                let x0 = self.from_packed(&state.pack());
+                let k = x0.len();
+                let rhs = |x: &[f64]| {
+                    let flat = e.mul_vec(x);
+                    let ds = general_rhs(model, &MacroState::unpack(d, &flat), HForm::Corrected);
+                    self.from_packed(&ds.pack())
+                };
+                let mut jm = DMat::zeros(k, k);
+                let mut x = x0.clone();
+                for b in 0..k {
+                    let h = 1e-6 * (1.0 + x0[b].abs());
+                    x[b] = x0[b] + h;
+                    let up = rhs(&x);
+                    x[b] = x0[b] - h;
+                    let down = rhs(&x);
+                    x[b] = x0[b];
+                    for a in 0..k {
+                        jm[(a, b)] = (up[a] - down[a]) / (2.0 * h);
+                    }
+                }
+                jm
+            }
+        }
+    }
+}
+
+/// The ODE's path with the covariance of the fluctuations along it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Fluctuations {
+    /// The ODE's path at the output times.
+    pub mean: Trajectory,
+    /// `Sigma(t)` on the flat layout of [`MacroState::pack`] (rows and columns named by
+    /// [`MacroState::column_names`]): the covariance of `sqrt(n) (M_k - M(k/n))`, the same for
+    /// every `n` to leading order. Constrained entries (`z`, `S_jj` with `lambda = inf`)
+    /// have none.
+    pub cov: Vec<DMat>,
+}
+
+impl Fluctuations {
+    /// The standard deviation of every overlap at size `n`: `sqrt(Sigma_ii(t) / n)`, one row
+    /// per output time.
+    pub fn sd(&self, n: usize) -> Vec<Vec<f64>> {
+        self.cov
+            .iter()
+            .map(|c| {
+                c.diag()
+                    .iter()
+                    .map(|v| (v.max(0.0) / n as f64).sqrt())
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// The standard deviation at size `n` of a smooth function of the overlaps, by its
+    /// gradient on the flat layout (the delta method): `sqrt(g^T Sigma g / n)` per time.
+    pub fn sd_of(&self, n: usize, grad: impl Fn(&MacroState) -> Vec<f64>) -> Vec<f64> {
+        self.mean
+            .states
+            .iter()
+            .zip(&self.cov)
+            .map(|(s, c)| (c.quad_form(&grad(s)).max(0.0) / n as f64).sqrt())
+            .collect()
+    }
+}
+
+/// Integrates the ODE from `init` together with `Sigma` (from `Sigma(0) = 0`: the runs start
+/// at the given overlaps exactly) and returns both at every time in `times`.
+pub fn fluctuations(
+    model: &Model,
+    init: &MacroState,
+    times: &[f64],
+    opts: &OdeOptions,
+) -> Result<Fluctuations, LnaError> {
+    check_supported(model)?;
+    let d = init.d();
+    let nn = MacroState::packed_len(d);
+    let chart = Chart::for_model(model, d);
+    let e = chart.embedding(d);
+    let sel = chart.packed_indices();
+    let k = sel.len();
+    let drift = packed_rhs(model, OdeKind::for_model(model), d);
+    let failed = std::cell::Cell::new(None);
+    let f = |y: &[f64], dy: &mut [f64]| {
+        let (m, sigma) = y.split_at(nn);
+        let (dm, dsigma) = dy.split_at_mut(nn);
+        drift(m, dm);
+        let state = MacroState::unpack(d, m);
+        let jm = chart.jacobian(model, &state);
+        let noise = match noise_covariance(model, &state) {
+            Ok(n) => n,
+            Err(err) => {
+                failed.set(Some(err));
+                DMat::zeros(nn, nn)
+            }
+        };
+        let sigma = DMat::from_row_major(k, k, sigma.to_vec());
+        let js = jm.matmul(&sigma);
+        for a in 0..k {
+            for b in 0..k {
+                dsigma[a * k + b] = js[(a, b)] + js[(b, a)] + noise[(sel[a], sel[b])];
+            }
+        }
+    };
+    let mut names = MacroState::column_names(d);
+    let coord_names: Vec<String> = sel.iter().map(|&i| names[i].clone()).collect();
+    for a in &coord_names {
+        for b in &coord_names {
+            names.push(format!("Sigma[{a},{b}]"));
+        }
+    }
+    let mut y0 = init.pack();
+    y0.resize(nn + k * k, 0.0);
+    // Sigma grows like exp(2 kappa t) near a saddle: only the overlaps count as divergence.
+    let wide = OdeOptions {
+        blowup: f64::MAX,
+        ..*opts
+    };
+    let flat = integrate(&f, &names, &y0, times, &wide)?;
+    if let Some(err) = failed.take() {
+        return Err(err);
+    }
+    let mut mean = Trajectory::new();
+    let mut cov = Vec::with_capacity(times.len());
+    for (t, y) in times.iter().zip(&flat) {
+        let (m, sigma) = y.split_at(nn);
+        if let Some(i) = m
+            .iter()
+            .position(|v| !v.is_finite() || v.abs() > opts.blowup)
+        {
+            return Err(OdeError::Diverged {
+                t: *t,
+                quantity: names[i].clone(),
+                value: m[i],
+            }
+            .into());
+        }
+        mean.push(*t, MacroState::unpack(d, m));
+        let sigma = DMat::from_row_major(k, k, sigma.to_vec());
+        cov.push(e.matmul(&sigma).matmul(&e.transpose()));
+    }
+    mean.states[0] = init.clone();
+    Ok(Fluctuations { mean, cov })
+}
