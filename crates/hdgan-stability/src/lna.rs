@@ -173,24 +173,33 @@ fn projected_classes(
     eta: f64,
 ) -> Vec<(f64, Vec<f64>, DMat)> {
     let m = gram.rows();
-    let d = cols.len();
-    let mut b = DMat::zeros(m, d);
-    for a in 0..m {
-        for (j, col) in cols.clone().enumerate() {
-            b[(a, j)] = gram[(a, col)];
-        }
-    }
+    let cols: Vec<usize> = cols.collect();
     latent
         .components()
         .map(|(pi, mu, cov)| {
-            let bs = b.matmul(cov.matrix());
-            let mut c = bs.matmul(&b.transpose());
+            // B = gram[:, cols]; mean B mu, covariance B Sigma B^T + eta M.
+            let cov = cov.matrix();
+            let mut c = DMat::zeros(m, m);
+            let mut mean = vec![0.0; m];
             for a in 0..m {
-                for bb in 0..m {
-                    c[(a, bb)] += eta * gram[(a, bb)];
+                let ba = |i: usize| gram[(a, cols[i])];
+                mean[a] = (0..cols.len()).map(|i| ba(i) * mu[i]).sum();
+                for bb in a..m {
+                    let mut v = eta * gram[(a, bb)];
+                    for (i, _) in cols.iter().enumerate() {
+                        let bai = ba(i);
+                        if bai == 0.0 {
+                            continue;
+                        }
+                        for (j, &cj) in cols.iter().enumerate() {
+                            v += bai * cov[(i, j)] * gram[(bb, cj)];
+                        }
+                    }
+                    c[(a, bb)] = v;
+                    c[(bb, a)] = v;
                 }
             }
-            (pi, b.mul_vec(mu), c)
+            (pi, mean, c)
         })
         .collect()
 }
@@ -234,6 +243,12 @@ pub fn noise_covariance_with(
     form: NoiseForm,
 ) -> Result<DMat, LnaError> {
     check_supported(model)?;
+    Ok(noise_rows(model, state, form, None))
+}
+
+/// `D` on the flat layout, only the rows and columns in `keep` when given (the others
+/// zero).
+fn noise_rows(model: &Model, state: &MacroState, form: NoiseForm, keep: Option<&[bool]>) -> DMat {
     let ito = if form == NoiseForm::Full { 1.0 } else { 0.0 };
     let d = state.d();
     let lay = Layout { d };
@@ -292,7 +307,7 @@ pub fn noise_covariance_with(
             (pi, mean, c)
         })
         .collect();
-    let blocks = [
+    let mut blocks = [
         Block {
             classes: projected_classes(&model.latent, &gram, 0..d, model.eta_t),
             phi: &f,
@@ -313,7 +328,7 @@ pub fn noise_covariance_with(
         },
     ];
     let mut dm = DMat::zeros(nn, nn);
-    for b in &blocks {
+    for b in &mut blocks {
         let (mean, mut cov) = block_moments(b, quad);
         let k = mean.len();
         for a in 0..k {
@@ -321,39 +336,67 @@ pub fn noise_covariance_with(
                 cov[(a, c)] -= mean[a] * mean[c];
             }
         }
-        let part = b.map.matmul(&cov).matmul(&b.map.transpose());
-        for (x, y) in dm.as_mut_slice().iter_mut().zip(part.as_slice()) {
-            *x += y;
+        // The block moves the overlaps by `map Z`, then the projections act: `Pi map Z`.
+        let map = &mut b.map;
+        if model.lambda.is_infinite() {
+            project_rows(state, map);
+        }
+        // dm += map cov map^T, skipping the overlaps this sample does not move and those
+        // not asked for.
+        let rows: Vec<usize> = (0..nn)
+            .filter(|&a| keep.is_none_or(|k| k[a]) && (0..k).any(|c| map[(a, c)] != 0.0))
+            .collect();
+        // cov map^T, one column per kept row.
+        let mut u = vec![0.0; k * rows.len()];
+        for (ia, &a) in rows.iter().enumerate() {
+            let row = &map.as_slice()[a * k..(a + 1) * k];
+            for c in 0..k {
+                u[ia * k + c] = dot(&cov.as_slice()[c * k..(c + 1) * k], row);
+            }
+        }
+        for (ia, &a) in rows.iter().enumerate() {
+            for &bb in &rows[ia..] {
+                let v = dot(&map.as_slice()[bb * k..(bb + 1) * k], &u[ia * k..(ia + 1) * k]);
+                dm[(a, bb)] += v;
+                if bb != a {
+                    dm[(bb, a)] += v;
+                }
+            }
         }
     }
-    if model.lambda.is_infinite() {
-        let pi = projection(state);
-        dm = pi.matmul(&dm).matmul(&pi.transpose());
-    }
-    Ok(dm)
+    dm
 }
 
 fn dot(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
-/// The projections' linear effect on one step's noise (THEORY §10), on the flat layout.
-fn projection(state: &MacroState) -> DMat {
+/// The projections' linear effect on one step's noise (THEORY §10), applied to the rows of
+/// a map into the flat layout: the row of the overlap between normalised columns `a`, `b`
+/// loses `M_ab / 2` times the rows of `a`'s and `b`'s squared norms (`S_jj`, `z`).
+fn project_rows(state: &MacroState, map: &mut DMat) {
     let d = state.d();
     let lay = Layout { d };
-    let mut pi = DMat::identity(lay.len());
+    let k = map.cols();
+    let row = |map: &DMat, a: usize| -> Vec<f64> { (0..k).map(|c| map[(a, c)]).collect() };
+    let z_row = row(map, lay.z());
+    let s_rows: Vec<Vec<f64>> = (0..d).map(|j| row(map, lay.s(j, j))).collect();
+    let sub = |map: &mut DMat, a: usize, coef: f64, from: &[f64]| {
+        for (c, x) in from.iter().enumerate() {
+            map[(a, c)] -= coef * x;
+        }
+    };
     for i in 0..d {
         for j in 0..d {
-            pi[(lay.p(i, j), lay.s(j, j))] -= 0.5 * state.p[(i, j)];
-            pi[(lay.s(i, j), lay.s(i, i))] -= 0.5 * state.s[(i, j)];
-            pi[(lay.s(i, j), lay.s(j, j))] -= 0.5 * state.s[(i, j)];
+            sub(map, lay.p(i, j), 0.5 * state.p[(i, j)], &s_rows[j]);
+            sub(map, lay.s(i, j), 0.5 * state.s[(i, j)], &s_rows[i]);
+            sub(map, lay.s(i, j), 0.5 * state.s[(i, j)], &s_rows[j]);
         }
-        pi[(lay.q(i), lay.z())] -= 0.5 * state.q[i];
-        pi[(lay.r(i), lay.z())] -= 0.5 * state.r[i];
-        pi[(lay.r(i), lay.s(i, i))] -= 0.5 * state.r[i];
+        sub(map, lay.q(i), 0.5 * state.q[i], &z_row);
+        sub(map, lay.r(i), 0.5 * state.r[i], &z_row);
+        sub(map, lay.r(i), 0.5 * state.r[i], &s_rows[i]);
     }
-    pi[(lay.z(), lay.z())] -= state.z;
-    pi
+    sub(map, lay.z(), state.z, &z_row);
 }
 
 /// The coordinates `Sigma` lives in: the reduced ones (`lambda = inf`) or all overlaps with
@@ -507,25 +550,28 @@ pub fn fluctuations(
     let sel = chart.packed_indices();
     let k = sel.len();
     let drift = packed_rhs(model, OdeKind::for_model(model), d);
-    let failed = std::cell::Cell::new(None);
+    let mut keep = vec![false; nn];
+    for &i in &sel {
+        keep[i] = true;
+    }
+    let scratch = std::cell::RefCell::new(vec![0.0; k * k]);
     let f = |y: &[f64], dy: &mut [f64]| {
         let (m, sigma) = y.split_at(nn);
         let (dm, dsigma) = dy.split_at_mut(nn);
         drift(m, dm);
         let state = MacroState::unpack(d, m);
         let jm = chart.jacobian(model, &state);
-        let noise = match noise_covariance(model, &state) {
-            Ok(n) => n,
-            Err(err) => {
-                failed.set(Some(err));
-                DMat::zeros(nn, nn)
+        let noise = noise_rows(model, &state, NoiseForm::Full, Some(&keep));
+        let mut js = scratch.borrow_mut();
+        for a in 0..k {
+            let ja = &jm.as_slice()[a * k..(a + 1) * k];
+            for b in 0..k {
+                js[a * k + b] = (0..k).map(|c| ja[c] * sigma[c * k + b]).sum();
             }
-        };
-        let sigma = DMat::from_row_major(k, k, sigma.to_vec());
-        let js = jm.matmul(&sigma);
+        }
         for a in 0..k {
             for b in 0..k {
-                dsigma[a * k + b] = js[(a, b)] + js[(b, a)] + noise[(sel[a], sel[b])];
+                dsigma[a * k + b] = js[a * k + b] + js[b * k + a] + noise[(sel[a], sel[b])];
             }
         }
     };
@@ -544,9 +590,6 @@ pub fn fluctuations(
         ..*opts
     };
     let flat = integrate(&f, &names, &y0, times, &wide)?;
-    if let Some(err) = failed.take() {
-        return Err(err);
-    }
     let mut mean = Trajectory::new();
     let mut cov = Vec::with_capacity(times.len());
     for (t, y) in times.iter().zip(&flat) {
