@@ -8,4 +8,3 @@ mod law;
 mod lna;
 mod ode;
 mod sim;
-mod scratch;

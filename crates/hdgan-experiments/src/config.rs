@@ -71,6 +71,12 @@ pub struct OdeConfig {
     /// Absolute tolerance (default 1e-11).
     #[serde(default = "default_atol")]
     pub atol: f64,
+    /// The linear-noise band (THEORY §10): `hdgan run` draws ODE +- 2 sd at the run's n
+    /// around every plotted ODE curve and writes `ode_sd.csv`/`.npy`. Default (absent): on
+    /// wherever the theory applies (p = 1, column normalisation, no `model.l1`); `true`
+    /// refuses a model it does not cover; `false` turns it off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub band: Option<bool>,
 }
 
 impl Default for OdeConfig {
@@ -80,6 +86,7 @@ impl Default for OdeConfig {
             equation: OdeEquation::Auto,
             rtol: default_rtol(),
             atol: default_atol(),
+            band: None,
         }
     }
 }
@@ -120,6 +127,8 @@ pub struct ValidRun {
     pub schedule: Schedule,
     /// The ODE to solve, if enabled.
     pub ode: Option<(OdeKind, OdeOptions)>,
+    /// Whether the run computes the linear-noise band (`ode.band`, resolved).
+    pub band: bool,
 }
 
 /// Reads a config file (or the embedded default when `path` is None) without validating
@@ -369,6 +378,27 @@ impl RunConfig {
         } else {
             None
         };
+        let supported = hdgan_stability::check_supported(&model);
+        let band = match (self.ode.band, &ode) {
+            (Some(false), _) => false,
+            (Some(true), None) => {
+                return Err(ParamError::rule(
+                    "ode.band",
+                    "needs ode.enabled = true (the band surrounds the ODE)",
+                ));
+            }
+            (Some(true), Some(_)) => match supported {
+                Ok(()) => true,
+                Err(hdgan_stability::LnaError::Unsupported { key, rule }) => {
+                    return Err(ParamError::rule(
+                        "ode.band",
+                        format!("the fluctuation theory does not cover this model ({key}: {rule})"),
+                    ));
+                }
+                Err(e) => return Err(ParamError::rule("ode.band", e.to_string())),
+            },
+            (None, ode) => ode.is_some() && supported.is_ok() && !model.needs_multi_engine(),
+        };
         let mut config = self.clone();
         config.model = self.model.normalized();
         Ok(ValidRun {
@@ -379,6 +409,7 @@ impl RunConfig {
             sim,
             schedule,
             ode,
+            band,
         })
     }
 }

@@ -192,6 +192,9 @@ pub struct RunResult {
     pub ode: Option<Trajectory>,
     /// Wall-clock seconds of the simulation.
     pub sim_seconds: f64,
+    /// The linear-noise covariance along the ODE's path at the same times, when the run
+    /// computes the band (`ode.band`).
+    pub band: Option<hdgan_stability::Fluctuations>,
 }
 
 /// The result of [`simulate_multi`].
@@ -230,6 +233,8 @@ fn simulate_with<S: MemberStore>(
             sim: multi.sim.iter().map(single).collect::<Result<_>>()?,
             ode: multi.ode.as_ref().map(single).transpose()?,
             sim_seconds: multi.sim_seconds,
+            // The multi-feature engine's models are outside the fluctuation theory.
+            band: None,
         });
     }
     let sim_cfg = &valid.sim;
@@ -273,10 +278,26 @@ fn simulate_with<S: MemberStore>(
         }
         None => None,
     };
+    let band = match &ode {
+        Some(o) if valid.band => {
+            let _span = tracing::info_span!("band", name = %valid.name).entered();
+            Some(
+                hdgan_stability::fluctuations(
+                    model,
+                    &o.states[0],
+                    &o.times,
+                    &hdgan_stability::LNA_OPTIONS,
+                )
+                .context("linear-noise band failed")?,
+            )
+        }
+        _ => None,
+    };
     Ok(RunResult {
         sim,
         ode,
         sim_seconds,
+        band,
     })
 }
 

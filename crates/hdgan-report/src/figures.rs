@@ -8,7 +8,7 @@ use hdgan_experiments::train_data::{
     AlignmentCurve, MethodRun, TrainDataOutcome, cov_name, method_groups,
 };
 use hdgan_model::Model;
-use hdgan_stability::{EffectiveModes, Phase, PhaseMap, claim1, claim1_boundaries};
+use hdgan_stability::{EffectiveModes, Fluctuations, Phase, PhaseMap, claim1, claim1_boundaries};
 
 /// The Figure 1 plot: cosines `P_ii / sqrt(S_ii)` and `|q_i| / sqrt(z)` over time, ODE as
 /// curves, simulation as dots. `q` is shown by magnitude: the ODE is symmetric under
@@ -88,6 +88,72 @@ pub fn cosine_figure(
         y_range: Some((-0.02, 1.02)),
         series,
     }
+}
+
+/// The standard deviation at size `n` of Figure 1's plotted cosines along the LNA's path, by
+/// the delta method: for each feature i, `(sd of P_ii / sqrt(S_ii), sd of |q_i| / sqrt(z))`
+/// per output time.
+pub fn cosine_sd(fl: &Fluctuations, n: usize) -> Vec<(Vec<f64>, Vec<f64>)> {
+    let d = fl.mean.states.first().map_or(0, MacroState::d);
+    let len = MacroState::packed_len(d);
+    let (dd, z) = (d * d, 2 * d * d + 2 * d);
+    (0..d)
+        .map(|i| {
+            let p_sd = fl.sd_of(n, |s| {
+                let mut g = vec![0.0; len];
+                let sii = s.s[(i, i)];
+                g[i * d + i] = 1.0 / sii.sqrt();
+                g[dd + 2 * d + i * d + i] = -s.p[(i, i)] / (2.0 * sii.powf(1.5));
+                g
+            });
+            let q_sd = fl.sd_of(n, |s| {
+                let mut g = vec![0.0; len];
+                g[dd + i] = s.q[i].signum() / s.z.sqrt();
+                g[z] = -s.q[i].abs() / (2.0 * s.z.powf(1.5));
+                g
+            });
+            (p_sd, q_sd)
+        })
+        .collect()
+}
+
+/// Adds the linear-noise band (THEORY §10) to a [`figure1`]: for every plotted cosine the
+/// area ODE +- 2 sd at size `n` (`|q_i|`'s lower edge clipped at 0), drawn under the
+/// curves in the curve's colour.
+pub fn add_band(fig: &mut Figure, fl: &Fluctuations, n: usize) {
+    let t = &fl.mean.times;
+    let mut bands = Vec::new();
+    for (i, (p_sd, q_sd)) in cosine_sd(fl, n).into_iter().enumerate() {
+        let color = PALETTE[i % PALETTE.len()];
+        let p: Vec<f64> = fl.mean.series(|s| s.p_cosine(i, i));
+        let q: Vec<f64> = fl.mean.series(|s| s.q_cosine(i).abs());
+        for (k, (mid, sd)) in [(p, p_sd), (q, q_sd)].into_iter().enumerate() {
+            let lower: Vec<f64> = mid
+                .iter()
+                .zip(&sd)
+                .map(|(m, s)| {
+                    if k == 1 {
+                        (m - 2.0 * s).max(0.0)
+                    } else {
+                        m - 2.0 * s
+                    }
+                })
+                .collect();
+            let upper: Vec<f64> = mid.iter().zip(&sd).map(|(m, s)| m + 2.0 * s).collect();
+            bands.push(Series {
+                label: if i == 0 && k == 0 {
+                    format!("ODE +- 2 sd at n = {n} (LNA)")
+                } else {
+                    String::new()
+                },
+                color,
+                style: Style::Band,
+                points: crate::plot::band(t, &lower, &upper),
+            });
+        }
+    }
+    bands.append(&mut fig.series);
+    fig.series = bands;
 }
 
 /// The multi-feature run plot: generator cosines `P_ii / sqrt(S_ii)`, discriminator

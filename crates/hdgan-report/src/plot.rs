@@ -21,6 +21,16 @@ pub enum Style {
     Crosses,
     /// One-pixel points (for clouds of thousands of samples).
     Points,
+    /// A translucent filled area: the points go along the upper edge and back along the
+    /// lower one (a band around a curve; see [`band`]).
+    Band,
+}
+
+/// The points of a [`Style::Band`] between `lower` and `upper` at the abscissae `x`.
+pub fn band(x: &[f64], lower: &[f64], upper: &[f64]) -> Vec<(f64, f64)> {
+    let mut pts: Vec<(f64, f64)> = x.iter().copied().zip(upper.iter().copied()).collect();
+    pts.extend(x.iter().copied().zip(lower.iter().copied()).rev());
+    pts
 }
 
 /// One series of points.
@@ -186,6 +196,9 @@ where
                         .map(|p| Circle::new(p, 1, color.mix(0.5).filled())),
                 )
                 .map_err(|e| anyhow!("plot: {e}"))?,
+            Style::Band => chart
+                .draw_series(std::iter::once(Polygon::new(pts, color.mix(0.18).filled())))
+                .map_err(|e| anyhow!("plot: {e}"))?,
         };
         if !s.label.is_empty() {
             let style = s.style;
@@ -199,6 +212,10 @@ where
                         Circle::new((x + 9, y), 3, color.filled()).into_dyn()
                     }
                     Style::Crosses => Cross::new((x + 9, y), 3, color.stroke_width(1)).into_dyn(),
+                    Style::Band => {
+                        Rectangle::new([(x, y - 4), (x + 18, y + 4)], color.mix(0.18).filled())
+                            .into_dyn()
+                    }
                 });
         }
     }

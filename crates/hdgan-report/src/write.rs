@@ -61,6 +61,28 @@ pub fn write_trajectories<S: PackedState>(
     Ok(sim_header)
 }
 
+/// Writes `ode_sd.csv`/`.npy`: `ode.csv`'s columns (t, then every overlap) holding the
+/// linear-noise standard deviation `sqrt(Sigma_ii(t) / n)` at size `n` (THEORY §10), so that
+/// `ode +- 2 ode_sd` is the band. Constrained overlaps (z, S_jj with lambda = inf) have 0.
+pub fn write_band(
+    staged: &StagedDir,
+    names: &[String],
+    fl: &hdgan_stability::Fluctuations,
+    n: usize,
+) -> Result<()> {
+    let mut header = vec!["t".to_owned()];
+    header.extend(names.iter().cloned());
+    let rows: Vec<Vec<f64>> = fl
+        .mean
+        .times
+        .iter()
+        .zip(fl.sd(n))
+        .map(|(t, sd)| std::iter::once(*t).chain(sd).collect())
+        .collect();
+    write_csv(&staged.file("ode_sd.csv"), &header, &rows)?;
+    write_npy(&staged.file("ode_sd.npy"), &rows)
+}
+
 /// Writes `config.toml` into `staged` and returns the run's provenance for `run.json`
 /// (version, git revision, name, seed, threads, config, schedule, columns, files).
 fn run_meta(
@@ -90,6 +112,8 @@ fn run_meta(
     meta["files"] = json!({
         "sim.csv": "simulation: one row per (member, recorded time)",
         "sim.npy": "same as sim.csv, float64 array (rows x columns)",
+        "ode_sd.csv": "when the band is on (ode.band): ode.csv's columns holding the linear-noise standard deviation sqrt(Sigma_ii(t) / n); ode +- 2 ode_sd is the band (THEORY section 10)",
+        "ode_sd.npy": "same as ode_sd.csv, float64 array",
         "ode.csv": "limiting ODE at the recorded times, from member 0's initial state",
         "ode.npy": "same as ode.csv, float64 array",
         "figure.svg": "cosines over time (also figure.png)",
@@ -119,15 +143,16 @@ pub fn write_run_files(
 ) -> Result<serde_json::Value> {
     let names = MacroState::column_names(valid.model.d);
     let sim_header = write_trajectories(staged, &names, &run.sim, run.ode.as_ref())?;
-    render(
-        &figure1(
-            &format!("{} (n = {})", title_of(valid), valid.model.n),
-            &run.sim,
-            run.ode.as_ref(),
-        ),
-        &staged.file("figure.svg"),
-        &staged.file("figure.png"),
-    )?;
+    let mut fig = figure1(
+        &format!("{} (n = {})", title_of(valid), valid.model.n),
+        &run.sim,
+        run.ode.as_ref(),
+    );
+    if let Some(fl) = &run.band {
+        write_band(staged, &names, fl, valid.model.n)?;
+        crate::figures::add_band(&mut fig, fl, valid.model.n);
+    }
+    render(&fig, &staged.file("figure.svg"), &staged.file("figure.png"))?;
     let mut meta = run_meta(valid, threads, staged, &sim_header, &names, run.sim_seconds)?;
     meta["phase"] = json!({ "sim_member0": phases.0, "ode": phases.1 });
     Ok(meta)

@@ -39,8 +39,8 @@ pub use jacobian::{
     reduced_rhs_coords_with,
 };
 pub use lna::{
-    Fluctuations, LnaError, NoiseForm, check_supported, fluctuations, noise_covariance,
-    noise_covariance_with,
+    Fluctuations, LNA_OPTIONS, LnaError, NoiseForm, check_supported, fluctuations,
+    fluctuations_with, noise_covariance, noise_covariance_with, switch_time,
 };
 pub use modes::{EffectiveModes, Mode, effective_modes, in_mode_basis};
 pub use phase::{Phase, PhaseRule, PhaseSummary, classify};

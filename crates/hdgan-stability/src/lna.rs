@@ -356,7 +356,10 @@ fn noise_rows(model: &Model, state: &MacroState, form: NoiseForm, keep: Option<&
         }
         for (ia, &a) in rows.iter().enumerate() {
             for &bb in &rows[ia..] {
-                let v = dot(&map.as_slice()[bb * k..(bb + 1) * k], &u[ia * k..(ia + 1) * k]);
+                let v = dot(
+                    &map.as_slice()[bb * k..(bb + 1) * k],
+                    &u[ia * k..(ia + 1) * k],
+                );
                 dm[(a, bb)] += v;
                 if bb != a {
                     dm[(bb, a)] += v;
@@ -534,6 +537,16 @@ impl Fluctuations {
     }
 }
 
+/// The tolerances [`fluctuations`] is meant to run with: `rtol = 1e-6`, `atol = 1e-8`.
+/// `Sigma` enters bands and variances, where six digits are more than enough; on Figure 1
+/// it agrees with a `1e-9` solve to 1e-6 relative (a unit test) at a third of the cost.
+pub const LNA_OPTIONS: OdeOptions = OdeOptions {
+    rtol: 1e-6,
+    atol: 1e-8,
+    max_steps: 50_000_000,
+    blowup: 1e6,
+};
+
 /// Integrates the ODE from `init` together with `Sigma` (from `Sigma(0) = 0`: the runs start
 /// at the given overlaps exactly) and returns both at every time in `times`.
 pub fn fluctuations(
@@ -541,6 +554,18 @@ pub fn fluctuations(
     init: &MacroState,
     times: &[f64],
     opts: &OdeOptions,
+) -> Result<Fluctuations, LnaError> {
+    fluctuations_with(model, init, times, opts, NoiseForm::Full)
+}
+
+/// [`fluctuations`] with the step noise of the given form (the wrong one is the checks'
+/// negative control).
+pub fn fluctuations_with(
+    model: &Model,
+    init: &MacroState,
+    times: &[f64],
+    opts: &OdeOptions,
+    form: NoiseForm,
 ) -> Result<Fluctuations, LnaError> {
     check_supported(model)?;
     let d = init.d();
@@ -561,7 +586,7 @@ pub fn fluctuations(
         drift(m, dm);
         let state = MacroState::unpack(d, m);
         let jm = chart.jacobian(model, &state);
-        let noise = noise_rows(model, &state, NoiseForm::Full, Some(&keep));
+        let noise = noise_rows(model, &state, form, Some(&keep));
         let mut js = scratch.borrow_mut();
         for a in 0..k {
             let ja = &jm.as_slice()[a * k..(a + 1) * k];
@@ -611,4 +636,104 @@ pub fn fluctuations(
     }
     mean.states[0] = init.clone();
     Ok(Fluctuations { mean, cov })
+}
+
+/// When a path's discriminator switches from feature 1 to feature 2 (Figure 1's second
+/// stage): the first time, after `|q_1|` exceeded 0.5, at which `|q_2| > |q_1|`, linearly
+/// interpolated between the recorded times; None if it never does.
+pub fn switch_time(path: &Trajectory) -> Option<f64> {
+    let start = path
+        .states
+        .iter()
+        .position(|s| s.q.len() > 1 && s.q[0].abs() > 0.5)?;
+    let gap = |s: &MacroState| s.q[1].abs() - s.q[0].abs();
+    let k = (start + 1..path.states.len()).find(|&k| gap(&path.states[k]) > 0.0)?;
+    let (g0, g1) = (gap(&path.states[k - 1]), gap(&path.states[k]));
+    let (t0, t1) = (path.times[k - 1], path.times[k]);
+    Some(t0 + (t1 - t0) * (-g0) / (g1 - g0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hdgan_model::ModelConfig;
+
+    fn fig1() -> (Model, MacroState) {
+        let m = ModelConfig::figure1(1000, 2.0).validate("model").unwrap();
+        let mut s = MacroState::diagonal_start(2, 0.1, 0.1);
+        s.r = vec![0.01, 0.01];
+        (m, s)
+    }
+
+    #[test]
+    fn lna_options_agree_with_a_tight_solve() {
+        let (m, s) = fig1();
+        let times: Vec<f64> = (0..=40).map(f64::from).collect();
+        let tight = OdeOptions {
+            rtol: 1e-10,
+            atol: 1e-12,
+            ..OdeOptions::default()
+        };
+        let a = fluctuations(&m, &s, &times, &LNA_OPTIONS).unwrap();
+        let b = fluctuations(&m, &s, &times, &tight).unwrap();
+        for (x, y) in a.cov.iter().zip(&b.cov) {
+            let scale = 1.0 + y.max_abs();
+            assert!(
+                x.max_abs_diff(y) <= 1e-5 * scale,
+                "{}",
+                x.max_abs_diff(y) / scale
+            );
+        }
+    }
+
+    #[test]
+    fn sigma_is_symmetric_psd_and_zero_on_the_constraint() {
+        let (m, s) = fig1();
+        let times: Vec<f64> = (0..=30).map(f64::from).collect();
+        let fl = fluctuations(&m, &s, &times, &LNA_OPTIONS).unwrap();
+        let lay = Layout { d: 2 };
+        for c in &fl.cov[1..] {
+            assert!(c.max_abs_diff(&c.transpose()) <= 1e-12 * (1.0 + c.max_abs()));
+            for fixed in [lay.z(), lay.s(0, 0), lay.s(1, 1)] {
+                assert_eq!(c[(fixed, fixed)], 0.0);
+            }
+            // S_12 and S_21 are one coordinate.
+            assert_eq!(c[(lay.s(0, 1), lay.s(0, 1))], c[(lay.s(1, 0), lay.s(0, 1))]);
+            let psd = hdgan_core::SymPsd::new("sigma", c.clone());
+            assert!(psd.is_ok(), "{psd:?}");
+        }
+    }
+
+    #[test]
+    fn finite_lambda_sigma_covers_every_overlap() {
+        // d = 1, finite lambda: the chart has all overlaps and J comes from differences;
+        // Sigma must stay symmetric and its z entry must be positive (z is free).
+        let mut c = ModelConfig::figure1(1000, 2.0);
+        c.d = 1;
+        c.latent = hdgan_model::LatentConfig::diagonal(&[5.0]);
+        c.lambda = hdgan_model::LambdaValue::Number(2.0);
+        let m = c.validate("model").unwrap();
+        let s = MacroState::diagonal_start(1, 0.3, 0.3);
+        let times: Vec<f64> = (0..=10).map(f64::from).collect();
+        let fl = fluctuations(&m, &s, &times, &LNA_OPTIONS).unwrap();
+        let lay = Layout { d: 1 };
+        let last = fl.cov.last().unwrap();
+        assert!(last[(lay.z(), lay.z())] > 0.0);
+        assert!(last[(lay.s(0, 0), lay.s(0, 0))] > 0.0);
+    }
+
+    #[test]
+    fn switch_time_interpolates() {
+        let mut t = Trajectory::new();
+        for (k, (q1, q2)) in [(0.2, 0.0), (0.6, 0.1), (0.5, 0.3), (0.3, 0.5)]
+            .iter()
+            .enumerate()
+        {
+            let mut s = MacroState::zeros(2);
+            s.q = vec![*q1, *q2];
+            t.push(k as f64, s);
+        }
+        // gap -0.2 at t = 2, +0.2 at t = 3: crossing at 2.5.
+        assert!((switch_time(&t).unwrap() - 2.5).abs() < 1e-12);
+    }
 }

@@ -10,7 +10,7 @@ use hdgan_micro_sim::{InitConfig, InitState, Schedule, StepMode, full_ensemble};
 use hdgan_model::{LambdaValue, LatentConfig, Model, ModelConfig};
 use hdgan_report::figures::figure1;
 use hdgan_report::plot::{Figure, PALETTE, Series, Style};
-use hdgan_stability::{Phase, PhaseRule, claim1, classify};
+use hdgan_stability::{Phase, PhaseRule, claim1, classify, switch_time};
 
 pub(super) fn checks() -> Vec<Check> {
     vec![
@@ -135,17 +135,6 @@ fn deviation(sim: &Trajectory, ode: &Trajectory, window: (f64, f64)) -> Deviatio
             .fold(0.0, f64::max);
     }
     d
-}
-
-/// The time at which the ODE's discriminator switches from feature 1 to feature 2 (first
-/// t with |q_2| > |q_1| after |q_1| exceeded 0.5), if it does.
-fn switch_time(ode: &Trajectory) -> Option<f64> {
-    let start = ode.states.iter().position(|s| s.q[0].abs() > 0.5)?;
-    ode.times[start..]
-        .iter()
-        .zip(&ode.states[start..])
-        .find(|(_, s)| s.q[1].abs() > s.q[0].abs())
-        .map(|(t, _)| *t)
 }
 
 /// Half-width of the switching window excluded from the q criterion of `theorem1_fig1`.

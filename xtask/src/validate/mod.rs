@@ -6,6 +6,7 @@ mod baselines;
 mod data;
 mod effective;
 mod engines;
+mod fluctuations;
 mod foundation;
 mod losses;
 
@@ -165,6 +166,7 @@ pub fn all_checks() -> Vec<Check> {
     v.extend(multi::checks());
     v.extend(data::checks());
     v.extend(baselines::checks());
+    v.extend(fluctuations::checks());
 
     v
 }
