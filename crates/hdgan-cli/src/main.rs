@@ -242,6 +242,19 @@ enum Command {
         #[arg(long)]
         threads: Option<usize>,
     },
+    /// The finite-n fluctuations of a run config without simulating (linear-noise
+    /// approximation, THEORY section 10): the covariance Sigma(t) of sqrt(n) (M_k - M(k/n))
+    /// along the ODE, the band ODE +- 2 sd at size n (figure, ode_sd.csv) and the ODE's
+    /// switching time between Figure 1's two learning stages.
+    Fluctuations {
+        /// TOML run config (default: the embedded Figure 1 success config).
+        config: Option<PathBuf>,
+        /// The n the band is drawn for (default: the config's model.n).
+        #[arg(long)]
+        n: Option<usize>,
+        #[command(flatten)]
+        output: OutArgs,
+    },
     /// List the fixed points of the reduced ODE (13) for a config's [model], with their
     /// Jacobian eigenvalues and a stable / marginal / unstable verdict.
     FixedPoints {
@@ -470,6 +483,9 @@ fn dispatch(cmd: Command, progress: Progress) -> Result<()> {
             threads,
         } => commands::modes::execute(&config, &output, run, seed, threads, progress),
         Command::FixedPoints { config } => commands::phase::fixed_points(&config),
+        Command::Fluctuations { config, n, output } => {
+            commands::fluctuations::execute(config.as_deref(), n, &output)
+        }
         Command::Check { config } => commands::run::check(config),
         Command::Sweep {
             action,

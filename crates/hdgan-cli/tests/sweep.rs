@@ -366,8 +366,7 @@ fn kept_trajectories_merge_in_cell_order_and_end_where_the_table_ends() {
             let cell = row[0];
             let last = rows
                 .iter()
-                .filter(|r| r[0] == cell)
-                .last()
+                .rfind(|r| r[0] == cell)
                 .unwrap_or_else(|| panic!("cell {cell} has no {which} rows"));
             for name in &th[2..] {
                 let j = th.iter().position(|h| h == name).unwrap();

@@ -37,6 +37,7 @@
 //! ```
 
 pub mod config;
+pub mod fluctuations;
 pub mod fuzzing;
 pub mod measure;
 pub mod modes;

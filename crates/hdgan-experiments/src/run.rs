@@ -194,7 +194,7 @@ pub struct RunResult {
     pub sim_seconds: f64,
     /// The linear-noise covariance along the ODE's path at the same times, when the run
     /// computes the band (`ode.band`).
-    pub band: Option<hdgan_stability::Fluctuations>,
+    pub band: Option<Box<hdgan_stability::Fluctuations>>,
 }
 
 /// The result of [`simulate_multi`].
@@ -281,7 +281,7 @@ fn simulate_with<S: MemberStore>(
     let band = match &ode {
         Some(o) if valid.band => {
             let _span = tracing::info_span!("band", name = %valid.name).entered();
-            Some(
+            Some(Box::new(
                 hdgan_stability::fluctuations(
                     model,
                     &o.states[0],
@@ -289,7 +289,7 @@ fn simulate_with<S: MemberStore>(
                     &hdgan_stability::LNA_OPTIONS,
                 )
                 .context("linear-noise band failed")?,
-            )
+            ))
         }
         _ => None,
     };

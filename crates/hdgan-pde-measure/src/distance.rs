@@ -4,63 +4,7 @@
 use crate::gaussian::Gaussian2;
 use crate::measure::Row;
 
-pub use hdgan_core::stats::normal_cdf;
-
-/// The standard normal quantile `Phi^{-1}(p)`: P. J. Acklam's rational approximation
-/// (relative error 1.15e-9), refined by one Halley step on the double-precision
-/// [`normal_cdf`], which brings it to about 1e-15 (tested against known quantiles to 1e-12).
-pub fn normal_quantile(p: f64) -> f64 {
-    const A: [f64; 6] = [
-        -3.969683028665376e1,
-        2.209460984245205e2,
-        -2.759285104469687e2,
-        1.383_577_518_672_69e2,
-        -3.066479806614716e1,
-        2.506628277459239,
-    ];
-    const B: [f64; 5] = [
-        -5.447609879822406e1,
-        1.615858368580409e2,
-        -1.556989798598866e2,
-        6.680131188771972e1,
-        -1.328068155288572e1,
-    ];
-    const C: [f64; 6] = [
-        -7.784894002430293e-3,
-        -3.223964580411365e-1,
-        -2.400758277161838,
-        -2.549732539343734,
-        4.374664141464968,
-        2.938163982698783,
-    ];
-    const D: [f64; 4] = [
-        7.784695709041462e-3,
-        3.224671290700398e-1,
-        2.445134137142996,
-        3.754408661907416,
-    ];
-    let p = p.clamp(1e-300, 1.0 - 1e-16);
-    if p > 0.5 {
-        // Phi^{-1}(p) = -Phi^{-1}(1 - p), and 1 - p is exact here: the lower tail keeps
-        // full relative accuracy where Phi(x) - p would cancel.
-        return -normal_quantile(1.0 - p);
-    }
-    let plow = 0.02425;
-    let x = if p < plow {
-        let q = (-2.0 * p.ln()).sqrt();
-        (((((C[0] * q + C[1]) * q + C[2]) * q + C[3]) * q + C[4]) * q + C[5])
-            / ((((D[0] * q + D[1]) * q + D[2]) * q + D[3]) * q + 1.0)
-    } else {
-        let q = p - 0.5;
-        let r = q * q;
-        (((((A[0] * r + A[1]) * r + A[2]) * r + A[3]) * r + A[4]) * r + A[5]) * q
-            / (((((B[0] * r + B[1]) * r + B[2]) * r + B[3]) * r + B[4]) * r + 1.0)
-    };
-    // One Halley step on Phi(x) - p.
-    let e = normal_cdf(x) - p;
-    let u = e * (2.0 * std::f64::consts::PI).sqrt() * (0.5 * x * x).exp();
-    x - u / (1.0 + 0.5 * x * u)
-}
+pub use hdgan_core::stats::{normal_cdf, normal_quantile};
 
 fn sorted(mut x: Vec<f64>) -> Vec<f64> {
     x.sort_by(f64::total_cmp);

@@ -52,13 +52,22 @@ pub fn write_trajectories<S: PackedState>(
     write_csv(&staged.file("sim.csv"), &sim_header, &sim_rows)?;
     write_npy(&staged.file("sim.npy"), &sim_rows)?;
     if let Some(o) = ode {
-        let mut header = vec!["t".to_owned()];
-        header.extend(names.iter().cloned());
-        let rows = o.rows();
-        write_csv(&staged.file("ode.csv"), &header, &rows)?;
-        write_npy(&staged.file("ode.npy"), &rows)?;
+        write_ode(staged, names, o)?;
     }
     Ok(sim_header)
+}
+
+/// Writes `ode.csv`/`.npy` (t, then `names`) into `staged`.
+fn write_ode<S: PackedState>(
+    staged: &StagedDir,
+    names: &[String],
+    ode: &Trajectory<S>,
+) -> Result<()> {
+    let mut header = vec!["t".to_owned()];
+    header.extend(names.iter().cloned());
+    let rows = ode.rows();
+    write_csv(&staged.file("ode.csv"), &header, &rows)?;
+    write_npy(&staged.file("ode.npy"), &rows)
 }
 
 /// Writes `ode_sd.csv`/`.npy`: `ode.csv`'s columns (t, then every overlap) holding the
@@ -688,4 +697,76 @@ pub fn write_train_data(
         &staged.file("spectrum.png"),
     )?;
     Ok(())
+}
+
+/// Every file of `hdgan fluctuations` (THEORY §10): `ode.csv`/`.npy` (the path), `sigma.csv`
+/// /`.npy` (one row per time: t, then `Sigma` row-major over the overlaps, columns
+/// `Sigma_a_b`; `np.load(...)[:, 1:].reshape(T, N, N)`), `ode_sd.csv`/`.npy` at the chosen
+/// n, `figure.svg`/`.png` (the ODE's cosines in their band), `config.toml` and
+/// `fluctuations.json` (provenance, n, the ODE's switching time, columns).
+pub fn write_fluctuations(
+    valid: &ValidRun,
+    run: &hdgan_experiments::fluctuations::FluctuationRun,
+    staged: &StagedDir,
+) -> Result<serde_json::Value> {
+    let d = valid.model.d;
+    let names = MacroState::column_names(d);
+    let fl = &run.fl;
+    write_ode(staged, &names, &fl.mean)?;
+    let mut header = vec!["t".to_owned()];
+    for a in &names {
+        for b in &names {
+            header.push(format!("Sigma_{a}_{b}"));
+        }
+    }
+    let rows: Vec<Vec<f64>> = fl
+        .mean
+        .times
+        .iter()
+        .zip(&fl.cov)
+        .map(|(t, c)| {
+            std::iter::once(*t)
+                .chain(c.as_slice().iter().copied())
+                .collect()
+        })
+        .collect();
+    write_csv(&staged.file("sigma.csv"), &header, &rows)?;
+    write_npy(&staged.file("sigma.npy"), &rows)?;
+    write_band(staged, &names, fl, run.n)?;
+    let mut fig = figure1(
+        &format!("{}: ODE +- 2 sd at n = {}", title_of(valid), run.n),
+        &[],
+        Some(&fl.mean),
+    );
+    crate::figures::add_band(&mut fig, fl, run.n);
+    render(&fig, &staged.file("figure.svg"), &staged.file("figure.png"))?;
+    let toml_text = toml::to_string(&valid.config).context("cannot serialise the config")?;
+    std::fs::write(staged.file("config.toml"), toml_text)?;
+    let mut meta = Provenance::new(&valid.name)
+        .config(&valid.config)
+        .seed(valid.config.seed)
+        .json();
+    meta["n"] = json!(run.n);
+    meta["ode_switch_time"] = json!(run.switch);
+    meta["seconds"] = json!(run.seconds);
+    meta["tolerances"] = json!({
+        "rtol": hdgan_stability::LNA_OPTIONS.rtol,
+        "atol": hdgan_stability::LNA_OPTIONS.atol,
+    });
+    meta["columns"] = json!({
+        "ode": std::iter::once("t".to_owned()).chain(names.iter().cloned()).collect::<Vec<_>>(),
+        "sigma": "t, then Sigma_a_b for a, b over the ode columns (row-major)",
+    });
+    meta["files"] = json!({
+        "ode.csv": "the limiting ODE at the record times, from the config's initial overlaps",
+        "ode.npy": "same as ode.csv, float64 array",
+        "sigma.csv": "Sigma(t): the covariance of sqrt(n) (M_k - M(k/n)), one row per time (t, then N x N entries row-major)",
+        "sigma.npy": "same as sigma.csv, float64 array",
+        "ode_sd.csv": "ode.csv's columns holding sqrt(Sigma_ii(t) / n) at this n",
+        "ode_sd.npy": "same as ode_sd.csv, float64 array",
+        "figure.svg": "the ODE's cosines with the band ODE +- 2 sd (also figure.png)",
+        "config.toml": "the configuration",
+    });
+    write_json(&staged.file("fluctuations.json"), &meta)?;
+    Ok(meta)
 }
