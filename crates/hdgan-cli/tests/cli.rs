@@ -3,21 +3,15 @@
 //! binary's path, `CARGO_BIN_EXE_hdgan`, only to its own package's integration tests; the
 //! workspace-wide integration tests are in `tests/`.)
 
+mod common;
+use common::hdgan;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 /// A small valid config: n = 200, d = 2, T = 3, three members.
 fn small() -> String {
     hdgan_experiments::reference::figure1_text("small", 7, 200, 3.0, 0.5, 3)
-}
-
-fn hdgan(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_hdgan"))
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .expect("run hdgan")
 }
 
 fn write_config(dir: &Path, name: &str, text: &str) -> PathBuf {

@@ -1,17 +1,10 @@
 //! `hdgan fluctuations` and the band of `hdgan run` (THEORY §10): the files, their shapes,
 //! and the refusals (exit 2, nothing written).
 
+mod common;
+use common::hdgan;
 use std::fs;
 use std::path::Path;
-use std::process::{Command, Output};
-
-fn hdgan(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_hdgan"))
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .expect("run hdgan")
-}
 
 fn fig1(dir: &Path, n: usize, t_end: f64, extra: &str) -> String {
     let mut text = hdgan_experiments::reference::figure1_text("f", 7, n, t_end, 1.0, 1);

@@ -1,18 +1,12 @@
 //! `hdgan sweep`: shards merge to the unsharded table byte for byte, a killed shard
 //! resumes, bad sweeps are refused before any work, a diverging cell is a row.
 
+mod common;
+use common::hdgan;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
-
-fn hdgan(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_hdgan"))
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .expect("run hdgan")
-}
 
 /// Writes the base config (Figure 1's model, `n`, horizon `t_end`) and a sweep over n and
 /// tau with two seeds (12 cells), `extra` appended to the sweep's top-level keys.
