@@ -21,8 +21,12 @@ pub struct FluctuationRun {
     pub seconds: f64,
 }
 
-/// Refuses, as bad input naming the key, the configs the fluctuation theory does not cover.
-pub fn check_config(valid: &ValidRun) -> Result<(), InputError> {
+/// Refuses, as bad input naming the key, the configs the fluctuation theory does not cover
+/// and an `n` of 0.
+pub fn check_config(valid: &ValidRun, n: Option<usize>) -> Result<(), InputError> {
+    if n == Some(0) {
+        return Err(InputError("`--n` must be at least 1".into()));
+    }
     if valid.model.needs_multi_engine() {
         return Err(InputError(
             "config key `model.p` / `model.constraint`: the fluctuation theory covers the single-feature model with column normalisation".into(),
@@ -40,11 +44,8 @@ pub fn check_config(valid: &ValidRun) -> Result<(), InputError> {
 /// Solves the ODE and `Sigma` from the config's initial overlaps at its record times
 /// (tolerances [`LNA_OPTIONS`]); `n` (default `model.n`) sets the band's width only.
 pub fn fluctuations_of(valid: &ValidRun, n: Option<usize>) -> Result<FluctuationRun> {
-    check_config(valid)?;
+    check_config(valid, n)?;
     let n = n.unwrap_or(valid.model.n);
-    if n == 0 {
-        return Err(InputError("`--n` must be at least 1".into()).into());
-    }
     let times = valid.schedule.record_times(valid.model.n);
     let start = std::time::Instant::now();
     let fl = hdgan_stability::fluctuations(

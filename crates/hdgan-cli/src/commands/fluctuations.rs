@@ -4,7 +4,6 @@
 use super::OutArgs;
 use crate::outln;
 use anyhow::Result;
-use hdgan_experiments::InputError;
 use hdgan_experiments::fluctuations::{check_config, fluctuations_of};
 use hdgan_experiments::run::{ConfigSource, RunSource, prepare};
 use hdgan_report::write::write_fluctuations;
@@ -20,10 +19,7 @@ pub fn execute(config: Option<&Path>, n: Option<usize>, output: &OutArgs) -> Res
         ..RunSource::default()
     };
     let valid = prepare(&src)?;
-    check_config(&valid)?;
-    if n == Some(0) {
-        return Err(InputError("`--n` must be at least 1".into()).into());
-    }
+    check_config(&valid, n)?;
     let staged = output.open(None, &format!("{}-fluctuations", valid.name), config)?;
     let run = fluctuations_of(&valid, n)?;
     write_fluctuations(&valid, &run, &staged)?;
