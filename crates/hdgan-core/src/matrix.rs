@@ -165,6 +165,44 @@ impl DMat {
         self.data.iter().fold(0.0, |m, x| m.max(x.abs()))
     }
 
+    /// A lower-triangular `L` with `L L^T = self` for a symmetric positive *semi*definite
+    /// matrix (Cholesky, where a pivot at or below `1e-13` times the largest diagonal entry
+    /// zeroes its column: the matrix is singular there, as a noise covariance with
+    /// constrained directions is). None when the matrix is not square, not symmetric (to
+    /// 1e-9 relative) or has a pivot below `-1e-9` times the largest diagonal entry (not
+    /// PSD).
+    pub fn psd_cholesky(&self) -> Option<DMat> {
+        let k = self.rows;
+        if self.cols != k {
+            return None;
+        }
+        let scale = (0..k).fold(0.0_f64, |m, i| m.max(self[(i, i)].abs()));
+        for i in 0..k {
+            for j in 0..i {
+                if (self[(i, j)] - self[(j, i)]).abs() > 1e-9 * scale.max(f64::MIN_POSITIVE) {
+                    return None;
+                }
+            }
+        }
+        let mut l = DMat::zeros(k, k);
+        for j in 0..k {
+            let pivot = self[(j, j)] - (0..j).map(|c| l[(j, c)] * l[(j, c)]).sum::<f64>();
+            if pivot < -1e-9 * scale {
+                return None;
+            }
+            if pivot <= 1e-13 * scale {
+                continue;
+            }
+            let root = pivot.sqrt();
+            l[(j, j)] = root;
+            for i in (j + 1)..k {
+                let v = self[(i, j)] - (0..j).map(|c| l[(i, c)] * l[(j, c)]).sum::<f64>();
+                l[(i, j)] = v / root;
+            }
+        }
+        Some(l)
+    }
+
     /// Largest absolute entry of `self - other` (shapes must agree).
     pub fn max_abs_diff(&self, other: &DMat) -> f64 {
         debug_assert_eq!((self.rows, self.cols), (other.rows, other.cols));
@@ -196,6 +234,30 @@ pub(crate) fn dot(a: &[f64], b: &[f64]) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn psd_cholesky_reproduces_definite_and_singular_matrices() {
+        // B B^T with B 3 x 2: rank 2 of 3.
+        let b = DMat::from_row_major(3, 2, vec![1.0, 2.0, -0.5, 0.3, 0.5, 1.3]);
+        let singular = b.matmul(&b.transpose());
+        let l = singular.psd_cholesky().expect("PSD");
+        assert!(l.matmul(&l.transpose()).max_abs_diff(&singular) < 1e-12);
+        let mut definite = singular.clone();
+        for i in 0..3 {
+            definite[(i, i)] += 0.7;
+        }
+        let l = definite.psd_cholesky().expect("PD");
+        assert!(l.matmul(&l.transpose()).max_abs_diff(&definite) < 1e-12);
+        assert!(
+            (0..3).all(|i| (0..i).all(|j| l[(j, i)] == 0.0)),
+            "lower triangular"
+        );
+        // Indefinite and asymmetric matrices are refused.
+        let indefinite = DMat::from_row_major(2, 2, vec![1.0, 2.0, 2.0, 1.0]);
+        assert!(indefinite.psd_cholesky().is_none());
+        let asym = DMat::from_row_major(2, 2, vec![1.0, 0.1, 0.0, 1.0]);
+        assert!(asym.psd_cholesky().is_none());
+    }
 
     #[test]
     fn products_match_hand_computation() {

@@ -143,7 +143,7 @@ fn max_abs(v: &[f64]) -> f64 {
 
 /// Solves the small dense system `a x = b` by Gaussian elimination with partial pivoting;
 /// None if a pivot vanishes.
-fn solve_small(mut a: DMat, mut b: Vec<f64>) -> Option<Vec<f64>> {
+pub(crate) fn solve_small(mut a: DMat, mut b: Vec<f64>) -> Option<Vec<f64>> {
     let n = b.len();
     for col in 0..n {
         let piv = (col..n).max_by(|&i, &j| a[(i, col)].abs().total_cmp(&a[(j, col)].abs()))?;
@@ -180,7 +180,7 @@ const SEARCH_RESIDUAL: f64 = 1e-11;
 /// a step that lowers |f| and growing after one that does not (the resting line is a
 /// family, where J is singular). Returns the end point if its residual is below
 /// [`SEARCH_RESIDUAL`].
-fn newton_from(model: &Model, c: ReducedCoords, mut x: Vec<f64>) -> Option<Vec<f64>> {
+pub(crate) fn newton_from(model: &Model, c: ReducedCoords, mut x: Vec<f64>) -> Option<Vec<f64>> {
     let n = c.len();
     let mut f = reduced_rhs_coords(model, c, &x);
     let mut mu = 1e-6;

@@ -31,7 +31,10 @@ mod phase;
 mod phase_map;
 
 pub use claim1::{Claim1, ModeStatus, claim1};
-pub use escape::{ESCAPE_QUANTILES, EscapeLaw, escape_law};
+pub use escape::{
+    DiffusionOptions, ESCAPE_THRESHOLD, EscapeError, EscapeStats, SADDLE_HORIZON, SaddleLaw,
+    diffusion_escape_times, escape_time, saddle_law,
+};
 pub use fixed_points::{
     FixedPoint, FixedPointKind, Stability, analyse, critical_overlap, eigenvalues, fixed_points_d1,
     fixed_points_d1_closed_form, fixed_points_d1_search, resting_point, stability_of,

@@ -402,6 +402,56 @@ fn project_rows(state: &MacroState, map: &mut DMat) {
     sub(map, lay.z(), state.z, &z_row);
 }
 
+/// The noise of one step of the macroscopic diffusion `dM = F dt + sqrt(D / n) dW` in the
+/// chart of the model (constrained overlaps untouched, `S` kept symmetric).
+pub(crate) struct StepNoise<'a> {
+    model: &'a Model,
+    keep: Vec<bool>,
+    sel: Vec<usize>,
+    embedding: DMat,
+}
+
+/// [`StepNoise`] for the model's chart.
+pub(crate) fn step_noise(model: &Model, d: usize) -> StepNoise<'_> {
+    let chart = Chart::for_model(model, d);
+    let sel = chart.packed_indices();
+    let mut keep = vec![false; MacroState::packed_len(d)];
+    for &i in &sel {
+        keep[i] = true;
+    }
+    StepNoise {
+        model,
+        keep,
+        sel,
+        embedding: chart.embedding(d),
+    }
+}
+
+impl StepNoise<'_> {
+    /// `scale * sqrt(D(state)) g` on the flat layout, `g` standard normal from `rng`
+    /// (`scale = sqrt(dt / n)`); None when `D` is not positive semidefinite.
+    pub(crate) fn kick(
+        &self,
+        state: &MacroState,
+        rng: &mut hdgan_model::random::SimRng,
+        scale: f64,
+    ) -> Option<Vec<f64>> {
+        let full = noise_rows(self.model, state, NoiseForm::Full, Some(&self.keep));
+        let k = self.sel.len();
+        let mut dk = DMat::zeros(k, k);
+        for (a, &i) in self.sel.iter().enumerate() {
+            for (b, &j) in self.sel.iter().enumerate() {
+                dk[(a, b)] = full[(i, j)];
+            }
+        }
+        let l = dk.psd_cholesky()?;
+        let mut g = vec![0.0; k];
+        rng.fill_normals(&mut g);
+        let xi: Vec<f64> = l.mul_vec(&g).iter().map(|x| x * scale).collect();
+        Some(self.embedding.mul_vec(&xi))
+    }
+}
+
 /// The coordinates `Sigma` lives in: the reduced ones (`lambda = inf`) or all overlaps with
 /// `S` symmetric (`P`, `q`, `r`, `S_ij` for `i <= j`, `z`).
 #[derive(Clone, Copy)]
