@@ -255,6 +255,37 @@ enum Command {
         #[command(flatten)]
         output: OutArgs,
     },
+    /// When the discriminator escapes from a feature it has not learned yet (Figure 1's
+    /// second stage), as a function of n, without simulating the n-dimensional chain
+    /// (THEORY section 10): escape times of the macroscopic diffusion
+    /// dM = F dt + sqrt(D/n) dW at each n, with the large-n saddle law (mean growing like
+    /// ln(n) / (2 kappa), constant spread) when the config starts with no overlap with the
+    /// feature, or the ODE's own escape time when it starts with one. Writes escape.csv,
+    /// escape_times.csv, escape.json and figure.svg/.png.
+    Escape {
+        /// TOML run config (default: the embedded Figure 1 success config).
+        config: Option<PathBuf>,
+        /// Sizes, comma-separated (any real >= 1: the cost does not depend on n).
+        #[arg(long, value_delimiter = ',', default_values_t = [1e3, 1e4, 1e5, 1e6])]
+        n: Vec<f64>,
+        /// Diffusion paths per size.
+        #[arg(long, default_value_t = 400)]
+        paths: usize,
+        /// The escaping feature, 1-based (default: the last, model.d).
+        #[arg(long)]
+        feature: Option<usize>,
+        /// The level of |q_feature| that counts as escaped.
+        #[arg(long, default_value_t = 0.5)]
+        threshold: f64,
+        /// The diffusion's time step.
+        #[arg(long, default_value_t = 0.01)]
+        dt: f64,
+        #[command(flatten)]
+        output: OutArgs,
+        /// Worker threads (default: one per core). Results do not depend on it.
+        #[arg(long)]
+        threads: Option<usize>,
+    },
     /// List the fixed points of the reduced ODE (13) for a config's [model], with their
     /// Jacobian eigenvalues and a stable / marginal / unstable verdict.
     FixedPoints {
@@ -486,6 +517,28 @@ fn dispatch(cmd: Command, progress: Progress) -> Result<()> {
         Command::Fluctuations { config, n, output } => {
             commands::fluctuations::execute(config.as_deref(), n, &output)
         }
+        Command::Escape {
+            config,
+            n,
+            paths,
+            feature,
+            threshold,
+            dt,
+            output,
+            threads,
+        } => commands::escape::execute(
+            config.as_deref(),
+            commands::escape::Flags {
+                sizes: n,
+                paths,
+                feature,
+                threshold,
+                dt,
+            },
+            &output,
+            threads,
+            progress,
+        ),
         Command::Check { config } => commands::run::check(config),
         Command::Sweep {
             action,

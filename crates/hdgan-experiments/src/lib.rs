@@ -12,6 +12,8 @@
 //! | [`phase`] | the phase map over two parameters, Claim 1 against the ODE; fixed points |
 //! | [`measure`] | snapshots of the weights' rows against the Gaussian PDE solution (Figure 2) |
 //! | [`modes`] | the effective second moments' modes and solvable intervals |
+//! | [`fluctuations`] | the linear-noise covariance and band along the ODE |
+//! | [`escape`] | the noise-driven escape time from a saddle as a function of n |
 //! | [`train_data`] | training on MNIST, Fashion-MNIST, CIFAR-10 |
 //! | [`reference`](mod@reference) | the reference problems tests, benchmarks and validation share |
 //!
@@ -37,6 +39,7 @@
 //! ```
 
 pub mod config;
+pub mod escape;
 pub mod fluctuations;
 pub mod fuzzing;
 pub mod measure;

@@ -117,6 +117,71 @@ pub fn cosine_sd(fl: &Fluctuations, n: usize) -> Vec<(Vec<f64>, Vec<f64>)> {
         .collect()
 }
 
+/// `hdgan escape`'s figure: the diffusion's mean escape time against log10 n with its
+/// +- 1 sd band, the saddle law's mean +- sd (dashed) where it applies, and the ODE's own
+/// escape time (a level line) where the ODE escapes.
+pub fn escape_figure(title: &str, run: &hdgan_experiments::escape::EscapeRun) -> Figure {
+    let x: Vec<f64> = run.rows.iter().map(|r| r.n.log10()).collect();
+    let mean: Vec<f64> = run.rows.iter().map(|r| r.stats.mean).collect();
+    let sd: Vec<f64> = run.rows.iter().map(|r| r.stats.sd).collect();
+    let mut series = Vec::new();
+    if x.len() > 1 {
+        let lower: Vec<f64> = mean.iter().zip(&sd).map(|(m, s)| m - s).collect();
+        let upper: Vec<f64> = mean.iter().zip(&sd).map(|(m, s)| m + s).collect();
+        series.push(Series {
+            label: "diffusion: mean +- sd".into(),
+            color: PALETTE[1],
+            style: Style::Band,
+            points: crate::plot::band(&x, &lower, &upper),
+        });
+    }
+    series.push(Series {
+        label: "diffusion dM = F dt + sqrt(D/n) dW: mean".into(),
+        color: PALETTE[1],
+        style: Style::Dots,
+        points: x.iter().copied().zip(mean.iter().copied()).collect(),
+    });
+    let (lo, hi) = x
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(a, b), v| (a.min(*v), b.max(*v)));
+    if let Some(law) = &run.law {
+        for (sign, label) in [
+            (0.0, "saddle law: mean"),
+            (1.0, "saddle law: mean +- sd"),
+            (-1.0, ""),
+        ] {
+            series.push(Series {
+                label: label.into(),
+                color: PALETTE[0],
+                style: Style::Dashed,
+                points: [lo, hi]
+                    .iter()
+                    .map(|e| (*e, law.mean(10f64.powf(*e)) + sign * law.sd()))
+                    .collect(),
+            });
+        }
+    }
+    if let Some(t) = run.ode_escape {
+        series.push(Series {
+            label: "the ODE's own escape".into(),
+            color: PALETTE[2],
+            style: Style::Line,
+            points: vec![(lo, t), (hi, t)],
+        });
+    }
+    Figure {
+        title: format!(
+            "{title}: time to |q{}| = {}",
+            run.request.feature, run.request.threshold
+        ),
+        x_label: "log10 n".into(),
+        y_label: "escape time".into(),
+        x_range: (hi > lo).then_some((lo - 0.2, hi + 0.2)),
+        y_range: None,
+        series,
+    }
+}
+
 /// Adds the linear-noise band (THEORY §10) to a [`figure1`]: for every plotted cosine the
 /// area ODE +- 2 sd at size `n` (`|q_i|`'s lower edge clipped at 0), drawn under the
 /// curves in the curve's colour.

@@ -770,3 +770,92 @@ pub fn write_fluctuations(
     write_json(&staged.file("fluctuations.json"), &meta)?;
     Ok(meta)
 }
+
+/// Writes `hdgan escape`'s folder: `escape.csv`/`.npy` (one row per size: the diffusion's
+/// statistics, the saddle law's mean and sd where it applies, NaN where not),
+/// `escape_times.csv`/`.npy` (every path's time, NaN when it did not escape), the figure and
+/// `escape.json` (provenance, the law's parts, the ODE's own escape time).
+pub fn write_escape(
+    valid: &ValidRun,
+    run: &hdgan_experiments::escape::EscapeRun,
+    staged: &StagedDir,
+) -> Result<serde_json::Value> {
+    let nan = f64::NAN;
+    let header: Vec<String> = [
+        "n", "mean", "mean_se", "sd", "sd_se", "escaped", "censored", "law_mean", "law_sd",
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect();
+    let rows: Vec<Vec<f64>> = run
+        .rows
+        .iter()
+        .map(|r| {
+            let s = &r.stats;
+            vec![
+                r.n,
+                s.mean,
+                s.mean_se,
+                s.sd,
+                s.sd_se,
+                s.escaped as f64,
+                s.censored as f64,
+                run.law.as_ref().map_or(nan, |l| l.mean(r.n)),
+                run.law.as_ref().map_or(nan, |l| l.sd()),
+            ]
+        })
+        .collect();
+    write_csv(&staged.file("escape.csv"), &header, &rows)?;
+    write_npy(&staged.file("escape.npy"), &rows)?;
+    let times_header: Vec<String> = ["n", "path", "t"].iter().map(|s| (*s).to_owned()).collect();
+    let times: Vec<Vec<f64>> = run
+        .rows
+        .iter()
+        .flat_map(|r| {
+            r.times
+                .iter()
+                .enumerate()
+                .map(move |(i, t)| vec![r.n, i as f64, t.unwrap_or(f64::NAN)])
+        })
+        .collect();
+    write_csv(&staged.file("escape_times.csv"), &times_header, &times)?;
+    write_npy(&staged.file("escape_times.npy"), &times)?;
+    let fig = crate::figures::escape_figure(&title_of(valid), run);
+    render(&fig, &staged.file("figure.svg"), &staged.file("figure.png"))?;
+    let toml_text = toml::to_string(&valid.config).context("cannot serialise the config")?;
+    std::fs::write(staged.file("config.toml"), toml_text)?;
+    let req = &run.request;
+    let mut meta = Provenance::new(&valid.name)
+        .config(&valid.config)
+        .seed(valid.config.seed)
+        .json();
+    meta["feature"] = json!(req.feature);
+    meta["threshold"] = json!(req.threshold);
+    meta["paths"] = json!(req.paths);
+    meta["dt"] = json!(req.dt);
+    meta["t_max"] = json!(valid.config.sim.t_end);
+    meta["ode_escape_time"] = json!(run.ode_escape);
+    meta["saddle_law"] = match &run.law {
+        Some(l) => json!({
+            "kappa": l.kappa,
+            "slope": l.slope(),
+            "sd": l.sd(),
+            "amplitude": l.amplitude,
+            "offset_t1": l.offset,
+            "saddle": l.saddle.pack(),
+        }),
+        None => json!({ "absent": run.law_absent }),
+    };
+    meta["seconds"] = json!(run.seconds);
+    meta["columns"] = json!({ "escape": header, "escape_times": times_header });
+    meta["files"] = json!({
+        "escape.csv": "per size n: the diffusion's mean escape time (and SE), sd (and SE), paths escaped and censored by sim.t_end, the saddle law's mean and sd (NaN where the start has a residual overlap)",
+        "escape.npy": "same as escape.csv, float64 array",
+        "escape_times.csv": "every diffusion path's escape time (NaN: not escaped by sim.t_end)",
+        "escape_times.npy": "same as escape_times.csv, float64 array",
+        "figure.svg": "mean escape time +- sd against log10 n, with the saddle law or the ODE's own escape time (also figure.png)",
+        "config.toml": "the configuration",
+    });
+    write_json(&staged.file("escape.json"), &meta)?;
+    Ok(meta)
+}
