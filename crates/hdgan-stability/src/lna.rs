@@ -629,7 +629,10 @@ pub fn fluctuations_with(
     for &i in &sel {
         keep[i] = true;
     }
-    let scratch = std::cell::RefCell::new(vec![0.0; k * k]);
+    // Sigma is symmetric: the solve carries its upper triangle (row-major), `tri` entries.
+    let tri = k * (k + 1) / 2;
+    let upper: Vec<(usize, usize)> = (0..k).flat_map(|a| (a..k).map(move |b| (a, b))).collect();
+    let scratch = std::cell::RefCell::new((vec![0.0; k * k], vec![0.0; k * k]));
     let f = |y: &[f64], dy: &mut [f64]| {
         let (m, sigma) = y.split_at(nn);
         let (dm, dsigma) = dy.split_at_mut(nn);
@@ -637,28 +640,29 @@ pub fn fluctuations_with(
         let state = MacroState::unpack(d, m);
         let jm = chart.jacobian(model, &state);
         let noise = noise_rows(model, &state, form, Some(&keep));
-        let mut js = scratch.borrow_mut();
+        let mut guard = scratch.borrow_mut();
+        let (full, js) = &mut *guard;
+        for (v, &(a, b)) in sigma.iter().zip(&upper) {
+            full[a * k + b] = *v;
+            full[b * k + a] = *v;
+        }
         for a in 0..k {
             let ja = &jm.as_slice()[a * k..(a + 1) * k];
             for b in 0..k {
-                js[a * k + b] = (0..k).map(|c| ja[c] * sigma[c * k + b]).sum();
+                js[a * k + b] = (0..k).map(|c| ja[c] * full[c * k + b]).sum();
             }
         }
-        for a in 0..k {
-            for b in 0..k {
-                dsigma[a * k + b] = js[a * k + b] + js[b * k + a] + noise[(sel[a], sel[b])];
-            }
+        for (out, &(a, b)) in dsigma.iter_mut().zip(&upper) {
+            *out = js[a * k + b] + js[b * k + a] + noise[(sel[a], sel[b])];
         }
     };
     let mut names = MacroState::column_names(d);
     let coord_names: Vec<String> = sel.iter().map(|&i| names[i].clone()).collect();
-    for a in &coord_names {
-        for b in &coord_names {
-            names.push(format!("Sigma[{a},{b}]"));
-        }
+    for &(a, b) in &upper {
+        names.push(format!("Sigma[{},{}]", coord_names[a], coord_names[b]));
     }
     let mut y0 = init.pack();
-    y0.resize(nn + k * k, 0.0);
+    y0.resize(nn + tri, 0.0);
     // Sigma grows like exp(2 kappa t) near a saddle: only the overlaps count as divergence.
     let wide = OdeOptions {
         blowup: f64::MAX,
@@ -681,8 +685,12 @@ pub fn fluctuations_with(
             .into());
         }
         mean.push(*t, MacroState::unpack(d, m));
-        let sigma = DMat::from_row_major(k, k, sigma.to_vec());
-        cov.push(e.matmul(&sigma).matmul(&e.transpose()));
+        let mut full = DMat::zeros(k, k);
+        for (v, &(a, b)) in sigma.iter().zip(&upper) {
+            full[(a, b)] = *v;
+            full[(b, a)] = *v;
+        }
+        cov.push(e.matmul(&full).matmul(&e.transpose()));
     }
     mean.states[0] = init.clone();
     Ok(Fluctuations { mean, cov })
