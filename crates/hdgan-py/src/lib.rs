@@ -1,0 +1,401 @@
+//! The native part of the `hdgan` Python package (`hdgan._hdgan`): the experiments of
+//! `hdgan-experiments` as functions that take a config and return NumPy arrays, JSON texts
+//! and plain values. The Python package (`python/hdgan`) wraps them in the documented API
+//! (`hdgan.run`, `hdgan.ode`, ...), with column names, pandas, plots and tqdm progress.
+//!
+//! Every long call runs on a worker thread while the calling thread waits with the GIL
+//! released, waking every 50 ms to pass progress to Python and to check for signals: a
+//! KeyboardInterrupt cancels the work (it stops at its next record) and is raised once the
+//! worker has stopped. Bad input raises `ConfigError` (a `ValueError`) with the message the
+//! command line prints; any other failure a `RuntimeError`; a panic in the library is caught
+//! on the worker and raised as a `RuntimeError`, never unwound into Python.
+
+use anyhow::Result;
+use hdgan_core::{MacroState, PackedState, Trajectory};
+use hdgan_experiments::run::{
+    ConfigSource, RunSource, Simulation, prepare, run_phases, simulate, simulate_multi,
+};
+use hdgan_experiments::{Control, Event, InputError};
+use numpy::ndarray::Array2;
+use numpy::{IntoPyArray, PyArray2};
+use pyo3::create_exception;
+use pyo3::exceptions::{PyRuntimeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+create_exception!(
+    _hdgan,
+    ConfigError,
+    PyValueError,
+    "Bad input: a config that does not parse or breaks a rule, a missing file, a bad \
+     argument. The message names the config key (or argument) and the rule, as the command \
+     line's does."
+);
+
+/// A config as the Python side passes it: `kind` is `"path"`, `"toml"` or `"json"` (a dict
+/// serialised by Python), `value` the path or the text.
+fn config_text(kind: &str, value: &str) -> Result<(String, String, String), InputError> {
+    match kind {
+        "path" => {
+            let p = std::path::Path::new(value);
+            let text = std::fs::read_to_string(p)
+                .map_err(|e| InputError(format!("cannot read config {value}: {e}")))?;
+            let name = p
+                .file_stem()
+                .map_or_else(|| "config".to_owned(), |s| s.to_string_lossy().into_owned());
+            Ok((name, value.to_owned(), text))
+        }
+        "toml" => Ok(("config".into(), "<TOML string>".into(), value.to_owned())),
+        "json" => {
+            let v: serde_json::Value =
+                serde_json::from_str(value).map_err(|e| InputError(format!("config dict: {e}")))?;
+            let t =
+                toml::Value::try_from(v).map_err(|e| InputError(format!("config dict: {e}")))?;
+            let text = toml::to_string(&t).map_err(|e| InputError(format!("config dict: {e}")))?;
+            Ok(("config".into(), "<dict>".into(), text))
+        }
+        "default" => Ok((
+            hdgan_experiments::config::DEFAULT_NAME.into(),
+            "<embedded default>".into(),
+            hdgan_experiments::config::DEFAULT_CONFIG.into(),
+        )),
+        other => Err(InputError(format!("unknown config kind {other:?}"))),
+    }
+}
+
+/// Applies the keyword overrides to a config's TOML text (so that they are validated, and
+/// their errors worded, exactly as keys of the file would be).
+fn with_overrides(
+    text: &str,
+    origin: &str,
+    seed: Option<u64>,
+    engine: Option<&str>,
+    members: Option<usize>,
+) -> Result<String, InputError> {
+    if seed.is_none() && engine.is_none() && members.is_none() {
+        return Ok(text.to_owned());
+    }
+    let mut table: toml::Table =
+        toml::from_str(text).map_err(|e| InputError(format!("{origin}: {e}")))?;
+    if let Some(s) = seed {
+        let s = i64::try_from(s)
+            .map_err(|_| InputError(format!("seed must be below 2^63, got {s}")))?;
+        table.insert("seed".into(), toml::Value::Integer(s));
+    }
+    let sim = table
+        .entry("sim")
+        .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+    let Some(sim) = sim.as_table_mut() else {
+        return Err(InputError(format!(
+            "{origin}: config key `sim` must be a table"
+        )));
+    };
+    if let Some(e) = engine {
+        sim.insert("engine".into(), toml::Value::String(e.to_owned()));
+    }
+    if let Some(m) = members {
+        let m = i64::try_from(m)
+            .map_err(|_| InputError(format!("members must be below 2^63, got {m}")))?;
+        sim.insert("members".into(), toml::Value::Integer(m));
+    }
+    toml::to_string(&table).map_err(|e| InputError(format!("{origin}: {e}")))
+}
+
+/// The run source of a config with its overrides.
+fn source(
+    kind: &str,
+    value: &str,
+    seed: Option<u64>,
+    engine: Option<&str>,
+    members: Option<usize>,
+    threads: Option<usize>,
+) -> Result<RunSource, InputError> {
+    let (name, origin, text) = config_text(kind, value)?;
+    let text = with_overrides(&text, &origin, seed, engine, members)?;
+    Ok(RunSource {
+        config: ConfigSource::Text { name, origin, text },
+        threads,
+        ..RunSource::default()
+    })
+}
+
+/// An error of the library as the Python exception it maps to.
+fn to_py(e: anyhow::Error) -> PyErr {
+    if let Some(i) = e.downcast_ref::<InputError>() {
+        return ConfigError::new_err(i.0.clone());
+    }
+    PyRuntimeError::new_err(format!("{e:#}"))
+}
+
+/// What the worker reports, read by the waiting thread.
+#[derive(Default)]
+struct Reported {
+    stage: Option<(String, u64, String)>,
+    done: u64,
+    changed: bool,
+}
+
+/// Runs `work` on a worker thread while this thread waits with the GIL released, passing
+/// progress to `progress(what, done, total, unit)` and checking for signals every 50 ms.
+fn detached<T: Send>(
+    py: Python<'_>,
+    progress: Option<&Bound<'_, PyAny>>,
+    work: impl FnOnce(Control<'_>) -> Result<T> + Send,
+) -> PyResult<T> {
+    let cancel = AtomicBool::new(false);
+    let reported = Mutex::new(Reported::default());
+    let on_event = |e: Event<'_>| {
+        let mut r = reported.lock().unwrap_or_else(|p| p.into_inner());
+        match e {
+            Event::Begin { what, total, unit } => {
+                r.stage = Some((what.to_owned(), total, unit.to_owned()));
+                r.done = 0;
+            }
+            Event::Advance(k) => r.done += k,
+            Event::End => {
+                if let Some((_, total, _)) = &r.stage {
+                    r.done = *total;
+                }
+            }
+            Event::Note(_) => {}
+        }
+        r.changed = true;
+    };
+    std::thread::scope(|scope| {
+        let handle = scope.spawn(|| {
+            let ctl = Control {
+                progress: Some(&on_event),
+                cancel: Some(&cancel),
+            };
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(ctl)))
+        });
+        loop {
+            let finished = py.detach(|| {
+                let step = std::time::Duration::from_millis(5);
+                for _ in 0..10 {
+                    if handle.is_finished() {
+                        return true;
+                    }
+                    std::thread::sleep(step);
+                }
+                handle.is_finished()
+            });
+            if let Some(cb) = progress {
+                let snapshot = {
+                    let mut r = reported.lock().unwrap_or_else(|p| p.into_inner());
+                    let s = r.changed.then(|| (r.stage.clone(), r.done));
+                    r.changed = false;
+                    s
+                };
+                if let Some((Some((what, total, unit)), done)) = snapshot
+                    && let Err(e) = cb.call1((what, done, total, unit))
+                {
+                    cancel.store(true, Ordering::Relaxed);
+                    let _ = py.detach(|| handle.join());
+                    return Err(e);
+                }
+            }
+            if finished {
+                break;
+            }
+            if let Err(e) = py.check_signals() {
+                cancel.store(true, Ordering::Relaxed);
+                let _ = py.detach(|| handle.join());
+                return Err(e);
+            }
+        }
+        match handle.join() {
+            Ok(Ok(Ok(v))) => Ok(v),
+            Ok(Ok(Err(e))) => Err(to_py(e)),
+            Ok(Err(panic)) | Err(panic) => {
+                let msg = panic
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                    .unwrap_or_else(|| "unknown panic".into());
+                Err(PyRuntimeError::new_err(format!(
+                    "hdgan failed internally (a bug, please report it): {msg}"
+                )))
+            }
+        }
+    })
+}
+
+/// Rows `[member, t, state...]` of an ensemble (the layout of `sim.npy`).
+fn ensemble_rows<S: PackedState>(sim: &[Trajectory<S>]) -> Vec<Vec<f64>> {
+    let mut rows = Vec::new();
+    for (m, traj) in sim.iter().enumerate() {
+        for (t, s) in traj.times.iter().zip(&traj.states) {
+            let mut row = vec![m as f64, *t];
+            row.extend(s.pack());
+            rows.push(row);
+        }
+    }
+    rows
+}
+
+/// Rows `[t, state...]` of one path (the layout of `ode.npy`).
+fn path_rows<S: PackedState>(path: &Trajectory<S>) -> Vec<Vec<f64>> {
+    path.times
+        .iter()
+        .zip(&path.states)
+        .map(|(t, s)| std::iter::once(*t).chain(s.pack()).collect())
+        .collect()
+}
+
+/// A table as a 2-D float64 array (0 x 0 when empty).
+fn array<'py>(py: Python<'py>, rows: &[Vec<f64>]) -> Bound<'py, PyArray2<f64>> {
+    let cols = rows.first().map_or(0, Vec::len);
+    let flat: Vec<f64> = rows.iter().flatten().copied().collect();
+    Array2::from_shape_vec((rows.len(), cols), flat)
+        .expect("rows of equal length")
+        .into_pyarray(py)
+}
+
+/// `hdgan.run`'s native part: the simulation ensemble and the ODE of a config.
+#[pyfunction]
+#[pyo3(signature = (kind, value, seed=None, engine=None, members=None, threads=None, progress=None))]
+#[allow(clippy::too_many_arguments)]
+fn run<'py>(
+    py: Python<'py>,
+    kind: &str,
+    value: &str,
+    seed: Option<u64>,
+    engine: Option<&str>,
+    members: Option<usize>,
+    threads: Option<usize>,
+    progress: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let src = source(kind, value, seed, engine, members, threads)
+        .map_err(|e| ConfigError::new_err(e.0))?;
+    let valid = prepare(&src).map_err(|e| ConfigError::new_err(e.0))?;
+    let sim = detached(py, progress, |ctl| {
+        hdgan_experiments::with_threads(threads, || -> Result<Simulation> {
+            if valid.model.p > 1 {
+                Ok(Simulation::Multi(simulate_multi(&valid, threads, ctl)?))
+            } else {
+                let run = simulate(&valid, threads, ctl)?;
+                let phases = run_phases(&valid, &run);
+                Ok(Simulation::Single { run, phases })
+            }
+        })?
+    })?;
+    let out = PyDict::new(py);
+    let d = valid.model.d;
+    let provenance = hdgan_report::provenance::Provenance::new(&valid.name)
+        .config(&valid.config)
+        .seed(valid.config.seed)
+        .threads(threads)
+        .json();
+    match sim {
+        Simulation::Single { run, phases } => {
+            let names = MacroState::column_names(d);
+            out.set_item("names", names)?;
+            out.set_item("sim", array(py, &ensemble_rows(&run.sim)))?;
+            if let Some(ode) = &run.ode {
+                out.set_item("ode", array(py, &path_rows(ode)))?;
+            }
+            if let Some(fl) = &run.band {
+                let sd: Vec<Vec<f64>> = fl
+                    .mean
+                    .times
+                    .iter()
+                    .zip(fl.sd(valid.model.n))
+                    .map(|(t, row)| std::iter::once(*t).chain(row).collect())
+                    .collect();
+                out.set_item("ode_sd", array(py, &sd))?;
+            }
+            let phases = serde_json::json!({ "sim_member0": phases.0, "ode": phases.1 });
+            out.set_item("phases", phases.to_string())?;
+            out.set_item("sim_seconds", run.sim_seconds)?;
+        }
+        Simulation::Multi(run) => {
+            let names = hdgan_core::MultiState::column_names(d, valid.model.p);
+            out.set_item("names", names)?;
+            out.set_item("sim", array(py, &ensemble_rows(&run.sim)))?;
+            if let Some(ode) = &run.ode {
+                out.set_item("ode", array(py, &path_rows(ode)))?;
+            }
+            out.set_item("phases", "{}")?;
+            out.set_item("sim_seconds", run.sim_seconds)?;
+        }
+    }
+    out.set_item(
+        "config",
+        toml::to_string(&valid.config).map_err(|e| PyRuntimeError::new_err(e.to_string()))?,
+    )?;
+    out.set_item("provenance", provenance.to_string())?;
+    Ok(out)
+}
+
+/// `hdgan.ode`'s native part: the limiting ODE of a config from its initial overlaps, at
+/// the given times (default: the config's record times).
+#[pyfunction]
+#[pyo3(signature = (kind, value, t=None))]
+fn ode<'py>(
+    py: Python<'py>,
+    kind: &str,
+    value: &str,
+    t: Option<Vec<f64>>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let src = source(kind, value, None, None, None, None).map_err(|e| ConfigError::new_err(e.0))?;
+    let valid = prepare(&src).map_err(|e| ConfigError::new_err(e.0))?;
+    if valid.model.p > 1 || valid.model.needs_multi_engine() {
+        return Err(ConfigError::new_err(
+            "config key `model.p` / `model.constraint`: hdgan.ode solves the single-feature ODE with column normalisation; use hdgan.run for the multi-feature model",
+        ));
+    }
+    let times = match t {
+        Some(t) => {
+            if t.is_empty() || t.iter().any(|x| !x.is_finite()) || t.windows(2).any(|w| w[1] < w[0])
+            {
+                return Err(ConfigError::new_err(
+                    "argument `t`: the times must be finite, non-decreasing and not empty",
+                ));
+            }
+            t
+        }
+        None => valid.schedule.record_times(valid.model.n),
+    };
+    let (kind, opts) = valid.ode.unwrap_or((
+        hdgan_macro_ode::OdeKind::for_model(&valid.model),
+        hdgan_macro_ode::OdeOptions::default(),
+    ));
+    let init = valid.init.macro_state();
+    let path = detached(py, None, |_| {
+        Ok(hdgan_macro_ode::solve(
+            &valid.model,
+            kind,
+            &init,
+            &times,
+            &opts,
+        )?)
+    })?;
+    let out = PyDict::new(py);
+    out.set_item("names", MacroState::column_names(valid.model.d))?;
+    out.set_item("ode", array(py, &path_rows(&path)))?;
+    out.set_item(
+        "config",
+        toml::to_string(&valid.config).map_err(|e| PyRuntimeError::new_err(e.to_string()))?,
+    )?;
+    Ok(out)
+}
+
+/// The version of the library and the git revision it was built from.
+#[pyfunction]
+fn build_info() -> (String, String) {
+    let (v, r) = hdgan_report::build_info();
+    (v.to_owned(), r.to_owned())
+}
+
+/// The native module `hdgan._hdgan`.
+#[pymodule]
+fn _hdgan(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("ConfigError", m.py().get_type::<ConfigError>())?;
+    m.add_function(wrap_pyfunction!(run, m)?)?;
+    m.add_function(wrap_pyfunction!(ode, m)?)?;
+    m.add_function(wrap_pyfunction!(build_info, m)?)?;
+    Ok(())
+}

@@ -1,0 +1,391 @@
+"""hdgan from Python: the solvable high-dimensional model of GAN training.
+
+The functions mirror the ``hdgan`` command line's experiments. A config is a dict, a
+TOML string, or a path to a TOML file (see ``configs/reference.toml`` in the repository
+for every key). Results are NumPy arrays with column names (:class:`Table`), with
+``to_pandas()`` when pandas is installed.
+
+Quickstart::
+
+    import hdgan
+    r = hdgan.run(seed=1, engine="gram")      # Figure 1's successful run (embedded default)
+    r.sim["P11"], r.ode["P11"]                 # columns by name
+    r.phases["ode"]["phase"]                   # 'Success'
+    r.plot()                                   # matplotlib, when installed
+    path = hdgan.ode({"model": {...}, "init": {...}, "sim": {...}}, t=[0, 10, 100])
+
+Long calls release the GIL, show progress (tqdm, when installed) and stop cleanly on
+KeyboardInterrupt. Bad input raises :class:`ConfigError` (a ``ValueError``) whose message
+names the config key and the rule broken, as the command line's does.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from . import _hdgan
+from ._hdgan import ConfigError
+
+__all__ = [
+    "ConfigError",
+    "Table",
+    "RunResult",
+    "Output",
+    "run",
+    "ode",
+    "load",
+    "__version__",
+]
+
+__version__: str = _hdgan.build_info()[0]
+#: The git revision the native library was built from ("unknown" outside a checkout).
+git_revision: str = _hdgan.build_info()[1]
+
+Config = Union[None, str, "os.PathLike[str]", Mapping[str, Any]]
+Progress = Union[bool, Callable[[str, int, int, str], None], None]
+
+
+class Table:
+    """A 2-D float64 array with named columns.
+
+    ``table["P11"]`` is a column, ``table.data`` the whole array (rows x columns),
+    ``table.columns`` the names, ``np.asarray(table)`` the array, ``table.to_pandas()``
+    a ``pandas.DataFrame`` (pandas is optional).
+    """
+
+    def __init__(self, data: np.ndarray, columns: Sequence[str]):
+        data = np.asarray(data, dtype=np.float64)
+        if data.ndim != 2 or data.shape[1] != len(columns):
+            raise ValueError(
+                f"a table needs a 2-D array with {len(columns)} columns, got shape {data.shape}"
+            )
+        self.data: np.ndarray = data
+        self.columns: List[str] = list(columns)
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        try:
+            return self.data[:, self.columns.index(name)]
+        except ValueError:
+            raise KeyError(f"no column {name!r}; columns: {', '.join(self.columns)}") from None
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        return self.data if dtype is None else self.data.astype(dtype)
+
+    def __len__(self) -> int:
+        return self.data.shape[0]
+
+    @property
+    def shape(self) -> Tuple[int, int]:
+        """(rows, columns)."""
+        return self.data.shape  # type: ignore[return-value]
+
+    def to_pandas(self) -> Any:
+        """The table as a ``pandas.DataFrame`` (needs pandas)."""
+        try:
+            import pandas as pd
+        except ImportError as e:  # pragma: no cover - depends on the environment
+            raise ImportError("to_pandas() needs pandas: pip install pandas") from e
+        return pd.DataFrame(self.data, columns=self.columns)
+
+    def __repr__(self) -> str:
+        return f"Table({self.data.shape[0]} rows x {len(self.columns)}: {', '.join(self.columns)})"
+
+
+def _toml_loads(text: str) -> Dict[str, Any]:
+    try:
+        import tomllib  # Python >= 3.11
+    except ImportError:  # pragma: no cover - Python 3.9 / 3.10
+        try:
+            import tomli as tomllib  # type: ignore[no-redef]
+        except ImportError:
+            return {"_toml": text}
+    return tomllib.loads(text)
+
+
+def _drop_none(x: Any) -> Any:
+    if isinstance(x, Mapping):
+        return {str(k): _drop_none(v) for k, v in x.items() if v is not None}
+    if isinstance(x, (list, tuple)):
+        return [_drop_none(v) for v in x]
+    if isinstance(x, np.ndarray):
+        return x.tolist()
+    if isinstance(x, np.generic):
+        return x.item()
+    return x
+
+
+def _config_arg(config: Config) -> Tuple[str, str]:
+    """(kind, value) for the native functions."""
+    if config is None:
+        return "default", ""
+    if isinstance(config, Mapping):
+        return "json", json.dumps(_drop_none(config))
+    if isinstance(config, os.PathLike):
+        return "path", os.fspath(config)
+    if isinstance(config, str):
+        if os.path.isfile(config):
+            return "path", config
+        if "=" in config or "\n" in config or "[" in config:
+            return "toml", config
+        raise ConfigError(f"config {config!r}: no such file, and not TOML text")
+    raise TypeError(
+        f"config must be None, a dict, a TOML string or a path, not {type(config).__name__}"
+    )
+
+
+class _Bars:
+    """Progress to tqdm bars, one per stage."""
+
+    def __init__(self) -> None:
+        from tqdm.auto import tqdm
+
+        self._tqdm = tqdm
+        self._bars: Dict[str, Any] = {}
+
+    def __call__(self, what: str, done: int, total: int, unit: str) -> None:
+        bar = self._bars.get(what)
+        if bar is None:
+            bar = self._bars[what] = self._tqdm(total=total, desc=what, unit=f" {unit}")
+        bar.update(done - bar.n)
+        if done >= total:
+            bar.close()
+
+    def close(self) -> None:
+        for bar in self._bars.values():
+            bar.close()
+
+
+def _progress_callback(progress: Progress) -> Tuple[Optional[Callable[..., None]], Any]:
+    if progress is None or progress is False:
+        return None, None
+    if progress is True:
+        try:
+            bars = _Bars()
+        except ImportError:
+            return None, None
+        return bars, bars
+    if callable(progress):
+        return progress, None
+    raise TypeError("progress must be True, False, None or a callable(what, done, total, unit)")
+
+
+def _check_count(name: str, value: Optional[int]) -> Optional[int]:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ConfigError(f"argument `{name}` must be a positive integer, got {value!r}")
+    return int(value)
+
+
+class RunResult:
+    """What :func:`run` returns.
+
+    Attributes:
+        sim: the simulation, one row per (member, recorded time): columns ``member``,
+            ``t`` and the overlaps (``P11``, ..., ``q1``, ..., ``z``), as ``sim.npy``.
+        ode: the limiting ODE at the recorded times (columns ``t`` and the overlaps), or
+            None when the config turns it off.
+        ode_sd: the linear-noise standard deviation of each overlap at the config's n
+            (the band ODE +- 2 sd), when the run computes it.
+        phases: the phase verdicts of member 0 and of the ODE (``{"sim_member0": {...},
+            "ode": {...}}``, each with ``phase``, ``q_rms``, ``feature_cosine``).
+        config: the validated configuration (a dict); ``config_toml`` its TOML text.
+        provenance: hdgan's version, git revision, the seed and the thread count.
+        sim_seconds: wall-clock seconds of the simulation.
+    """
+
+    def __init__(self, raw: Dict[str, Any]):
+        names = list(raw["names"])
+        self.sim: Table = Table(raw["sim"], ["member", "t"] + names)
+        self.ode: Optional[Table] = Table(raw["ode"], ["t"] + names) if "ode" in raw else None
+        self.ode_sd: Optional[Table] = (
+            Table(raw["ode_sd"], ["t"] + names) if "ode_sd" in raw else None
+        )
+        self.phases: Dict[str, Any] = json.loads(raw["phases"])
+        self.config_toml: str = raw["config"]
+        self.config: Dict[str, Any] = _toml_loads(raw["config"])
+        self.provenance: Dict[str, Any] = json.loads(raw["provenance"])
+        self.sim_seconds: float = float(raw["sim_seconds"])
+
+    def member(self, k: int) -> Table:
+        """Member ``k``'s trajectory (columns ``t`` and the overlaps)."""
+        rows = self.sim.data[self.sim.data[:, 0] == k]
+        if rows.shape[0] == 0:
+            raise IndexError(f"no member {k}")
+        return Table(rows[:, 1:], self.sim.columns[1:])
+
+    def plot(self, ax: Any = None) -> Any:
+        """Figure 1's picture: the generator's cosines ``P_ii / sqrt(S_ii)`` and the
+        discriminator's ``|q_i| / sqrt(z)`` over time, simulation (member 0, solid) and
+        ODE (dashed). Needs matplotlib; returns the Axes."""
+        try:
+            import matplotlib.pyplot as plt
+        except ImportError as e:  # pragma: no cover - depends on the environment
+            raise ImportError("plot() needs matplotlib: pip install matplotlib") from e
+        if ax is None:
+            _, ax = plt.subplots(figsize=(8, 4.5))
+        d = sum(1 for c in self.sim.columns if c.startswith("q"))
+        m0 = self.member(0)
+
+        def cosines(tab: Table) -> Dict[str, np.ndarray]:
+            out = {}
+            for i in range(1, d + 1):
+                p, s = f"P{i}{i}", f"S{i}{i}"
+                if p in tab.columns and s in tab.columns:
+                    out[f"P{i}{i} cos"] = tab[p] / np.sqrt(tab[s])
+                if f"q{i}" in tab.columns:
+                    out[f"|q{i}|"] = np.abs(tab[f"q{i}"]) / np.sqrt(tab["z"])
+            return out
+
+        colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+        for k, (name, y) in enumerate(cosines(m0).items()):
+            ax.plot(m0["t"], y, color=colors[k % len(colors)], label=f"{name} (sim)")
+        if self.ode is not None:
+            for k, (name, y) in enumerate(cosines(self.ode).items()):
+                ax.plot(self.ode["t"], y, "--", color=colors[k % len(colors)], label=f"{name} (ODE)")
+        ax.set_xlabel("t")
+        ax.set_ylabel("cosine")
+        ax.legend(fontsize="small", ncol=2)
+        return ax
+
+    def __repr__(self) -> str:
+        ph = {k: (v or {}).get("phase") for k, v in self.phases.items()}
+        return f"RunResult(sim {self.sim.shape}, ode {None if self.ode is None else self.ode.shape}, phases {ph})"
+
+
+def run(
+    config: Config = None,
+    seed: Optional[int] = None,
+    engine: Optional[str] = None,
+    members: Optional[int] = None,
+    threads: Optional[int] = None,
+    progress: Progress = True,
+) -> RunResult:
+    """Simulates a config's ensemble with online SGDA and solves its limiting ODE.
+
+    Args:
+        config: a dict, a TOML string, or a path to a TOML file; None for the embedded
+            default (Figure 1's successful run, n = 5000, T = 200).
+        seed: overrides the config's ``seed``. The same config and seed give the same
+            numbers as ``hdgan run``, bit for bit, whatever the thread count.
+        engine: overrides ``sim.engine``: ``"full"`` (the literal step on n-vectors) or
+            ``"gram"`` (the exact law of the overlaps, O(d^3) per step).
+        members: overrides ``sim.members`` (ensemble size).
+        threads: worker threads (default: one per core).
+        progress: True for tqdm bars (when tqdm is installed), False for none, or a
+            callable ``f(what, done, total, unit)``.
+
+    Returns:
+        A :class:`RunResult`.
+
+    Raises:
+        ConfigError: bad config or argument (the message names the key and the rule).
+        KeyboardInterrupt: interrupted; the work stops at its next record.
+    """
+    threads = _check_count("threads", threads)
+    members = _check_count("members", members)
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
+        raise ConfigError(f"argument `seed` must be a non-negative integer, got {seed!r}")
+    if engine is not None and not isinstance(engine, str):
+        raise ConfigError(f"argument `engine` must be a string, got {engine!r}")
+    kind, value = _config_arg(config)
+    cb, bars = _progress_callback(progress)
+    try:
+        raw = _hdgan.run(kind, value, None if seed is None else int(seed), engine, members, threads, cb)
+    finally:
+        if bars is not None:
+            bars.close()
+    return RunResult(raw)
+
+
+def ode(config: Config = None, t: Optional[Sequence[float]] = None) -> Table:
+    """The limiting ODE of a config, from its initial overlaps, without simulating.
+
+    Args:
+        config: as for :func:`run`.
+        t: output times (finite, non-decreasing); default the config's record times.
+
+    Returns:
+        A :class:`Table` with columns ``t`` and the overlaps.
+    """
+    kind, value = _config_arg(config)
+    times = None if t is None else [float(x) for x in np.asarray(t, dtype=np.float64).ravel()]
+    raw = _hdgan.ode(kind, value, times)
+    return Table(raw["ode"], ["t"] + list(raw["names"]))
+
+
+class Output:
+    """An output folder written by the command line, read back by :func:`load`.
+
+    ``out.tables`` maps each ``.npy`` file's stem to a :class:`Table` (columns from the
+    CSV beside it), also reachable as attributes (``out.sim``, ``out.ode``); ``out.meta``
+    holds the folder's JSON files by stem (``out.meta["run"]``); ``out.config`` the
+    configuration, when the folder has ``config.toml``.
+    """
+
+    def __init__(self, folder: Path, tables: Dict[str, Table], meta: Dict[str, Any], config: Optional[Dict[str, Any]]):
+        self.folder = folder
+        self.tables = tables
+        self.meta = meta
+        self.config = config
+
+    def __getattr__(self, name: str) -> Table:
+        tables = self.__dict__.get("tables", {})
+        if name in tables:
+            return tables[name]
+        raise AttributeError(f"{name!r}: the folder has tables {sorted(tables)}")
+
+    def __repr__(self) -> str:
+        return f"Output({str(self.folder)!r}: tables {sorted(self.tables)}, meta {sorted(self.meta)})"
+
+
+def _npy_columns(npy: Path, meta: Dict[str, Any]) -> Optional[List[str]]:
+    csv = npy.with_suffix(".csv")
+    if csv.is_file():
+        with open(csv, encoding="utf-8") as f:
+            header = f.readline().strip()
+        if header:
+            return header.split(",")
+    for m in meta.values():
+        cols = m.get("columns") if isinstance(m, dict) else None
+        if isinstance(cols, dict) and isinstance(cols.get(npy.stem), list):
+            return list(cols[npy.stem])
+    return None
+
+
+def load(folder: Union[str, "os.PathLike[str]"]) -> Output:
+    """Reads any output folder the command line wrote (``hdgan run``, ``sweep``,
+    ``fluctuations``, ``escape``, ``phase``, ...) with column names.
+
+    Raises:
+        ConfigError: the folder does not exist or holds no hdgan output.
+    """
+    root = Path(folder)
+    if not root.is_dir():
+        raise ConfigError(f"load: {str(root)!r} is not a folder")
+    meta: Dict[str, Any] = {}
+    for js in sorted(root.glob("*.json")):
+        try:
+            meta[js.stem] = json.loads(js.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as e:
+            raise ConfigError(f"load: cannot read {js}: {e}") from e
+    tables: Dict[str, Table] = {}
+    for npy in sorted(root.glob("*.npy")):
+        data = np.load(npy, allow_pickle=False)
+        if data.ndim == 1:
+            data = data.reshape(-1, 1)
+        cols = _npy_columns(npy, meta)
+        if data.ndim == 2 and cols is not None and len(cols) == data.shape[1]:
+            tables[npy.stem] = Table(data, cols)
+        elif data.ndim == 2:
+            tables[npy.stem] = Table(data, [f"c{i}" for i in range(data.shape[1])])
+    cfg_file = root / "config.toml"
+    config = _toml_loads(cfg_file.read_text(encoding="utf-8")) if cfg_file.is_file() else None
+    if not tables and not meta:
+        raise ConfigError(f"load: {str(root)!r} holds no hdgan output (no .npy or .json files)")
+    return Output(root, tables, meta, config)

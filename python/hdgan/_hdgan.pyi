@@ -1,0 +1,18 @@
+"""Type stubs of the native module (hdgan._hdgan); the documented API is hdgan's."""
+
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+class ConfigError(ValueError):
+    """Bad input; the message names the config key (or argument) and the rule."""
+
+def run(
+    kind: str,
+    value: str,
+    seed: Optional[int] = None,
+    engine: Optional[str] = None,
+    members: Optional[int] = None,
+    threads: Optional[int] = None,
+    progress: Optional[Callable[[str, int, int, str], None]] = None,
+) -> Dict[str, Any]: ...
+def ode(kind: str, value: str, t: Optional[List[float]] = None) -> Dict[str, Any]: ...
+def build_info() -> Tuple[str, str]: ...
