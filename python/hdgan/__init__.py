@@ -38,6 +38,13 @@ __all__ = [
     "Output",
     "run",
     "ode",
+    "claim1",
+    "fixed_points",
+    "modes",
+    "phase_map",
+    "PhaseMapResult",
+    "measure",
+    "MeasureResult",
     "load",
     "__version__",
 ]
@@ -317,6 +324,118 @@ def ode(config: Config = None, t: Optional[Sequence[float]] = None) -> Table:
     times = None if t is None else [float(x) for x in np.asarray(t, dtype=np.float64).ravel()]
     raw = _hdgan.ode(kind, value, times)
     return Table(raw["ode"], ["t"] + list(raw["names"]))
+
+
+def claim1(config: Config = None) -> Optional[Dict[str, Any]]:
+    """Claim 1's prediction for a config's ``[model]``: both sides of condition (15)
+    (``left``, ``tau_eta_sq``, ``right`` and whether each holds), ``p_star`` per mode, each
+    mode's status and the ``predicted`` phase. None where Claim 1 does not apply (a loss
+    other than the quadratic one, or latent moments that are not diagonal)."""
+    kind, value = _config_arg(config)
+    return json.loads(_hdgan.claim1(kind, value))
+
+
+def fixed_points(config: Config = None) -> List[Dict[str, Any]]:
+    """The fixed points of the reduced ODE (lambda = inf) for a config's ``[model]``, as
+    ``hdgan fixed-points`` lists them: each with its ``kind``, ``state`` (the overlaps by
+    name, ``{"P11": ..., "z": ...}``), ``residual``, Jacobian ``eigenvalues`` (re, im),
+    ``stability`` and ``physical``."""
+    kind, value = _config_arg(config)
+    return json.loads(_hdgan.fixed_points(kind, value))
+
+
+def modes(config: Config = None) -> Dict[str, Any]:
+    """The effective second moments' modes of a config's ``[model]`` (quadratic loss,
+    one discriminator feature): each mode's data and generator eigenvalues, its solvable
+    interval and status, ``tau_eta_sq``, ``alpha`` and the ``predicted`` phase."""
+    kind, value = _config_arg(config)
+    return json.loads(_hdgan.modes(kind, value))
+
+
+class PhaseMapResult:
+    """What :func:`phase_map` returns.
+
+    Attributes:
+        x, y: the grid values (``x_param``, ``y_param`` name them).
+        ode, claim1, sim: grids (len(y) x len(x)) of phase codes: 0 success,
+            1 oscillation, 2 failure, 3 + (bit mask of learned features) mode collapse,
+            NaN unknown / not simulated; as ``ode_phase_grid.npy`` of ``hdgan phase``.
+        cells: every grid point's details (row by row, y outer).
+        agreement: (points where Claim 1 and the ODE were compared, how many agreed).
+    """
+
+    def __init__(self, raw: Dict[str, Any]):
+        self.x = np.asarray(raw["x"], dtype=np.float64)
+        self.y = np.asarray(raw["y"], dtype=np.float64)
+        self.x_param: str = raw["x_param"]
+        self.y_param: str = raw["y_param"]
+        self.ode: np.ndarray = raw["ode"]
+        self.claim1: np.ndarray = raw["claim1"]
+        self.sim: np.ndarray = raw["sim"]
+        self.cells: List[Dict[str, Any]] = json.loads(raw["cells"])
+        self.agreement: Tuple[int, int] = tuple(raw["agreement"])  # type: ignore[assignment]
+        self.sim_agreement = raw["sim_agreement"]
+        self.seconds: float = raw["seconds"]
+
+    def plot(self, ax: Any = None) -> Any:
+        """The ODE's phase codes as an image over the grid (matplotlib); returns the Axes."""
+        import matplotlib.pyplot as plt
+
+        if ax is None:
+            _, ax = plt.subplots(figsize=(6, 5))
+        extent = [self.x[0], self.x[-1], self.y[0], self.y[-1]]
+        im = ax.imshow(self.ode, origin="lower", extent=extent, aspect="auto", cmap="viridis")
+        ax.set_xlabel(self.x_param)
+        ax.set_ylabel(self.y_param)
+        ax.figure.colorbar(im, ax=ax, label="ODE phase code")
+        return ax
+
+    def __repr__(self) -> str:
+        return f"PhaseMapResult({len(self.y)} x {len(self.x)} over {self.x_param}, {self.y_param}; agreement {self.agreement})"
+
+
+def phase_map(config: Config, threads: Optional[int] = None, progress: Progress = True) -> PhaseMapResult:
+    """The phase diagram of a phase config (``[grid]``, ``[model]``, ...; see
+    ``configs/phase-eta-alpha.toml``): the ODE's phase and Claim 1's prediction at every
+    grid point, and simulations where the config asks. As ``hdgan phase``."""
+    threads = _check_count("threads", threads)
+    kind, value = _config_arg(config)
+    cb, bars = _progress_callback(progress)
+    try:
+        raw = _hdgan.phase_map(kind, value, threads, cb)
+    finally:
+        if bars is not None:
+            bars.close()
+    return PhaseMapResult(raw)
+
+
+class MeasureResult:
+    """What :func:`measure` returns: ``moments`` (a :class:`Table`: per snapshot time the
+    simulation's and the PDE's mean and covariance of the scaled rows ``(v^, w^)``, and
+    their sliced W1 / KS distances), ``times`` and ``rows`` (one N x 2 array of
+    ``(v^, w^)`` per time)."""
+
+    def __init__(self, raw: Dict[str, Any]):
+        self.moments = Table(raw["moments"], raw["columns"])
+        self.times: List[float] = list(raw["times"])
+        self.rows: List[np.ndarray] = list(raw["rows"])
+        self.seconds: float = raw["seconds"]
+
+    def __repr__(self) -> str:
+        return f"MeasureResult({len(self.times)} snapshots of {self.rows[0].shape[0] if self.rows else 0} rows)"
+
+
+def measure(config: Config, progress: Progress = True) -> MeasureResult:
+    """Figure 2: snapshots of the weights' scaled rows against the Gaussian solution of the
+    limiting PDE, for a measure config (see ``configs/fig2.toml``). As ``hdgan measure``."""
+    kind, value = _config_arg(config)
+    cb, bars = _progress_callback(progress)
+    try:
+        raw = _hdgan.measure(kind, value, cb)
+    finally:
+        if bars is not None:
+            bars.close()
+    return MeasureResult(raw)
 
 
 class Output:

@@ -180,3 +180,86 @@ def test_to_pandas_and_plot(small_toml):
     mpl.use("Agg")
     ax = r.plot()
     assert len(ax.get_lines()) >= 4
+
+
+def test_claim1_fixed_points_and_modes(small_toml):
+    c = hdgan.claim1(small_toml)
+    assert c["predicted"] == "Success" and c["left_holds"] and c["right_holds"]
+    assert c["tau_eta_sq"] == pytest.approx(0.8)
+    logistic = small_toml.replace("[model]\n", '[model]\nloss = "logistic"\n')
+    assert hdgan.claim1(logistic) is None
+    fps = hdgan.fixed_points(small_toml)
+    assert fps and all(sorted(f["state"]) == sorted(NAMES) for f in fps)
+    assert any(f["state"]["P11"] == 0.0 for f in fps)
+    m = hdgan.modes(small_toml)
+    assert m["predicted"] == "Success" and len(m["modes"]) == 2
+    with pytest.raises(hdgan.ConfigError, match="model.lambda"):
+        hdgan.fixed_points(small_toml.replace('lambda = "inf"', "lambda = 2.0"))
+
+
+PHASE = """
+[model]
+n = 5000
+d = 2
+tau = 0.2
+tau_tilde = 0.04
+eta_t = 2.0
+eta_g = 2.0
+lambda = "inf"
+
+[model.latent]
+cov = [[5.0, 0.0], [0.0, 3.0]]
+
+[init]
+p0 = [[0.1, 0.0], [0.0, 0.1]]
+q0 = [0.1, 0.1]
+
+[phase]
+x = { param = "tau_eta_sq", min = 0.5, max = 4.0, count = 4 }
+y = { param = "alpha", min = 0.1, max = 0.5, count = 3 }
+t_end = 200.0
+"""
+
+
+def test_phase_map_grids():
+    r = hdgan.phase_map(PHASE, progress=False)
+    assert r.ode.shape == (3, 4) and r.claim1.shape == (3, 4) and r.sim.shape == (3, 4)
+    assert r.ode.dtype == np.float64 and np.array_equal(r.x, np.linspace(0.5, 4.0, 4))
+    assert len(r.cells) == 12 and r.agreement[0] == 12
+    # Claim 1 and the ODE agree on this coarse grid away from the boundaries.
+    assert r.agreement[1] >= 10
+    assert np.isnan(r.sim).all()
+    with pytest.raises(hdgan.ConfigError, match="phase"):
+        hdgan.phase_map(PHASE.replace("count = 4", "count = 1"), progress=False)
+
+
+MEASURE = """
+seed = 1
+[model]
+n = 2000
+d = 1
+tau = 0.2
+tau_tilde = 0.04
+eta_t = 2.0
+eta_g = 2.0
+lambda = "inf"
+[model.latent]
+cov = [[5.0]]
+[init]
+p0 = [[0.1]]
+q0 = [0.1]
+features = "constant"
+row_cov = [[0.99, 0.0], [0.0, 0.99]]
+[measure]
+times = [0.0, 5.0]
+dt = 0.05
+mode = "fast"
+"""
+
+
+def test_measure_snapshots():
+    r = hdgan.measure(MEASURE, progress=False)
+    assert r.times == [0.0, 5.0]
+    assert [x.shape for x in r.rows] == [(2000, 2), (2000, 2)]
+    assert r.moments.columns[0] == "t" and r.moments.shape == (2, 14)
+    assert np.all(np.isfinite(r.moments.data))

@@ -247,8 +247,17 @@ pub fn estimate(v: &ValidMeasure) -> crate::resources::Estimate {
 /// Loads and validates a measure config and checks its resources.
 pub fn prepare_measure(path: &Path) -> Result<ValidMeasure, InputError> {
     let (name, text) = read_file(path)?;
-    let cfg: MeasureConfig = parse_toml(&text, &path.display().to_string())?;
-    let v = cfg.validate(&name).map_err(InputError::from)?;
+    prepare_measure_text(&name, &path.display().to_string(), &text)
+}
+
+/// [`prepare_measure`] from TOML text (`origin` names it in errors).
+pub fn prepare_measure_text(
+    name: &str,
+    origin: &str,
+    text: &str,
+) -> Result<ValidMeasure, InputError> {
+    let cfg: MeasureConfig = parse_toml(text, origin)?;
+    let v = cfg.validate(name).map_err(InputError::from)?;
     estimate(&v).check()?;
     Ok(v)
 }

@@ -49,13 +49,26 @@ pub fn prepare_modes(
         let (_, text) = read_file(path)?;
         (model_only(&text, &path.display().to_string())?, None)
     };
+    check_modes_model(&model)?;
+    Ok(ValidModes { name, model, run })
+}
+
+/// The `[model]` of a config's TOML text for the modes alone (`origin` names it in errors),
+/// refused where the modes do not describe it.
+pub fn modes_model_text(origin: &str, text: &str) -> Result<Model, InputError> {
+    let model = model_only(text, origin)?;
+    check_modes_model(&model)?;
+    Ok(model)
+}
+
+fn check_modes_model(model: &Model) -> Result<(), InputError> {
     model
         .require_single_feature("`hdgan modes`")
         .map_err(InputError::from)?;
     model
         .require_quadratic("the effective modes (`hdgan modes`)")
         .map_err(InputError::from)?;
-    Ok(ValidModes { name, model, run })
+    Ok(())
 }
 
 /// The modes of a validated request.

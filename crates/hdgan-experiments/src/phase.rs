@@ -209,8 +209,13 @@ impl PhaseConfig {
 /// Loads and validates a phase config.
 pub fn prepare_phase(path: &Path) -> Result<ValidPhase, InputError> {
     let (name, text) = read_file(path)?;
-    let cfg: PhaseConfig = parse_toml(&text, &path.display().to_string())?;
-    let v = cfg.validate(&name)?;
+    prepare_phase_text(&name, &path.display().to_string(), &text)
+}
+
+/// [`prepare_phase`] from TOML text (`origin` names it in errors).
+pub fn prepare_phase_text(name: &str, origin: &str, text: &str) -> Result<ValidPhase, InputError> {
+    let cfg: PhaseConfig = parse_toml(text, origin)?;
+    let v = cfg.validate(name)?;
     estimate(&v).check()?;
     Ok(v)
 }
@@ -350,7 +355,12 @@ fn simulate_grid(
 /// with `lambda = inf` (the fixed points are those of the reduced ODE).
 pub fn fixed_points_model(path: &Path) -> Result<Model, InputError> {
     let (_, text) = read_file(path)?;
-    let model = crate::config::model_only(&text, &path.display().to_string())?;
+    fixed_points_model_text(&path.display().to_string(), &text)
+}
+
+/// [`fixed_points_model`] from TOML text (`origin` names it in errors).
+pub fn fixed_points_model_text(origin: &str, text: &str) -> Result<Model, InputError> {
+    let model = crate::config::model_only(text, origin)?;
     model
         .require_paper_model("`hdgan fixed-points`")
         .map_err(InputError::from)?;

@@ -383,6 +383,151 @@ fn ode<'py>(
     Ok(out)
 }
 
+/// A config's text (`origin` names it in errors) without overrides.
+fn text_of(kind: &str, value: &str) -> PyResult<(String, String, String)> {
+    config_text(kind, value).map_err(|e| ConfigError::new_err(e.0))
+}
+
+fn json_err(e: serde_json::Error) -> PyErr {
+    PyRuntimeError::new_err(e.to_string())
+}
+
+/// `hdgan.claim1`'s native part: Claim 1's prediction for a config's `[model]` as JSON
+/// (`null` when it does not apply: a loss other than the quadratic one, or non-diagonal
+/// latent moments).
+#[pyfunction]
+fn claim1(kind: &str, value: &str) -> PyResult<String> {
+    let (_, origin, text) = text_of(kind, value)?;
+    let model = hdgan_experiments::config::model_only(&text, &origin)
+        .map_err(|e| ConfigError::new_err(e.0))?;
+    serde_json::to_string(&hdgan_stability::claim1(&model)).map_err(json_err)
+}
+
+/// `hdgan.fixed_points`' native part: the reduced ODE's fixed points of a config's
+/// `[model]` (lambda = inf) as JSON, as `hdgan fixed-points` lists them.
+#[pyfunction]
+fn fixed_points(kind: &str, value: &str) -> PyResult<String> {
+    let (_, origin, text) = text_of(kind, value)?;
+    let model = hdgan_experiments::phase::fixed_points_model_text(&origin, &text)
+        .map_err(|e| ConfigError::new_err(e.0))?;
+    let names = MacroState::column_names(model.d);
+    let points = hdgan_experiments::phase::fixed_points_for(&model)
+        .iter()
+        .map(|fp| {
+            // The state as the overlaps by name, in the layout of `ode.csv`.
+            let mut v = serde_json::to_value(fp)?;
+            v["state"] = serde_json::Value::Object(
+                names
+                    .iter()
+                    .cloned()
+                    .zip(fp.state.pack().into_iter().map(serde_json::Value::from))
+                    .collect(),
+            );
+            Ok(v)
+        })
+        .collect::<Result<Vec<_>, serde_json::Error>>()
+        .map_err(json_err)?;
+    serde_json::to_string(&points).map_err(json_err)
+}
+
+/// `hdgan.modes`' native part: the effective second moments' modes of a config's
+/// `[model]` and their solvable intervals, as JSON.
+#[pyfunction]
+fn modes(kind: &str, value: &str) -> PyResult<String> {
+    let (_, origin, text) = text_of(kind, value)?;
+    let model = hdgan_experiments::modes::modes_model_text(&origin, &text)
+        .map_err(|e| ConfigError::new_err(e.0))?;
+    serde_json::to_string(&hdgan_stability::effective_modes(&model)).map_err(json_err)
+}
+
+/// `hdgan.phase_map`'s native part: a phase config's map (ODE and Claim 1 per grid point,
+/// simulations where asked): axes, grids of phase codes (NaN: unknown) and the cells as
+/// JSON.
+#[pyfunction]
+#[pyo3(signature = (kind, value, threads=None, progress=None))]
+fn phase_map<'py>(
+    py: Python<'py>,
+    kind: &str,
+    value: &str,
+    threads: Option<usize>,
+    progress: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let (name, origin, text) = text_of(kind, value)?;
+    hdgan_experiments::resources::check_threads(threads).map_err(|e| ConfigError::new_err(e.0))?;
+    let v = hdgan_experiments::phase::prepare_phase_text(&name, &origin, &text)
+        .map_err(|e| ConfigError::new_err(e.0))?;
+    let r = detached(py, progress, |ctl| {
+        hdgan_experiments::with_threads(threads, || {
+            hdgan_experiments::phase::compute(&v, threads, ctl)
+        })?
+    })?;
+    let (nx, ny) = (r.map.x.count.max(2), r.map.y.count.max(2));
+    let grid = |f: &dyn Fn(usize) -> f64| -> Vec<Vec<f64>> {
+        (0..ny)
+            .map(|iy| (0..nx).map(|ix| f(iy * nx + ix)).collect())
+            .collect()
+    };
+    use hdgan_report::tables::phase_code;
+    let ode = grid(&|i| phase_code(r.map.cells[i].ode.as_ref().map(|s| &s.phase)));
+    let claim = grid(&|i| phase_code(r.map.cells[i].claim1.as_ref()));
+    let sim = grid(&|i| phase_code(r.sim.get(i).and_then(Option::as_ref)));
+    let out = PyDict::new(py);
+    out.set_item("x", r.map.x.values())?;
+    out.set_item("y", r.map.y.values())?;
+    out.set_item("x_param", r.map.x.param.label())?;
+    out.set_item("y_param", r.map.y.param.label())?;
+    out.set_item("ode", array(py, &ode))?;
+    out.set_item("claim1", array(py, &claim))?;
+    out.set_item("sim", array(py, &sim))?;
+    out.set_item(
+        "cells",
+        serde_json::to_string(&r.map.cells).map_err(json_err)?,
+    )?;
+    out.set_item("agreement", r.agreement)?;
+    out.set_item("sim_agreement", r.sim_agreement)?;
+    out.set_item("seconds", r.seconds)?;
+    Ok(out)
+}
+
+/// `hdgan.measure`'s native part: Figure 2's snapshots of the weights' scaled rows against
+/// the PDE's Gaussian solution: the moments table and each snapshot's `(v^, w^)` rows.
+#[pyfunction]
+#[pyo3(signature = (kind, value, progress=None))]
+fn measure<'py>(
+    py: Python<'py>,
+    kind: &str,
+    value: &str,
+    progress: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let (name, origin, text) = text_of(kind, value)?;
+    let v = hdgan_experiments::measure::prepare_measure_text(&name, &origin, &text)
+        .map_err(|e| ConfigError::new_err(e.0))?;
+    let (snaps, seconds) = detached(py, progress, |ctl| {
+        hdgan_experiments::measure::measure(&v, ctl)
+    })?;
+    let out = PyDict::new(py);
+    out.set_item(
+        "columns",
+        hdgan_experiments::measure::MOMENT_COLUMNS.to_vec(),
+    )?;
+    out.set_item(
+        "moments",
+        array(py, &hdgan_experiments::measure::moments_table(&snaps)),
+    )?;
+    let times: Vec<f64> = snaps.iter().map(|s| s.t).collect();
+    let rows: Vec<Bound<'py, PyArray2<f64>>> = snaps
+        .iter()
+        .map(|s| {
+            let r: Vec<Vec<f64>> = s.rows.iter().map(|r| r.to_vec()).collect();
+            array(py, &r)
+        })
+        .collect();
+    out.set_item("times", times)?;
+    out.set_item("rows", rows)?;
+    out.set_item("seconds", seconds)?;
+    Ok(out)
+}
+
 /// The version of the library and the git revision it was built from.
 #[pyfunction]
 fn build_info() -> (String, String) {
@@ -397,5 +542,10 @@ fn _hdgan(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(run, m)?)?;
     m.add_function(wrap_pyfunction!(ode, m)?)?;
     m.add_function(wrap_pyfunction!(build_info, m)?)?;
+    m.add_function(wrap_pyfunction!(claim1, m)?)?;
+    m.add_function(wrap_pyfunction!(fixed_points, m)?)?;
+    m.add_function(wrap_pyfunction!(modes, m)?)?;
+    m.add_function(wrap_pyfunction!(phase_map, m)?)?;
+    m.add_function(wrap_pyfunction!(measure, m)?)?;
     Ok(())
 }
