@@ -163,24 +163,28 @@ fn detached<T: Send>(
         }
         r.changed = true;
     };
+    let done = (Mutex::new(false), std::sync::Condvar::new());
     std::thread::scope(|scope| {
         let handle = scope.spawn(|| {
             let ctl = Control {
                 progress: Some(&on_event),
                 cancel: Some(&cancel),
             };
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(ctl)))
+            let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(ctl)));
+            // Wakes the waiting thread at once.
+            *done.0.lock().unwrap_or_else(|p| p.into_inner()) = true;
+            done.1.notify_all();
+            out
         });
         loop {
+            // Up to 50 ms without the GIL, woken as soon as the worker is done.
             let finished = py.detach(|| {
-                let step = std::time::Duration::from_millis(5);
-                for _ in 0..10 {
-                    if handle.is_finished() {
-                        return true;
-                    }
-                    std::thread::sleep(step);
-                }
-                handle.is_finished()
+                let guard = done.0.lock().unwrap_or_else(|p| p.into_inner());
+                let (guard, _) = done
+                    .1
+                    .wait_timeout_while(guard, std::time::Duration::from_millis(50), |d| !*d)
+                    .unwrap_or_else(|p| p.into_inner());
+                *guard
             });
             if let Some(cb) = progress {
                 let snapshot = {
