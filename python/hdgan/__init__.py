@@ -45,6 +45,8 @@ __all__ = [
     "PhaseMapResult",
     "measure",
     "MeasureResult",
+    "train_data",
+    "TrainDataResult",
     "load",
     "__version__",
 ]
@@ -436,6 +438,92 @@ def measure(config: Config, progress: Progress = True) -> MeasureResult:
         if bars is not None:
             bars.close()
     return MeasureResult(raw)
+
+
+class TrainDataResult:
+    """What :func:`train_data` returns.
+
+    Attributes:
+        alignment: every method's path on every seed: columns ``method`` (an index into
+            ``methods``), ``seed``, ``t``, ``cos1``..``cosd`` (cosines of the principal
+            angles with the data's top-d principal subspace), ``mean_cos``, ``grassmann``
+            and ``recon`` (held-out reconstruction error).
+        ode_alignment: the ODE's alignment from each seed's start: ``covariance`` (an index
+            into ``covariances``), ``seed``, ``t``, the cosines, ``mean_cos``, ``grassmann``.
+        runs: per generator covariance its ``alpha``, latent moments and the final
+            alignments of the simulations and the ODE.
+        spectrum: the estimated effective spectrum ``Lam``; ``n`` the pixel count.
+    """
+
+    def __init__(self, raw: Dict[str, Any]):
+        d = int(raw["d"])
+        cos = [f"cos{i}" for i in range(1, d + 1)]
+        self.methods: List[str] = list(raw["methods"])
+        self.covariances: List[str] = list(raw["covariances"])
+        self.alignment = Table(raw["alignment"], ["method", "seed", "t"] + cos + ["mean_cos", "grassmann", "recon"])
+        self.ode_alignment = Table(raw["ode_alignment"], ["covariance", "seed", "t"] + cos + ["mean_cos", "grassmann"])
+        self.runs: List[Dict[str, Any]] = json.loads(raw["runs"])
+        self.spectrum: List[float] = list(raw["spectrum"])
+        self.n: int = int(raw["n"])
+        self.images: int = int(raw["images"])
+        self.holdout: int = int(raw["holdout"])
+        self.alpha: float = float(raw["alpha"])
+        self.t_end: float = float(raw["t_end"])
+        self.seconds: float = float(raw["seconds"])
+
+    def method(self, name: str) -> Table:
+        """The rows of one method (e.g. ``"gan-informed"``)."""
+        k = self.methods.index(name)
+        return Table(self.alignment.data[self.alignment["method"] == k], self.alignment.columns)
+
+    def __repr__(self) -> str:
+        return f"TrainDataResult(n = {self.n}, {self.images} images, methods {self.methods})"
+
+
+def train_data(
+    dataset: str,
+    path: Union[str, "os.PathLike[str]"],
+    d: int = 2,
+    seeds: int = 5,
+    seed: int = 1,
+    tau: float = 0.2,
+    alpha: Optional[float] = None,
+    eta_g: float = 3.0,
+    t_end: Optional[float] = None,
+    records: int = 100,
+    max_images: Optional[int] = None,
+    threads: Optional[int] = None,
+    progress: Progress = True,
+) -> TrainDataResult:
+    """Trains the linear GAN on a stream of real images, as ``hdgan train-data``: for an
+    informed, an isotropic and a standard generator latent, several seeds, the alignment
+    of span(V) with the data's top-d principal subspace, with the ODE computed from the
+    estimated spectrum beside it.
+
+    Args:
+        dataset: ``"mnist"``, ``"fashion-mnist"`` or ``"cifar10"``.
+        path: the dataset's folder (IDX files, or CIFAR-10's binary batches).
+        d: generator columns; seeds, seed: how many seeds and the base seed.
+        tau, alpha, eta_g, t_end: the rates (alpha = tau~ / tau; None: from the data),
+            the generator's noise variance and the horizon (None: from the data).
+        records: recorded points per run; max_images: use only the first images.
+        threads, progress: as for :func:`run`.
+    """
+    for name, v in [("d", d), ("seeds", seeds), ("records", records)]:
+        _check_count(name, v)
+    threads = _check_count("threads", threads)
+    max_images = _check_count("max_images", max_images)
+    cb, bars = _progress_callback(progress)
+    try:
+        raw = _hdgan.train_data(
+            str(dataset), os.fspath(path), int(d), int(seeds), int(seed), float(tau),
+            None if alpha is None else float(alpha), float(eta_g),
+            None if t_end is None else float(t_end), int(records), max_images, threads, cb,
+        )
+    finally:
+        if bars is not None:
+            bars.close()
+    return TrainDataResult(raw)
 
 
 class Output:

@@ -28,3 +28,18 @@ def phase_map(
 def measure(
     kind: str, value: str, progress: Optional[Callable[[str, int, int, str], None]] = None
 ) -> Dict[str, Any]: ...
+def train_data(
+    dataset: str,
+    path: str,
+    d: int = 2,
+    seeds: int = 5,
+    seed: int = 1,
+    tau: float = 0.2,
+    alpha: Optional[float] = None,
+    eta_g: float = 3.0,
+    t_end: Optional[float] = None,
+    records: int = 100,
+    max_images: Optional[int] = None,
+    threads: Optional[int] = None,
+    progress: Optional[Callable[[str, int, int, str], None]] = None,
+) -> Dict[str, Any]: ...

@@ -263,3 +263,25 @@ def test_measure_snapshots():
     assert [x.shape for x in r.rows] == [(2000, 2), (2000, 2)]
     assert r.moments.columns[0] == "t" and r.moments.shape == (2, 14)
     assert np.all(np.isfinite(r.moments.data))
+
+
+def test_train_data_on_mnist():
+    data = os.environ.get("HDGAN_DATA")
+    if not data or not Path(data).is_dir():
+        pytest.skip("HDGAN_DATA is not set to the folder with MNIST (CI sets it)")
+    r = hdgan.train_data("mnist", data, d=2, seeds=2, max_images=2000, records=20, progress=False)
+    assert r.n == 784 and r.images + r.holdout == 2000
+    assert "gan-informed" in r.methods
+    g = r.method("gan-informed")
+    assert g.columns[:3] == ["method", "seed", "t"] and set(g["seed"]) == {0.0, 1.0}
+    assert np.all((g["mean_cos"] >= 0) & (g["mean_cos"] <= 1 + 1e-12))
+    assert r.ode_alignment.shape[0] > 0 and len(r.runs) == 3
+
+
+def test_train_data_refuses_bad_arguments(tmp_path):
+    with pytest.raises(hdgan.ConfigError, match="dataset"):
+        hdgan.train_data("imagenet", tmp_path, progress=False)
+    with pytest.raises(hdgan.ConfigError):
+        hdgan.train_data("mnist", tmp_path / "missing", progress=False)
+    with pytest.raises(hdgan.ConfigError, match="seeds"):
+        hdgan.train_data("mnist", tmp_path, seeds=0, progress=False)

@@ -532,6 +532,122 @@ fn measure<'py>(
     Ok(out)
 }
 
+/// `hdgan.train_data`'s native part: the linear GAN trained on a stream of real images
+/// (as `hdgan train-data`), with every method's alignment curve and the ODE's.
+#[pyfunction]
+#[pyo3(signature = (dataset, path, d=2, seeds=5, seed=1, tau=0.2, alpha=None, eta_g=3.0, t_end=None, records=100, max_images=None, threads=None, progress=None))]
+#[allow(clippy::too_many_arguments)]
+fn train_data<'py>(
+    py: Python<'py>,
+    dataset: &str,
+    path: &str,
+    d: usize,
+    seeds: usize,
+    seed: u64,
+    tau: f64,
+    alpha: Option<f64>,
+    eta_g: f64,
+    t_end: Option<f64>,
+    records: usize,
+    max_images: Option<usize>,
+    threads: Option<usize>,
+    progress: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyDict>> {
+    use hdgan_data::Dataset;
+    use hdgan_experiments::train_data::{TrainDataRequest, check_with_data, load, train};
+    let ds = match dataset {
+        "mnist" => Dataset::Mnist,
+        "fashion-mnist" => Dataset::FashionMnist,
+        "cifar10" => Dataset::Cifar10,
+        other => {
+            return Err(ConfigError::new_err(format!(
+                "argument `dataset` must be \"mnist\", \"fashion-mnist\" or \"cifar10\", got {other:?}"
+            )));
+        }
+    };
+    let mut req = TrainDataRequest::new(ds, std::path::PathBuf::from(path));
+    req.d = d;
+    req.seeds = seeds;
+    req.seed = seed;
+    req.tau = tau;
+    req.alpha = alpha;
+    req.eta_g = eta_g;
+    req.t_end = t_end;
+    req.records = records;
+    req.max_images = max_images;
+    req.threads = threads;
+    req.check().map_err(|e| ConfigError::new_err(e.0))?;
+    let o = detached(py, progress, |ctl| {
+        let data = load(&req)?;
+        check_with_data(&req, &data.prep)?;
+        let o = train(&req, &data, ctl)?;
+        Ok(o)
+    })?;
+    let out = PyDict::new(py);
+    let names: Vec<String> = o.methods.iter().map(|m| m.method.clone()).collect();
+    let mut uniq: Vec<String> = Vec::new();
+    for n in &names {
+        if !uniq.contains(n) {
+            uniq.push(n.clone());
+        }
+    }
+    let mut rows = Vec::new();
+    for m in &o.methods {
+        let code = uniq.iter().position(|n| n == &m.method).unwrap_or(0) as f64;
+        for (k, t) in m.curve.t.iter().enumerate() {
+            let mut row = vec![code, m.seed as f64, *t];
+            row.extend(m.curve.cosines[k].iter().copied());
+            row.push(m.curve.mean_cos[k]);
+            row.push(m.curve.grassmann[k]);
+            row.push(m.recon.get(k).copied().unwrap_or(f64::NAN));
+            rows.push(row);
+        }
+    }
+    let mut ode_rows = Vec::new();
+    let covs: Vec<&str> = o
+        .runs
+        .iter()
+        .map(|r| hdgan_experiments::train_data::cov_name(r.covariance))
+        .collect();
+    for (ci, r) in o.runs.iter().enumerate() {
+        for (s, c) in r.ode_alignment.iter().enumerate() {
+            for (k, t) in c.t.iter().enumerate() {
+                let mut row = vec![ci as f64, s as f64, *t];
+                row.extend(c.cosines[k].iter().copied());
+                row.push(c.mean_cos[k]);
+                row.push(c.grassmann[k]);
+                ode_rows.push(row);
+            }
+        }
+    }
+    let finals = serde_json::json!(
+        o.runs
+            .iter()
+            .map(|r| serde_json::json!({
+                "covariance": hdgan_experiments::train_data::cov_name(r.covariance),
+                "alpha": r.alpha,
+                "lam_tilde": r.lam_tilde,
+                "final_sim": r.final_sim,
+                "final_ode": r.final_ode,
+            }))
+            .collect::<Vec<_>>()
+    );
+    out.set_item("methods", uniq)?;
+    out.set_item("covariances", covs)?;
+    out.set_item("d", d)?;
+    out.set_item("alignment", array(py, &rows))?;
+    out.set_item("ode_alignment", array(py, &ode_rows))?;
+    out.set_item("runs", finals.to_string())?;
+    out.set_item("spectrum", o.prepared.effective())?;
+    out.set_item("n", o.prepared.n)?;
+    out.set_item("images", o.images)?;
+    out.set_item("holdout", o.holdout)?;
+    out.set_item("alpha", o.alpha)?;
+    out.set_item("t_end", o.t_end)?;
+    out.set_item("seconds", o.seconds)?;
+    Ok(out)
+}
+
 /// The version of the library and the git revision it was built from.
 #[pyfunction]
 fn build_info() -> (String, String) {
@@ -551,5 +667,6 @@ fn _hdgan(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(modes, m)?)?;
     m.add_function(wrap_pyfunction!(phase_map, m)?)?;
     m.add_function(wrap_pyfunction!(measure, m)?)?;
+    m.add_function(wrap_pyfunction!(train_data, m)?)?;
     Ok(())
 }
