@@ -183,6 +183,17 @@ def _progress_callback(progress: Progress) -> Tuple[Optional[Callable[..., None]
     raise TypeError("progress must be True, False, None or a callable(what, done, total, unit)")
 
 
+def _with_progress(progress: Progress, call: Callable[[Any], Any]) -> Any:
+    """Runs ``call(callback)`` with the progress callback of ``progress``, closing any
+    tqdm bars it opened, whatever happens."""
+    cb, bars = _progress_callback(progress)
+    try:
+        return call(cb)
+    finally:
+        if bars is not None:
+            bars.close()
+
+
 def _check_count(name: str, value: Optional[int]) -> Optional[int]:
     if value is None:
         return None
@@ -303,12 +314,8 @@ def run(
     if engine is not None and not isinstance(engine, str):
         raise ConfigError(f"argument `engine` must be a string, got {engine!r}")
     kind, value = _config_arg(config)
-    cb, bars = _progress_callback(progress)
-    try:
-        raw = _hdgan.run(kind, value, None if seed is None else int(seed), engine, members, threads, cb)
-    finally:
-        if bars is not None:
-            bars.close()
+    s = None if seed is None else int(seed)
+    raw = _with_progress(progress, lambda cb: _hdgan.run(kind, value, s, engine, members, threads, cb))
     return RunResult(raw)
 
 
@@ -402,12 +409,7 @@ def phase_map(config: Config, threads: Optional[int] = None, progress: Progress 
     grid point, and simulations where the config asks. As ``hdgan phase``."""
     threads = _check_count("threads", threads)
     kind, value = _config_arg(config)
-    cb, bars = _progress_callback(progress)
-    try:
-        raw = _hdgan.phase_map(kind, value, threads, cb)
-    finally:
-        if bars is not None:
-            bars.close()
+    raw = _with_progress(progress, lambda cb: _hdgan.phase_map(kind, value, threads, cb))
     return PhaseMapResult(raw)
 
 
@@ -431,12 +433,7 @@ def measure(config: Config, progress: Progress = True) -> MeasureResult:
     """Figure 2: snapshots of the weights' scaled rows against the Gaussian solution of the
     limiting PDE, for a measure config (see ``configs/fig2.toml``). As ``hdgan measure``."""
     kind, value = _config_arg(config)
-    cb, bars = _progress_callback(progress)
-    try:
-        raw = _hdgan.measure(kind, value, cb)
-    finally:
-        if bars is not None:
-            bars.close()
+    raw = _with_progress(progress, lambda cb: _hdgan.measure(kind, value, cb))
     return MeasureResult(raw)
 
 
@@ -513,16 +510,14 @@ def train_data(
         _check_count(name, v)
     threads = _check_count("threads", threads)
     max_images = _check_count("max_images", max_images)
-    cb, bars = _progress_callback(progress)
-    try:
-        raw = _hdgan.train_data(
+    raw = _with_progress(
+        progress,
+        lambda cb: _hdgan.train_data(
             str(dataset), os.fspath(path), int(d), int(seeds), int(seed), float(tau),
             None if alpha is None else float(alpha), float(eta_g),
             None if t_end is None else float(t_end), int(records), max_images, threads, cb,
-        )
-    finally:
-        if bars is not None:
-            bars.close()
+        ),
+    )
     return TrainDataResult(raw)
 
 

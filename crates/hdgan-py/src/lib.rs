@@ -121,6 +121,11 @@ fn source(
     })
 }
 
+/// Bad input as the Python exception.
+fn config_err(e: InputError) -> PyErr {
+    ConfigError::new_err(e.0)
+}
+
 /// An error of the library as the Python exception it maps to.
 fn to_py(e: anyhow::Error) -> PyErr {
     if let Some(i) = e.downcast_ref::<InputError>() {
@@ -272,9 +277,8 @@ fn run<'py>(
     threads: Option<usize>,
     progress: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let src = source(kind, value, seed, engine, members, threads)
-        .map_err(|e| ConfigError::new_err(e.0))?;
-    let valid = prepare(&src).map_err(|e| ConfigError::new_err(e.0))?;
+    let src = source(kind, value, seed, engine, members, threads).map_err(config_err)?;
+    let valid = prepare(&src).map_err(config_err)?;
     let sim = detached(py, progress, |ctl| {
         hdgan_experiments::with_threads(threads, || -> Result<Simulation> {
             if valid.model.p > 1 {
@@ -344,8 +348,8 @@ fn ode<'py>(
     value: &str,
     t: Option<Vec<f64>>,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let src = source(kind, value, None, None, None, None).map_err(|e| ConfigError::new_err(e.0))?;
-    let valid = prepare(&src).map_err(|e| ConfigError::new_err(e.0))?;
+    let src = source(kind, value, None, None, None, None).map_err(config_err)?;
+    let valid = prepare(&src).map_err(config_err)?;
     if valid.model.p > 1 || valid.model.needs_multi_engine() {
         return Err(ConfigError::new_err(
             "config key `model.p` / `model.constraint`: hdgan.ode solves the single-feature ODE with column normalisation; use hdgan.run for the multi-feature model",
@@ -389,7 +393,7 @@ fn ode<'py>(
 
 /// A config's text (`origin` names it in errors) without overrides.
 fn text_of(kind: &str, value: &str) -> PyResult<(String, String, String)> {
-    config_text(kind, value).map_err(|e| ConfigError::new_err(e.0))
+    config_text(kind, value).map_err(config_err)
 }
 
 fn json_err(e: serde_json::Error) -> PyErr {
@@ -402,8 +406,7 @@ fn json_err(e: serde_json::Error) -> PyErr {
 #[pyfunction]
 fn claim1(kind: &str, value: &str) -> PyResult<String> {
     let (_, origin, text) = text_of(kind, value)?;
-    let model = hdgan_experiments::config::model_only(&text, &origin)
-        .map_err(|e| ConfigError::new_err(e.0))?;
+    let model = hdgan_experiments::config::model_only(&text, &origin).map_err(config_err)?;
     serde_json::to_string(&hdgan_stability::claim1(&model)).map_err(json_err)
 }
 
@@ -412,8 +415,8 @@ fn claim1(kind: &str, value: &str) -> PyResult<String> {
 #[pyfunction]
 fn fixed_points(kind: &str, value: &str) -> PyResult<String> {
     let (_, origin, text) = text_of(kind, value)?;
-    let model = hdgan_experiments::phase::fixed_points_model_text(&origin, &text)
-        .map_err(|e| ConfigError::new_err(e.0))?;
+    let model =
+        hdgan_experiments::phase::fixed_points_model_text(&origin, &text).map_err(config_err)?;
     let names = MacroState::column_names(model.d);
     let points = hdgan_experiments::phase::fixed_points_for(&model)
         .iter()
@@ -439,8 +442,7 @@ fn fixed_points(kind: &str, value: &str) -> PyResult<String> {
 #[pyfunction]
 fn modes(kind: &str, value: &str) -> PyResult<String> {
     let (_, origin, text) = text_of(kind, value)?;
-    let model = hdgan_experiments::modes::modes_model_text(&origin, &text)
-        .map_err(|e| ConfigError::new_err(e.0))?;
+    let model = hdgan_experiments::modes::modes_model_text(&origin, &text).map_err(config_err)?;
     serde_json::to_string(&hdgan_stability::effective_modes(&model)).map_err(json_err)
 }
 
@@ -457,9 +459,9 @@ fn phase_map<'py>(
     progress: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let (name, origin, text) = text_of(kind, value)?;
-    hdgan_experiments::resources::check_threads(threads).map_err(|e| ConfigError::new_err(e.0))?;
-    let v = hdgan_experiments::phase::prepare_phase_text(&name, &origin, &text)
-        .map_err(|e| ConfigError::new_err(e.0))?;
+    hdgan_experiments::resources::check_threads(threads).map_err(config_err)?;
+    let v =
+        hdgan_experiments::phase::prepare_phase_text(&name, &origin, &text).map_err(config_err)?;
     let r = detached(py, progress, |ctl| {
         hdgan_experiments::with_threads(threads, || {
             hdgan_experiments::phase::compute(&v, threads, ctl)
@@ -505,7 +507,7 @@ fn measure<'py>(
 ) -> PyResult<Bound<'py, PyDict>> {
     let (name, origin, text) = text_of(kind, value)?;
     let v = hdgan_experiments::measure::prepare_measure_text(&name, &origin, &text)
-        .map_err(|e| ConfigError::new_err(e.0))?;
+        .map_err(config_err)?;
     let (snaps, seconds) = detached(py, progress, |ctl| {
         hdgan_experiments::measure::measure(&v, ctl)
     })?;
@@ -576,7 +578,7 @@ fn train_data<'py>(
     req.records = records;
     req.max_images = max_images;
     req.threads = threads;
-    req.check().map_err(|e| ConfigError::new_err(e.0))?;
+    req.check().map_err(config_err)?;
     let o = detached(py, progress, |ctl| {
         let data = load(&req)?;
         check_with_data(&req, &data.prep)?;

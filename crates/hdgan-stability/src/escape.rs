@@ -1,4 +1,4 @@
-//! The noise-driven escape from a saddle (THEORY §10, "Escape from a saddle").
+//! The noise-driven escape from a saddle (THEORY §10, "Escape from the saddle").
 //!
 //! On Figure 1 the discriminator learns feature 1 first; its overlap with feature 2, `q_2`,
 //! sits near 0 while the path approaches a saddle `M*` (feature 1 learned, `q = 0`) whose

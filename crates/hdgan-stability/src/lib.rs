@@ -1,7 +1,9 @@
 //! Stability and phases of the training dynamics (THEORY §6): Claim 1's condition (15) and
 //! critical overlaps `p*_l`; the analytic Jacobian of the reduced ODE and its fixed points
 //! with their spectra; the one rule that classifies a trajectory (from the ODE or from a
-//! simulation) as success, failure, oscillation or mode collapse; phase diagrams.
+//! simulation) as success, failure, oscillation or mode collapse; phase diagrams. The
+//! finite-size theory (THEORY §10): the linear-noise covariance along the ODE (`lna`) and
+//! the noise-driven escape from a saddle (`escape`).
 //!
 //! # Example
 //!
