@@ -1127,3 +1127,103 @@ fn a_second_checkpointed_run_does_not_clobber_a_checkpoint() {
     let out = hdgan(&["run", "--resume", "nothing-here"], dir.path());
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// Runs `hdgan run CFG --out OUT --checkpoint-every 0.5 EXTRA` and kills it (like
+/// `kill -9`) right after its second checkpoint; returns the checkpoint folder.
+fn killed_after_two_checkpoints(dir: &Path, cfg: &str, out: &str, extra: &[&str]) -> PathBuf {
+    let mut args = vec!["run", cfg, "--out", out, "-q", "--checkpoint-every", "0.5"];
+    args.extend_from_slice(extra);
+    let status = Command::new(env!("CARGO_BIN_EXE_hdgan"))
+        .args(&args)
+        .current_dir(dir)
+        .env("HDGAN_FAULT_AFTER_CHECKPOINTS", "2")
+        .output()
+        .unwrap()
+        .status;
+    assert!(!status.success(), "the fault was injected");
+    dir.join(format!("{out}.checkpoint"))
+}
+
+/// `hdgan run --resume cut.checkpoint` must be refused (exit 2, one line with `why`,
+/// no output folder, the checkpoint left as it was).
+fn check_resume_refused(dir: &Path, why: &str) {
+    let before: Vec<Vec<u8>> = ["request.json", "state.bin"]
+        .iter()
+        .map(|f| fs::read(dir.join("cut.checkpoint").join(f)).unwrap())
+        .collect();
+    let names = names_in(dir);
+    let out = hdgan(&["run", "--resume", "cut.checkpoint", "-q"], dir);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains(why), "expected {why:?}: {stderr}");
+    assert!(!dir.join("cut").exists(), "no output folder");
+    assert_eq!(names_in(dir), names, "nothing made, nothing removed");
+    for (f, b) in ["request.json", "state.bin"].iter().zip(&before) {
+        assert_eq!(&fs::read(dir.join("cut.checkpoint").join(f)).unwrap(), b);
+    }
+}
+
+/// The reliability issue's case: a bit flipped in the middle of `state.bin` or of
+/// `request.json`, a truncated state, another run's state, an older format: each refused
+/// with one line naming the file and the reason; the intact checkpoint then resumes to the
+/// uninterrupted run's bytes.
+#[test]
+fn corrupted_and_foreign_checkpoints_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let cfg = write_config(d, "c.toml", &small());
+    let cfg = cfg.to_str().unwrap();
+    assert!(
+        hdgan(&["run", cfg, "--out", "whole", "-q"], d)
+            .status
+            .success()
+    );
+    let ck = killed_after_two_checkpoints(d, cfg, "cut", &[]);
+    let other = killed_after_two_checkpoints(d, cfg, "other", &["--seed", "8"]);
+    let state = ck.join("state.bin");
+    let request = ck.join("request.json");
+    let good_state = fs::read(&state).unwrap();
+    let good_request = fs::read(&request).unwrap();
+
+    let mut flipped = good_state.clone();
+    let mid = flipped.len() / 2;
+    flipped[mid] ^= 0x10;
+    fs::write(&state, &flipped).unwrap();
+    check_resume_refused(d, "state.bin is corrupted");
+
+    fs::write(&state, &good_state[..good_state.len() * 2 / 3]).unwrap();
+    check_resume_refused(d, "state.bin is truncated");
+
+    fs::write(&state, fs::read(other.join("state.bin")).unwrap()).unwrap();
+    check_resume_refused(d, "belongs to another request");
+    fs::write(&state, &good_state).unwrap();
+
+    // A digit of the config text (inside the JSON string) and a byte of the JSON syntax.
+    let text = String::from_utf8(good_request.clone()).unwrap();
+    let digit = text.find("t_end = 3").unwrap() + "t_end = ".len();
+    for at in [digit, good_request.len() / 2] {
+        let mut flipped = good_request.clone();
+        flipped[at] ^= 0x01;
+        fs::write(&request, &flipped).unwrap();
+        check_resume_refused(d, "request.json is corrupted");
+    }
+    let v1 = text.replacen("\"format\": 2", "\"format\": 1", 1);
+    assert_ne!(v1, text);
+    fs::write(&request, v1).unwrap();
+    check_resume_refused(d, "checkpoint format 1");
+
+    fs::write(&request, &good_request).unwrap();
+    let out = hdgan(&["run", "--resume", "cut.checkpoint", "-q"], d);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for f in ["sim.csv", "sim.npy", "ode.csv", "ode.npy"] {
+        assert!(
+            fs::read(d.join("whole").join(f)).unwrap() == fs::read(d.join("cut").join(f)).unwrap(),
+            "{f} differs after resume"
+        );
+    }
+}
