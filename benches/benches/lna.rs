@@ -7,8 +7,8 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use hdgan_benches::fig1_model;
 use hdgan_core::MacroState;
 use hdgan_stability::{
-    DiffusionOptions, LNA_OPTIONS, diffusion_escape_times, fluctuations, noise_covariance,
-    saddle_law,
+    DiffusionEscape, DiffusionOptions, LNA_OPTIONS, diffusion_escape_times, fluctuations,
+    noise_covariance, saddle_law,
 };
 use std::hint::black_box;
 
@@ -45,7 +45,14 @@ fn lna(c: &mut Criterion) {
     c.bench_function("diffusion_path_fig1_n1e4_to_escape", |b| {
         b.iter(|| {
             pool.install(|| {
-                diffusion_escape_times(&m, black_box(&s0), 1e4, 1, 3, 1, 0.5, &opts).expect("path")
+                let escape = DiffusionEscape {
+                    n: 1e4,
+                    paths: 1,
+                    seed: 3,
+                    feature: 1,
+                    threshold: 0.5,
+                };
+                diffusion_escape_times(&m, black_box(&s0), &escape, &opts).expect("path")
             })
         })
     });

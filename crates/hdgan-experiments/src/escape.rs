@@ -14,8 +14,8 @@ use crate::{Control, InputError};
 use anyhow::{Context, Result};
 use hdgan_macro_ode::solve;
 use hdgan_stability::{
-    DiffusionOptions, EscapeError, EscapeStats, SaddleLaw, diffusion_escape_times, escape_time,
-    saddle_law,
+    DiffusionEscape, DiffusionOptions, EscapeError, EscapeStats, SaddleLaw, diffusion_escape_times,
+    escape_time, saddle_law,
 };
 
 /// What `hdgan escape` is asked for, besides the config.
@@ -151,9 +151,15 @@ pub fn escape_of(valid: &ValidRun, req: &EscapeRequest, control: Control) -> Res
         // Size k draws from seed + k 2^32: its own streams, so adding a size leaves the
         // others' draws alone.
         let seed = valid.config.seed.wrapping_add((k as u64) << 32);
-        let times =
-            diffusion_escape_times(model, &init, n, req.paths, seed, f, req.threshold, &opts)
-                .with_context(|| format!("the diffusion at n = {n} failed"))?;
+        let escape = DiffusionEscape {
+            n,
+            paths: req.paths,
+            seed,
+            feature: f,
+            threshold: req.threshold,
+        };
+        let times = diffusion_escape_times(model, &init, &escape, &opts)
+            .with_context(|| format!("the diffusion at n = {n} failed"))?;
         let stats = EscapeStats::of(&times);
         rows.push(EscapeRow { n, times, stats });
         control.advance(1);

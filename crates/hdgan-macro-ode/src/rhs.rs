@@ -74,15 +74,7 @@ pub fn reduced_coefficients(
     loss: &dyn DiscriminatorLoss,
     state: &MacroState,
 ) -> OdeCoefficients {
-    let m = loss.moments(
-        &model.latent,
-        &model.latent_tilde,
-        &state.q,
-        &state.r,
-        1.0,
-        model.eta_t,
-        model.eta_g,
-    );
+    let m = loss.moments(model.moment_point(&state.q, &state.r, 1.0));
     let b = model.eta_t * m.f_sq_mean + model.eta_g * m.f_tilde_sq_mean;
     let qg: f64 = state.q.iter().zip(&m.g).map(|(a, b)| a * b).sum();
     let rgt: f64 = state.r.iter().zip(&m.g_tilde).map(|(a, b)| a * b).sum();
@@ -298,67 +290,6 @@ mod tests {
         }
         .validate("model")
         .unwrap()
-    }
-
-    /// The single-feature ODEs are symmetric by construction: with a symmetric `S`,
-    /// `dS_ij` and `dS_ji` are the same products summed in the same order, so a symmetric
-    /// start stays symmetric bit for bit (d = 3, correlated latents, T = 400; finite and
-    /// infinite lambda, and the logistic loss's reduced ODE).
-    #[test]
-    fn single_feature_odes_keep_s_symmetric_bit_for_bit() {
-        use crate::{OdeKind, OdeOptions, solve};
-        let cov = |v: [[f64; 3]; 3]| LatentConfig {
-            cov: v.iter().map(|r| r.to_vec()).collect(),
-            mean: None,
-            classes: Vec::new(),
-            from_data: None,
-        };
-        for (lambda, loss) in [
-            (LambdaValue::default(), hdgan_model::LossName::Quadratic),
-            (LambdaValue::Number(3.0), hdgan_model::LossName::Quadratic),
-            (LambdaValue::default(), hdgan_model::LossName::Logistic),
-        ] {
-            let m = ModelConfig {
-                d: 3,
-                lambda,
-                loss,
-                latent: cov([[5.0, 0.3, 0.1], [0.3, 3.0, 0.2], [0.1, 0.2, 2.0]]),
-                latent_tilde: Some(cov([[4.0, 0.5, 0.0], [0.5, 2.0, 0.3], [0.0, 0.3, 1.5]])),
-                ..ModelConfig::figure1(1000, 2.0)
-            }
-            .validate("model")
-            .unwrap();
-            let mut s = MacroState::zeros(3);
-            s.p = hdgan_core::DMat::from_row_major(
-                3,
-                3,
-                vec![0.3, 0.1, 0.0, -0.1, 0.25, 0.05, 0.0, 0.05, 0.2],
-            );
-            s.q = vec![0.3, 0.1, -0.05];
-            s.r = vec![0.05, 0.1, 0.02];
-            s.s = hdgan_core::DMat::from_row_major(
-                3,
-                3,
-                vec![1.0, 0.07, -0.03, 0.07, 1.0, 0.02, -0.03, 0.02, 1.0],
-            );
-            s.z = 1.0;
-            let times: Vec<f64> = (0..=40).map(|k| 10.0 * k as f64).collect();
-            let traj = solve(
-                &m,
-                OdeKind::for_model(&m),
-                &s,
-                &times,
-                &OdeOptions::default(),
-            )
-            .unwrap();
-            for st in &traj.states {
-                for i in 0..3 {
-                    for j in 0..3 {
-                        assert_eq!(st.s[(i, j)].to_bits(), st.s[(j, i)].to_bits());
-                    }
-                }
-            }
-        }
     }
 
     #[test]

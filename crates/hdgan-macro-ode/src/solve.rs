@@ -285,4 +285,65 @@ mod tests {
         assert!((x - 10.0).abs() < 1e-12);
         assert!((y / (-10.0f64).exp() - 1.0).abs() < 1e-8, "y = {y}");
     }
+
+    /// The single-feature ODEs are symmetric by construction: with a symmetric `S`,
+    /// `dS_ij` and `dS_ji` are the same products summed in the same order, so a symmetric
+    /// start stays symmetric bit for bit (d = 3, correlated latents, T = 400; finite and
+    /// infinite lambda, and the logistic loss's reduced ODE).
+    #[test]
+    fn single_feature_odes_keep_s_symmetric_bit_for_bit() {
+        use hdgan_model::{LambdaValue, LatentConfig, ModelConfig};
+        let cov = |v: [[f64; 3]; 3]| LatentConfig {
+            cov: v.iter().map(|r| r.to_vec()).collect(),
+            mean: None,
+            classes: Vec::new(),
+            from_data: None,
+        };
+        for (lambda, loss) in [
+            (LambdaValue::default(), hdgan_model::LossName::Quadratic),
+            (LambdaValue::Number(3.0), hdgan_model::LossName::Quadratic),
+            (LambdaValue::default(), hdgan_model::LossName::Logistic),
+        ] {
+            let m = ModelConfig {
+                d: 3,
+                lambda,
+                loss,
+                latent: cov([[5.0, 0.3, 0.1], [0.3, 3.0, 0.2], [0.1, 0.2, 2.0]]),
+                latent_tilde: Some(cov([[4.0, 0.5, 0.0], [0.5, 2.0, 0.3], [0.0, 0.3, 1.5]])),
+                ..ModelConfig::figure1(1000, 2.0)
+            }
+            .validate("model")
+            .unwrap();
+            let mut s = MacroState::zeros(3);
+            s.p = hdgan_core::DMat::from_row_major(
+                3,
+                3,
+                vec![0.3, 0.1, 0.0, -0.1, 0.25, 0.05, 0.0, 0.05, 0.2],
+            );
+            s.q = vec![0.3, 0.1, -0.05];
+            s.r = vec![0.05, 0.1, 0.02];
+            s.s = hdgan_core::DMat::from_row_major(
+                3,
+                3,
+                vec![1.0, 0.07, -0.03, 0.07, 1.0, 0.02, -0.03, 0.02, 1.0],
+            );
+            s.z = 1.0;
+            let times: Vec<f64> = (0..=40).map(|k| 10.0 * k as f64).collect();
+            let traj = solve(
+                &m,
+                OdeKind::for_model(&m),
+                &s,
+                &times,
+                &OdeOptions::default(),
+            )
+            .unwrap();
+            for st in &traj.states {
+                for i in 0..3 {
+                    for j in 0..3 {
+                        assert_eq!(st.s[(i, j)].to_bits(), st.s[(j, i)].to_bits());
+                    }
+                }
+            }
+        }
+    }
 }

@@ -1,4 +1,4 @@
-use crate::{Latent, Loss, Model};
+use crate::{Constraint, Latent, Loss, Model};
 use hdgan_core::{DMat, Lambda, ParamError, SymPsd, check_non_negative, check_positive};
 use serde::{Deserialize, Serialize};
 
@@ -57,24 +57,6 @@ pub struct ModelConfig {
 
 fn one() -> usize {
     1
-}
-
-/// The constraint of `lambda = inf` on the columns of `W` and `V` (`model.constraint`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Constraint {
-    /// Every column of `W` and of `V` normalised on its own (the paper's projection).
-    #[default]
-    Columns,
-    /// `W` and `V` orthonormal (Gram-Schmidt in column order), as in Bond & Dogan's code.
-    Orthonormal,
-}
-
-impl Constraint {
-    /// Whether this is the default.
-    pub fn is_columns(&self) -> bool {
-        *self == Constraint::Columns
-    }
 }
 
 /// lambda as written in a config: a number or the string `"inf"`.

@@ -27,19 +27,19 @@ mod config;
 mod latent;
 mod loss;
 mod model;
+mod quadrature;
 pub mod random;
 mod regularizer;
 mod score_table;
 mod zig_tables;
 
-pub use config::{
-    ClassConfig, Constraint, FromData, LambdaValue, LatentConfig, LossName, ModelConfig,
-};
+pub use config::{ClassConfig, FromData, LambdaValue, LatentConfig, LossName, ModelConfig};
 pub use latent::Latent;
 pub use loss::{
     ByQuadrature, DiscriminatorLoss, LogisticLinear, LogisticQuadratic, Loss, LossMoments,
-    MomentDerivatives, QUADRATURE, Quadratic, Quadrature, gaussian_average,
-    moments_with_quadrature, quadrature_moment_derivatives, quadrature_moments, tabulated_moments,
+    MomentDerivatives, MomentPoint, Quadratic, moments_with_quadrature,
+    quadrature_moment_derivatives, quadrature_moments, tabulated_moments,
 };
-pub use model::{HForm, Model, OdeCoefficients};
+pub use model::{Constraint, HForm, Model, OdeCoefficients};
+pub use quadrature::{QUADRATURE, Quadrature, gaussian_average};
 pub use regularizer::{LogCosh, Regularizer};

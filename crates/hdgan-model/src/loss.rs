@@ -1,9 +1,44 @@
 use crate::Latent;
+use crate::quadrature::{QUADRATURE, Quadrature, gaussian_average};
 use crate::score_table::{LossTables, SideTable, tables_for};
 use hdgan_core::DMat;
 
+/// Where the expectations of THEORY §4 are taken: the two latent laws, the overlaps
+/// `(q, r, z)` and the noise variances. A real sample's score is `x = c^T q + e sqrt(z eta_T)`,
+/// a generated one's `x~ = c~^T r + e sqrt(z eta_G)`, `e ~ N(0, 1)`.
+/// [`crate::Model::moment_point`] gives the model's at a state.
+#[derive(Clone, Copy, Debug)]
+pub struct MomentPoint<'a> {
+    /// The law of the real latent `c`.
+    pub latent: &'a Latent,
+    /// The law of the generated latent `c~`.
+    pub latent_tilde: &'a Latent,
+    /// `q = U^T w`: the discriminator's overlaps with the true features (length d).
+    pub q: &'a [f64],
+    /// `r = V^T w`: its overlaps with the generator's columns (length d).
+    pub r: &'a [f64],
+    /// `z = w^T w`.
+    pub z: f64,
+    /// `eta_T`: the noise variance of the real samples.
+    pub eta_t: f64,
+    /// `eta_G`: the noise variance of the generated samples.
+    pub eta_g: f64,
+}
+
+impl<'a> MomentPoint<'a> {
+    /// The real side's score: `(latent, q, eta_T)`.
+    fn real(&self) -> (&'a Latent, &'a [f64], f64) {
+        (self.latent, self.q, self.eta_t)
+    }
+
+    /// The generated side's score: `(latent~, r, eta_G)`.
+    fn fake(&self) -> (&'a Latent, &'a [f64], f64) {
+        (self.latent_tilde, self.r, self.eta_g)
+    }
+}
+
 /// The expectations of THEORY §4 that the limiting ODE needs from a discriminator loss, at
-/// given overlaps `(q, r, z)`; `e ~ N(0, 1)`, `x = c^T q + e sqrt(z eta_T)`,
+/// a [`MomentPoint`] (overlaps `(q, r, z)`); `e ~ N(0, 1)`, `x = c^T q + e sqrt(z eta_T)`,
 /// `x~ = c~^T r + e sqrt(z eta_G)`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct LossMoments {
@@ -86,141 +121,19 @@ pub trait DiscriminatorLoss: Sync {
     fn table_key(&self) -> Option<(u8, u64)> {
         None
     }
-    /// The expectations of THEORY §4 at `(q, r, z)` (default: [`tabulated_moments`]: the
+    /// The expectations of THEORY §4 at `at` (default: [`tabulated_moments`]: the
     /// quadrature, through tables for zero-mean classes when [`table_key`] gives a key).
     ///
     /// [`table_key`]: DiscriminatorLoss::table_key
-    #[allow(clippy::too_many_arguments)]
-    fn moments(
-        &self,
-        latent: &Latent,
-        latent_tilde: &Latent,
-        q: &[f64],
-        r: &[f64],
-        z: f64,
-        eta_t: f64,
-        eta_g: f64,
-    ) -> LossMoments {
-        tabulated_moments(self, (latent, q, eta_t), (latent_tilde, r, eta_g), z)
+    fn moments(&self, at: MomentPoint<'_>) -> LossMoments {
+        tabulated_moments(self, at)
     }
     /// The derivatives of [`moments`] in `q` and `r` at fixed `z` (default: by quadrature,
     /// [`quadrature_moment_derivatives`]).
     ///
     /// [`moments`]: DiscriminatorLoss::moments
-    #[allow(clippy::too_many_arguments)]
-    fn moment_derivatives(
-        &self,
-        latent: &Latent,
-        latent_tilde: &Latent,
-        q: &[f64],
-        r: &[f64],
-        z: f64,
-        eta_t: f64,
-        eta_g: f64,
-    ) -> MomentDerivatives {
-        quadrature_moment_derivatives(self, (latent, q, eta_t), (latent_tilde, r, eta_g), z)
-    }
-}
-
-/// How a one-dimensional Gaussian average `E[phi(m + s T)]`, `T ~ N(0, 1)`, is computed:
-/// the trapezoidal rule on `t = k h`, `|t| <= 9` (the weight beyond is below 3e-18).
-///
-/// For an integrand analytic in a strip `|Im t| < a` the trapezoidal rule's error falls
-/// like `exp(-2 pi a / h)`; the logistic losses have poles at `|Im t|` of order `0.8 / s`,
-/// which is why a Gauss-Hermite rule of practical order (64: ~1e-8; 160: ~3e-11) stops short
-/// of double precision on them while halving `h` gets there in a few steps.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Quadrature {
-    /// Halve `h` from 1/2 until two successive sums agree to `tol` (relative to 1 + the
-    /// largest average); at most 1/1024.
-    Adaptive(f64),
-    /// A fixed step `h`.
-    Step(f64),
-    /// Five-node Gauss-Hermite: exact for polynomials of degree up to 9 (the quadratic
-    /// loss's averages of products of scores), and only for them.
-    Hermite5,
-}
-
-/// The nodes and weights of the five-node Gauss-Hermite rule for `N(0, 1)`: the roots of
-/// `He_5(t) = t^5 - 10 t^3 + 15 t` (0, `+-sqrt(5 -+ sqrt 10)`), weights
-/// `5! / (25 He_4(t)^2)`.
-fn hermite5() -> [(f64, f64); 5] {
-    let he4 = |t: f64| t.powi(4) - 6.0 * t * t + 3.0;
-    let a = (5.0 - 10f64.sqrt()).sqrt();
-    let b = (5.0 + 10f64.sqrt()).sqrt();
-    [0.0, a, -a, b, -b].map(|t| (t, 120.0 / (25.0 * he4(t).powi(2))))
-}
-
-/// What [`quadrature_moments`] uses: adaptive to 1e-14.
-pub const QUADRATURE: Quadrature = Quadrature::Adaptive(1e-14);
-
-/// `E[phi(X)]` componentwise for `X ~ N(m, s^2)`, by the rule `quad` (`s = 0`: `phi(m)`).
-pub fn gaussian_average<const N: usize>(
-    phi: &dyn Fn(f64) -> [f64; N],
-    m: f64,
-    s: f64,
-    quad: Quadrature,
-) -> [f64; N] {
-    if s == 0.0 {
-        return phi(m);
-    }
-    const T_MAX: f64 = 9.0;
-    let norm = 1.0 / (2.0 * std::f64::consts::PI).sqrt();
-    // Sum over the grid points t = (first + 2 j) h0, |t| <= T_MAX, for j >= 0 and mirrored.
-    let add = |sum: &mut [f64; N], h0: f64, first: usize| {
-        let mut k = first;
-        while (k as f64) * h0 <= T_MAX {
-            let t = k as f64 * h0;
-            let w = norm * (-0.5 * t * t).exp();
-            for (a, b) in sum.iter_mut().zip(phi(m + s * t)) {
-                *a += w * b;
-            }
-            if k > 0 {
-                for (a, b) in sum.iter_mut().zip(phi(m - s * t)) {
-                    *a += w * b;
-                }
-            }
-            k += if first == 0 { 1 } else { 2 };
-        }
-    };
-    let done = |sum: &[f64; N], h: f64| sum.map(|x| x * h);
-    match quad {
-        Quadrature::Hermite5 => {
-            let mut sum = [0.0; N];
-            for (t, w) in hermite5() {
-                for (a, b) in sum.iter_mut().zip(phi(m + s * t)) {
-                    *a += w * b;
-                }
-            }
-            sum
-        }
-        Quadrature::Step(h) => {
-            let mut sum = [0.0; N];
-            add(&mut sum, h, 0);
-            done(&sum, h)
-        }
-        Quadrature::Adaptive(tol) => {
-            let mut h = 0.5;
-            let mut sum = [0.0; N];
-            add(&mut sum, h, 0);
-            let mut prev = done(&sum, h);
-            while h > 1.0 / 1024.0 {
-                // The midpoints of the current grid: odd multiples of h / 2.
-                h /= 2.0;
-                add(&mut sum, h, 1);
-                let next = done(&sum, h);
-                let scale = 1.0 + next.iter().fold(0.0f64, |a, x| a.max(x.abs()));
-                let diff = next
-                    .iter()
-                    .zip(&prev)
-                    .fold(0.0f64, |a, (x, y)| a.max((x - y).abs()));
-                prev = next;
-                if diff <= tol * scale {
-                    break;
-                }
-            }
-            prev
-        }
+    fn moment_derivatives(&self, at: MomentPoint<'_>) -> MomentDerivatives {
+        quadrature_moment_derivatives(self, at)
     }
 }
 
@@ -303,15 +216,14 @@ fn side_derivatives(
 }
 
 /// [`DiscriminatorLoss::moment_derivatives`] by quadrature ([`QUADRATURE`]) over each latent
-/// class's Gaussian score, from `f`, `f'`, `f''`, `f'''` (and the same for `f~`); the sides
-/// are `(latent, overlaps, noise)`. Example 1's closed forms to 1e-12 and central
-/// differences of [`quadrature_moments`] for the logistic losses (tests).
+/// class's Gaussian score, from `f`, `f'`, `f''`, `f'''` (and the same for `f~`). Example 1's
+/// closed forms to 1e-12 and central differences of [`quadrature_moments`] for the logistic
+/// losses (tests).
 pub fn quadrature_moment_derivatives<L: DiscriminatorLoss + ?Sized>(
     loss: &L,
-    (latent, q, eta_t): (&Latent, &[f64], f64),
-    (latent_tilde, r, eta_g): (&Latent, &[f64], f64),
-    z: f64,
+    at: MomentPoint<'_>,
 ) -> MomentDerivatives {
+    let ((latent, q, eta_t), (latent_tilde, r, eta_g), z) = (at.real(), at.fake(), at.z);
     let (dg, d_f_sq) = side_derivatives(
         &|x| {
             let (f, f1, f2) = (loss.f(x), loss.f_prime(x), loss.f_second(x));
@@ -343,36 +255,20 @@ pub fn quadrature_moment_derivatives<L: DiscriminatorLoss + ?Sized>(
 /// THEORY §4's expectations for any loss, by one-dimensional quadrature ([`QUADRATURE`])
 /// over each latent class's Gaussian score: Example 1's closed forms to 1e-12 and the
 /// logistic losses within 1e-12 of a fine fixed-step reference (tests).
-#[allow(clippy::too_many_arguments)]
 pub fn quadrature_moments<L: DiscriminatorLoss + ?Sized>(
     loss: &L,
-    latent: &Latent,
-    latent_tilde: &Latent,
-    q: &[f64],
-    r: &[f64],
-    z: f64,
-    eta_t: f64,
-    eta_g: f64,
+    at: MomentPoint<'_>,
 ) -> LossMoments {
-    moments_with_quadrature(
-        loss,
-        (latent, q, eta_t),
-        (latent_tilde, r, eta_g),
-        z,
-        QUADRATURE,
-    )
+    moments_with_quadrature(loss, at, QUADRATURE)
 }
 
-/// [`quadrature_moments`] with a given quadrature; the sides are `(latent, overlaps,
-/// noise)`.
+/// [`quadrature_moments`] with a given quadrature.
 pub fn moments_with_quadrature<L: DiscriminatorLoss + ?Sized>(
     loss: &L,
-    real: (&Latent, &[f64], f64),
-    fake: (&Latent, &[f64], f64),
-    z: f64,
+    at: MomentPoint<'_>,
     quad: Quadrature,
 ) -> LossMoments {
-    moments_from(loss, real, fake, z, quad, None)
+    moments_from(loss, at.real(), at.fake(), at.z, quad, None)
 }
 
 /// The expectations of THEORY §4 as [`DiscriminatorLoss::moments`] computes them by
@@ -382,9 +278,7 @@ pub fn moments_with_quadrature<L: DiscriminatorLoss + ?Sized>(
 /// quadrature ([`QUADRATURE`]). Within 1e-12 of [`quadrature_moments`] (tests).
 pub fn tabulated_moments<L: DiscriminatorLoss + ?Sized>(
     loss: &L,
-    real: (&Latent, &[f64], f64),
-    fake: (&Latent, &[f64], f64),
-    z: f64,
+    at: MomentPoint<'_>,
 ) -> LossMoments {
     let tables = loss.table_key().and_then(|key| {
         tables_for(key, || {
@@ -394,7 +288,14 @@ pub fn tabulated_moments<L: DiscriminatorLoss + ?Sized>(
             })
         })
     });
-    moments_from(loss, real, fake, z, QUADRATURE, tables.as_deref())
+    moments_from(
+        loss,
+        at.real(),
+        at.fake(),
+        at.z,
+        QUADRATURE,
+        tables.as_deref(),
+    )
 }
 
 fn moments_from<L: DiscriminatorLoss + ?Sized>(
@@ -579,18 +480,10 @@ impl DiscriminatorLoss for Quadratic {
     }
     /// Closed form: `dg/dq = Lam`, `dg~/dr = Lam~`, `d<f^2>/dq = 2 Lam q`,
     /// `d<f~^2>/dr = 2 Lam~ r`.
-    fn moment_derivatives(
-        &self,
-        latent: &Latent,
-        latent_tilde: &Latent,
-        q: &[f64],
-        r: &[f64],
-        _z: f64,
-        _eta_t: f64,
-        _eta_g: f64,
-    ) -> MomentDerivatives {
-        let lam = latent.second_moment().matrix();
-        let lam_t = latent_tilde.second_moment().matrix();
+    fn moment_derivatives(&self, at: MomentPoint<'_>) -> MomentDerivatives {
+        let (q, r) = (at.q, at.r);
+        let lam = at.latent.second_moment().matrix();
+        let lam_t = at.latent_tilde.second_moment().matrix();
         MomentDerivatives {
             dg: lam.clone(),
             dg_tilde: lam_t.clone(),
@@ -598,16 +491,16 @@ impl DiscriminatorLoss for Quadratic {
             d_f_tilde_sq: lam_t.mul_vec(r).iter().map(|x| 2.0 * x).collect(),
         }
     }
-    fn moments(
-        &self,
-        latent: &Latent,
-        latent_tilde: &Latent,
-        q: &[f64],
-        r: &[f64],
-        z: f64,
-        eta_t: f64,
-        eta_g: f64,
-    ) -> LossMoments {
+    fn moments(&self, at: MomentPoint<'_>) -> LossMoments {
+        let MomentPoint {
+            latent,
+            latent_tilde,
+            q,
+            r,
+            z,
+            eta_t,
+            eta_g,
+        } = at;
         let lam = latent.second_moment().matrix();
         let lam_t = latent_tilde.second_moment().matrix();
         let g = lam.mul_vec(q);
@@ -700,69 +593,51 @@ impl std::ops::Deref for Loss {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{ClassConfig, LatentConfig};
     use crate::random::stream_rng;
+    use crate::score_table::{S_MAX, S_MIN};
+    use hdgan_core::SymPsd;
 
     /// Three correlated, non-zero-mean classes in d = 2.
     fn mixture() -> Latent {
-        LatentConfig {
-            cov: Vec::new(),
-            mean: None,
-            classes: vec![
-                ClassConfig {
-                    prob: 0.5,
-                    mean: Some(vec![1.0, -0.5]),
-                    cov: vec![vec![2.0, 0.4], vec![0.4, 1.0]],
-                },
-                ClassConfig {
-                    prob: 0.3,
-                    mean: Some(vec![-1.5, 0.0]),
-                    cov: vec![vec![1.0, 0.0], vec![0.0, 3.0]],
-                },
-                ClassConfig {
-                    prob: 0.2,
-                    mean: None,
-                    cov: vec![vec![0.5, -0.2], vec![-0.2, 0.5]],
-                },
+        let cov = |rows: [[f64; 2]; 2]| {
+            SymPsd::new("cov", DMat::from_rows(&rows.map(Vec::from)).unwrap()).unwrap()
+        };
+        Latent::mixture(
+            "latent.classes",
+            vec![
+                (0.5, vec![1.0, -0.5], cov([[2.0, 0.4], [0.4, 1.0]])),
+                (0.3, vec![-1.5, 0.0], cov([[1.0, 0.0], [0.0, 3.0]])),
+                (0.2, vec![0.0, 0.0], cov([[0.5, -0.2], [-0.2, 0.5]])),
             ],
-            from_data: None,
-        }
-        .validate("latent", 2)
+        )
         .unwrap()
     }
 
-    #[test]
-    fn hermite5_is_exact_to_degree_nine() {
-        // E[(m + s T)^k] against the binomial sum of the standard normal's moments.
-        let (m, sd) = (0.7, 1.9);
-        let double_fact = |k: usize| (1..k).step_by(2).map(|j| j as f64).product::<f64>();
-        for k in 0..=9usize {
-            let got =
-                gaussian_average(&|x: f64| [x.powi(k as i32)], m, sd, Quadrature::Hermite5)[0];
-            let mut exact = 0.0;
-            let mut binom = 1.0;
-            for j in 0..=k {
-                if j % 2 == 0 {
-                    exact += binom * m.powi((k - j) as i32) * sd.powi(j as i32) * double_fact(j);
-                }
-                binom = binom * (k - j) as f64 / (j + 1) as f64;
-            }
-            assert!(
-                (got - exact).abs() <= 1e-12 * (1.0 + exact.abs()),
-                "k = {k}: {got} vs {exact}"
-            );
+    /// `(q, r, z)` with the same latent law on both sides and noise variances `eta_t`,
+    /// `eta_g`.
+    fn point<'a>(
+        lat: &'a Latent,
+        (q, r, z): (&'a [f64], &'a [f64], f64),
+        (eta_t, eta_g): (f64, f64),
+    ) -> MomentPoint<'a> {
+        MomentPoint {
+            latent: lat,
+            latent_tilde: lat,
+            q,
+            r,
+            z,
+            eta_t,
+            eta_g,
         }
-        // ... and not beyond: degree 10 misses.
-        let ten = gaussian_average(&|x: f64| [x.powi(10)], 0.0, 1.0, Quadrature::Hermite5)[0];
-        assert!((ten - 945.0).abs() > 1.0);
     }
 
     #[test]
     fn quadrature_reproduces_the_quadratic_closed_form() {
         let lat = mixture();
         let (q, r, z) = ([0.3, -0.7], [0.5, 0.2], 1.3);
-        let exact = Quadratic.moments(&lat, &lat, &q, &r, z, 2.0, 0.5);
-        let quad = quadrature_moments(&Quadratic, &lat, &lat, &q, &r, z, 2.0, 0.5);
+        let at = point(&lat, (&q, &r, z), (2.0, 0.5));
+        let exact = Quadratic.moments(at);
+        let quad = quadrature_moments(&Quadratic, at);
         for (a, b) in exact
             .g
             .iter()
@@ -806,9 +681,7 @@ mod tests {
                 let at = |quad: Quadrature| {
                     flat(&moments_with_quadrature(
                         loss,
-                        (&lat, &q, 1.5),
-                        (&lat, &q, 0.7),
-                        z,
+                        point(&lat, (&q, &q, z), (1.5, 0.7)),
                         quad,
                     ))
                 };
@@ -919,8 +792,9 @@ mod tests {
     fn quadrature_derivatives_reproduce_the_quadratic_closed_form() {
         let lat = mixture();
         let (q, r, z) = ([0.3, -0.7], [0.5, 0.2], 1.3);
-        let exact = Quadratic.moment_derivatives(&lat, &lat, &q, &r, z, 2.0, 0.5);
-        let quad = quadrature_moment_derivatives(&Quadratic, (&lat, &q, 2.0), (&lat, &r, 0.5), z);
+        let at = point(&lat, (&q, &r, z), (2.0, 0.5));
+        let exact = Quadratic.moment_derivatives(at);
+        let quad = quadrature_moment_derivatives(&Quadratic, at);
         for (a, b) in flat_derivatives(&exact).iter().zip(flat_derivatives(&quad)) {
             assert!((a - b).abs() < 1e-12, "{a} vs {b}");
         }
@@ -941,8 +815,8 @@ mod tests {
         let h = 1e-5;
         for loss in losses {
             for (q, r) in [([0.1, 0.05], [0.2, -0.3]), ([0.6, -0.4], [0.9, 0.3])] {
-                let der = loss.moment_derivatives(&lat, &lat, &q, &r, z, et, eg);
-                let at = |q: &[f64], r: &[f64]| loss.moments(&lat, &lat, q, r, z, et, eg);
+                let der = loss.moment_derivatives(point(&lat, (&q, &r, z), (et, eg)));
+                let at = |q: &[f64], r: &[f64]| loss.moments(point(&lat, (q, r, z), (et, eg)));
                 for j in 0..2 {
                     let (mut qp, mut qm, mut rp, mut rm) = (q, q, r, r);
                     qp[j] += h;
@@ -982,7 +856,7 @@ mod tests {
         let lat = mixture();
         let (q, z, eta) = ([0.6, -0.4], 0.8, 1.5);
         let loss = LogisticQuadratic { bias: 1.0 };
-        let quad = quadrature_moments(&loss, &lat, &lat, &q, &q, z, eta, eta);
+        let quad = quadrature_moments(&loss, point(&lat, (&q, &q, z), (eta, eta)));
         let n = 200_000;
         let mut rng = stream_rng(11, 0);
         let mut c = [0.0; 2];
@@ -1007,5 +881,53 @@ mod tests {
                 expected[k]
             );
         }
+    }
+
+    /// Every score table (`score_table`) matches the quadrature to 1e-12 (relative to 1 + |value|) at 300
+    /// log-spaced points of `[S_MIN, S_MAX]` that are not its nodes, for the logistic loss at
+    /// four biases and the linear logit, both sides.
+    #[test]
+    fn tables_match_the_quadrature() {
+        let losses: [&dyn DiscriminatorLoss; 5] = [
+            &LogisticQuadratic { bias: 1.0 },
+            &LogisticQuadratic { bias: -1.0 },
+            &LogisticQuadratic { bias: 3.0 },
+            &LogisticQuadratic { bias: 6.0 },
+            &LogisticLinear,
+        ];
+        for loss in losses {
+            type Side<'a> = (&'a dyn Fn(f64) -> f64, &'a dyn Fn(f64) -> f64);
+            let sides: [Side; 2] = [
+                (&|x| loss.f(x), &|x| loss.f_prime(x)),
+                (&|x| loss.f_tilde(x), &|x| loss.f_tilde_prime(x)),
+            ];
+            for (f, fp) in sides {
+                let table = SideTable::build(f, fp).expect("tabulated");
+                let mut worst = 0.0f64;
+                for k in 0..300 {
+                    let s = S_MIN * (S_MAX / S_MIN).powf((k as f64 + 0.37) / 300.0);
+                    let exact = gaussian_average(
+                        &|x| {
+                            let v = f(x);
+                            [fp(x), v * v]
+                        },
+                        0.0,
+                        s,
+                        QUADRATURE,
+                    );
+                    let t = table.eval(s).unwrap();
+                    for i in 0..2 {
+                        worst = worst.max((t[i] - exact[i]).abs() / (1.0 + exact[i].abs()));
+                    }
+                }
+                assert!(worst < 1e-12, "worst error {worst:e}");
+            }
+        }
+        assert!(
+            SideTable::build(&|x| x, &|_| 1.0)
+                .unwrap()
+                .eval(S_MAX * 1.01)
+                .is_none()
+        );
     }
 }

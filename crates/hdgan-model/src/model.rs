@@ -1,5 +1,6 @@
-use crate::{Latent, LogCosh, Loss, Regularizer};
+use crate::{Latent, LogCosh, Loss, MomentPoint, Regularizer};
 use hdgan_core::{Lambda, MacroState, ParamError};
+use serde::{Deserialize, Serialize};
 
 /// A validated problem (THEORY §1). Engines only ever see this type: every float is finite,
 /// learning rates are positive, noise variances non-negative, latent moments symmetric PSD
@@ -31,7 +32,25 @@ pub struct Model {
     /// Number of discriminator features p (1: the paper's single feature `w`).
     pub p: usize,
     /// The constraint of lambda = inf on `W` and `V` (p > 1).
-    pub constraint: crate::Constraint,
+    pub constraint: Constraint,
+}
+
+/// The constraint of `lambda = inf` on the columns of `W` and `V` (`model.constraint`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Constraint {
+    /// Every column of `W` and of `V` normalised on its own (the paper's projection).
+    #[default]
+    Columns,
+    /// `W` and `V` orthonormal (Gram-Schmidt in column order), as in Bond & Dogan's code.
+    Orthonormal,
+}
+
+impl Constraint {
+    /// Whether this is the default.
+    pub fn is_columns(&self) -> bool {
+        *self == Constraint::Columns
+    }
 }
 
 /// Which form of `h` the general ODE uses (THEORY §4).
@@ -99,7 +118,7 @@ impl Model {
     /// their fixed points and the row SDE); `what` names the tool in the error.
     pub fn require_paper_model(&self, what: &str) -> Result<(), ParamError> {
         self.require_single_feature(what)?;
-        if self.constraint == crate::Constraint::Orthonormal && self.d > 1 {
+        if self.constraint == Constraint::Orthonormal && self.d > 1 {
             return Err(ParamError::rule(
                 "model.constraint",
                 format!(
@@ -115,7 +134,7 @@ impl Model {
     /// multi-feature ODE: `p > 1`, or the orthonormal constraint (whose Gram-Schmidt step
     /// only the literal multi-feature step performs).
     pub fn needs_multi_engine(&self) -> bool {
-        self.p > 1 || self.constraint == crate::Constraint::Orthonormal
+        self.p > 1 || self.constraint == Constraint::Orthonormal
     }
 
     /// `eta^2 = (eta_T^2 + eta_G^2) / 2` (eq. 14).
@@ -139,6 +158,20 @@ impl Model {
         self.ode_coefficients_with(&*self.loss, state, form)
     }
 
+    /// Where the loss's averages are taken at overlaps `(q, r, z)` of this model: its
+    /// latent laws and noise variances.
+    pub fn moment_point<'a>(&'a self, q: &'a [f64], r: &'a [f64], z: f64) -> MomentPoint<'a> {
+        MomentPoint {
+            latent: &self.latent,
+            latent_tilde: &self.latent_tilde,
+            q,
+            r,
+            z,
+            eta_t: self.eta_t,
+            eta_g: self.eta_g,
+        }
+    }
+
     /// [`Model::ode_coefficients`] with the averages of `loss` in place of the model's
     /// (e.g. [`crate::ByQuadrature`]).
     pub fn ode_coefficients_with(
@@ -147,15 +180,7 @@ impl Model {
         state: &MacroState,
         form: HForm,
     ) -> OdeCoefficients {
-        let m = loss.moments(
-            &self.latent,
-            &self.latent_tilde,
-            &state.q,
-            &state.r,
-            state.z,
-            self.eta_t,
-            self.eta_g,
-        );
+        let m = loss.moments(self.moment_point(&state.q, &state.r, state.z));
         let lambda = match self.lambda {
             Lambda::Finite(l) => l,
             Lambda::Infinite => 0.0,

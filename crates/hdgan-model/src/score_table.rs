@@ -11,7 +11,7 @@
 //! bound its angle), so an interval `[s0, 1.25 s0]` is inside a Bernstein ellipse of ratio
 //! 5..10 and 24 nodes reach round-off.
 
-use crate::loss::{QUADRATURE, gaussian_average};
+use crate::quadrature::{QUADRATURE, gaussian_average};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -194,58 +194,4 @@ pub(crate) fn tables_for(
     let t = build().map(Rc::new);
     TABLES.with(|m| m.borrow_mut().insert(key, t.clone()));
     t
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::{DiscriminatorLoss, LogisticLinear, LogisticQuadratic};
-
-    /// Every table matches the quadrature to 1e-12 (relative to 1 + |value|) at 300
-    /// log-spaced points of `[S_MIN, S_MAX]` that are not its nodes, for the logistic loss at
-    /// four biases and the linear logit, both sides.
-    #[test]
-    fn tables_match_the_quadrature() {
-        let losses: [&dyn DiscriminatorLoss; 5] = [
-            &LogisticQuadratic { bias: 1.0 },
-            &LogisticQuadratic { bias: -1.0 },
-            &LogisticQuadratic { bias: 3.0 },
-            &LogisticQuadratic { bias: 6.0 },
-            &LogisticLinear,
-        ];
-        for loss in losses {
-            type Side<'a> = (&'a dyn Fn(f64) -> f64, &'a dyn Fn(f64) -> f64);
-            let sides: [Side; 2] = [
-                (&|x| loss.f(x), &|x| loss.f_prime(x)),
-                (&|x| loss.f_tilde(x), &|x| loss.f_tilde_prime(x)),
-            ];
-            for (f, fp) in sides {
-                let table = SideTable::build(f, fp).expect("tabulated");
-                let mut worst = 0.0f64;
-                for k in 0..300 {
-                    let s = S_MIN * (S_MAX / S_MIN).powf((k as f64 + 0.37) / 300.0);
-                    let exact = gaussian_average(
-                        &|x| {
-                            let v = f(x);
-                            [fp(x), v * v]
-                        },
-                        0.0,
-                        s,
-                        QUADRATURE,
-                    );
-                    let t = table.eval(s).unwrap();
-                    for i in 0..2 {
-                        worst = worst.max((t[i] - exact[i]).abs() / (1.0 + exact[i].abs()));
-                    }
-                }
-                assert!(worst < 1e-12, "worst error {worst:e}");
-            }
-        }
-        assert!(
-            SideTable::build(&|x| x, &|_| 1.0)
-                .unwrap()
-                .eval(S_MAX * 1.01)
-                .is_none()
-        );
-    }
 }

@@ -266,6 +266,8 @@ fn array<'py>(py: Python<'py>, rows: &[Vec<f64>]) -> Bound<'py, PyArray2<f64>> {
 /// `hdgan.run`'s native part: the simulation ensemble and the ODE of a config.
 #[pyfunction]
 #[pyo3(signature = (kind, value, seed=None, engine=None, members=None, threads=None, progress=None))]
+// One Rust parameter per Python argument is how pyo3 declares a signature: a struct here
+// would change `_hdgan.run`'s Python signature.
 #[allow(clippy::too_many_arguments)]
 fn run<'py>(
     py: Python<'py>,
@@ -538,6 +540,8 @@ fn measure<'py>(
 /// (as `hdgan train-data`), with every method's alignment curve and the ODE's.
 #[pyfunction]
 #[pyo3(signature = (dataset, path, d=2, seeds=5, seed=1, tau=0.2, alpha=None, eta_g=3.0, t_end=None, records=100, max_images=None, threads=None, progress=None))]
+// One Rust parameter per Python keyword argument (see `run`); the request they fill is
+// `TrainDataRequest`.
 #[allow(clippy::too_many_arguments)]
 fn train_data<'py>(
     py: Python<'py>,

@@ -255,8 +255,25 @@ impl Default for DiffusionOptions {
     }
 }
 
-/// Escape times of `paths` independent paths of the macroscopic diffusion at size n (any
-/// real `n >= 1`: the cost does not depend on it, so sizes no run can reach are open),
+/// The escape [`diffusion_escape_times`] samples: the size the diffusion stands for, how
+/// many paths and from which seed, and when a path counts as escaped.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct DiffusionEscape {
+    /// The size n (any real `n >= 1`: the cost does not depend on it).
+    pub n: f64,
+    /// The number of independent paths.
+    pub paths: usize,
+    /// The seed: path `i` draws from stream `i` of it.
+    pub seed: u64,
+    /// The escaping feature `f` (0-based; `q_f` leaves 0).
+    pub feature: usize,
+    /// The level of `|q_f|` at which a path counts as escaped.
+    pub threshold: f64,
+}
+
+/// Escape times of `escape.paths` independent paths of the macroscopic diffusion at size
+/// `escape.n` (any real `n >= 1`: the cost does not depend on it, so sizes no run can reach
+/// are open),
 ///
 /// ```text
 /// dM = F(M) dt + sqrt(D(M) / n) dW,
@@ -265,20 +282,18 @@ impl Default for DiffusionOptions {
 /// from `init` (F the ODE's right-hand side, D the step covariance of [`crate::noise_covariance`];
 /// the constrained overlaps stay fixed), integrated by the stochastic Heun scheme (the drift
 /// averaged over the step's two ends, the noise factor taken at its start: Ito). Path `i`
-/// draws from stream `i` of `seed`, so the times do not depend on the thread count. A path
-/// escapes when `|q_feature| >= threshold` (interpolated within the step); None when it has
-/// not by `opts.t_max`.
-#[allow(clippy::too_many_arguments)]
+/// draws from stream `i` of `escape.seed`, so the times do not depend on the thread count. A
+/// path escapes when `|q_feature| >= threshold` (interpolated within the step); None when it
+/// has not by `opts.t_max`.
 pub fn diffusion_escape_times(
     model: &Model,
     init: &MacroState,
-    n: f64,
-    paths: usize,
-    seed: u64,
-    feature: usize,
-    threshold: f64,
+    escape: &DiffusionEscape,
     opts: &DiffusionOptions,
 ) -> Result<Vec<Option<f64>>, EscapeError> {
+    let DiffusionEscape {
+        n, paths, feature, ..
+    } = *escape;
     check_supported(model)?;
     if !(opts.dt > 0.0 && opts.t_max.is_finite() && opts.t_max > 0.0 && n >= 1.0 && n.is_finite()) {
         return Err(EscapeError::NotApplicable(format!(
@@ -294,21 +309,25 @@ pub fn diffusion_escape_times(
     }
     (0..paths)
         .into_par_iter()
-        .map(|i| diffusion_path(model, init, n, seed, i as u64, feature, threshold, opts))
+        .map(|i| diffusion_path(model, init, escape, i as u64, opts))
         .collect()
 }
 
-#[allow(clippy::too_many_arguments)]
+/// The escape time of path `member` of [`diffusion_escape_times`].
 fn diffusion_path(
     model: &Model,
     init: &MacroState,
-    n: f64,
-    seed: u64,
+    escape: &DiffusionEscape,
     member: u64,
-    feature: usize,
-    threshold: f64,
     opts: &DiffusionOptions,
 ) -> Result<Option<f64>, EscapeError> {
+    let DiffusionEscape {
+        n,
+        seed,
+        feature,
+        threshold,
+        ..
+    } = *escape;
     let d = init.d();
     let nn = MacroState::packed_len(d);
     let drift = packed_rhs(model, OdeKind::for_model(model), d);
@@ -458,7 +477,16 @@ mod tests {
                 .num_threads(threads)
                 .build()
                 .unwrap()
-                .install(|| diffusion_escape_times(&m, &s, n, 3, 11, 1, 0.5, &opts).unwrap())
+                .install(|| {
+                    let escape = DiffusionEscape {
+                        n,
+                        paths: 3,
+                        seed: 11,
+                        feature: 1,
+                        threshold: 0.5,
+                    };
+                    diffusion_escape_times(&m, &s, &escape, &opts).unwrap()
+                })
         };
         let one = run(1, 1e3);
         assert_eq!(one, run(2, 1e3));
@@ -484,17 +512,14 @@ mod tests {
     fn diffusion_refuses_bad_options() {
         let (m, s) = fig1(0.0);
         let bad = |n: f64, dt: f64| {
-            diffusion_escape_times(
-                &m,
-                &s,
+            let escape = DiffusionEscape {
                 n,
-                1,
-                1,
-                1,
-                0.5,
-                &DiffusionOptions { dt, t_max: 1.0 },
-            )
-            .is_err()
+                paths: 1,
+                seed: 1,
+                feature: 1,
+                threshold: 0.5,
+            };
+            diffusion_escape_times(&m, &s, &escape, &DiffusionOptions { dt, t_max: 1.0 }).is_err()
         };
         assert!(bad(0.5, 0.01) && bad(1e3, 0.0) && bad(f64::INFINITY, 0.01));
         assert!(!bad(1e3, 0.01));

@@ -125,15 +125,7 @@ pub fn reduced_jacobian_with(
     let c = ReducedCoords { d };
     let n = c.len();
     let coef = reduced_coefficients(model, loss, state);
-    let der = loss.moment_derivatives(
-        &model.latent,
-        &model.latent_tilde,
-        &state.q,
-        &state.r,
-        1.0,
-        model.eta_t,
-        model.eta_g,
-    );
+    let der = loss.moment_derivatives(model.moment_point(&state.q, &state.r, 1.0));
     let (tau, tt) = (model.tau, model.tau_tilde);
     let (p, q, r, s) = (&state.p, &state.q, &state.r, &state.s);
     let (g, gam, l, h) = (&coef.g, &coef.g_tilde, &coef.l, coef.h);

@@ -34,8 +34,8 @@ mod phase_map;
 
 pub use claim1::{Claim1, ModeStatus, claim1};
 pub use escape::{
-    DiffusionOptions, ESCAPE_THRESHOLD, EscapeError, EscapeStats, SADDLE_HORIZON, SaddleLaw,
-    diffusion_escape_times, escape_time, saddle_law,
+    DiffusionEscape, DiffusionOptions, ESCAPE_THRESHOLD, EscapeError, EscapeStats, SADDLE_HORIZON,
+    SaddleLaw, diffusion_escape_times, escape_time, saddle_law,
 };
 pub use fixed_points::{
     FixedPoint, FixedPointKind, Stability, analyse, critical_overlap, eigenvalues, fixed_points_d1,

@@ -9,8 +9,9 @@ use hdgan_micro_sim::{GramVariant, InitConfig, Schedule, gram_ensemble};
 use hdgan_model::Model;
 use hdgan_report::plot::{Figure, PALETTE, Series, Style};
 use hdgan_stability::{
-    DiffusionOptions, ESCAPE_THRESHOLD, EscapeStats, Fluctuations, LNA_OPTIONS, NoiseForm,
-    diffusion_escape_times, escape_time, fluctuations, fluctuations_with, saddle_law, switch_time,
+    DiffusionEscape, DiffusionOptions, ESCAPE_THRESHOLD, EscapeStats, Fluctuations, LNA_OPTIONS,
+    NoiseForm, diffusion_escape_times, escape_time, fluctuations, fluctuations_with, saddle_law,
+    switch_time,
 };
 
 pub(super) fn checks() -> Vec<Check> {
@@ -417,16 +418,14 @@ fn run_escapes(n: usize, q2: f64, seeds: usize, seed: u64, t_end: f64) -> Result
 /// The diffusion's escape times at size n.
 fn diffusion_escapes(n: f64, q2: f64, paths: usize, seed: u64) -> Result<Vec<Option<f64>>> {
     let (m, start) = fig1_q2(1000, q2)?;
-    Ok(diffusion_escape_times(
-        &m,
-        &start,
+    let escape = DiffusionEscape {
         n,
         paths,
         seed,
-        1,
-        ESCAPE_THRESHOLD,
-        &DIFFUSION,
-    )?)
+        feature: 1,
+        threshold: ESCAPE_THRESHOLD,
+    };
+    Ok(diffusion_escape_times(&m, &start, &escape, &DIFFUSION)?)
 }
 
 /// The diffusion's step and horizon for the checks: dt = 0.01 (halving it moves the mean

@@ -164,6 +164,7 @@ pub fn all_checks() -> Vec<Check> {
     v.extend(losses::checks());
     v.extend(effective::checks());
     v.extend(multi::checks());
+    v.extend(anchor::checks());
     v.extend(data::checks());
     v.extend(baselines::checks());
     v.extend(fluctuations::checks());

@@ -29,16 +29,6 @@ pub(super) fn checks() -> Vec<Check> {
             claim: "The orthonormal multi-feature model (W and V kept orthonormal by Gram-Schmidt in column order, lambda = inf) follows the ODE derived for it from generic starts (d = p = 2 and d = 3, p = 2): the ensemble mean is within its standard error plus O(1/n) at every n; the column-normalised model's ODE and the polar retraction's ODE from the same start are not.",
             run: orthonormal_ode_vs_sim,
         },
-        Check {
-            name: "restart_consistency",
-            claim: "Restarted from each simulation's own state at t0 = 5, the ODE of the model follows that simulation over the next 10 time units (column-normalised and orthonormal constraints, d = p = 2, generic start): the mean of sim - ODE over seeds is within its standard error plus O(1/n); the other constraint's ODE and, for the orthonormal model, the anchor's entry-wise ODE are not.",
-            run: super::anchor::restart_consistency,
-        },
-        Check {
-            name: "anchor_setting",
-            claim: "On Bond & Dogan's synthetic setting (n = 200, d = p = 2, Lam = Lam~ = diag(3, 5), eta = 2, tau = 0.2, tau~ = 0.04, P0 = Q0 = 0.1 I) the orthonormal model learns both features (both principal cosines of span(V) above 1/2 at T = 200, ODE and simulation) with W orthonormal throughout, while the column-normalised model's discriminator columns collapse onto one direction (|Z12| > 0.99) on the way in most runs: the diagonal the ODE starts on is invariant but unstable.",
-            run: super::anchor::anchor_setting,
-        },
     ]
 }
 
