@@ -28,15 +28,16 @@ fn sgda_step(c: &mut Criterion) {
             b.iter(|| gram.step(&mut rng).expect("step"))
         });
         // Four Gram members stepped together (per batch step: four member-steps).
-        let mut batch = hdgan_micro_sim::GramLanes::new(
-            (0..hdgan_micro_sim::LANES).map(|_| fig1_gram(n)).collect(),
-        );
+        let mut engines: Vec<_> = (0..hdgan_micro_sim::LANES).map(|_| fig1_gram(n)).collect();
+        let mut batch = hdgan_micro_sim::GramLanes::new(engines.iter_mut().collect());
         let mut rngs: Vec<_> = (0..hdgan_micro_sim::LANES)
             .map(|i| stream_rng(3, i as u64))
             .collect();
+        let mut rngs: Vec<_> = rngs.iter_mut().collect();
         g.bench_with_input(BenchmarkId::new("gram_lanes_x4", n), &n, |b, _| {
             b.iter(|| batch.step(&mut rngs).expect("step"))
         });
+        drop(batch);
         let mut rng = stream_rng(2, 0);
         let mut buf = vec![0.0; n];
         // The fast step's generator (eight xoshiro256++ lanes, AVX-512 where available).

@@ -293,8 +293,11 @@ def run(
             default (Figure 1's successful run, n = 5000, T = 200).
         seed: overrides the config's ``seed``. The same config and seed give the same
             numbers as ``hdgan run``, bit for bit, whatever the thread count.
-        engine: overrides ``sim.engine``: ``"full"`` (the literal step on n-vectors) or
-            ``"gram"`` (the exact law of the overlaps, O(d^3) per step).
+        engine: overrides ``sim.engine``: ``"full"`` (the step on n-vectors),
+            ``"gram"`` (the exact law of the overlaps, O(d^3) per step) or ``"multi"``
+            (the p-feature literal step, which ``"full"`` runs for p > 1 and the
+            orthonormal model). A model the engine does not simulate raises
+            ``ConfigError`` naming the key to change.
         members: overrides ``sim.members`` (ensemble size).
         threads: worker threads (default: one per core).
         progress: True for tqdm bars (when tqdm is installed), False for none, or a

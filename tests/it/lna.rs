@@ -11,7 +11,7 @@
 //! the Ito term (some entry beyond 5 SE): the check can fail.
 
 use hdgan_core::{DMat, MacroState};
-use hdgan_micro_sim::{Engine, GramEngine};
+use hdgan_micro_sim::GramEngine;
 use hdgan_model::random::stream_rng;
 use hdgan_model::{ClassConfig, LambdaValue, LatentConfig, LossName, Model, ModelConfig};
 use hdgan_stability::{NoiseForm, noise_covariance_with};

@@ -83,8 +83,9 @@ enum Command {
         /// Worker threads for ensembles (default: one per core). Results do not depend on it.
         #[arg(long)]
         threads: Option<usize>,
-        /// Engine: "full" (n-dimensional) or "gram" (exact law of M_k, O(d^3) per step).
-        #[arg(long, value_parser = parse_engine)]
+        /// Engine (overrides `sim.engine`): full, gram or multi (`--help` says what each
+        /// simulates).
+        #[arg(long, value_parser = parse_engine, long_help = engine_help())]
         engine: Option<EngineKind>,
         /// Save the run's state (engines, random streams, recorded states) every DT units
         /// of time t into <out>.checkpoint/, so that a killed run can be continued with
@@ -358,12 +359,18 @@ fn parse_dataset(s: &str) -> Result<Dataset, String> {
     }
 }
 
-/// `--engine`: the names of `sim.engine` in a config (one list, serde's).
+/// `--engine`: the names of `sim.engine` in a config (the engine registry's).
 fn parse_engine(s: &str) -> Result<EngineKind, String> {
-    use serde::Deserialize;
-    use serde::de::IntoDeserializer;
-    EngineKind::deserialize(IntoDeserializer::<serde::de::value::Error>::into_deserializer(s))
-        .map_err(|e| e.to_string())
+    EngineKind::from_name(s)
+        .ok_or_else(|| format!("`{s}` is not an engine (one of: {})", EngineKind::names()))
+}
+
+/// `--engine`'s long help: every engine of the registry and what it simulates.
+fn engine_help() -> String {
+    format!(
+        "Engine (overrides the config's `sim.engine`):\n{}",
+        EngineKind::help()
+    )
 }
 
 /// Log output on stderr through `tracing`: RUST_LOG when set, else by `-v` / `-q`

@@ -314,7 +314,8 @@ impl RunConfig {
     pub fn validate(&self, name: &str) -> Result<ValidRun, ParamError> {
         let model = self.model.validate("model")?;
         let init = self.init.validate("init", &model)?;
-        let sim = self.sim.settings("sim", &model)?;
+        let sim = self.sim.settings("sim", &model, &init)?;
+        let multi_engine = sim.engine.decl().records == hdgan_micro_sim::Records::Multi;
         if self.sim.record_dt > self.sim.t_end {
             return Err(ParamError::rule(
                 "sim.record_dt",
@@ -325,16 +326,15 @@ impl RunConfig {
             ));
         }
         let schedule = Schedule::from_times(model.n, self.sim.t_end, self.sim.record_dt)?;
-        if model.p > 1 && self.ode.equation != OdeEquation::Auto {
+        if multi_engine && self.ode.equation != OdeEquation::Auto {
             return Err(ParamError::rule(
                 "ode.equation",
-                "must be \"auto\" when model.p > 1 (the multi-feature ODE covers finite and infinite lambda)",
-            ));
-        }
-        if model.needs_multi_engine() && self.ode.equation != OdeEquation::Auto {
-            return Err(ParamError::rule(
-                "ode.equation",
-                "must be \"auto\" when model.constraint = \"orthonormal\" (the orthonormal model has its own ODE, THEORY section 8)",
+                format!(
+                    "must be \"auto\" when the multi-feature engine runs (model.p = {}, model.constraint = {:?}, sim.engine = \"{}\"): its ODE is the multi-feature one, THEORY section 8, for finite and infinite lambda",
+                    model.p,
+                    model.constraint,
+                    self.sim.engine.name()
+                ),
             ));
         }
         if model.l1 > 0.0 && self.ode.enabled {
@@ -387,6 +387,12 @@ impl RunConfig {
                     "needs ode.enabled = true (the band surrounds the ODE)",
                 ));
             }
+            (Some(true), Some(_)) if multi_engine => {
+                return Err(ParamError::rule(
+                    "ode.band",
+                    "the fluctuation theory covers the single-feature engines only (the multi-feature engine runs this config)",
+                ));
+            }
             (Some(true), Some(_)) => match supported {
                 Ok(()) => true,
                 Err(hdgan_stability::LnaError::Unsupported { key, rule }) => {
@@ -397,7 +403,7 @@ impl RunConfig {
                 }
                 Err(e) => return Err(ParamError::rule("ode.band", e.to_string())),
             },
-            (None, ode) => ode.is_some() && supported.is_ok() && !model.needs_multi_engine(),
+            (None, ode) => ode.is_some() && supported.is_ok() && !multi_engine,
         };
         let mut config = self.clone();
         config.model = self.model.normalized();

@@ -10,8 +10,8 @@ use anyhow::{Context, Result};
 use hdgan_core::{MacroState, MultiState, Trajectory};
 use hdgan_macro_ode::{MultiForm, solve, solve_multi};
 use hdgan_micro_sim::{
-    AnyEngine, Checkpoint, EngineKind, Member, MultiSgda, RunControl, SimError, advance,
-    run_ensemble, run_gram_ensemble,
+    AnyEngine, Checkpoint, EngineKind, Member, MultiSgda, Records, RunControl, SimError,
+    advance_all, build_members,
 };
 use hdgan_model::random::SimRng;
 use hdgan_stability::{PhaseRule, PhaseSummary, classify};
@@ -123,13 +123,10 @@ pub fn estimate(valid: &ValidRun, threads: Option<usize>) -> Estimate {
     } else {
         (MacroState::packed_len(d), 4)
     };
-    let literal = sim.mode == hdgan_micro_sim::StepMode::Literal;
-    // n-vectors per engine: U, V (d each), w (p), the normal buffers, and the initial
-    // state's construction.
-    let vectors = match sim.engine {
-        EngineKind::Gram => 0.0,
-        _ => (3 * d + 2 * p + if literal { 6 } else { 4 }) as f64,
-    };
+    // n-vectors per member, as the engine declares them (U, V, W, the normal buffers, and
+    // the initial state's construction).
+    let decl = sim.engine.decl();
+    let vectors = (decl.vectors)(d, p, sim.mode) as f64;
     let mut e = Estimate::default();
     e.add("n-dimensional state vectors", workers * vectors, 8.0 * n)
         .add(
@@ -221,7 +218,7 @@ fn simulate_with<S: MemberStore>(
     store: Option<&S>,
 ) -> Result<RunResult> {
     valid.require_single_feature("run::simulate")?;
-    if valid.model.needs_multi_engine() {
+    if valid.sim.engine.decl().records == Records::Multi {
         // One feature with V kept orthonormal: the multi-feature engine and ODE, seen as
         // single-feature paths (so phases, modes and plots apply unchanged).
         let multi = simulate_multi_with(valid, threads, ctl, store)?;
@@ -249,24 +246,7 @@ fn simulate_with<S: MemberStore>(
             rng,
         )
     };
-    let (sim, sim_seconds) = if sim_cfg.engine == EngineKind::Gram && store.is_none() {
-        // Gram members four at a time in SIMD lanes: the same bits as one by one.
-        let gram = |i: usize, rng: &mut SimRng| match build(i, rng)? {
-            AnyEngine::Gram(g) => Ok(*g),
-            AnyEngine::Full(_) => unreachable!("sim.engine = \"gram\" builds Gram engines"),
-        };
-        run_members(valid, threads, ctl, build, store, |control| {
-            run_gram_ensemble(
-                valid.sim.members,
-                valid.config.seed,
-                gram,
-                &valid.schedule,
-                control,
-            )
-        })?
-    } else {
-        run_members(valid, threads, ctl, build, store, each_member(valid, build))?
-    };
+    let (sim, sim_seconds) = run_members(valid, threads, ctl, build, store)?;
     let _span = tracing::info_span!("ode", name = %valid.name).entered();
     let ode = match valid.ode {
         Some((kind, opts)) => {
@@ -323,8 +303,7 @@ fn simulate_multi_with<S: MemberStore>(
     let build = |_i: usize, rng: &mut SimRng| -> Result<MultiSgda, SimError> {
         MultiSgda::new(model, &valid.init, blowup, rng)
     };
-    let (sim, sim_seconds) =
-        run_members(valid, threads, ctl, build, store, each_member(valid, build))?;
+    let (sim, sim_seconds) = run_members(valid, threads, ctl, build, store)?;
     let _span = tracing::info_span!("ode", name = %valid.name, multi = true).entered();
     let ode = match valid.ode {
         Some((_, opts)) => Some(
@@ -447,44 +426,24 @@ pub fn run_phases_viewed(
     )
 }
 
-/// `valid`'s members built by `build`, stepped one engine per member ([`run_ensemble`]).
-fn each_member<'a, E, F>(
-    valid: &'a ValidRun,
-    build: F,
-) -> impl for<'c> FnOnce(RunControl<'c>) -> Result<Vec<Trajectory<E::State>>, SimError> + Send + 'a
-where
-    E: hdgan_micro_sim::Engine,
-    F: Fn(usize, &mut SimRng) -> Result<E, SimError> + Sync + Send + 'a,
-{
-    move |control| {
-        run_ensemble(
-            valid.sim.members,
-            valid.config.seed,
-            build,
-            &valid.schedule,
-            control,
-        )
-    }
-}
-
 /// Runs the ensemble of `valid` on `threads` workers, reporting progress through `ctl`:
-/// by `ensemble` (given the run control), or with checkpoints in `store` member by member
-/// with engines from `build` (the same bits either way); returns the trajectories and the
-/// wall-clock seconds.
-fn run_members<E, F, S, G>(
+/// the members built by `build` (member i on its stream `(seed, i)`), stepped by the run
+/// loop ([`advance_all`]: in SIMD lanes where the engine has them) in segments of the
+/// store's interval, saving every member after each segment and starting from the saved
+/// members when the store has them (without a store, one segment). The same bits either
+/// way; returns the trajectories and the wall-clock seconds.
+fn run_members<E, F, S>(
     valid: &ValidRun,
     threads: Option<usize>,
     ctl: Control<'_>,
     build: F,
     store: Option<&S>,
-    ensemble: G,
 ) -> Result<(Vec<Trajectory<E::State>>, f64)>
 where
     E: Checkpoint + Send,
     E::State: Send + serde::Serialize + serde::de::DeserializeOwned,
     F: Fn(usize, &mut SimRng) -> Result<E, SimError> + Sync + Send,
     S: MemberStore,
-    G: FnOnce(RunControl<'_>) -> Result<Vec<Trajectory<E::State>>, SimError> + Send,
 {
     let _span = tracing::info_span!(
         "run",
@@ -495,78 +454,48 @@ where
         mode = ?valid.sim.mode
     )
     .entered();
-    let total = valid.schedule.steps * valid.sim.members as u64;
-    ctl.begin(&format!("simulating {}", valid.name), total, "steps");
+    let members_n = valid.sim.members as u64;
+    let steps = valid.schedule.steps;
+    ctl.begin(
+        &format!("simulating {}", valid.name),
+        steps * members_n,
+        "steps",
+    );
     let inc = |k: u64| ctl.advance(k);
     let control = RunControl {
         progress: Some(&inc),
         cancel: ctl.cancel,
     };
     let started = Instant::now();
-    let sim = match store {
-        None => crate::with_threads(threads, || ensemble(control))?.context("simulation failed")?,
-        Some(store) => {
-            crate::with_threads(threads, || run_checkpointed(valid, &build, control, store))??
+    let sim = crate::with_threads(threads, || -> Result<_> {
+        let mut members = build_members(valid.sim.members, valid.config.seed, &build)
+            .context("simulation failed")?;
+        let mut at = 0;
+        if let Some(k) = store
+            .map(|s| s.restore(&mut members))
+            .transpose()?
+            .flatten()
+        {
+            at = k;
+            inc(at * members_n);
         }
-    };
+        let every = store.map_or(steps, |s| s.every_steps(valid.model.n)).max(1);
+        loop {
+            let until = (at / every + 1).saturating_mul(every).min(steps);
+            advance_all(&mut members, &valid.schedule, until, control)
+                .context("simulation failed")?;
+            at = until;
+            if at >= steps {
+                break;
+            }
+            if let Some(s) = store {
+                s.save(&members)?;
+            }
+        }
+        Ok(members.into_iter().map(|m| m.trajectory).collect())
+    })??;
     ctl.end();
     let secs = started.elapsed().as_secs_f64();
     tracing::info!(seconds = secs, "simulation done");
     Ok((sim, secs))
-}
-
-/// [`run_ensemble`] in segments of the store's interval, saving every member after each
-/// segment (and starting from the saved members when the store has them). Member i's
-/// engine and stream are built exactly as [`run_ensemble`] builds them, so the
-/// trajectories are the same bits.
-fn run_checkpointed<E, F, S>(
-    valid: &ValidRun,
-    build: &F,
-    control: RunControl<'_>,
-    store: &S,
-) -> Result<Vec<Trajectory<E::State>>>
-where
-    E: Checkpoint + Send,
-    E::State: Send + serde::Serialize + serde::de::DeserializeOwned,
-    F: Fn(usize, &mut SimRng) -> Result<E, SimError> + Sync + Send,
-    S: MemberStore,
-{
-    use rayon::prelude::*;
-    let members_n = valid.sim.members;
-    let mut members: Vec<Member<E>> = (0..members_n)
-        .into_par_iter()
-        .map(|i| {
-            let _span = tracing::debug_span!("member", i).entered();
-            let mut rng = hdgan_model::random::stream_rng(valid.config.seed, i as u64);
-            let engine = build(i, &mut rng)?;
-            Ok(Member {
-                engine,
-                rng,
-                trajectory: Trajectory::new(),
-            })
-        })
-        .collect::<Result<_, SimError>>()
-        .context("simulation failed")?;
-    let mut at = 0;
-    if let Some(k) = store.restore(&mut members)? {
-        at = k;
-        if let Some(p) = control.progress {
-            p(at * members_n as u64);
-        }
-    }
-    let every = store.every_steps(valid.model.n).max(1);
-    let steps = valid.schedule.steps;
-    loop {
-        let until = (at / every + 1).saturating_mul(every).min(steps);
-        members
-            .par_iter_mut()
-            .try_for_each(|m| advance(m, &valid.schedule, until, control))
-            .context("simulation failed")?;
-        at = until;
-        if at >= steps {
-            break;
-        }
-        store.save(&members)?;
-    }
-    Ok(members.into_iter().map(|m| m.trajectory).collect())
 }

@@ -36,6 +36,11 @@ pub enum EngineKind {
     Full,
     /// The exact Gram engine: the law of M_k in O(m^3) per step, any n (THEORY §7).
     Gram,
+    /// The literal n-dimensional step with a p-feature discriminator `W` (THEORY §8), any
+    /// p, both constraints; `"full"` runs it for the models its single-feature step does
+    /// not simulate (p > 1, the orthonormal model). What each engine simulates:
+    /// [`EngineKind::decl`].
+    Multi,
 }
 
 /// The `[init]` table: the initial microscopic state, prescribed through its overlaps.
@@ -309,8 +314,10 @@ pub struct SimConfig {
     /// Step implementation of the full engine: `"fast"` (default) or `"literal"`.
     #[serde(default)]
     pub mode: StepMode,
-    /// Engine: `"full"` (default, the n-dimensional simulation) or `"gram"` (the exact law
-    /// of the macroscopic chain at O(m^3) per step; no microscopic state).
+    /// Engine: `"full"` (default, the n-dimensional simulation), `"gram"` (the exact law
+    /// of the macroscopic chain at O(m^3) per step; no microscopic state) or `"multi"` (the
+    /// p-feature literal step, which `"full"` runs for p > 1 and the orthonormal model).
+    /// The registry ([`EngineKind::decl`]) says what each simulates.
     #[serde(default)]
     pub engine: EngineKind,
     /// Number of independent runs (ensemble members), each with its own random stream.
@@ -363,55 +370,24 @@ impl SimConfig {
         Ok(())
     }
 
-    /// [`SimConfig::validate`], then checks that the chosen engine and step simulate
-    /// `model` (refusing, with the key to change, what they do not support: the Gram
-    /// engine and the fast step need `model.l1 = 0` and `model.p = 1`), and returns the
-    /// validated settings every pipeline uses.
-    pub fn settings(&self, prefix: &str, model: &Model) -> Result<SimSettings, ParamError> {
+    /// [`SimConfig::validate`], then asks the engine registry ([`crate::resolve`]) which
+    /// engine simulates `model` started from `init` with the chosen engine and step
+    /// (refusing, with the key to change, what no declared engine simulates), and returns
+    /// the validated settings every pipeline uses.
+    pub fn settings(
+        &self,
+        prefix: &str,
+        model: &Model,
+        init: &InitState,
+    ) -> Result<SimSettings, ParamError> {
         self.validate(prefix, model.n)?;
-        let k = |name: &str| format!("{prefix}.{name}");
-        // Settings only the literal n-dimensional step simulates: (condition, engine
-        // reason, mode reason).
-        let literal_only = if model.l1 > 0.0 {
-            Some((
-                "model.l1 > 0",
-                "an elementwise penalty does not act through the Gram matrix",
-                "the fast step needs a w-update linear in w",
-            ))
-        } else if model.p > 1 {
-            Some((
-                "model.p > 1",
-                "the Gram engine has one discriminator column",
-                "the multi-feature engine has only the literal step",
-            ))
-        } else if model.constraint == hdgan_model::Constraint::Orthonormal {
-            Some((
-                "model.constraint = \"orthonormal\"",
-                "the Gram engine keeps each column normalised on its own, not V orthonormal",
-                "the orthonormal model is simulated by the literal multi-feature step",
-            ))
-        } else {
-            None
-        };
-        if model.p > 1 {
-            model.require_quadratic("the multi-feature engine (`model.p > 1`)")?;
-        }
-        if let Some((cond, why_engine, why_mode)) = literal_only {
-            if self.engine == EngineKind::Gram {
-                return Err(ParamError::rule(
-                    k("engine"),
-                    format!("must be \"full\" when {cond} ({why_engine})"),
-                ));
-            }
-            if self.mode == StepMode::Fast {
-                return Err(ParamError::rule(
-                    k("mode"),
-                    format!("must be \"literal\" when {cond} ({why_mode})"),
-                ));
-            }
-        }
+        let engine = crate::resolve(
+            self.engine,
+            &crate::Request::new(model, init, self.mode),
+            prefix,
+        )?;
         Ok(SimSettings {
-            engine: self.engine,
+            engine,
             mode: self.mode,
             members: self.members,
             blowup: self.blowup,
@@ -423,7 +399,7 @@ impl SimConfig {
 /// support the model, the ensemble size and the divergence bound.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct SimSettings {
-    /// The engine.
+    /// The engine that runs (the requested one, or its declared fallback).
     pub engine: EngineKind,
     /// The step of the full engine.
     pub mode: StepMode,

@@ -13,7 +13,7 @@
 //! rescaled for lambda = infinity). The law of every `M_k` equals that of the full
 //! simulation's (checked by `cargo xtask validate`, `gram_equals_full_in_law`).
 
-use crate::{Engine, MicroState, SimError};
+use crate::{MicroState, SimError};
 use hdgan_core::{Lambda, MacroState};
 use hdgan_model::random::{ChiSquare, SimRng};
 use hdgan_model::{Model, Regularizer};
@@ -356,18 +356,21 @@ impl GramEngine {
     }
 }
 
-impl Engine for GramEngine {
-    type State = MacroState;
-
-    fn n(&self) -> usize {
+/// The stepping itself; the run loop's [`Engine`] view of the engine (one member, or
+/// [`crate::LANES`] members stepped together) is in `gram_lanes.rs`.
+impl GramEngine {
+    /// Ambient dimension n.
+    pub fn n(&self) -> usize {
         self.n
     }
 
-    fn steps_done(&self) -> u64 {
+    /// Steps taken so far.
+    pub fn steps_done(&self) -> u64 {
         self.steps
     }
 
-    fn step(&mut self, rng: &mut SimRng) -> Result<(), SimError> {
+    /// One SGDA step of the chain (THEORY §7).
+    pub fn step(&mut self, rng: &mut SimRng) -> Result<(), SimError> {
         let (d, m, nf) = (self.d, self.m, self.n as f64);
         let model = &self.model;
         let sc = &mut self.scratch;
@@ -446,7 +449,8 @@ impl Engine for GramEngine {
         self.check()
     }
 
-    fn macro_state(&self) -> MacroState {
+    /// The overlaps of the current state.
+    pub fn macro_state(&self) -> MacroState {
         let (d, m) = (self.d, self.m);
         let g = |i: usize, j: usize| dot(col(&self.r, m, i), col(&self.r, m, j));
         let mut s = MacroState::zeros(d);
@@ -549,7 +553,7 @@ struct GramSnapshot {
 
 impl crate::Checkpoint for GramEngine {
     fn save_state(&self) -> Vec<u8> {
-        crate::run::encode(&GramSnapshot {
+        crate::checkpoint::encode(&GramSnapshot {
             m: self.m,
             r: self.r.clone(),
             steps: self.steps,
@@ -558,7 +562,7 @@ impl crate::Checkpoint for GramEngine {
     }
 
     fn restore_state(&mut self, bytes: &[u8]) -> Result<(), SimError> {
-        let s: GramSnapshot = crate::run::decode(bytes)?;
+        let s: GramSnapshot = crate::checkpoint::decode(bytes)?;
         if s.m != self.m || s.r.len() != self.r.len() {
             return Err(SimError::BadCheckpoint {
                 reason: "the saved Gram-engine state has other dimensions than the config".into(),

@@ -80,10 +80,10 @@ impl Lanes {
 /// random stream.
 ///
 /// Between steps the factors live in the batch (lane-interleaved); the engines are written
-/// back by [`GramLanes::sync`] (and by [`GramLanes::into_engines`], and before a divergence
-/// error is returned).
-pub struct GramLanes {
-    engines: Vec<GramEngine>,
+/// back by [`GramLanes::sync`], when the batch is dropped, and before a divergence error is
+/// returned.
+pub struct GramLanes<'a> {
+    engines: Vec<&'a mut GramEngine>,
     lanes: Lanes,
     avx2: bool,
     /// Each member's divergence bound.
@@ -92,13 +92,13 @@ pub struct GramLanes {
     pending: u64,
 }
 
-impl GramLanes {
+impl<'a> GramLanes<'a> {
     /// Steps `engines` (exactly [`LANES`] of them, built for the same model and variant)
     /// together.
     ///
     /// # Panics
     /// If there are not [`LANES`] engines or their dimensions differ (programming errors).
-    pub fn new(engines: Vec<GramEngine>) -> Self {
+    pub fn new(engines: Vec<&'a mut GramEngine>) -> Self {
         assert_eq!(engines.len(), LANES, "GramLanes: {LANES} engines");
         let d = engines[0].d();
         assert!(
@@ -121,15 +121,14 @@ impl GramLanes {
         }
     }
 
-    /// Steps taken by every member (they all start from the same count in
-    /// [`crate::gram_ensemble`]; in general, member 0's count).
+    /// Steps taken by member 0 (every member of a batch is at the same step in the run
+    /// loop).
     pub fn steps_done(&self) -> u64 {
         self.engines[0].steps_done() + self.pending
     }
 
-    /// Writes the members' current states back into the engines and returns them (member
-    /// order).
-    pub fn sync(&mut self) -> &[GramEngine] {
+    /// Writes the members' current states back into the engines.
+    pub fn sync(&mut self) {
         if self.pending > 0 {
             for (l, e) in self.engines.iter_mut().enumerate() {
                 for (k, x) in e.factor_mut().iter_mut().enumerate() {
@@ -139,19 +138,12 @@ impl GramLanes {
             }
             self.pending = 0;
         }
-        &self.engines
-    }
-
-    /// Gives the engines back, up to date.
-    pub fn into_engines(mut self) -> Vec<GramEngine> {
-        self.sync();
-        self.engines
     }
 
     /// One step of every member, `rngs[l]` being member l's stream. On divergence the
     /// first diverged member's error (member order) is returned with its index; every
     /// member has still taken the step, and the engines are up to date.
-    pub fn step(&mut self, rngs: &mut [SimRng]) -> Result<(), (usize, SimError)> {
+    pub fn step(&mut self, rngs: &mut [&mut SimRng]) -> Result<(), (usize, SimError)> {
         assert_eq!(rngs.len(), LANES);
         let Self {
             engines,
@@ -185,6 +177,49 @@ impl GramLanes {
         self.sync();
         for (l, e) in self.engines.iter().enumerate() {
             e.check().map_err(|err| (l, err))?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for GramLanes<'_> {
+    fn drop(&mut self) {
+        self.sync();
+    }
+}
+
+/// The run loop's view of the Gram engine: one member's step is
+/// [`GramEngine::step`]; [`LANES`] members step together in a [`GramLanes`] batch with the
+/// same bits.
+impl Engine for GramEngine {
+    type State = hdgan_core::MacroState;
+
+    fn n(&self) -> usize {
+        GramEngine::n(self)
+    }
+    fn steps_done(&self) -> u64 {
+        GramEngine::steps_done(self)
+    }
+    fn step(&mut self, rng: &mut SimRng) -> Result<(), SimError> {
+        GramEngine::step(self, rng)
+    }
+    fn macro_state(&self) -> hdgan_core::MacroState {
+        GramEngine::macro_state(self)
+    }
+    fn lanes(&self) -> usize {
+        LANES
+    }
+    fn step_together(
+        engines: &mut [&mut Self],
+        rngs: &mut [&mut SimRng],
+        steps: u64,
+    ) -> Result<(), SimError> {
+        if engines.len() != LANES {
+            return crate::run::step_each(engines, rngs, steps);
+        }
+        let mut batch = GramLanes::new(engines.iter_mut().map(|e| &mut **e).collect());
+        for _ in 0..steps {
+            batch.step(rngs).map_err(|(_, e)| e)?;
         }
         Ok(())
     }
@@ -625,42 +660,6 @@ fn qr_lanes<O: Ops>(a: &mut [V], m: usize, done: usize, v: &mut [V], r: &mut [V]
     }
 }
 
-/// Runs [`LANES`] members (`engines`, streams `rngs`) along `schedule` together, recording
-/// each as [`crate::run`] would; used by [`crate::gram_ensemble`].
-pub(crate) fn run_lanes(
-    engines: Vec<GramEngine>,
-    rngs: &mut [SimRng],
-    schedule: &crate::Schedule,
-    control: crate::RunControl<'_>,
-) -> Result<Vec<hdgan_core::Trajectory>, SimError> {
-    use std::sync::atomic::Ordering;
-    let nf = engines[0].n() as f64;
-    let mut batch = GramLanes::new(engines);
-    let mut out: Vec<hdgan_core::Trajectory> = vec![hdgan_core::Trajectory::new(); LANES];
-    let start = batch.steps_done();
-    const CHUNK: u64 = 4096;
-    for &k in &schedule.record_steps() {
-        while batch.steps_done() - start < k {
-            let todo = (k - (batch.steps_done() - start)).min(CHUNK);
-            for _ in 0..todo {
-                batch.step(rngs).map_err(|(_, e)| e)?;
-            }
-            if let Some(p) = control.progress {
-                p(todo * LANES as u64);
-            }
-        }
-        if let Some(c) = control.cancel
-            && c.load(Ordering::Relaxed)
-        {
-            return Err(SimError::Cancelled { t: k as f64 / nf });
-        }
-        for (t, e) in out.iter_mut().zip(batch.sync()) {
-            t.push(k as f64 / nf, e.macro_state());
-        }
-    }
-    Ok(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -715,15 +714,19 @@ mod tests {
             let build = || fresh(model, variant);
             let steps = if model.d > 2 { 100 } else { 1000 };
             for portable in [false, true] {
-                let mut batch = GramLanes::new((0..LANES).map(|_| build()).collect());
-                batch.avx2 &= !portable;
+                let mut engines: Vec<GramEngine> = (0..LANES).map(|_| build()).collect();
                 let mut rngs: Vec<SimRng> = (0..LANES)
                     .map(|i| stream_rng(70 + ci as u64, i as u64))
                     .collect();
-                for _ in 0..steps {
-                    batch.step(&mut rngs).unwrap();
+                {
+                    let mut batch = GramLanes::new(engines.iter_mut().collect());
+                    batch.avx2 &= !portable;
+                    let mut r: Vec<&mut SimRng> = rngs.iter_mut().collect();
+                    for _ in 0..steps {
+                        batch.step(&mut r).unwrap();
+                    }
                 }
-                for (i, got) in batch.into_engines().iter().enumerate() {
+                for (i, got) in engines.iter().enumerate() {
                     let mut want = build();
                     let mut rng = stream_rng(70 + ci as u64, i as u64);
                     for _ in 0..steps {
@@ -795,27 +798,23 @@ mod tests {
         cases
     }
 
-    /// [`run_lanes`] records each member as [`crate::run`] records the scalar engine, and
-    /// leaves each member's stream where the scalar run leaves it.
+    /// The run loop steps a group of [`LANES`] Gram members in a batch: each member
+    /// records what [`crate::run`] records for it alone, and its stream ends where the
+    /// scalar run leaves it.
     #[test]
-    fn run_lanes_equals_the_scalar_run() {
+    fn lanes_in_the_run_loop_equal_the_scalar_run() {
         for (ci, model, variant) in test_cases() {
             let model = &model;
             let build = || fresh(model, variant);
             // The d = 17 case only needs to run (a short horizon keeps the test fast).
             let t_end = if model.d > 2 { 0.5 } else { 5.0 };
             let schedule = Schedule::from_times(model.n, t_end, t_end / 5.0).unwrap();
-            let mut rngs: Vec<SimRng> = (0..LANES)
-                .map(|i| stream_rng(40 + ci as u64, i as u64))
-                .collect();
-            let lanes = run_lanes(
-                (0..LANES).map(|_| build()).collect(),
-                &mut rngs,
-                &schedule,
-                crate::RunControl::default(),
-            )
-            .unwrap();
-            for (i, got) in lanes.iter().enumerate() {
+            let mut members =
+                crate::build_members(LANES, 40 + ci as u64, |_, _| Ok(build())).unwrap();
+            assert_eq!(members[0].engine.lanes(), LANES);
+            crate::advance_all(&mut members, &schedule, schedule.steps, Default::default())
+                .unwrap();
+            for (i, got) in members.iter().enumerate() {
                 let mut rng = stream_rng(40 + ci as u64, i as u64);
                 let want =
                     crate::run(&mut build(), &mut rng, &schedule, Default::default()).unwrap();
@@ -826,8 +825,12 @@ mod tests {
                         .map(f64::to_bits)
                         .collect::<Vec<_>>()
                 };
-                assert_eq!(bits(got), bits(&want), "case {ci}, {variant:?}, member {i}");
-                assert_eq!(rngs[i], rng, "stream of member {i}");
+                assert_eq!(
+                    bits(&got.trajectory),
+                    bits(&want),
+                    "case {ci}, {variant:?}, member {i}"
+                );
+                assert_eq!(got.rng, rng, "stream of member {i}");
             }
         }
     }

@@ -43,6 +43,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod checkpoint;
 mod config;
 mod error;
 mod gram;
@@ -52,10 +53,12 @@ mod multi;
 
 mod normal;
 mod pass;
+mod registry;
 
 mod run;
 mod sgda;
 
+pub use checkpoint::Checkpoint;
 pub use config::{EngineKind, Features, InitConfig, SimConfig, SimSettings, StepMode};
 pub use error::SimError;
 pub use gram::{GramEngine, GramVariant};
@@ -64,9 +67,10 @@ pub use init::{InitState, MicroState};
 pub use multi::{MultiSgda, RealSamples};
 pub use normal::{fill_normals, normal};
 pub use pass::{CHUNK, LaneRng, PassRng, SPLIT_N};
+pub use registry::{EngineDecl, FeatureCount, LossSupport, Reasons, Records, Request, resolve};
 pub use run::{
-    Checkpoint, Engine, Member, RunControl, Schedule, advance, full_ensemble, gram_ensemble, run,
-    run_ensemble, run_gram_ensemble,
+    Engine, Member, RunControl, Schedule, advance, advance_all, build_members, full_ensemble,
+    gram_ensemble, run, run_ensemble, step_each,
 };
 pub use sgda::Sgda;
 
@@ -88,10 +92,11 @@ pub enum AnyEngine {
 }
 
 impl AnyEngine {
-    /// Builds the engine `kind` for `model` from a fresh initial state drawn from `rng`
-    /// (the Gram engine starts from that state's exact Gram matrix, so both engines start
-    /// from the same law). Refuses, naming the key, a model the engine does not simulate
-    /// (see [`SimConfig::settings`]).
+    /// Builds the engine that runs `model` under `sim.engine = kind` (the registry's
+    /// [`resolve`]) from a fresh initial state drawn from `rng` (the Gram engine starts
+    /// from that state's exact Gram matrix, so both engines start from the same law).
+    /// Refuses, naming the key, a model no engine simulates, and a model whose engine
+    /// records p-feature overlaps (build [`MultiSgda`] for those).
     pub fn build(
         kind: EngineKind,
         model: &hdgan_model::Model,
@@ -100,29 +105,34 @@ impl AnyEngine {
         blowup: f64,
         rng: &mut SimRng,
     ) -> Result<Self, SimError> {
-        Ok(match kind {
-            EngineKind::Full => AnyEngine::Full(Box::new(Sgda::new(
-                model,
-                init.build(model.n, rng),
-                mode,
-                blowup,
-            )?)),
-            EngineKind::Gram => {
-                if model.l1 > 0.0 || model.p > 1 {
-                    return Err(hdgan_core::ParamError::rule(
-                        "sim.engine",
-                        "must be \"full\" when model.l1 > 0 or model.p > 1 (the Gram engine has one discriminator column and no elementwise penalty)",
-                    )
-                    .into());
+        Ok(
+            match resolve(kind, &Request::new(model, init, mode), "sim")? {
+                EngineKind::Full => AnyEngine::Full(Box::new(Sgda::new(
+                    model,
+                    init.build(model.n, rng),
+                    mode,
+                    blowup,
+                )?)),
+                EngineKind::Gram => {
+                    let g = if init.row_cov.is_some() {
+                        GramEngine::from_micro(model, &init.build(model.n, rng), blowup)
+                    } else {
+                        GramEngine::from_macro(model, &init.macro_state(), blowup)
+                    };
+                    AnyEngine::Gram(Box::new(g))
                 }
-                let g = if init.row_cov.is_some() {
-                    GramEngine::from_micro(model, &init.build(model.n, rng), blowup)
-                } else {
-                    GramEngine::from_macro(model, &init.macro_state(), blowup)
-                };
-                AnyEngine::Gram(Box::new(g))
-            }
-        })
+                EngineKind::Multi => {
+                    return Err(hdgan_core::ParamError::rule(
+                    "sim.engine",
+                    format!(
+                        "\"{}\" runs on the multi-feature engine, which records the p-feature overlaps (P, Q, R, S, Z): build it with MultiSgda::new",
+                        kind.name()
+                    ),
+                )
+                .into());
+                }
+            },
+        )
     }
 }
 
@@ -151,23 +161,47 @@ impl Engine for AnyEngine {
     fn macro_state(&self) -> MacroState {
         each_engine!(self, e => e.macro_state())
     }
+    fn lanes(&self) -> usize {
+        each_engine!(self, e => e.lanes())
+    }
+    fn step_together(
+        engines: &mut [&mut Self],
+        rngs: &mut [&mut SimRng],
+        steps: u64,
+    ) -> Result<(), SimError> {
+        // Members built from one config hold the same engine: step them as that engine
+        // steps a group.
+        let gram: Option<Vec<&mut GramEngine>> = engines
+            .iter_mut()
+            .map(|e| match &mut **e {
+                AnyEngine::Gram(g) => Some(&mut **g),
+                AnyEngine::Full(_) => None,
+            })
+            .collect();
+        match gram {
+            Some(mut g) => GramEngine::step_together(&mut g, rngs, steps),
+            None => run::step_each(engines, rngs, steps),
+        }
+    }
 }
 
 impl Checkpoint for AnyEngine {
     fn save_state(&self) -> Vec<u8> {
-        let (tag, inner) = match self {
-            AnyEngine::Full(e) => (0u8, e.save_state()),
-            AnyEngine::Gram(e) => (1u8, e.save_state()),
+        let (kind, inner) = match self {
+            AnyEngine::Full(e) => (EngineKind::Full, e.save_state()),
+            AnyEngine::Gram(e) => (EngineKind::Gram, e.save_state()),
         };
-        run::encode(&(tag, inner))
+        let tag = kind.decl().checkpoint_tag;
+        checkpoint::encode(&(tag, inner))
     }
 
     fn restore_state(&mut self, bytes: &[u8]) -> Result<(), SimError> {
-        let (tag, inner): (u8, Vec<u8>) = run::decode(bytes)?;
-        match (self, tag) {
-            (AnyEngine::Full(e), 0) => e.restore_state(&inner),
-            (AnyEngine::Gram(e), 1) => e.restore_state(&inner),
-            _ => Err(SimError::BadCheckpoint {
+        let (tag, inner): (u8, Vec<u8>) = checkpoint::decode(bytes)?;
+        let saved = EngineKind::from_checkpoint_tag(tag);
+        match self {
+            AnyEngine::Full(e) if saved == Some(EngineKind::Full) => e.restore_state(&inner),
+            AnyEngine::Gram(e) if saved == Some(EngineKind::Gram) => e.restore_state(&inner),
+            AnyEngine::Full(_) | AnyEngine::Gram(_) => Err(SimError::BadCheckpoint {
                 reason: "the checkpoint was made with another engine (sim.engine)".into(),
             }),
         }

@@ -462,7 +462,7 @@ struct MultiSnapshot {
 
 impl crate::Checkpoint for MultiSgda {
     fn save_state(&self) -> Vec<u8> {
-        crate::run::encode(&MultiSnapshot {
+        crate::checkpoint::encode(&MultiSnapshot {
             dims: (self.n, self.d, self.p),
             u: self.u.clone(),
             v: self.v.clone(),
@@ -488,7 +488,7 @@ impl crate::Checkpoint for MultiSgda {
                 reason: "an engine trained on a real-data stream cannot be restored".into(),
             });
         }
-        let s: MultiSnapshot = crate::run::decode(bytes)?;
+        let s: MultiSnapshot = crate::checkpoint::decode(bytes)?;
         let [y, y0, y1, c, c0, c1, s_diag, z_diag, scores] = s.buffers;
         let ok = s.dims == (self.n, self.d, self.p)
             && s.u.len() == self.u.len()

@@ -19,6 +19,39 @@ pub trait Engine {
     type State: Clone + Send;
     /// The current macroscopic state.
     fn macro_state(&self) -> Self::State;
+    /// How many members of an ensemble the run loop steps together (SIMD lanes; 1: one by
+    /// one). Members are grouped only when every one reports the same number.
+    fn lanes(&self) -> usize {
+        1
+    }
+    /// Steps each of `engines` (members built alike, at the same step) `steps` times,
+    /// member i on `rngs[i]`, with the same bits as stepping each alone. The default steps
+    /// them one after the other; an engine with [`Engine::lanes`] > 1 overrides it.
+    fn step_together(
+        engines: &mut [&mut Self],
+        rngs: &mut [&mut SimRng],
+        steps: u64,
+    ) -> Result<(), SimError>
+    where
+        Self: Sized,
+    {
+        step_each(engines, rngs, steps)
+    }
+}
+
+/// Steps each of `engines` `steps` times on its own stream, one after the other (the
+/// default of [`Engine::step_together`]).
+pub fn step_each<E: Engine + ?Sized>(
+    engines: &mut [&mut E],
+    rngs: &mut [&mut SimRng],
+    steps: u64,
+) -> Result<(), SimError> {
+    for (e, rng) in engines.iter_mut().zip(rngs.iter_mut()) {
+        for _ in 0..steps {
+            e.step(rng)?;
+        }
+    }
+    Ok(())
 }
 
 /// When to stop and when to record.
@@ -78,61 +111,100 @@ pub struct RunControl<'a> {
     pub cancel: Option<&'a AtomicBool>,
 }
 
+/// One member as the run loop sees it: its engine, stream and records, borrowed.
+struct Slot<'a, E: Engine> {
+    engine: &'a mut E,
+    rng: &'a mut SimRng,
+    records: &'a mut Trajectory<E::State>,
+}
+
+/// Steps taken by every member in one call of [`Engine::step_together`] at most, between
+/// two progress reports.
+const CHUNK: u64 = 4096;
+
+/// The run loop, the only one: advances `group` (members at the same step count, built
+/// alike) to step `base + until` (at most the schedule's end), recording at `base +` the
+/// record steps on the way (a record at the target included) after the records each
+/// member already holds. It owns the chunking, the recording cadence, progress and
+/// cancellation; the members of a group step together through
+/// [`Engine::step_together`].
+fn drive<E: Engine>(
+    group: &mut [Slot<'_, E>],
+    schedule: &Schedule,
+    base: u64,
+    until: u64,
+    control: RunControl<'_>,
+) -> Result<(), SimError> {
+    let Some(first) = group.first() else {
+        return Ok(());
+    };
+    let nf = first.engine.n() as f64;
+    let records = schedule.record_steps();
+    let target = until.min(schedule.steps);
+    let mut next = first.records.len();
+    loop {
+        let done = group[0].engine.steps_done() - base;
+        while next < records.len() && records[next] == done {
+            let k = records[next];
+            if let Some(c) = control.cancel
+                && c.load(Ordering::Relaxed)
+            {
+                return Err(SimError::Cancelled { t: k as f64 / nf });
+            }
+            for s in group.iter_mut() {
+                s.records.push(k as f64 / nf, s.engine.macro_state());
+            }
+            next += 1;
+        }
+        if done >= target {
+            return Ok(());
+        }
+        let stop = records.get(next).copied().unwrap_or(target).min(target);
+        let mut at = done;
+        while at < stop {
+            let todo = (stop - at).min(CHUNK);
+            if let [one] = group {
+                for _ in 0..todo {
+                    one.engine.step(one.rng)?;
+                }
+            } else {
+                let (mut engines, mut rngs): (Vec<&mut E>, Vec<&mut SimRng>) = group
+                    .iter_mut()
+                    .map(|s| (&mut *s.engine, &mut *s.rng))
+                    .unzip();
+                E::step_together(&mut engines, &mut rngs, todo)?;
+            }
+            at += todo;
+            if let Some(p) = control.progress {
+                p(todo * group.len() as u64);
+            }
+        }
+    }
+}
+
 /// Runs `engine` along `schedule` with the random stream `rng`, recording the macroscopic
-/// state at [`Schedule::record_steps`]. Times are `k / n`.
+/// state at [`Schedule::record_steps`] counted from the engine's current step. Times are
+/// `k / n`. (The run loop of [`advance`] with one member.)
 pub fn run<E: Engine>(
     engine: &mut E,
     rng: &mut SimRng,
     schedule: &Schedule,
     control: RunControl<'_>,
 ) -> Result<Trajectory<E::State>, SimError> {
-    let nf = engine.n() as f64;
-    let mut out = Trajectory::new();
-    let records = schedule.record_steps();
-    let start = engine.steps_done();
-    const CHUNK: u64 = 4096;
-    for &k in &records {
-        while engine.steps_done() - start < k {
-            let todo = (k - (engine.steps_done() - start)).min(CHUNK);
-            for _ in 0..todo {
-                engine.step(rng)?;
-            }
-            if let Some(p) = control.progress {
-                p(todo);
-            }
-        }
-        if let Some(c) = control.cancel
-            && c.load(Ordering::Relaxed)
-        {
-            return Err(SimError::Cancelled { t: k as f64 / nf });
-        }
-        out.push(k as f64 / nf, engine.macro_state());
-    }
-    Ok(out)
-}
-
-/// Engines whose whole state can be saved and restored bit for bit, for checkpoints: a
-/// run restored from [`Checkpoint::save_state`] continues exactly as the uninterrupted
-/// run would (same random draws, same rounding).
-pub trait Checkpoint: Engine {
-    /// Everything a step reads besides the model (vectors or Gram factor, scales, deferred
-    /// updates, lane generators, scratch, step count), as bytes.
-    fn save_state(&self) -> Vec<u8>;
-    /// Restores a state saved by [`Checkpoint::save_state`] into an engine built for the
-    /// same model and settings; refuses states of other shapes.
-    fn restore_state(&mut self, bytes: &[u8]) -> Result<(), SimError>;
-}
-
-/// Serialises plain data (postcard: compact, exact for floats, infinities included).
-pub(crate) fn encode<T: serde::Serialize>(value: &T) -> Vec<u8> {
-    postcard::to_stdvec(value).expect("serialising in-memory numbers cannot fail")
-}
-
-/// Inverse of [`encode`]; corrupt bytes are a [`SimError::BadCheckpoint`].
-pub(crate) fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, SimError> {
-    postcard::from_bytes(bytes).map_err(|e| SimError::BadCheckpoint {
-        reason: format!("corrupt engine state ({e})"),
-    })
+    let mut records = Trajectory::new();
+    let base = engine.steps_done();
+    drive(
+        &mut [Slot {
+            engine,
+            rng,
+            records: &mut records,
+        }],
+        schedule,
+        base,
+        schedule.steps,
+        control,
+    )?;
+    Ok(records)
 }
 
 /// One ensemble member in progress: its engine, its random stream and what it has
@@ -147,6 +219,16 @@ pub struct Member<E: Engine> {
     pub trajectory: Trajectory<E::State>,
 }
 
+impl<E: Engine> Member<E> {
+    fn slot(&mut self) -> Slot<'_, E> {
+        Slot {
+            engine: &mut self.engine,
+            rng: &mut self.rng,
+            records: &mut self.trajectory,
+        }
+    }
+}
+
 /// Advances `member` along `schedule` to step `until` (at most the schedule's end),
 /// recording at the record steps on the way (a record at `until` included). A run taken
 /// in several `advance` calls records exactly what [`run`] records in one.
@@ -156,47 +238,62 @@ pub fn advance<E: Engine>(
     until: u64,
     control: RunControl<'_>,
 ) -> Result<(), SimError> {
-    let nf = member.engine.n() as f64;
-    let records = schedule.record_steps();
-    let target = until.min(schedule.steps);
-    const CHUNK: u64 = 4096;
-    let mut next = member.trajectory.len();
-    loop {
-        while next < records.len() && records[next] == member.engine.steps_done() {
-            let k = records[next];
-            if let Some(c) = control.cancel
-                && c.load(Ordering::Relaxed)
-            {
-                return Err(SimError::Cancelled { t: k as f64 / nf });
-            }
-            member
-                .trajectory
-                .push(k as f64 / nf, member.engine.macro_state());
-            next += 1;
-        }
-        let done = member.engine.steps_done();
-        if done >= target {
-            return Ok(());
-        }
-        let stop = records.get(next).copied().unwrap_or(target).min(target);
-        let mut at = done;
-        while at < stop {
-            let todo = (stop - at).min(CHUNK);
-            for _ in 0..todo {
-                member.engine.step(&mut member.rng)?;
-            }
-            at += todo;
-            if let Some(p) = control.progress {
-                p(todo);
-            }
-        }
-    }
+    drive(&mut [member.slot()], schedule, 0, until, control)
+}
+
+/// Advances every member (all at the same step) to step `until` as [`advance`] does, in
+/// parallel (rayon): members in groups of [`Engine::lanes`] stepped together, a last
+/// smaller group one by one. The numbers do not depend on the grouping or the thread
+/// count (each member draws only from its own stream).
+pub fn advance_all<E: Engine + Send>(
+    members: &mut [Member<E>],
+    schedule: &Schedule,
+    until: u64,
+    control: RunControl<'_>,
+) -> Result<(), SimError>
+where
+    E::State: Send,
+{
+    let lanes = members.first().map_or(1, |m| m.engine.lanes()).max(1);
+    let full = members.len() / lanes * lanes;
+    let (grouped, rest) = members.split_at_mut(full);
+    grouped
+        .par_chunks_mut(lanes)
+        .chain(rest.par_chunks_mut(1))
+        .try_for_each(|group| {
+            let mut slots: Vec<Slot<'_, E>> = group.iter_mut().map(Member::slot).collect();
+            drive(&mut slots, schedule, 0, until, control)
+        })
+}
+
+/// The members of an ensemble, built in parallel: member i from `build(i, &mut rng)` on
+/// its stream `stream_rng(seed, i)`, with nothing recorded yet.
+pub fn build_members<E, F>(members: usize, seed: u64, build: F) -> Result<Vec<Member<E>>, SimError>
+where
+    E: Engine + Send,
+    E::State: Send,
+    F: Fn(usize, &mut SimRng) -> Result<E, SimError> + Sync,
+{
+    (0..members)
+        .into_par_iter()
+        .map(|i| {
+            let _span = tracing::debug_span!("member", i, seed).entered();
+            let mut rng = stream_rng(seed, i as u64);
+            let engine = build(i, &mut rng)?;
+            Ok(Member {
+                engine,
+                rng,
+                trajectory: Trajectory::new(),
+            })
+        })
+        .collect()
 }
 
 /// Runs `members` independent simulations in parallel (rayon). Member i draws everything,
 /// its initial state included, from `stream_rng(seed, i)` and is built by
-/// `build(i, &mut rng)`; results come back in member order, so they do not depend on the
-/// number of threads.
+/// `build(i, &mut rng)`; engines that step in SIMD lanes ([`Engine::lanes`]) step in
+/// groups; results come back in member order, so they do not depend on the number of
+/// threads or the grouping.
 pub fn run_ensemble<E, F>(
     members: usize,
     seed: u64,
@@ -205,18 +302,13 @@ pub fn run_ensemble<E, F>(
     control: RunControl<'_>,
 ) -> Result<Vec<Trajectory<E::State>>, SimError>
 where
-    E: Engine,
+    E: Engine + Send,
+    E::State: Send,
     F: Fn(usize, &mut SimRng) -> Result<E, SimError> + Sync,
 {
-    (0..members)
-        .into_par_iter()
-        .map(|i| {
-            let _span = tracing::debug_span!("member", i, seed).entered();
-            let mut rng = stream_rng(seed, i as u64);
-            let mut engine = build(i, &mut rng)?;
-            run(&mut engine, &mut rng, schedule, control)
-        })
-        .collect()
+    let mut all = build_members(members, seed, build)?;
+    advance_all(&mut all, schedule, schedule.steps, control)?;
+    Ok(all.into_iter().map(|m| m.trajectory).collect())
 }
 
 /// `members` runs of the full engine with step `mode` from `init` (fresh random rows per
@@ -240,8 +332,8 @@ pub fn full_ensemble(
 }
 
 /// `members` runs of the Gram engine (`variant`: the exact one, or a deliberately wrong
-/// control) from the overlaps `start`, recorded per `schedule`: [`run_gram_ensemble`]
-/// with every member built the same way.
+/// control) from the overlaps `start`, recorded per `schedule` (four members at a time in
+/// SIMD lanes).
 pub fn gram_ensemble(
     model: &hdgan_model::Model,
     start: &hdgan_core::MacroState,
@@ -250,7 +342,7 @@ pub fn gram_ensemble(
     seed: u64,
     schedule: &Schedule,
 ) -> Result<Vec<Trajectory>, SimError> {
-    run_gram_ensemble(
+    run_ensemble(
         members,
         seed,
         |_, _| {
@@ -264,89 +356,9 @@ pub fn gram_ensemble(
     )
 }
 
-/// [`run_ensemble`] for the Gram engine, with the same results bit for bit: member i is
-/// built by `build(i, &mut rng)` from stream `(seed, i)` and steps on that stream. Members
-/// are stepped [`crate::LANES`] at a time ([`crate::GramLanes`]; a last group of fewer one
-/// by one), in parallel over groups, so the paths do not depend on the grouping or the
-/// thread count. The members of a group must share the model and variant (they do when
-/// `build` makes them from one config).
-pub fn run_gram_ensemble<F>(
-    members: usize,
-    seed: u64,
-    build: F,
-    schedule: &Schedule,
-    control: RunControl<'_>,
-) -> Result<Vec<Trajectory>, SimError>
-where
-    F: Fn(usize, &mut SimRng) -> Result<crate::GramEngine, SimError> + Sync,
-{
-    let lanes = crate::LANES;
-    let groups: Vec<Vec<Trajectory>> = (0..members.div_ceil(lanes))
-        .into_par_iter()
-        .map(|g| {
-            let ids: Vec<usize> = (g * lanes..((g + 1) * lanes).min(members)).collect();
-            let _span = tracing::debug_span!("members", first = ids[0], seed).entered();
-            let mut rngs: Vec<SimRng> = ids.iter().map(|&i| stream_rng(seed, i as u64)).collect();
-            let engines = ids
-                .iter()
-                .zip(rngs.iter_mut())
-                .map(|(&i, rng)| build(i, rng))
-                .collect::<Result<Vec<_>, _>>()?;
-            if ids.len() == lanes {
-                crate::gram_lanes::run_lanes(engines, &mut rngs, schedule, control)
-            } else {
-                engines
-                    .into_iter()
-                    .zip(rngs.iter_mut())
-                    .map(|(mut e, rng)| run(&mut e, rng, schedule, control))
-                    .collect()
-            }
-        })
-        .collect::<Result<_, _>>()?;
-    Ok(groups.into_iter().flatten().collect())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn advancing_in_pieces_records_what_one_run_records() {
-        use crate::{AnyEngine, EngineKind, InitConfig, StepMode};
-        let model = hdgan_model::ModelConfig::figure1(300, 2.0)
-            .validate("model")
-            .unwrap();
-        let init = InitConfig::diagonal(2, 0.1, 0.1)
-            .validate("init", &model)
-            .unwrap();
-        let schedule = Schedule::from_times(300, 2.0, 0.3).unwrap();
-        for kind in [EngineKind::Full, EngineKind::Gram] {
-            for mode in [StepMode::Fast, StepMode::Literal] {
-                let build = |rng: &mut SimRng| {
-                    AnyEngine::build(kind, &model, &init, mode, crate::DEFAULT_BLOWUP, rng).unwrap()
-                };
-                let mut rng = stream_rng(3, 0);
-                let mut e = build(&mut rng);
-                let whole = run(&mut e, &mut rng, &schedule, RunControl::default()).unwrap();
-                let mut rng = stream_rng(3, 0);
-                let mut m = Member {
-                    engine: build(&mut rng),
-                    rng,
-                    trajectory: Trajectory::new(),
-                };
-                for until in [0, 1, 77, 90, 300, 301, 599, 10_000] {
-                    advance(&mut m, &schedule, until, RunControl::default()).unwrap();
-                    // Save and restore through bytes on the way.
-                    let bytes = crate::Checkpoint::save_state(&m.engine);
-                    let mut rng2 = stream_rng(99, 9);
-                    let mut fresh = build(&mut rng2);
-                    crate::Checkpoint::restore_state(&mut fresh, &bytes).unwrap();
-                    m.engine = fresh;
-                }
-                assert_eq!(m.trajectory, whole, "{kind:?} {mode:?}");
-            }
-        }
-    }
 
     #[test]
     fn schedule_records_every_k_and_the_end() {

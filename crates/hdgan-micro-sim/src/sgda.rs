@@ -747,11 +747,11 @@ impl crate::Checkpoint for Sgda {
             c0: self.c0.clone(),
             c1: self.c1.clone(),
         };
-        crate::run::encode(&snap)
+        crate::checkpoint::encode(&snap)
     }
 
     fn restore_state(&mut self, bytes: &[u8]) -> Result<(), SimError> {
-        let s: SgdaSnapshot = crate::run::decode(bytes)?;
+        let s: SgdaSnapshot = crate::checkpoint::decode(bytes)?;
         let (n, d) = (self.model.n, self.model.d);
         let ok = s.mode == self.mode
             && s.x.n == n

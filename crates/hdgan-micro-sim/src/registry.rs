@@ -1,0 +1,684 @@
+//! The engine registry: every engine `sim.engine` can name, what it simulates and what it
+//! costs, declared once. Validation ([`crate::SimConfig::settings`], through [`resolve`]),
+//! the memory and work estimates, sweeps, the CLI's `--engine` help and Python's messages
+//! all ask it; a model an engine does not declare is refused with the key to change, never
+//! run by a different engine in silence.
+//!
+//! To add an engine: a variant of [`EngineKind`], its [`EngineDecl`] in [`EngineKind::decl`],
+//! its construction in [`crate::AnyEngine::build`] (or the typed builder of its state), and
+//! its `Engine` / `Checkpoint` implementations (ARCHITECTURE, "How to add an engine").
+
+use crate::{EngineKind, InitState, StepMode};
+use hdgan_core::ParamError;
+use hdgan_model::{Constraint, Loss, Model};
+
+/// How many discriminator features (`model.p`) an engine simulates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FeatureCount {
+    /// p = 1 only.
+    One,
+    /// Any p >= 1.
+    Any,
+}
+
+/// Which discriminator losses (`model.loss`) an engine simulates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LossSupport {
+    /// Every loss of the model crate.
+    Any,
+    /// The quadratic loss of Example 1 only.
+    QuadraticOnly,
+}
+
+/// The macroscopic state an engine records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Records {
+    /// `MacroState` (P, q, r, S, z): one discriminator feature.
+    Single,
+    /// `MultiState` (P, Q, R, S, Z): p features (also for p = 1), described by the
+    /// multi-feature ODE.
+    Multi,
+}
+
+/// Why an engine does not simulate something, one sentence per capability (shown in the
+/// refusals).
+#[derive(Clone, Copy, Debug)]
+pub struct Reasons {
+    /// Why not p > 1.
+    pub features: &'static str,
+    /// Why not the constraints it leaves out.
+    pub constraint: &'static str,
+    /// Why not `model.l1 > 0` (in the modes it leaves out).
+    pub l1: &'static str,
+    /// Why not the step modes it leaves out.
+    pub modes: &'static str,
+    /// Why not the losses it leaves out.
+    pub loss: &'static str,
+    /// Why not Gaussian initial rows (`init.row_cov`).
+    pub rows: &'static str,
+}
+
+/// What an engine declares: the models it simulates, its cost, how the run loop and the
+/// checkpoints treat it.
+#[derive(Clone, Copy, Debug)]
+pub struct EngineDecl {
+    /// The engine.
+    pub kind: EngineKind,
+    /// Its `sim.engine` / `--engine` spelling.
+    pub name: &'static str,
+    /// One line for help texts.
+    pub summary: &'static str,
+    /// Discriminator features it simulates.
+    pub features: FeatureCount,
+    /// `model.constraint` values it simulates (with lambda = inf).
+    pub constraints: &'static [Constraint],
+    /// Losses it simulates.
+    pub losses: LossSupport,
+    /// `sim.mode` values it runs (empty: the key does not apply to it).
+    pub modes: &'static [StepMode],
+    /// The modes in which it simulates `model.l1 > 0` (empty: none).
+    pub l1_modes: &'static [StepMode],
+    /// Whether it starts from Gaussian initial rows (`init.row_cov`).
+    pub gaussian_rows: bool,
+    /// The state it records (and so the pipeline and ODE that go with it).
+    pub records: Records,
+    /// Members the run loop steps together (SIMD lanes; 1: one by one).
+    pub lanes: usize,
+    /// The tag of its state in a checkpoint.
+    pub checkpoint_tag: u8,
+    /// The engine that runs, under this engine's name, the models this one does not
+    /// simulate because of their shape (more features, another constraint): `"full"` means
+    /// the n-dimensional simulation, whichever discriminator it has.
+    pub fallback: Option<EngineKind>,
+    /// Whether a member holds n-dimensional vectors (false: only O(d^2) numbers).
+    pub microscopic: bool,
+    /// n-vectors a member holds at (d, p, mode), its initial state's construction included.
+    pub vectors: fn(usize, usize, StepMode) -> usize,
+    /// Floating-point operations of one step at (n, d, p), for the work estimate.
+    pub step_flops: fn(usize, usize, usize) -> f64,
+    /// Why it does not simulate what it leaves out.
+    pub reasons: Reasons,
+}
+
+const BOTH_MODES: &[StepMode] = &[StepMode::Fast, StepMode::Literal];
+const LITERAL: &[StepMode] = &[StepMode::Literal];
+
+static FULL: EngineDecl = EngineDecl {
+    kind: EngineKind::Full,
+    name: "full",
+    summary: "the n-dimensional simulation of eq. 5 (O(n d) per step), stepped by sim.mode",
+    features: FeatureCount::One,
+    constraints: &[Constraint::Columns],
+    losses: LossSupport::Any,
+    modes: BOTH_MODES,
+    l1_modes: LITERAL,
+    gaussian_rows: true,
+    records: Records::Single,
+    lanes: 1,
+    checkpoint_tag: 0,
+    fallback: Some(EngineKind::Multi),
+    microscopic: true,
+    vectors: |d, _p, mode| 3 * d + 2 + if mode == StepMode::Literal { 6 } else { 4 },
+    step_flops: |n, d, _p| (12 * n * (d + 1)) as f64,
+    reasons: Reasons {
+        features: "the single-feature step has one discriminator column",
+        constraint: "the single-feature step keeps each column normalised on its own",
+        l1: "the fast step needs a w-update linear in w",
+        modes: "",
+        loss: "",
+        rows: "",
+    },
+};
+
+static GRAM: EngineDecl = EngineDecl {
+    kind: EngineKind::Gram,
+    name: "gram",
+    summary: "the exact law of the overlaps in O(d^3) per step, any n (THEORY section 7)",
+    features: FeatureCount::One,
+    constraints: &[Constraint::Columns],
+    losses: LossSupport::Any,
+    modes: &[],
+    l1_modes: &[],
+    gaussian_rows: true,
+    records: Records::Single,
+    lanes: crate::LANES,
+    checkpoint_tag: 1,
+    fallback: None,
+    microscopic: false,
+    vectors: |_, _, _| 0,
+    step_flops: |_n, d, _p| {
+        let m = (2 * d + 1) as f64;
+        4.0 * m * m * m
+    },
+    reasons: Reasons {
+        features: "the Gram engine has one discriminator column",
+        constraint: "the Gram engine keeps each column normalised on its own, not V orthonormal",
+        l1: "an elementwise penalty does not act through the Gram matrix",
+        modes: "",
+        loss: "",
+        rows: "",
+    },
+};
+
+static MULTI: EngineDecl = EngineDecl {
+    kind: EngineKind::Multi,
+    name: "multi",
+    summary: "the literal n-dimensional step with a p-feature discriminator W (THEORY section 8), \
+              both constraints; \"full\" runs it for p > 1 and the orthonormal model",
+    features: FeatureCount::Any,
+    constraints: &[Constraint::Columns, Constraint::Orthonormal],
+    losses: LossSupport::QuadraticOnly,
+    modes: LITERAL,
+    l1_modes: &[],
+    gaussian_rows: false,
+    records: Records::Multi,
+    lanes: 1,
+    checkpoint_tag: 2,
+    fallback: None,
+    microscopic: true,
+    vectors: |d, p, _| 3 * d + 2 * p + 6,
+    step_flops: |n, d, p| (12 * n * (d + p) + 4 * n * (d * d + p * p)) as f64,
+    reasons: Reasons {
+        features: "",
+        constraint: "",
+        l1: "the multi-feature step has no elementwise penalty",
+        modes: "the multi-feature engine has only the literal step",
+        loss: "the multi-feature engine is derived for the quadratic loss of Example 1 only",
+        rows: "the multi-feature engine starts from prescribed overlaps (init.q0_cols), not Gaussian rows",
+    },
+};
+
+impl EngineKind {
+    /// Every engine, in the order help texts list them.
+    pub const ALL: [EngineKind; 3] = [EngineKind::Full, EngineKind::Gram, EngineKind::Multi];
+
+    /// What this engine declares.
+    pub fn decl(self) -> &'static EngineDecl {
+        match self {
+            EngineKind::Full => &FULL,
+            EngineKind::Gram => &GRAM,
+            EngineKind::Multi => &MULTI,
+        }
+    }
+
+    /// Its `sim.engine` spelling.
+    pub fn name(self) -> &'static str {
+        self.decl().name
+    }
+
+    /// The engine of a `sim.engine` spelling.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.name() == name)
+    }
+
+    /// The spellings, for messages: `full, gram, multi`.
+    pub fn names() -> String {
+        Self::ALL.map(EngineKind::name).join(", ")
+    }
+
+    /// One line per engine (`name: summary`), for `--engine` help.
+    pub fn help() -> String {
+        Self::ALL
+            .map(|k| format!("{}: {}", k.name(), k.decl().summary))
+            .join("\n")
+    }
+
+    /// The engine whose checkpoint tag is `tag`.
+    pub fn from_checkpoint_tag(tag: u8) -> Option<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|k| k.decl().checkpoint_tag == tag)
+    }
+}
+
+/// One thing about a request an engine does not simulate.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Gap {
+    /// More discriminator features than it has (`model.p`).
+    Features,
+    /// A constraint it does not keep (`model.constraint`).
+    Constraint,
+    /// `model.l1 > 0` in this mode.
+    L1,
+    /// This `sim.mode`.
+    Mode,
+    /// This loss.
+    Loss,
+    /// Gaussian initial rows.
+    Rows,
+}
+
+impl Gap {
+    /// Whether the engine's declared fallback takes the request over.
+    fn is_shape(&self) -> bool {
+        matches!(self, Gap::Features | Gap::Constraint)
+    }
+
+    /// The model key that would have to change if no engine simulates it.
+    fn model_key(&self) -> &'static str {
+        match self {
+            Gap::Features => "model.p",
+            Gap::Constraint => "model.constraint",
+            Gap::L1 => "model.l1",
+            Gap::Mode => "sim.mode",
+            Gap::Loss => "model.loss",
+            Gap::Rows => "init.row_cov",
+        }
+    }
+
+    /// The request's property, in words.
+    fn condition(&self, model: &Model, mode: StepMode) -> String {
+        match self {
+            Gap::Features => format!("model.p = {} > 1", model.p),
+            Gap::Constraint => format!("model.constraint = \"{}\"", constraint_name(model)),
+            Gap::L1 => "model.l1 > 0".to_owned(),
+            Gap::Mode => format!("sim.mode = \"{}\"", mode_name(mode)),
+            Gap::Loss => format!("model.loss = {:?}", model.loss),
+            Gap::Rows => "init.row_cov is given".to_owned(),
+        }
+    }
+
+    fn reason(&self, r: &Reasons) -> &'static str {
+        match self {
+            Gap::Features => r.features,
+            Gap::Constraint => r.constraint,
+            Gap::L1 => r.l1,
+            Gap::Mode => r.modes,
+            Gap::Loss => r.loss,
+            Gap::Rows => r.rows,
+        }
+    }
+}
+
+fn constraint_name(model: &Model) -> &'static str {
+    match model.constraint {
+        Constraint::Columns => "columns",
+        Constraint::Orthonormal => "orthonormal",
+    }
+}
+
+fn mode_name(mode: StepMode) -> &'static str {
+    match mode {
+        StepMode::Fast => "fast",
+        StepMode::Literal => "literal",
+    }
+}
+
+/// The parts of a request the registry checks.
+#[derive(Clone, Copy, Debug)]
+pub struct Request<'a> {
+    /// The model.
+    pub model: &'a Model,
+    /// `sim.mode`.
+    pub mode: StepMode,
+    /// Whether the initial state has Gaussian rows (`init.row_cov`).
+    pub gaussian_rows: bool,
+}
+
+impl<'a> Request<'a> {
+    /// The request of `model` started from `init` with step `mode`.
+    pub fn new(model: &'a Model, init: &InitState, mode: StepMode) -> Self {
+        Self {
+            model,
+            mode,
+            gaussian_rows: init.row_cov.is_some(),
+        }
+    }
+
+    fn with_mode(self, mode: StepMode) -> Self {
+        Self { mode, ..self }
+    }
+}
+
+impl EngineDecl {
+    /// The first thing about `req` this engine does not simulate (shape, then the penalty,
+    /// the mode, the loss, the initial rows).
+    fn gap(&self, req: &Request<'_>) -> Option<Gap> {
+        let m = req.model;
+        if self.features == FeatureCount::One && m.p > 1 {
+            return Some(Gap::Features);
+        }
+        if !self.constraints.contains(&m.constraint) {
+            return Some(Gap::Constraint);
+        }
+        let mode_applies = !self.modes.is_empty();
+        if m.l1 > 0.0
+            && !(self.l1_modes.contains(&req.mode) || (!mode_applies && !self.l1_modes.is_empty()))
+        {
+            return Some(Gap::L1);
+        }
+        if mode_applies && !self.modes.contains(&req.mode) {
+            return Some(Gap::Mode);
+        }
+        if self.losses == LossSupport::QuadraticOnly && m.loss != Loss::Quadratic {
+            return Some(Gap::Loss);
+        }
+        if req.gaussian_rows && !self.gaussian_rows {
+            return Some(Gap::Rows);
+        }
+        None
+    }
+
+    /// The engine that runs `req` under this engine's name ([`EngineDecl::fallback`] for
+    /// shapes it does not simulate) and what that engine does not simulate of it.
+    fn runner(&self, req: &Request<'_>) -> (&'static EngineDecl, Option<Gap>) {
+        let own = self.kind.decl();
+        match (own.gap(req), own.fallback) {
+            (Some(g), Some(f)) if g.is_shape() => {
+                let f = f.decl();
+                (f, f.gap(req))
+            }
+            (g, _) => (own, g),
+        }
+    }
+
+    /// Whether this engine (or its fallback) runs `req` in some step mode.
+    fn runs_in_some_mode(&self, req: &Request<'_>) -> Option<StepMode> {
+        [req.mode, StepMode::Literal, StepMode::Fast]
+            .into_iter()
+            .find(|&mode| self.runner(&req.with_mode(mode)).1.is_none())
+    }
+}
+
+/// The engine that simulates `req` when `sim.engine = requested` (the requested engine, or
+/// its declared fallback for a model shape it does not simulate), or the refusal naming
+/// the key to change: `sim.engine` when another engine simulates the request, `sim.mode`
+/// when this engine does in another mode, else the model key no engine simulates.
+/// `prefix` is the sim table's path (`sim`).
+pub fn resolve(
+    requested: EngineKind,
+    req: &Request<'_>,
+    prefix: &str,
+) -> Result<EngineKind, ParamError> {
+    let (runner, gap) = requested.decl().runner(req);
+    let Some(gap) = gap else {
+        return Ok(runner.kind);
+    };
+    // A mode the runner lacks is asked of it because of the requested engine's model shape
+    // (e.g. "full" runs p > 1 on the multi-feature engine): name that shape.
+    let cond = match (&gap, requested.decl().gap(req)) {
+        (Gap::Mode, Some(shape)) if runner.kind != requested => {
+            shape.condition(req.model, req.mode)
+        }
+        (Gap::Mode, _) => format!("{prefix}.engine = \"{}\"", runner.name),
+        _ => gap.condition(req.model, req.mode),
+    };
+    let why = gap.reason(&runner.reasons);
+    let others: Vec<String> = EngineKind::ALL
+        .into_iter()
+        .filter(|&k| k != requested && k != runner.kind)
+        .filter_map(|k| {
+            k.decl().runs_in_some_mode(req).map(|mode| {
+                if k.decl().runner(&req.with_mode(mode)).0.modes.is_empty() || mode == req.mode {
+                    format!("\"{}\"", k.name())
+                } else {
+                    format!(
+                        "\"{}\" (with {prefix}.mode = \"{}\")",
+                        k.name(),
+                        mode_name(mode)
+                    )
+                }
+            })
+        })
+        .collect();
+    if !others.is_empty() {
+        return Err(ParamError::rule(
+            format!("{prefix}.engine"),
+            format!(
+                "must be {} when {cond}: \"{}\" does not simulate it ({why})",
+                others.join(" or "),
+                requested.name()
+            ),
+        ));
+    }
+    if let Some(mode) = requested.decl().runs_in_some_mode(req) {
+        return Err(ParamError::rule(
+            format!("{prefix}.mode"),
+            format!("must be \"{}\" when {cond} ({why})", mode_name(mode)),
+        ));
+    }
+    let key = gap.model_key();
+    Err(ParamError::rule(
+        key,
+        format!(
+            "cannot be simulated: no engine simulates {cond} together with the rest of this model ({}: {why})",
+            runner.name
+        ),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_tags_and_lanes_are_distinct_and_round_trip() {
+        for k in EngineKind::ALL {
+            assert_eq!(k.decl().kind, k);
+            assert_eq!(EngineKind::from_name(k.name()), Some(k));
+            assert_eq!(
+                EngineKind::from_checkpoint_tag(k.decl().checkpoint_tag),
+                Some(k)
+            );
+            assert!(k.decl().lanes >= 1);
+            assert_eq!(
+                k.decl().microscopic,
+                (k.decl().vectors)(2, 1, StepMode::Literal) > 0
+            );
+        }
+        assert_eq!(EngineKind::names(), "full, gram, multi");
+    }
+
+    use crate::{AnyEngine, Engine, InitConfig, MultiSgda};
+    use hdgan_model::random::stream_rng;
+    use hdgan_model::{LambdaValue, LossName, ModelConfig};
+
+    /// Every combination of the declared axes that the model itself accepts: p, the
+    /// constraint, l1, the loss, Gaussian rows, the mode.
+    fn requests() -> Vec<(Model, InitState, StepMode, String)> {
+        let mut out = Vec::new();
+        for p in [1, 2] {
+            for orthonormal in [false, true] {
+                for l1 in [0.0, 0.5] {
+                    for loss in [LossName::Quadratic, LossName::Logistic] {
+                        for rows in [false, true] {
+                            let mut c = ModelConfig::figure1(60, 2.0);
+                            c.d = 1;
+                            c.latent = hdgan_model::LatentConfig::diagonal(&[4.0]);
+                            c.latent_tilde = None;
+                            c.p = p;
+                            c.l1 = l1;
+                            c.loss = loss;
+                            if orthonormal {
+                                c.constraint = Constraint::Orthonormal;
+                                c.lambda = LambdaValue::default();
+                            }
+                            let Ok(model) = c.validate("model") else {
+                                continue;
+                            };
+                            let mut ic = InitConfig::diagonal(1, 0.1, 0.1);
+                            if p > 1 {
+                                ic.q0_cols = Some(vec![vec![0.1, 0.2]]);
+                            }
+                            if rows {
+                                ic.row_cov = Some(vec![vec![0.5, 0.0], vec![0.0, 0.5]]);
+                                if model.lambda.is_infinite() {
+                                    ic.row_cov = Some(vec![vec![0.99, 0.0], vec![0.0, 0.99]]);
+                                }
+                            }
+                            let Ok(init) = ic.validate("init", &model) else {
+                                continue;
+                            };
+                            for mode in [StepMode::Fast, StepMode::Literal] {
+                                let what = format!(
+                                    "p {p}, orthonormal {orthonormal}, l1 {l1}, {loss:?}, rows {rows}, {mode:?}"
+                                );
+                                out.push((model.clone(), init.clone(), mode, what));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Builds engine `kind` for the request with its own constructor (not through the
+    /// registry) and takes a few steps: whether it ran.
+    fn engine_runs(kind: EngineKind, model: &Model, init: &InitState, mode: StepMode) -> bool {
+        let mut rng = stream_rng(5, 0);
+        let steps =
+            |e: &mut dyn FnMut(&mut hdgan_model::random::SimRng) -> Result<(), crate::SimError>,
+             rng: &mut hdgan_model::random::SimRng| { (0..5).all(|_| e(rng).is_ok()) };
+        match kind {
+            EngineKind::Full => {
+                match crate::Sgda::new(model, init.build(model.n, &mut rng), mode, 1e8) {
+                    Ok(mut e) => {
+                        steps(&mut |r| e.step(r), &mut rng) && e.macro_state().p.rows() == model.d
+                    }
+                    Err(_) => false,
+                }
+            }
+            EngineKind::Gram => {
+                let mut e =
+                    crate::GramEngine::from_micro(model, &init.build(model.n, &mut rng), 1e8);
+                steps(&mut |r| e.step(r), &mut rng)
+            }
+            EngineKind::Multi => match MultiSgda::new(model, init, 1e8, &mut rng) {
+                Ok(mut e) => steps(&mut |r| e.step(r), &mut rng),
+                Err(_) => false,
+            },
+        }
+    }
+
+    /// The registry's answer agrees with the engines: every request it resolves is built
+    /// by [`AnyEngine::build`] or [`MultiSgda::new`] and runs; every refusal names the
+    /// `sim` or model key; an engine's own constructor refuses the requests its
+    /// declaration leaves out on the axes the constructor checks (the fast step with l1,
+    /// the multi-feature step with a non-quadratic loss) and accepts the declared ones.
+    #[test]
+    fn declarations_agree_with_the_engines() {
+        let reqs = requests();
+        assert!(reqs.len() >= 40, "{} requests", reqs.len());
+        for (model, init, mode, what) in &reqs {
+            let req = Request::new(model, init, *mode);
+            for kind in EngineKind::ALL {
+                let decl = kind.decl();
+                let declared = decl.gap(&req).is_none();
+                match resolve(kind, &req, "sim") {
+                    Ok(runner) => {
+                        assert!(
+                            runner.decl().gap(&req).is_none(),
+                            "{kind:?} -> {runner:?}: {what}"
+                        );
+                        assert!(
+                            engine_runs(runner, model, init, *mode),
+                            "{runner:?} declared but does not run: {what}"
+                        );
+                        match runner.decl().records {
+                            Records::Single => {
+                                let e = AnyEngine::build(
+                                    kind,
+                                    model,
+                                    init,
+                                    *mode,
+                                    1e8,
+                                    &mut stream_rng(1, 0),
+                                );
+                                assert!(e.is_ok(), "{kind:?}: {what}: {:?}", e.err());
+                            }
+                            Records::Multi => {
+                                assert!(
+                                    AnyEngine::build(
+                                        kind,
+                                        model,
+                                        init,
+                                        *mode,
+                                        1e8,
+                                        &mut stream_rng(1, 0)
+                                    )
+                                    .is_err()
+                                );
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        assert!(
+                            !declared,
+                            "{kind:?} declares {what} but resolve refused: {e}"
+                        );
+                        let msg = e.to_string();
+                        assert!(
+                            ["sim.engine", "sim.mode", "model.", "init.row_cov"]
+                                .iter()
+                                .any(|k| msg.contains(k)),
+                            "{msg}"
+                        );
+                        assert!(
+                            AnyEngine::build(kind, model, init, *mode, 1e8, &mut stream_rng(1, 0))
+                                .is_err()
+                        );
+                    }
+                }
+                // The constructors' own checks agree with the declaration on their axes.
+                let gap = decl.gap(&req);
+                match (kind, &gap) {
+                    (EngineKind::Full, Some(Gap::L1)) | (EngineKind::Multi, Some(Gap::Loss)) => {
+                        assert!(
+                            !engine_runs(kind, model, init, *mode),
+                            "{kind:?} runs what it does not declare: {what}"
+                        );
+                    }
+                    (_, None) => {
+                        assert!(
+                            engine_runs(kind, model, init, *mode),
+                            "{kind:?} refuses what it declares: {what}"
+                        );
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    /// The keys of the refusals users meet (the CLI's bad-input corpus checks the same).
+    #[test]
+    fn refusals_name_the_key_to_change() {
+        let key =
+            |p: usize, ortho: bool, l1: f64, loss: LossName, kind: EngineKind, mode: StepMode| {
+                let mut c = ModelConfig::figure1(60, 2.0);
+                c.p = p;
+                c.l1 = l1;
+                c.loss = loss;
+                if ortho {
+                    c.constraint = Constraint::Orthonormal;
+                    c.lambda = LambdaValue::default();
+                }
+                let model = c.validate("model").unwrap();
+                let mut ic = InitConfig::diagonal(2, 0.1, 0.1);
+                if p > 1 {
+                    ic.q0_cols = Some(vec![vec![0.1, 0.0], vec![0.1, 0.0]]);
+                }
+                let init = ic.validate("init", &model).unwrap();
+                let e = resolve(kind, &Request::new(&model, &init, mode), "sim").unwrap_err();
+                match e {
+                    ParamError::Rule { key, .. } => key,
+                    other => panic!("{other}"),
+                }
+            };
+        use EngineKind::{Full, Gram, Multi};
+        use StepMode::{Fast, Literal};
+        let q = LossName::Quadratic;
+        assert_eq!(key(1, false, 0.5, q, Full, Fast), "sim.mode");
+        assert_eq!(key(1, false, 0.5, q, Gram, Literal), "sim.engine");
+        assert_eq!(key(1, false, 0.5, q, Multi, Literal), "sim.engine");
+        assert_eq!(key(1, true, 0.0, q, Full, Fast), "sim.mode");
+        assert_eq!(key(1, true, 0.0, q, Gram, Literal), "sim.engine");
+        assert_eq!(key(2, false, 0.0, q, Full, Fast), "sim.mode");
+        assert_eq!(
+            key(2, false, 0.0, LossName::Logistic, Full, Literal),
+            "model.loss"
+        );
+        assert_eq!(key(1, true, 0.5, q, Full, Literal), "model.l1");
+    }
+}
