@@ -1,47 +1,7 @@
-use crate::InitState;
+use crate::{EngineKind, Features, InitState, StepMode};
 use hdgan_core::{DMat, ParamError, SymPsd, check_finite_slice, check_positive};
 use hdgan_model::Model;
 use serde::{Deserialize, Serialize};
-
-/// How the true features `U` are drawn.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Features {
-    /// A uniformly random orthonormal n x d matrix.
-    #[default]
-    Random,
-    /// d = 1 only: every entry of U equals `1/sqrt(n)` (Figure 2's setting, `u^ = 1`).
-    Constant,
-}
-
-/// Which implementation of the SGDA step (THEORY §2) runs.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum StepMode {
-    /// Eq. 5 as written: three full n-dimensional samples per step.
-    Literal,
-    /// The same law from one n-vector of normals per step (the second fake sample enters
-    /// only through its score; the noise of the w-update is split along w and orthogonal
-    /// to it). The default.
-    #[default]
-    Fast,
-}
-
-/// Which engine simulates the chain.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum EngineKind {
-    /// The n-dimensional vectors (eq. 5), stepped by `mode`.
-    #[default]
-    Full,
-    /// The exact Gram engine: the law of M_k in O(m^3) per step, any n (THEORY §7).
-    Gram,
-    /// The literal n-dimensional step with a p-feature discriminator `W` (THEORY §8), any
-    /// p, both constraints; `"full"` runs it for the models its single-feature step does
-    /// not simulate (p > 1, the orthonormal model). What each engine simulates:
-    /// [`EngineKind::decl`].
-    Multi,
-}
 
 /// The `[init]` table: the initial microscopic state, prescribed through its overlaps.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

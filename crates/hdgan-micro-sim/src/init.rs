@@ -1,7 +1,18 @@
-use crate::Features;
 use crate::normal::fill_normals;
 use hdgan_core::{DMat, MacroState, MultiState, SymPsd};
 use hdgan_model::random::SimRng;
+use serde::{Deserialize, Serialize};
+
+/// How the true features `U` are drawn.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Features {
+    /// A uniformly random orthonormal n x d matrix.
+    #[default]
+    Random,
+    /// d = 1 only: every entry of U equals `1/sqrt(n)` (Figure 2's setting, `u^ = 1`).
+    Constant,
+}
 
 /// A validated initial state, prescribed through its overlaps (build it with
 /// [`crate::InitConfig::validate`]).

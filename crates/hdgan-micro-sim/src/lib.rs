@@ -45,6 +45,7 @@
 
 mod checkpoint;
 mod config;
+mod ensembles;
 mod error;
 mod gram;
 mod gram_lanes;
@@ -59,18 +60,21 @@ mod run;
 mod sgda;
 
 pub use checkpoint::Checkpoint;
-pub use config::{EngineKind, Features, InitConfig, SimConfig, SimSettings, StepMode};
+pub use config::{InitConfig, SimConfig, SimSettings};
+pub use ensembles::{full_ensemble, gram_ensemble};
 pub use error::SimError;
 pub use gram::{GramEngine, GramVariant};
 pub use gram_lanes::{GramLanes, LANES};
-pub use init::{InitState, MicroState};
+pub use init::{Features, InitState, MicroState};
 pub use multi::{MultiSgda, RealSamples};
 pub use normal::{fill_normals, normal};
 pub use pass::{CHUNK, LaneRng, PassRng, SPLIT_N};
-pub use registry::{EngineDecl, FeatureCount, LossSupport, Reasons, Records, Request, resolve};
+pub use registry::{
+    EngineDecl, EngineKind, FeatureCount, LossSupport, Reasons, Records, Request, StepMode, resolve,
+};
 pub use run::{
-    Engine, Member, RunControl, Schedule, advance, advance_all, build_members, full_ensemble,
-    gram_ensemble, run, run_ensemble, step_each,
+    Engine, Member, RunControl, Schedule, advance, advance_all, build_members, run, run_ensemble,
+    step_each,
 };
 pub use sgda::Sgda;
 

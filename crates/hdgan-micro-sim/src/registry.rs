@@ -8,9 +8,39 @@
 //! its construction in [`crate::AnyEngine::build`] (or the typed builder of its state), and
 //! its `Engine` / `Checkpoint` implementations (ARCHITECTURE, "How to add an engine").
 
-use crate::{EngineKind, InitState, StepMode};
+use crate::InitState;
 use hdgan_core::ParamError;
 use hdgan_model::{Constraint, Loss, Model};
+use serde::{Deserialize, Serialize};
+
+/// Which implementation of the SGDA step (THEORY §2) runs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StepMode {
+    /// Eq. 5 as written: three full n-dimensional samples per step.
+    Literal,
+    /// The same law from one n-vector of normals per step (the second fake sample enters
+    /// only through its score; the noise of the w-update is split along w and orthogonal
+    /// to it). The default.
+    #[default]
+    Fast,
+}
+
+/// Which engine simulates the chain.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EngineKind {
+    /// The n-dimensional vectors (eq. 5), stepped by `mode`.
+    #[default]
+    Full,
+    /// The exact Gram engine: the law of M_k in O(m^3) per step, any n (THEORY §7).
+    Gram,
+    /// The literal n-dimensional step with a p-feature discriminator `W` (THEORY §8), any
+    /// p, both constraints; `"full"` runs it for the models its single-feature step does
+    /// not simulate (p > 1, the orthonormal model). What each engine simulates:
+    /// [`EngineKind::decl`].
+    Multi,
+}
 
 /// How many discriminator features (`model.p`) an engine simulates.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
