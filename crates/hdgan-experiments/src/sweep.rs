@@ -18,34 +18,167 @@ use hdgan_model::random::{stream_rng, xoshiro256pp};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
-/// The metrics a sweep can record per cell (the `metrics` list of a sweep file).
-pub const METRICS: [(&str, &str); 7] = [
-    (
-        "end",
-        "the simulation's final overlaps, one column per entry (end_P11, .., end_z)",
-    ),
-    (
-        "tail",
-        "the simulation's overlaps averaged over the last 10% of the records (tail_P11, ..)",
-    ),
-    ("ode_end", "the ODE's final overlaps (ode_end_P11, ..)"),
-    (
-        "ode_error",
-        "max over the recorded times and entries of |simulation - ODE| (Theorem 1's distance)",
-    ),
-    (
-        "phase",
-        "the phase of the simulation and of the ODE (phase_sim, phase_ode)",
-    ),
-    (
-        "alignment",
-        "mean cosine of the principal angles between span(V) and span(U) at the end",
-    ),
-    (
-        "divergence_time",
-        "time at which the simulation diverged (empty when it did not)",
-    ),
-];
+/// A metric a sweep records per cell: an entry of a sweep file's `metrics` list, spelled
+/// in TOML as [`SweepMetric::name`] gives (`end`, `ode_error`, ..). Any other name is
+/// refused with the list of valid ones.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "&'static str")]
+pub enum SweepMetric {
+    /// The simulation's final overlaps.
+    End,
+    /// The simulation's overlaps averaged over the last 10% of the records.
+    Tail,
+    /// The ODE's final overlaps.
+    OdeEnd,
+    /// Theorem 1's distance between the simulation and the ODE.
+    OdeError,
+    /// The phase of the simulation and of the ODE.
+    Phase,
+    /// Alignment of span(V) with span(U) at the end.
+    Alignment,
+    /// When the simulation diverged.
+    DivergenceTime,
+}
+
+impl SweepMetric {
+    /// Every metric, in the order the documentation lists them.
+    pub const ALL: [Self; 7] = [
+        Self::End,
+        Self::Tail,
+        Self::OdeEnd,
+        Self::OdeError,
+        Self::Phase,
+        Self::Alignment,
+        Self::DivergenceTime,
+    ];
+
+    /// The metric's name in a sweep file (`metrics = ["end", ..]`).
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::End => "end",
+            Self::Tail => "tail",
+            Self::OdeEnd => "ode_end",
+            Self::OdeError => "ode_error",
+            Self::Phase => "phase",
+            Self::Alignment => "alignment",
+            Self::DivergenceTime => "divergence_time",
+        }
+    }
+
+    /// What the metric records, and its columns in the sweep's table.
+    pub const fn doc(self) -> &'static str {
+        match self {
+            Self::End => {
+                "the simulation's final overlaps, one column per entry (end_P11, .., end_z)"
+            }
+            Self::Tail => {
+                "the simulation's overlaps averaged over the last 10% of the records (tail_P11, ..)"
+            }
+            Self::OdeEnd => "the ODE's final overlaps (ode_end_P11, ..)",
+            Self::OdeError => {
+                "max over the recorded times and entries of |simulation - ODE| (Theorem 1's distance)"
+            }
+            Self::Phase => "the phase of the simulation and of the ODE (phase_sim, phase_ode)",
+            Self::Alignment => {
+                "mean cosine of the principal angles between span(V) and span(U) at the end"
+            }
+            Self::DivergenceTime => "time at which the simulation diverged (empty when it did not)",
+        }
+    }
+
+    /// The metric's columns in the sweep's table, for state dimension `d`: one per state
+    /// entry (prefixed by the metric's name) for the overlap metrics, `phase_sim` and
+    /// `phase_ode` for the phases, the metric's name for the one-number metrics.
+    pub fn columns(self, d: usize) -> Vec<String> {
+        let state = |prefix: &str| {
+            MacroState::column_names(d)
+                .iter()
+                .map(|c| format!("{prefix}_{c}"))
+                .collect()
+        };
+        match self {
+            Self::End | Self::Tail | Self::OdeEnd => state(self.name()),
+            Self::Phase => vec!["phase_sim".to_owned(), "phase_ode".to_owned()],
+            Self::OdeError | Self::Alignment | Self::DivergenceTime => vec![self.name().to_owned()],
+        }
+    }
+}
+
+impl std::fmt::Display for SweepMetric {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A name that is not a [`SweepMetric`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnknownMetric(pub String);
+
+impl std::fmt::Display for UnknownMetric {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "unknown metric `{}` (valid: ", self.0)?;
+        for (i, m) in SweepMetric::ALL.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            f.write_str(m.name())?;
+        }
+        f.write_str(")")
+    }
+}
+
+impl std::error::Error for UnknownMetric {}
+
+impl std::str::FromStr for SweepMetric {
+    type Err = UnknownMetric;
+
+    fn from_str(s: &str) -> Result<Self, UnknownMetric> {
+        Self::ALL
+            .into_iter()
+            .find(|m| m.name() == s)
+            .ok_or_else(|| UnknownMetric(s.to_owned()))
+    }
+}
+
+impl TryFrom<String> for SweepMetric {
+    type Error = UnknownMetric;
+
+    fn try_from(s: String) -> Result<Self, UnknownMetric> {
+        s.parse()
+    }
+}
+
+impl From<SweepMetric> for &'static str {
+    fn from(m: SweepMetric) -> Self {
+        m.name()
+    }
+}
+
+/// How a cell ended: its `status` in the cell's JSON and in the sweep's table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CellStatus {
+    /// The simulation ran to the end.
+    Ok,
+    /// The simulation diverged (the metrics that need its end are empty).
+    Diverged,
+}
+
+impl CellStatus {
+    /// The status as the table writes it (`ok`, `diverged`): the same text as its JSON.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::Diverged => "diverged",
+        }
+    }
+}
+
+impl std::fmt::Display for CellStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
 
 /// How the axes combine.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -102,15 +235,15 @@ pub struct SweepFile {
     pub seeds: usize,
     /// The base configuration.
     pub base: BaseSpec,
-    /// Engine override for every cell (`full` or `gram`).
+    /// Engine override for every cell (`sim.engine`'s names: `full`, `gram`, ..).
     #[serde(default)]
-    pub engine: Option<String>,
+    pub engine: Option<EngineKind>,
     /// How the axes combine (default `cross`).
     #[serde(default)]
     pub combine: Combine,
     /// Metrics per cell (default: end, ode_error, phase, divergence_time).
     #[serde(default = "default_metrics")]
-    pub metrics: Vec<String>,
+    pub metrics: Vec<SweepMetric>,
     /// Keep every cell's full trajectories (simulation and ODE; `trajectories_sim.csv`/`.npy`
     /// and `trajectories_ode.csv`/`.npy` after the merge, one row per cell and recorded
     /// time). Default false: the table alone.
@@ -127,10 +260,13 @@ fn one() -> u64 {
 fn one_usize() -> usize {
     1
 }
-fn default_metrics() -> Vec<String> {
-    ["end", "ode_error", "phase", "divergence_time"]
-        .map(str::to_owned)
-        .to_vec()
+fn default_metrics() -> Vec<SweepMetric> {
+    vec![
+        SweepMetric::End,
+        SweepMetric::OdeError,
+        SweepMetric::Phase,
+        SweepMetric::DivergenceTime,
+    ]
 }
 
 /// One cell: its index, the axis values, the seed index and the derived seed.
@@ -161,7 +297,6 @@ pub struct Sweep {
     pub cells: Vec<Cell>,
     /// The output columns (after the cell, axis, seed and status columns).
     pub columns: Vec<String>,
-    engine: Option<EngineKind>,
     d: usize,
 }
 
@@ -273,33 +408,6 @@ fn build(name: String, file: SweepFile, base: toml::Table) -> Result<Sweep, Inpu
     if file.seeds == 0 {
         return Err(bad("seeds", "must be >= 1"));
     }
-    for m in &file.metrics {
-        if !METRICS.iter().any(|(k, _)| k == m) {
-            return Err(bad(
-                "metrics",
-                format_args!(
-                    "unknown metric `{m}` (known: {})",
-                    METRICS.map(|(k, _)| k).join(", ")
-                ),
-            ));
-        }
-    }
-    let engine = file
-        .engine
-        .as_deref()
-        .map(|e| {
-            use serde::de::IntoDeserializer;
-            EngineKind::deserialize(
-                IntoDeserializer::<serde::de::value::Error>::into_deserializer(e),
-            )
-            .map_err(|_| {
-                bad(
-                    "engine",
-                    format_args!("`{e}` is not an engine (full, gram)"),
-                )
-            })
-        })
-        .transpose()?;
     let mut keys = Vec::new();
     let mut axes = Vec::new();
     for a in &file.axis {
@@ -356,7 +464,7 @@ fn build(name: String, file: SweepFile, base: toml::Table) -> Result<Sweep, Inpu
             };
             // Validate the point's configuration once (the seed does not change it).
             if s == 0 {
-                let valid = cell_config(&name, &base, &keys, point, &cell, engine)?;
+                let valid = cell_config(&name, &base, &keys, point, &cell, file.engine)?;
                 if valid.model.p > 1 {
                     return Err(bad(
                         "base",
@@ -378,7 +486,7 @@ fn build(name: String, file: SweepFile, base: toml::Table) -> Result<Sweep, Inpu
         }
     }
     let d = d.ok_or_else(|| bad("axis", "the sweep has no cells"))?;
-    let columns = metric_columns(&file.metrics, d);
+    let columns = file.metrics.iter().flat_map(|m| m.columns(d)).collect();
     Ok(Sweep {
         name,
         file,
@@ -386,7 +494,6 @@ fn build(name: String, file: SweepFile, base: toml::Table) -> Result<Sweep, Inpu
         keys,
         cells,
         columns,
-        engine,
         d,
     })
 }
@@ -432,22 +539,6 @@ fn cell_config(
     })
 }
 
-/// The metric columns for state dimension `d`, in the order of `metrics`.
-fn metric_columns(metrics: &[String], d: usize) -> Vec<String> {
-    let names = MacroState::column_names(d);
-    let mut cols = Vec::new();
-    for m in metrics {
-        match m.as_str() {
-            "end" => cols.extend(names.iter().map(|c| format!("end_{c}"))),
-            "tail" => cols.extend(names.iter().map(|c| format!("tail_{c}"))),
-            "ode_end" => cols.extend(names.iter().map(|c| format!("ode_end_{c}"))),
-            "phase" => cols.extend(["phase_sim".to_owned(), "phase_ode".to_owned()]),
-            other => cols.push(other.to_owned()),
-        }
-    }
-    cols
-}
-
 /// Where a sweep's cells report (a sweep folder, `hdgan_report::sweep::SweepDir`).
 pub trait CellSink: Sync {
     /// Cell `i` starts.
@@ -456,14 +547,14 @@ pub trait CellSink: Sync {
     fn finished(&self, r: &CellResult) -> anyhow::Result<()>;
 }
 
-/// What one cell produced: `ok` or `diverged`, the metric values as text (in
+/// What one cell produced: its status, the metric values as text (in
 /// [`Sweep::columns`] order; empty where undefined) and the wall time.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CellResult {
     /// The cell's index.
     pub index: usize,
     /// `ok` or `diverged`.
-    pub status: String,
+    pub status: CellStatus,
     /// Metric values as text.
     pub values: Vec<String>,
     /// Wall-clock seconds of the cell.
@@ -596,7 +687,14 @@ impl Sweep {
                     .ok_or_else(|| bad("axis", format_args!("cannot re-read the value {v}")))
             })
             .collect::<Result<_, _>>()?;
-        cell_config(&self.name, &self.base, &self.keys, &point, c, self.engine)
+        cell_config(
+            &self.name,
+            &self.base,
+            &self.keys,
+            &point,
+            c,
+            self.file.engine,
+        )
     }
 
     /// Runs cell `i` (one member, on the calling thread) and computes its metrics. A divergence is a
@@ -610,7 +708,7 @@ impl Sweep {
         let seconds = start.elapsed().as_secs_f64();
         let (status, values, trajectories) = match outcome {
             Ok(mut run) => {
-                let phases = if self.file.metrics.iter().any(|m| m == "phase") {
+                let phases = if self.file.metrics.contains(&SweepMetric::Phase) {
                     run_phases(&valid, &run)
                 } else {
                     (None, None)
@@ -620,11 +718,11 @@ impl Sweep {
                     sim: run.sim.swap_remove(0),
                     ode: run.ode.take(),
                 });
-                ("ok".to_owned(), values, trajectories)
+                (CellStatus::Ok, values, trajectories)
             }
             Err(e) => match e.downcast_ref::<SimError>() {
                 Some(SimError::Diverged { t, .. }) => (
-                    "diverged".to_owned(),
+                    CellStatus::Diverged,
                     self.metrics(&Trajectory::new(), None, &(None, None), Some(*t)),
                     None,
                 ),
@@ -665,10 +763,10 @@ impl Sweep {
             }
         };
         let mut out = Vec::new();
-        for m in &self.file.metrics {
-            match m.as_str() {
-                "end" => out.extend(state(sim.states.last())),
-                "tail" => {
+        for &m in &self.file.metrics {
+            match m {
+                SweepMetric::End => out.extend(state(sim.states.last())),
+                SweepMetric::Tail => {
                     let k = sim.states.len().div_ceil(10);
                     let tail = &sim.states[sim.states.len() - k..];
                     if tail.is_empty() {
@@ -683,26 +781,25 @@ impl Sweep {
                         out.extend(acc.into_iter().map(num));
                     }
                 }
-                "ode_end" => out.extend(state(ode.and_then(|o| o.states.last()))),
-                "ode_error" => out.push(match ode {
+                SweepMetric::OdeEnd => out.extend(state(ode.and_then(|o| o.states.last()))),
+                SweepMetric::OdeError => out.push(match ode {
                     Some(o) if !sim.states.is_empty() => num(sim.max_abs_diff(o)),
                     _ => String::new(),
                 }),
-                "phase" => {
+                SweepMetric::Phase => {
                     let label = |p: &Option<hdgan_stability::PhaseSummary>| {
                         p.as_ref().map_or(String::new(), |s| s.phase.to_string())
                     };
                     out.push(label(&phases.0));
                     out.push(label(&phases.1));
                 }
-                "alignment" => out.push(match sim.states.last() {
+                SweepMetric::Alignment => out.push(match sim.states.last() {
                     Some(s) => principal_cosines(&s.p, &s.s).map_or(String::new(), |c| {
                         num(c.iter().sum::<f64>() / c.len() as f64)
                     }),
                     None => String::new(),
                 }),
-                "divergence_time" => out.push(diverged_at.map_or(String::new(), num)),
-                other => unreachable!("metric `{other}` was validated"),
+                SweepMetric::DivergenceTime => out.push(diverged_at.map_or(String::new(), num)),
             }
         }
         out
@@ -747,5 +844,117 @@ pub fn slurm_shard() -> Result<Option<(usize, usize)>, InputError> {
             parse_shard(&format!("{}/{count}", id.saturating_sub(min))).map(Some)
         }
         _ => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The position of `m` in [`SweepMetric::ALL`]: an exhaustive match, so a new metric
+    /// fails to compile here until it is given its place.
+    fn position(m: SweepMetric) -> usize {
+        match m {
+            SweepMetric::End => 0,
+            SweepMetric::Tail => 1,
+            SweepMetric::OdeEnd => 2,
+            SweepMetric::OdeError => 3,
+            SweepMetric::Phase => 4,
+            SweepMetric::Alignment => 5,
+            SweepMetric::DivergenceTime => 6,
+        }
+    }
+
+    #[derive(Debug, PartialEq, Serialize, Deserialize)]
+    struct Metrics {
+        metrics: Vec<SweepMetric>,
+    }
+
+    #[test]
+    fn every_metric_is_listed_once_and_reads_back_by_its_name() {
+        for (i, m) in SweepMetric::ALL.into_iter().enumerate() {
+            assert_eq!(position(m), i, "{m}");
+            assert_eq!(m.name().parse::<SweepMetric>(), Ok(m));
+            assert!(!m.doc().is_empty());
+        }
+        let names = SweepMetric::ALL.map(SweepMetric::name);
+        let text = format!("metrics = {names:?}\n").replace(", ", ",");
+        let read: Metrics = toml::from_str(&text).unwrap();
+        assert_eq!(read.metrics, SweepMetric::ALL);
+        let written = toml::to_string(&read).unwrap();
+        assert_eq!(toml::from_str::<Metrics>(&written).unwrap(), read);
+        for n in names {
+            assert!(written.contains(&format!("\"{n}\"")), "{written}");
+        }
+    }
+
+    #[test]
+    fn an_unknown_metric_is_refused_with_the_key_and_the_valid_names() {
+        // As a sweep file is read: the line and key of the list, even when it spans lines.
+        let text = "base = \"b.toml\"\nmetrics = [\n  \"end\",\n  \"ode_eror\",\n]\n";
+        let e = crate::config::parse_toml::<SweepFile>(text, "s.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("s.toml:2: config key `metrics`: unknown metric `ode_eror` (valid: "),
+            "{e}"
+        );
+        for m in SweepMetric::ALL {
+            assert!(e.contains(m.name()), "{e}");
+        }
+    }
+
+    #[test]
+    fn columns_follow_the_state_names() {
+        let d = 2;
+        let state = MacroState::column_names(d);
+        for m in SweepMetric::ALL {
+            let cols = m.columns(d);
+            match m {
+                SweepMetric::End | SweepMetric::Tail | SweepMetric::OdeEnd => {
+                    assert_eq!(cols.len(), state.len());
+                    for (c, s) in cols.iter().zip(&state) {
+                        assert_eq!(*c, format!("{}_{s}", m.name()));
+                    }
+                }
+                SweepMetric::Phase => assert_eq!(cols, ["phase_sim", "phase_ode"]),
+                SweepMetric::OdeError | SweepMetric::Alignment | SweepMetric::DivergenceTime => {
+                    assert_eq!(cols, [m.name()])
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn statuses_and_engines_keep_their_spellings() {
+        for (s, name) in [(CellStatus::Ok, "ok"), (CellStatus::Diverged, "diverged")] {
+            assert_eq!(s.name(), name);
+            assert_eq!(toml::Value::try_from(s).unwrap(), toml::Value::from(name));
+            assert_eq!(toml::Value::from(name).try_into::<CellStatus>().unwrap(), s);
+        }
+        let file = |engine: &str| {
+            toml::from_str::<SweepFile>(&format!("base = \"b.toml\"\nengine = \"{engine}\"\n"))
+        };
+        assert_eq!(file("gram").unwrap().engine, Some(EngineKind::Gram));
+        let e = crate::config::parse_toml::<SweepFile>(
+            "base = \"b.toml\"\nengine = \"warp\"\n",
+            "s.toml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.starts_with("s.toml:2: config key `engine`: unknown variant `warp`"),
+            "{e}"
+        );
+        let defaults = toml::from_str::<SweepFile>("base = \"b.toml\"\n").unwrap();
+        assert_eq!(defaults.engine, None);
+        assert_eq!(
+            defaults
+                .metrics
+                .iter()
+                .map(|m| m.name())
+                .collect::<Vec<_>>(),
+            ["end", "ode_error", "phase", "divergence_time"]
+        );
     }
 }

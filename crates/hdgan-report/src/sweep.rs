@@ -26,7 +26,7 @@
 
 use anyhow::{Context, Result};
 use hdgan_experiments::InputError;
-use hdgan_experiments::sweep::{Cell, CellResult, CellSink, Sweep};
+use hdgan_experiments::sweep::{Cell, CellResult, CellSink, CellStatus, Sweep, SweepMetric};
 use serde::{Deserialize, Serialize};
 use std::fs;
 use std::io::Write;
@@ -296,7 +296,7 @@ pub fn status(root: &Path) -> Result<SweepStatus, InputError> {
     let mut diverged = 0;
     for &i in &finished {
         if let Ok(c) = read_cell(root, &rec, i)
-            && c.status == "diverged"
+            && c.status == CellStatus::Diverged
         {
             diverged += 1;
         }
@@ -395,7 +395,7 @@ pub fn merge(root: &Path) -> Result<PathBuf, InputError> {
         row.extend([
             c.seed_index.to_string(),
             c.seed.to_string(),
-            r.status.clone(),
+            r.status.name().to_owned(),
         ]);
         row.extend(r.values.iter().cloned());
         table.push_str(&csv_line(row));
@@ -434,7 +434,7 @@ fn merge_trajectories(root: &Path, rec: &SweepRecord, results: &[CellResult]) ->
     for which in ["sim", "ode"] {
         // (cell, row) pairs: the CSV writes the cell as an integer label.
         let mut rows: Vec<(String, Vec<f64>)> = Vec::new();
-        for r in results.iter().filter(|r| r.status == "ok") {
+        for r in results.iter().filter(|r| r.status == CellStatus::Ok) {
             let path = SweepDir::trajectory_path(root, r.index, which);
             if which == "ode" && !path.exists() {
                 continue;
@@ -510,7 +510,10 @@ fn summarise(rec: &SweepRecord, results: &[CellResult]) -> Vec<Point> {
                 .collect();
             Point {
                 cells: rs.len(),
-                diverged: rs.iter().filter(|r| r.status == "diverged").count(),
+                diverged: rs
+                    .iter()
+                    .filter(|r| r.status == CellStatus::Diverged)
+                    .count(),
                 values,
                 stats,
             }
@@ -555,9 +558,11 @@ fn error_figure(rec: &SweepRecord, points: &[Point]) -> Option<crate::plot::Figu
     if axes == 0 {
         return None;
     }
+    // `ode_error` has one column, whatever the state dimension.
+    let column = SweepMetric::OdeError.columns(1);
     let k = rec.header[axes + 4..]
         .iter()
-        .position(|c| c == "ode_error")?;
+        .position(|c| column.contains(c))?;
     // (values of the other axes, points (log10 x, log10 mean))
     type Group = (Vec<String>, Vec<(f64, f64)>);
     let mut groups: Vec<Group> = Vec::new();
