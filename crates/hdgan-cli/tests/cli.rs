@@ -1094,8 +1094,8 @@ fn check_resume_is_identical(config: &str, extra: &[&str], every: &str, threads:
 fn resume_after_a_kill_gives_identical_outputs() {
     check_resume_is_identical(&small(), &[], "0.5", ["1", "2"]);
     check_resume_is_identical(&small(), &["--engine", "gram"], "0.5", ["2", "1"]);
-    // Five Gram members: without checkpoints four step together in SIMD lanes and the
-    // fifth alone; with checkpoints each steps alone. Same bytes.
+    // Five Gram members: four step together in SIMD lanes and the fifth alone; with
+    // checkpoints the lanes stop and restart at every save. Same bytes.
     let five = small().replace("members = 3", "members = 5");
     check_resume_is_identical(&five, &["--engine", "gram"], "0.5", ["1", "2"]);
     let literal = small().replace("members = 3", "members = 2\nmode = \"literal\"");
