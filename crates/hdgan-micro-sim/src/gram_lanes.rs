@@ -15,8 +15,7 @@ use hdgan_core::Lambda;
 use hdgan_model::random::SimRng;
 use hdgan_model::{Loss, Model, Regularizer};
 
-/// Members stepped together.
-pub const LANES: usize = 4;
+pub use crate::registry::LANES;
 
 type V = [f64; LANES];
 
