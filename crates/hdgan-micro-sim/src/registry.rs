@@ -422,8 +422,8 @@ impl EngineDecl {
 
 /// The engine that simulates `req` when `sim.engine = requested` (the requested engine, or
 /// its declared fallback for a model shape it does not simulate), or the refusal naming
-/// the key to change: `sim.engine` when another engine simulates the request, `sim.mode`
-/// when this engine does in another mode, else the model key no engine simulates.
+/// the key to change: `sim.mode` when this engine simulates the request in another mode,
+/// `sim.engine` when another engine simulates it, else the model key no engine simulates.
 /// `prefix` is the sim table's path (`sim`).
 pub fn resolve(
     requested: EngineKind,
@@ -444,6 +444,12 @@ pub fn resolve(
         _ => gap.condition(req.model, req.mode),
     };
     let why = gap.reason(&runner.reasons);
+    if let Some(mode) = requested.decl().runs_in_some_mode(req) {
+        return Err(ParamError::rule(
+            format!("{prefix}.mode"),
+            format!("must be \"{}\" when {cond} ({why})", mode_name(mode)),
+        ));
+    }
     let others: Vec<String> = EngineKind::ALL
         .into_iter()
         .filter(|&k| k != requested && k != runner.kind)
@@ -469,12 +475,6 @@ pub fn resolve(
                 others.join(" or "),
                 requested.name()
             ),
-        ));
-    }
-    if let Some(mode) = requested.decl().runs_in_some_mode(req) {
-        return Err(ParamError::rule(
-            format!("{prefix}.mode"),
-            format!("must be \"{}\" when {cond} ({why})", mode_name(mode)),
         ));
     }
     let key = gap.model_key();

@@ -217,13 +217,19 @@ pub fn check(config: PathBuf) -> Result<()> {
         m.eta_g,
         m.lambda.value()
     );
+    // The engine asked for, and the one the registry runs it on when that differs.
+    let runner = if v.config.sim.engine == v.sim.engine {
+        String::new()
+    } else {
+        format!(", run by the {} engine", v.sim.engine.name())
+    };
     outln!(
-        "  {} steps to T = {}, {} member(s), recording every {} steps, {:?} engine ({:?} step)",
+        "  {} steps to T = {}, {} member(s), recording every {} steps, {:?} engine{runner} ({:?} step)",
         v.schedule.steps,
         v.config.sim.t_end,
         v.sim.members,
         v.schedule.record_every,
-        v.sim.engine,
+        v.config.sim.engine,
         v.sim.mode
     );
     outln!("  resources: {}", estimate(&v, None));
