@@ -331,7 +331,7 @@ impl GramEngine {
     }
 
     /// Stops a diverged run: `z` and every `S_jj`, the squared norms of R's columns (the
-    /// same numbers as in [`Engine::macro_state`], without building it each step).
+    /// same numbers as in [`GramEngine::macro_state`], without building it each step).
     pub(crate) fn check(&self) -> Result<(), SimError> {
         let (d, m) = (self.d, self.m);
         let norm = |k: usize| dot(col(&self.r, m, k), col(&self.r, m, k));
@@ -356,7 +356,7 @@ impl GramEngine {
     }
 }
 
-/// The stepping itself; the run loop's [`Engine`] view of the engine (one member, or
+/// The stepping itself; the run loop's [`Engine`](crate::Engine) view of the engine (one member, or
 /// [`crate::LANES`] members stepped together) is in `gram_lanes.rs`.
 impl GramEngine {
     /// Ambient dimension n.
