@@ -117,7 +117,11 @@ fn run_cases() -> Vec<Case> {
             &["0.0", "-1.0", "nan", "inf", "\"x\""],
         ),
         ("eta_t", "model.eta_t", &["-2.0", "nan", "inf", "\"x\""]),
-        ("eta_g", "model.eta_g", &["-2.0", "nan", "inf", "\"x\""]),
+        (
+            "eta_g",
+            "model.eta_g",
+            &["-2.0", "nan", "inf", "\"x\"", "1e300"],
+        ),
         ("lambda", "model.lambda", &["\"x\"", "-1.0", "nan"]),
         (
             "cov",
@@ -128,6 +132,8 @@ fn run_cases() -> Vec<Case> {
                 "[[5.0]]",
                 "\"x\"",
                 "[[nan, 0.0], [0.0, 3.0]]",
+                // PSD and finite, but one step would overflow f64.
+                "[[1e300, 0.0], [0.0, 3.0]]",
                 "[[inf, 0.0], [0.0, 3.0]]",
             ],
         ),
@@ -183,6 +189,9 @@ fn run_cases() -> Vec<Case> {
         ("model", "loss = \"x\"", "model.loss"),
         ("model", "p = 0", "model.p"),
         ("", "[ode]\nrtol = 0.0", "ode.rtol"),
+        // Below f64's relative precision: a tolerance no solver can meet.
+        ("", "[ode]\nrtol = 1e-300", "ode.rtol"),
+        ("", "[ode]\nrtol = 1e-17", "ode.rtol"),
         ("", "[ode]\natol = -1.0", "ode.atol"),
         ("", "[ode]\nequation = \"x\"", "ode.equation"),
         ("", "[ode]\nequation = \"general\"", "ode.equation"),
@@ -437,6 +446,12 @@ fn phase_measure_cases() -> Vec<Case> {
         Some(with_key(&phase_config(), "phase", "samples = 1")),
         2,
         "phase.samples",
+    ));
+    v.push(case(
+        &["phase", "{cfg}", "--out", "result"],
+        Some(with_key(&phase_config(), "phase", "rtol = 1e-300")),
+        2,
+        "phase.rtol",
     ));
     v.push(case(
         &["phase", "{cfg}", "--out", "result"],

@@ -35,6 +35,7 @@ pub use matrix::DMat;
 pub use multi_state::MultiState;
 pub use params::{
     Lambda, SymPsd, check_finite, check_finite_slice, check_non_negative, check_positive,
+    check_relative_tolerance,
 };
 pub use state::MacroState;
 pub use subspace::{grassmann_distance, principal_cosines, principal_cosines_ranked};

@@ -36,6 +36,25 @@ pub fn check_positive(key: &str, value: f64) -> Result<f64, ParamError> {
     }
 }
 
+/// Checks a relative tolerance of an ODE solver: finite, and at least `f64::EPSILON`
+/// (2.2e-16), f64's relative precision. A tighter relative tolerance cannot be met: the
+/// solver's own rounding of each stage is already that large, and the step size shrinks
+/// until it underflows (tried: 1e-18 fails at t = 0 on Figure 1's ODE).
+pub fn check_relative_tolerance(key: &str, value: f64) -> Result<f64, ParamError> {
+    check_finite(key, value)?;
+    if value >= f64::EPSILON {
+        Ok(value)
+    } else {
+        Err(ParamError::rule(
+            key,
+            format!(
+                "must be at least {:e} (f64's relative precision: a tighter relative tolerance cannot be met), got {value:e}",
+                f64::EPSILON
+            ),
+        ))
+    }
+}
+
 /// Checks that `value` is finite and non-negative (noise variances).
 pub fn check_non_negative(key: &str, value: f64) -> Result<f64, ParamError> {
     check_finite(key, value)?;

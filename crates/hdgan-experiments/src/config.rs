@@ -344,7 +344,7 @@ impl RunConfig {
             ));
         }
         let ode = if self.ode.enabled {
-            let rtol = hdgan_core::check_positive("ode.rtol", self.ode.rtol)?;
+            let rtol = hdgan_core::check_relative_tolerance("ode.rtol", self.ode.rtol)?;
             let atol = hdgan_core::check_positive("ode.atol", self.ode.atol)?;
             let kind = match self.ode.equation {
                 OdeEquation::Auto => OdeKind::for_model(&model),

@@ -166,7 +166,7 @@ impl PhaseConfig {
         if self.phase.samples < 2 {
             return Err(ParamError::rule("phase.samples", "must be >= 2"));
         }
-        let rtol = check_positive("phase.rtol", self.phase.rtol)?;
+        let rtol = hdgan_core::check_relative_tolerance("phase.rtol", self.phase.rtol)?;
         let atol = check_positive("phase.atol", self.phase.atol)?;
         let sim = match &self.phase.sim {
             None => None,

@@ -139,6 +139,20 @@ impl FromData {
     }
 }
 
+impl LatentConfig {
+    /// The key that sets this law's scale: `cov` for a Gaussian, `classes` for a mixture,
+    /// `from_data` for a derived law.
+    fn scale_key(&self, key: &str) -> String {
+        if self.from_data.is_some() {
+            format!("{key}.from_data")
+        } else if self.classes.is_empty() {
+            format!("{key}.cov")
+        } else {
+            format!("{key}.classes")
+        }
+    }
+}
+
 /// One class of a mixture latent.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -226,6 +240,32 @@ fn psd_matrix(key: &str, rows: &[Vec<f64>], d: usize) -> Result<SymPsd, ParamErr
         return Err(shape_err(format!("{} x {}", m.rows(), m.cols())));
     }
     SymPsd::new(key, m)
+}
+
+/// The largest `rate x scale` a step may form: one SGDA step multiplies a score
+/// (`w . y`, of order `sqrt(scale)`) by a sample (order `sqrt(scale)`) and a rate, and the
+/// engines and the ODE square the result (squared norms, fourth moments), so
+/// `(rate x scale)^2` must stay below `f64::MAX` (1.8e308, i.e. `rate x scale` below
+/// 1.3e154); 1e150 leaves four orders of magnitude for the sums over d and p in those
+/// norms. (The noise's n-dimensional part enters a step as `(tau / n)^2 eta^2 n`, so n
+/// does not raise the bound.)
+pub const MAX_STEP_SCALE: f64 = 1e150;
+
+/// Refuses, naming the key, a second moment or noise variance whose first step overflows
+/// f64 at the largest rate `rate` (see [`MAX_STEP_SCALE`]).
+fn check_step_scale(scales: &[(String, &[f64])], rate: f64) -> Result<(), ParamError> {
+    for (key, values) in scales {
+        let top = values.iter().copied().fold(0.0, f64::max);
+        if rate.max(1.0) * top > MAX_STEP_SCALE {
+            return Err(ParamError::rule(
+                key,
+                format!(
+                    "is too large: a second moment or variance of {top:e} at rate {rate} overflows f64 within one step (rate x scale must be <= {MAX_STEP_SCALE:e}: the step squares quantities of that size)"
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 impl ModelConfig {
@@ -362,6 +402,23 @@ impl ModelConfig {
             },
             None => latent.clone(),
         };
+        check_step_scale(
+            &[
+                (
+                    self.latent.scale_key(&k("latent")),
+                    latent.second_moment().eigenvalues(),
+                ),
+                (
+                    self.latent_tilde
+                        .as_ref()
+                        .map_or(k("latent"), |l| l.scale_key(&k("latent_tilde"))),
+                    latent_tilde.second_moment().eigenvalues(),
+                ),
+                (k("eta_t"), &[eta_t]),
+                (k("eta_g"), &[eta_g]),
+            ],
+            tau.max(tau_tilde),
+        )?;
         Ok(Model {
             n: self.n,
             d: self.d,
