@@ -453,6 +453,14 @@ fn phase_measure_cases() -> Vec<Case> {
         2,
         "phase.rtol",
     ));
+    // Once an abort ("memory allocation of 8000000008 bytes failed"): now refused by the
+    // estimate before any work.
+    v.push(case(
+        &["phase", "{cfg}", "--out", "result"],
+        Some(with_key(&phase_config(), "phase", "samples = 1000000000")),
+        2,
+        "phase.samples",
+    ));
     v.push(case(
         &["phase", "{cfg}", "--out", "result"],
         Some(with_key(&phase_config(), "phase", "bogus = 1")),

@@ -221,22 +221,41 @@ pub fn prepare_phase_text(name: &str, origin: &str, text: &str) -> Result<ValidP
 }
 
 /// The memory and work of a phase map (see [`crate::resources`]): per grid point its
-/// result, its output row and its rectangles in the two figures, plus the simulations.
+/// result, its output row and its rectangles in the two figures; per worker the sampled
+/// ODE path of the point it classifies (the solution, the classified path, its view and
+/// window: four copies of `phase.samples + 2` states); plus the simulations' vectors and
+/// records.
 pub fn estimate(v: &ValidPhase) -> crate::resources::Estimate {
     let cells = (v.spec.x.count * v.spec.y.count) as f64;
     let d = v.model.d;
+    let workers = rayon::current_num_threads() as f64;
+    let state = crate::resources::state_bytes(hdgan_core::MacroState::packed_len(d), 4) + 8.0;
+    let samples = v.spec.samples as f64;
     let mut e = crate::resources::Estimate::default();
     e.add("grid results", cells, (400 + 24 * d) as f64)
         .add("output rows", cells, crate::resources::row_bytes(7 + d))
         .add("figure rectangles", 2.0 * cells, 160.0)
         .keys(&["phase.x.count", "phase.y.count"]);
+    e.add(
+        "sampled ODE paths in flight",
+        workers * 4.0 * (samples + 2.0),
+        state,
+    )
+    .keys(&["phase.samples"]);
     let mut work = cells;
     if let Some((n, stride, _)) = &v.sim {
         let sims = ((v.spec.x.count.div_ceil(*stride)) * (v.spec.y.count.div_ceil(*stride))) as f64;
         e.add(
             "simulation vectors",
-            rayon::current_num_threads() as f64 * (3 * d + 6) as f64,
+            workers * (3 * d + 6) as f64,
             8.0 * *n as f64,
+        );
+        // A simulated point records `samples` states per classification window.
+        let window = PhaseRule::default().window;
+        e.add(
+            "simulation records in flight",
+            workers * (samples / window + 2.0),
+            state,
         );
         e.keys(&["phase.sim.n", "phase.sim.stride"]);
         work += sims * (*n as f64) * v.spec.t_end;
