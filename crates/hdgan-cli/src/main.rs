@@ -129,8 +129,12 @@ enum Command {
     },
     /// Validate a config without running it; prints what it describes.
     Check {
-        /// TOML config to validate.
+        /// TOML config to validate: a run, phase, measure or sweep config.
         config: PathBuf,
+        /// The kind of config (default: detected from its tables: `[phase]`, `[measure]`,
+        /// a sweep's `base`/`[[axis]]`/`metrics`, else a run config).
+        #[arg(long, value_enum)]
+        kind: Option<commands::check::ConfigKind>,
     },
     /// Phase diagram over a grid of two parameters: Claim 1's prediction and the ODE's
     /// classification at every point (and optionally simulations on a coarser grid);
@@ -546,7 +550,7 @@ fn dispatch(cmd: Command, progress: Progress) -> Result<()> {
             threads,
             progress,
         ),
-        Command::Check { config } => commands::run::check(config),
+        Command::Check { config, kind } => commands::check::execute(&config, kind),
         Command::Sweep {
             action,
             file,

@@ -1227,3 +1227,37 @@ fn corrupted_and_foreign_checkpoints_are_refused() {
         );
     }
 }
+
+/// `hdgan check` reads every kind of config hdgan reads (detected from its tables, or
+/// given by `--kind`), prints what it describes and its estimates, and refuses a wrong
+/// `--kind` naming the unknown key.
+#[test]
+fn check_reads_every_kind_of_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs");
+    for (file, says) in [
+        ("phase-eta-alpha.toml", "valid (phase map)"),
+        ("fig2.toml", "valid (measure"),
+        ("sweep-fig1-seeds.toml", "valid (sweep)"),
+        ("fig1-success.toml", "valid"),
+    ] {
+        let path = root.join(file);
+        let out = hdgan(&["check", path.to_str().unwrap()], dir.path());
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{file}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(stdout.contains(says), "{file}: {stdout}");
+        assert!(stdout.contains("resources:"), "{file}: {stdout}");
+    }
+    let phase = root.join("phase-eta-alpha.toml");
+    let out = hdgan(
+        &["check", phase.to_str().unwrap(), "--kind", "run"],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("`phase`"));
+    assert!(names_in(dir.path()).is_empty(), "check writes nothing");
+}

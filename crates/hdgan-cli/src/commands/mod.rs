@@ -1,6 +1,7 @@
 //! One module per command: each checks its request and output folder before any work,
 //! runs the experiment from `hdgan-experiments`, writes with `hdgan-report`, and prints.
 
+pub mod check;
 pub mod escape;
 pub mod fluctuations;
 pub mod measure;
