@@ -33,7 +33,6 @@ fn sgda_step(c: &mut Criterion) {
         let mut rngs: Vec<_> = (0..hdgan_micro_sim::LANES)
             .map(|i| stream_rng(3, i as u64))
             .collect();
-        let mut rngs: Vec<_> = rngs.iter_mut().collect();
         g.bench_with_input(BenchmarkId::new("gram_lanes_x4", n), &n, |b, _| {
             b.iter(|| batch.step(&mut rngs).expect("step"))
         });

@@ -70,10 +70,9 @@ fn timed(args: &[String]) {
         // Four members of the Gram engine stepped together; us per member-step.
         let mut engines: Vec<_> = (0..hdgan_micro_sim::LANES).map(|_| gram(n)).collect();
         let mut batch = hdgan_micro_sim::GramLanes::new(engines.iter_mut().collect());
-        let mut streams: Vec<_> = (0..hdgan_micro_sim::LANES)
+        let mut rngs: Vec<_> = (0..hdgan_micro_sim::LANES)
             .map(|i| stream_rng(1, i as u64))
             .collect();
-        let mut rngs: Vec<_> = streams.iter_mut().collect();
         for _ in 0..steps / 100 {
             batch.step(&mut rngs).expect("step");
         }

@@ -142,7 +142,7 @@ impl<'a> GramLanes<'a> {
     /// One step of every member, `rngs[l]` being member l's stream. On divergence the
     /// first diverged member's error (member order) is returned with its index; every
     /// member has still taken the step, and the engines are up to date.
-    pub fn step(&mut self, rngs: &mut [&mut SimRng]) -> Result<(), (usize, SimError)> {
+    pub fn step(&mut self, rngs: &mut [SimRng]) -> Result<(), (usize, SimError)> {
         assert_eq!(rngs.len(), LANES);
         let Self {
             engines,
@@ -216,11 +216,21 @@ impl Engine for GramEngine {
         if engines.len() != LANES {
             return crate::run::step_each(engines, rngs, steps);
         }
+        // The streams side by side for the batch (as the engines' factors are), written
+        // back afterwards, also on divergence.
+        let mut streams: Vec<SimRng> = rngs.iter().map(|r| (**r).clone()).collect();
         let mut batch = GramLanes::new(engines.iter_mut().map(|e| &mut **e).collect());
+        let mut result = Ok(());
         for _ in 0..steps {
-            batch.step(rngs).map_err(|(_, e)| e)?;
+            if let Err((_, e)) = batch.step(&mut streams) {
+                result = Err(e);
+                break;
+            }
         }
-        Ok(())
+        for (r, s) in rngs.iter_mut().zip(streams) {
+            **r = s;
+        }
+        result
     }
 }
 
@@ -720,9 +730,8 @@ mod tests {
                 {
                     let mut batch = GramLanes::new(engines.iter_mut().collect());
                     batch.avx2 &= !portable;
-                    let mut r: Vec<&mut SimRng> = rngs.iter_mut().collect();
                     for _ in 0..steps {
-                        batch.step(&mut r).unwrap();
+                        batch.step(&mut rngs).unwrap();
                     }
                 }
                 for (i, got) in engines.iter().enumerate() {
