@@ -374,3 +374,119 @@ fn kept_trajectories_merge_in_cell_order_and_end_where_the_table_ends() {
         }
     }
 }
+
+/// SplitMix64: the chaos test's own small random source (its seed is printed, so a failure
+/// can be replayed with `HDGAN_CHAOS_SEED`).
+struct Chaos(u64);
+
+impl Chaos {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, k: u64) -> u64 {
+        self.next() % k
+    }
+}
+
+#[test]
+fn chaos_random_kills_and_restarts_of_three_shards_give_the_same_table() {
+    let dir = tempfile::tempdir().unwrap();
+    // 24 cells of the full engine (each lasts tens of milliseconds here), three shards
+    // running side by side.
+    let file = fixture(dir.path(), 20.0, "full", "");
+    let text = fs::read_to_string(&file).unwrap();
+    fs::write(&file, text.replacen("seeds = 2", "seeds = 4", 1)).unwrap();
+    let f = file.to_str().unwrap();
+    let seed = std::env::var("HDGAN_CHAOS_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20_261_208_u64);
+    println!("chaos seed {seed} (replay with HDGAN_CHAOS_SEED={seed})");
+    let mut rng = Chaos(seed);
+    let shard = |k: usize| {
+        Command::new(env!("CARGO_BIN_EXE_hdgan"))
+            .args(["sweep", f, "--out", "parts", "-q", "--threads", "1"])
+            .args(["--shard", &format!("{k}/3")])
+            .current_dir(dir.path())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let mut running: Vec<Option<std::process::Child>> = (0..3).map(|k| Some(shard(k))).collect();
+    let mut done = [false; 3];
+    let (mut kills, mut restarts) = (0, 0);
+    let start = Instant::now();
+    // Random SIGKILLs at random moments (a restart right away or after a pause), until 12
+    // kills have landed on a running shard or 60 s have passed.
+    while kills < 12 && start.elapsed() < Duration::from_secs(60) && done.contains(&false) {
+        std::thread::sleep(Duration::from_millis(20 + rng.below(300)));
+        let k = rng.below(3) as usize;
+        for (j, slot) in running.iter_mut().enumerate() {
+            if let Some(c) = slot
+                && let Some(status) = c.try_wait().unwrap()
+            {
+                let err = c.stderr.take().map(std::io::read_to_string);
+                assert!(status.success(), "shard {j}: {err:?}");
+                done[j] = true;
+                *slot = None;
+            }
+        }
+        if let Some(mut c) = running[k].take() {
+            c.kill().unwrap();
+            c.wait().unwrap();
+            kills += 1;
+            if rng.below(2) == 0 {
+                std::thread::sleep(Duration::from_millis(rng.below(100)));
+            }
+            running[k] = Some(shard(k));
+            restarts += 1;
+        }
+    }
+    println!(
+        "{kills} kills, {restarts} restarts in {:?}",
+        start.elapsed()
+    );
+    assert!(
+        kills >= 4,
+        "only {kills} kills landed: the cells are too short"
+    );
+    // Then every shard runs to its end (a shard killed after its last cell restarts too).
+    for (k, slot) in running.iter_mut().enumerate() {
+        if let Some(c) = slot.take() {
+            let o = c.wait_with_output().unwrap();
+            assert!(
+                o.status.success(),
+                "shard {k}: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+        }
+        ok(&hdgan(
+            &[
+                "sweep",
+                f,
+                "--out",
+                "parts",
+                "-q",
+                "--shard",
+                &format!("{k}/3"),
+            ],
+            dir.path(),
+        ));
+    }
+    ok(&hdgan(&["sweep", "merge", "parts", "-q"], dir.path()));
+    ok(&hdgan(&["sweep", f, "--out", "whole", "-q"], dir.path()));
+    assert!(
+        fs::read(dir.path().join("parts/table.csv")).unwrap()
+            == fs::read(dir.path().join("whole/table.csv")).unwrap(),
+        "the table after {kills} kills differs from the uninterrupted run's (seed {seed})"
+    );
+    // No staging file or stray cell file is left among the cells.
+    for e in fs::read_dir(dir.path().join("parts/cells")).unwrap() {
+        let name = e.unwrap().file_name().to_string_lossy().into_owned();
+        assert!(name.ends_with(".json"), "left behind: {name}");
+    }
+}
