@@ -7,6 +7,9 @@
 #
 #     .ci/slurm-sweep.sh                                   # the small CI sweep (8 cells)
 #     .ci/slurm-sweep.sh configs/sweep-fig1-seeds.toml 4   # any sweep file, as N shards
+#
+# With the small CI sweep it then runs a chaos round: a longer sweep whose array tasks are
+# killed (SIGKILL) or requeued at random moments; its merged table must equal the local run's.
 set -euo pipefail
 SWEEP_ARG=${1:-}
 SHARDS=${2:-4}
@@ -139,4 +142,65 @@ start=$SECONDS
 echo "local run without shards: $((SECONDS - start)) s"
 cmp "$BASE/slurm/table.csv" "$BASE/local/table.csv"
 echo "slurm sweep: table.csv identical to the local run ($(($(wc -l < "$BASE/local/table.csv") - 1)) cells)"
+
+# Chaos: a sweep whose tasks last seconds (the full engine), its array tasks killed at random
+# moments, either hard (`scancel --signal=KILL`, then `scontrol requeue`) or by Slurm's own
+# requeue of a running task (SIGTERM, then SIGKILL after KillWait); each requeued task is
+# released at once (Slurm holds a requeued task for two minutes). The merged table must
+# still be byte-identical to the same sweep run locally. CHAOS_KILLS=0 skips it.
+CHAOS_KILLS=${CHAOS_KILLS:-8}
+if [ -z "$SWEEP_ARG" ] && [ "$CHAOS_KILLS" -gt 0 ]; then
+  RANDOM=${CHAOS_SEED:-2026}
+  echo "chaos: seed ${CHAOS_SEED:-2026} (replay with CHAOS_SEED=...), up to $CHAOS_KILLS kills"
+  cat > "$BASE/sweep-chaos.toml" <<TOML
+seed = 5
+seeds = 6
+base = "$ROOT/configs/fig1-success.toml"
+engine = "full"
+metrics = ["ode_error", "end", "phase", "alignment"]
+[[axis]]
+key = "model.n"
+values = [1000, 2000]
+TOML
+  out=$("$HDGAN" -q sweep submit "$BASE/sweep-chaos.toml" --slurm --shards "$SHARDS" --out "$BASE/chaos")
+  job=$(echo "$out" | sed -n 's/^submitted job \([0-9]*\).*/\1/p')
+  [ -n "$job" ] || { echo "no job id"; exit 1; }
+  release() { # a requeued task waits for its BeginTime: start it now
+    for t in $(squeue -h -j "$job" -t PD -o "%i %r" 2>/dev/null | awk '$2 == "BeginTime" {print $1}'); do
+      scontrol update jobid="$t" StartTime=now 2>/dev/null || true
+    done
+  }
+  kills=0 hard=0 start=$SECONDS
+  while [ -n "$(squeue -h -j "$job" 2>/dev/null)" ] && [ $((SECONDS - start)) -lt 1800 ]; do
+    sleep "0.$((RANDOM % 9 + 1))"
+    release
+    [ "$kills" -lt "$CHAOS_KILLS" ] || continue
+    task="${job}_$((RANDOM % SHARDS))"
+    [ "$(squeue -h -j "$task" -o %T 2>/dev/null)" = RUNNING ] || continue
+    # Let the task work a moment first, so that kills land inside cells.
+    sleep "$((RANDOM % 2)).$((RANDOM % 10))"
+    [ "$(squeue -h -j "$task" -o %T 2>/dev/null)" = RUNNING ] || continue
+    if [ $((RANDOM % 2)) = 0 ]; then
+      scancel --signal=KILL "$task" || continue
+      for _ in $(seq 50); do
+        scontrol requeue "$task" 2>/dev/null && break
+        sleep 0.1
+      done
+      hard=$((hard + 1)) how="SIGKILL, requeued"
+    else
+      scontrol requeue "$task" || continue
+      how="requeued while running"
+    fi
+    kills=$((kills + 1))
+    echo "chaos: $task $how at $((SECONDS - start)) s"
+  done
+  [ -z "$(squeue -h -j "$job" 2>/dev/null)" ] || { echo "chaos job $job still queued"; squeue; exit 1; }
+  echo "chaos: $kills kills ($hard SIGKILL + requeue, $((kills - hard)) requeue of a running task), job done after $((SECONDS - start)) s"
+  [ "$kills" -gt 0 ] || { echo "chaos: no kill landed (the tasks ended too soon)"; exit 1; }
+  "$HDGAN" sweep status "$BASE/chaos"
+  "$HDGAN" -q sweep merge "$BASE/chaos"
+  "$HDGAN" -q sweep "$BASE/sweep-chaos.toml" --out "$BASE/chaos-local"
+  cmp "$BASE/chaos/table.csv" "$BASE/chaos-local/table.csv"
+  echo "chaos: table.csv identical to the uninterrupted local run"
+fi
 ok=1
