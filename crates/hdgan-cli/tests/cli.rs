@@ -1261,3 +1261,89 @@ fn check_reads_every_kind_of_config() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("`phase`"));
     assert!(names_in(dir.path()).is_empty(), "check writes nothing");
 }
+
+#[test]
+fn two_runs_into_one_folder_one_writes_it_the_other_is_refused() {
+    // Each run waits at the output claim until its file appears, so the test chooses who
+    // comes first: A then B, B then A, and both at once. The runs last about a second here.
+    let text = hdgan_experiments::reference::figure1_text("race", 7, 200, 20.0, 0.5, 3);
+    for order in ["a-first", "b-first", "together"] {
+        let dir = tempfile::tempdir().unwrap();
+        let config = write_config(dir.path(), "race.toml", &text);
+        let start = |who: &str| {
+            Command::new(env!("CARGO_BIN_EXE_hdgan"))
+                .args(["run", config.to_str().unwrap(), "--out", "X", "-q"])
+                .env(
+                    "HDGAN_TEST_HOLD_OUTPUT",
+                    dir.path().join(format!("go-{who}")),
+                )
+                .current_dir(dir.path())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        };
+        let (a, b) = (start("a"), start("b"));
+        let go = |who: &str| fs::write(dir.path().join(format!("go-{who}")), "").unwrap();
+        let claimed = || dir.path().join(".X.hdgan-lock").exists();
+        let wait_claim = || {
+            let t = std::time::Instant::now();
+            while !claimed() {
+                assert!(t.elapsed().as_secs() < 60, "{order}: nobody claimed X");
+                std::thread::sleep(std::time::Duration::from_millis(2));
+            }
+        };
+        match order {
+            "a-first" => {
+                go("a");
+                wait_claim();
+                go("b");
+            }
+            "b-first" => {
+                go("b");
+                wait_claim();
+                go("a");
+            }
+            _ => {
+                go("a");
+                go("b");
+            }
+        }
+        let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+        let codes = (a.status.code(), b.status.code());
+        let (winner, loser) = match (order, codes) {
+            ("a-first", _) | ("together", (Some(0), _)) => (&a, &b),
+            _ => (&b, &a),
+        };
+        let err = String::from_utf8_lossy(&loser.stderr);
+        assert_eq!(winner.status.code(), Some(0), "{order}: {codes:?} {err}");
+        assert_eq!(loser.status.code(), Some(2), "{order}: {codes:?} {err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{order}: {err}");
+        assert!(err.contains("--out") && err.contains("X"), "{order}: {err}");
+        if order != "together" {
+            // The loser came while the winner ran.
+            assert!(
+                err.contains("being written by another hdgan"),
+                "{order}: {err}"
+            );
+        }
+        // X is the winner's alone: its manifest lists exactly the files there, and nothing
+        // else (no staging folder, no lock) is left beside it.
+        let manifest: serde_json::Value = serde_json::from_str(
+            &fs::read_to_string(dir.path().join("X/.hdgan-output.json")).unwrap(),
+        )
+        .unwrap();
+        let mut listed: Vec<String> = manifest["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f.as_str().unwrap().to_owned())
+            .collect();
+        listed.push(".hdgan-output.json".into());
+        listed.sort();
+        assert_eq!(names_in(&dir.path().join("X")), listed, "{order}");
+        let mut beside = names_in(dir.path());
+        beside.retain(|n| !n.starts_with("go-"));
+        assert_eq!(beside, ["X", "race.toml"], "{order}");
+    }
+}

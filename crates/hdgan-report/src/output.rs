@@ -17,6 +17,10 @@
 //!   into place. A staging folder is removed on error, on drop, and on SIGINT/SIGTERM
 //!   ([`cleanup_registered`]); staging folders left by processes that no longer exist (kill
 //!   -9, power loss) are removed by the next hdgan that stages beside them.
+//! - A named folder is claimed for the whole run (an exclusive lock on the file
+//!   `.NAME.hdgan-lock` beside it, released by the kernel if the process dies): a second
+//!   hdgan naming the same folder while the first runs is refused before any work (exit 2),
+//!   so two runs never mix their files in one folder, whichever starts first.
 
 use anyhow::{Context, Result};
 use hdgan_experiments::InputError;
@@ -42,6 +46,7 @@ struct Registered {
     id: u64,
     staging: PathBuf,
     created_parents: Vec<PathBuf>,
+    lock: Option<PathBuf>,
 }
 
 /// Removes every staging folder of this process (and the empty parents created for them).
@@ -51,6 +56,9 @@ pub fn cleanup_registered() {
     let mut reg = REGISTERED.lock().unwrap_or_else(|e| e.into_inner());
     for r in reg.drain(..) {
         fs::remove_dir_all(&r.staging).ok();
+        if let Some(lock) = &r.lock {
+            fs::remove_file(lock).ok();
+        }
         remove_empty_parents(&r.created_parents);
     }
     // Keep the lock poisoned-free and held: the process is about to exit.
@@ -145,6 +153,67 @@ pub struct StagedDir {
     id: u64,
     created_parents: Vec<PathBuf>,
     notes: Vec<String>,
+    claim: Option<Claim>,
+}
+
+/// The claim on a named output folder: the lock file beside it, held (`flock`) open for
+/// the life of the run. The kernel drops the lock when the process dies, so a claim left
+/// by a killed run never blocks the next one.
+struct Claim {
+    path: PathBuf,
+    _file: fs::File,
+}
+
+/// Test hook: with `HDGAN_TEST_HOLD_OUTPUT=FILE`, an output folder is claimed only once
+/// `FILE` exists (the concurrency tests release two runs in a chosen order).
+fn test_hold() {
+    if let Some(f) = std::env::var_os("HDGAN_TEST_HOLD_OUTPUT") {
+        let f = PathBuf::from(f);
+        let start = std::time::Instant::now();
+        while !f.exists() && start.elapsed() < std::time::Duration::from_secs(120) {
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+    }
+}
+
+/// Claims the named folder `target` (in `parent`, called `name`): takes the exclusive lock
+/// on `.NAME.hdgan-lock`, creating the file if needed. Refused (naming `key`) while another
+/// process holds it.
+fn claim(key: &str, target: &Path, parent: &Path, name: &str) -> Result<Claim, InputError> {
+    use std::os::unix::fs::MetadataExt;
+    let path = parent.join(format!(".{name}.hdgan-lock"));
+    loop {
+        let file = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| input_err(key, target, format!("cannot be claimed: {e}")))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => {
+                return Err(input_err(
+                    key,
+                    target,
+                    "is being written by another hdgan process; wait for it to finish or name another folder",
+                ));
+            }
+            Err(fs::TryLockError::Error(e)) => {
+                return Err(input_err(key, target, format!("cannot be claimed: {e}")));
+            }
+        }
+        // The holder before us may have removed the file between our open and our lock:
+        // the lock then sits on a file no longer at `path`; take the one that is.
+        let same = match (file.metadata(), fs::metadata(&path)) {
+            (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+            _ => false,
+        };
+        if same {
+            let mut f = &file;
+            let _ = writeln!(f, "{}", std::process::id());
+            return Ok(Claim { path, _file: file });
+        }
+    }
 }
 
 fn input_err(key: &str, path: &Path, rule: impl std::fmt::Display) -> InputError {
@@ -377,7 +446,8 @@ impl StagedDir {
     /// work. Errors are [`InputError`]s naming the key (`--out`, `output.dir`).
     pub fn open(req: &OutputRequest) -> Result<Self, InputError> {
         let key = req.source.key();
-        let (target, replace, mut notes) = match req.source {
+        test_hold();
+        let (target, mut replace, mut notes) = match req.source {
             OutSource::Default => {
                 let t = first_free(&req.path);
                 let notes = if t == req.path {
@@ -403,6 +473,22 @@ impl StagedDir {
             .ok_or_else(|| input_err(key, &target, "must name a folder"))?;
         let created_parents = create_dirs(&parent)
             .map_err(|e| input_err(key, &target, format!("cannot create its folder: {e}")))?;
+        let claim = if req.source == OutSource::Default {
+            None
+        } else {
+            let claimed = claim(key, &target, &parent, &name).and_then(|c| {
+                // Checked again under the claim: a run that held it may have finished.
+                replace = check_named(req)?;
+                Ok(c)
+            });
+            match claimed {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    remove_empty_parents(&created_parents);
+                    return Err(e);
+                }
+            }
+        };
         notes.extend(remove_stale(&parent));
         let tmp = parent.join(format!(".{name}.partial-{}", std::process::id()));
         let made = fs::create_dir(&tmp).and_then(|()| {
@@ -413,6 +499,9 @@ impl StagedDir {
         });
         if let Err(e) = made {
             fs::remove_dir_all(&tmp).ok();
+            if let Some(c) = &claim {
+                fs::remove_file(&c.path).ok();
+            }
             remove_empty_parents(&created_parents);
             return Err(input_err(key, &target, format!("cannot write there: {e}")));
         }
@@ -425,6 +514,7 @@ impl StagedDir {
                 id,
                 staging: tmp.clone(),
                 created_parents: created_parents.clone(),
+                lock: claim.as_ref().map(|c| c.path.clone()),
             });
         Ok(Self {
             target,
@@ -435,6 +525,7 @@ impl StagedDir {
             id,
             created_parents,
             notes,
+            claim,
         })
     }
 
@@ -494,9 +585,11 @@ impl StagedDir {
         // rename and then finds nothing to remove.
         let mut reg = REGISTERED.lock().unwrap_or_else(|e| e.into_inner());
         let result = self.rename_into_place();
-        if result.is_ok() {
+        // Renamed, or kept under its staging name (`keep_staging`): no longer ours to remove.
+        if result.is_ok() || self.committed {
             reg.retain(|r| r.id != self.id);
             self.committed = true;
+            self.release();
         }
         drop(reg);
         let parent = match self.target.parent() {
@@ -552,13 +645,18 @@ impl StagedDir {
         Ok(self.target.clone())
     }
 
+    /// Gives up the claim on the folder (removes the lock file; the lock goes with it).
+    fn release(&mut self) {
+        if let Some(c) = self.claim.take() {
+            fs::remove_file(&c.path).ok();
+        }
+    }
+
     /// Keeps the staging folder (no removal on drop) and returns its path for a message.
+    /// Called under the registry's lock by [`commit`](Self::commit), which unregisters it.
     fn keep_staging(&mut self) -> String {
         self.committed = true;
-        REGISTERED
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .retain(|r| r.id != self.id);
+        self.release();
         self.tmp.display().to_string()
     }
 }
@@ -567,6 +665,7 @@ impl Drop for StagedDir {
     fn drop(&mut self) {
         if !self.committed {
             fs::remove_dir_all(&self.tmp).ok();
+            self.release();
             remove_empty_parents(&self.created_parents);
             REGISTERED
                 .lock()
@@ -724,6 +823,47 @@ mod tests {
         s.commit().unwrap();
         assert!(target.join("b.txt").exists() && !target.join("a.txt").exists());
         assert_eq!(fs::read_dir(root.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn a_folder_claimed_by_one_is_refused_to_another_and_released_by_both_ends() {
+        let root = tempfile::tempdir().unwrap();
+        let target = root.path().join("run");
+        let lock = root.path().join(".run.hdgan-lock");
+        let first = StagedDir::open(&named(&target, false)).unwrap();
+        assert!(lock.exists());
+        // The claim is an flock, per open file: a second open in this process is refused.
+        let err = StagedDir::open(&named(&target, false)).err().unwrap();
+        assert!(err.0.contains("being written by another hdgan"), "{err}");
+        drop(first);
+        assert!(!lock.exists() && fs::read_dir(root.path()).unwrap().count() == 0);
+        // A lock file left by a killed process (no lock held) does not block.
+        fs::write(&lock, "12345\n").unwrap();
+        let s = StagedDir::open(&named(&target, false)).unwrap();
+        fs::write(s.file("a.txt"), "x").unwrap();
+        s.commit().unwrap();
+        assert_eq!(fs::read_dir(root.path()).unwrap().count(), 1, "lock left");
+    }
+
+    #[test]
+    fn a_folder_made_by_someone_else_meanwhile_is_kept_apart() {
+        let root = tempfile::tempdir().unwrap();
+        let target = root.path().join("run");
+        let s = StagedDir::open(&named(&target, false)).unwrap();
+        fs::write(s.file("a.txt"), "x").unwrap();
+        fs::create_dir(&target).unwrap();
+        fs::write(target.join("theirs.txt"), "keep").unwrap();
+        let err = s.commit().err().unwrap().to_string();
+        assert!(err.contains("appeared while hdgan ran"), "{err}");
+        assert_eq!(
+            fs::read_to_string(target.join("theirs.txt")).unwrap(),
+            "keep"
+        );
+        // Our outputs are kept under the staging name the message gives, and the claim is
+        // released.
+        let kept = err.rsplit('`').nth(1).unwrap();
+        assert!(Path::new(kept).join("a.txt").is_file(), "{err}");
+        assert!(!root.path().join(".run.hdgan-lock").exists());
     }
 
     #[test]
