@@ -16,7 +16,11 @@ Quickstart::
 
 Long calls release the GIL, show progress (tqdm, when installed) and stop cleanly on
 KeyboardInterrupt. Bad input raises :class:`ConfigError` (a ``ValueError``) whose message
-names the config key and the rule broken, as the command line's does.
+names the config key and the rule broken, as the command line's does; a request whose
+memory estimate exceeds the machine's raises :class:`ResourceError` (a ``MemoryError``)
+naming the keys to reduce; any other failure (a diverging run) raises ``RuntimeError``.
+No call raises a ``BaseException`` other than ``KeyboardInterrupt``: a bug in the native
+library is a ``RuntimeError`` too.
 """
 
 from __future__ import annotations
@@ -29,10 +33,11 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 
 from . import _hdgan
-from ._hdgan import ConfigError
+from ._hdgan import ConfigError, ResourceError
 
 __all__ = [
     "ConfigError",
+    "ResourceError",
     "Table",
     "RunResult",
     "Output",
@@ -308,6 +313,10 @@ def run(
 
     Raises:
         ConfigError: bad config or argument (the message names the key and the rule).
+        ResourceError: the run's memory estimate exceeds the memory available (the
+            message names the keys that drive it).
+        RuntimeError: the run failed (it diverged: the message gives the time and the
+            quantity).
         KeyboardInterrupt: interrupted; the work stops at its next record.
     """
     threads = _check_count("threads", threads)

@@ -5,6 +5,9 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 class ConfigError(ValueError):
     """Bad input; the message names the config key (or argument) and the rule."""
 
+class ResourceError(MemoryError):
+    """A request too big for this machine; the message names the keys that drive the estimate."""
+
 def run(
     kind: str,
     value: str,

@@ -126,6 +126,82 @@ def test_missing_file_bad_times_and_wrong_types(tmp_path, small_toml):
         hdgan.run(3)
 
 
+def test_the_exception_class_comes_from_the_kind_of_error(small_toml):
+    # Bad input: ConfigError, a ValueError.
+    with pytest.raises(hdgan.ConfigError) as e:
+        hdgan.run(small_toml.replace("tau = 0.2", "tau = -0.2"), progress=False)
+    assert isinstance(e.value, ValueError) and "model.tau" in str(e.value)
+    # Too big for any machine (4e14 recorded states): ResourceError, a MemoryError,
+    # refused before any work and naming the keys to reduce.
+    huge = small_toml.replace("t_end = 20.0", "t_end = 1e12").replace(
+        "record_dt = 1.0", "record_dt = 0.0025"
+    )
+    with pytest.raises(hdgan.ResourceError) as e:
+        hdgan.run(huge, progress=False)
+    assert isinstance(e.value, MemoryError) and not isinstance(e.value, hdgan.ConfigError)
+    assert "sim.t_end" in str(e.value)
+    # A failure of the computation (finite lambda = 0 with a huge discriminator rate
+    # diverges): RuntimeError naming the time and the quantity.
+    diverging = (
+        small_toml.replace('lambda = "inf"', "lambda = 0.0")
+        .replace("tau = 0.2", "tau = 40.0")
+        .replace("t_end = 20.0", "t_end = 50.0")
+        .replace("[sim]", "[sim]\nblowup = 1e6")
+    )
+    with pytest.raises(RuntimeError, match="diverged at t ="):
+        hdgan.run(diverging, progress=False)
+
+
+# Every call of the native module, cheap arguments: a panic anywhere in one is a
+# RuntimeError (an Exception), never pyo3's PanicException (a BaseException).
+CALLS = {
+    "build_info": lambda t: hdgan._hdgan.build_info(),
+    "claim1": lambda t: hdgan.claim1(t),
+    "fixed_points": lambda t: hdgan.fixed_points(t),
+    "modes": lambda t: hdgan.modes(t),
+    "ode": lambda t: hdgan.ode(t, t=[0.0, 1.0]),
+    "run": lambda t: hdgan.run(t, progress=False),
+    "phase_map": lambda t: hdgan.phase_map(PHASE, progress=False),
+    "measure": lambda t: hdgan.measure(MEASURE, progress=False),
+    "train_data": lambda t: hdgan._hdgan.train_data("mnist", "nowhere"),
+}
+# The long calls, whose work runs on a worker thread.
+WORKER_CALLS = ["ode", "run", "phase_map", "measure", "train_data"]
+
+
+def _raises_runtime_error(call):
+    try:
+        call()
+    except BaseException as e:  # noqa: B036 - the point is what class it is
+        assert isinstance(e, Exception), f"{type(e)} is not an Exception"
+        assert type(e) is RuntimeError, type(e)
+        assert "a bug" in str(e), str(e)
+    else:
+        raise AssertionError("no exception")
+
+
+@pytest.mark.parametrize("name", sorted(CALLS))
+def test_a_panic_in_a_call_is_a_runtime_error(small_toml, monkeypatch, name):
+    # HDGAN_TEST_PANIC=call panics at the start of every native call (a test hook).
+    monkeypatch.setenv("HDGAN_TEST_PANIC", "call")
+    _raises_runtime_error(lambda: CALLS[name](small_toml))
+
+
+@pytest.mark.parametrize("name", WORKER_CALLS)
+def test_a_panic_on_the_worker_is_a_runtime_error(small_toml, monkeypatch, name):
+    # HDGAN_TEST_PANIC=worker panics on the worker thread of every long call.
+    monkeypatch.setenv("HDGAN_TEST_PANIC", "worker")
+    _raises_runtime_error(lambda: CALLS[name](small_toml))
+
+
+def test_the_library_works_after_a_panic(small_toml, monkeypatch):
+    monkeypatch.setenv("HDGAN_TEST_PANIC", "worker")
+    with pytest.raises(RuntimeError):
+        hdgan.ode(small_toml, t=[0.0, 1.0])
+    monkeypatch.delenv("HDGAN_TEST_PANIC")
+    assert hdgan.ode(small_toml, t=[0.0, 1.0]).shape == (2, 14)
+
+
 def test_progress_callback_sees_the_whole_run(small_toml):
     seen = []
     hdgan.run(small_toml, engine="gram", members=4, progress=lambda *a: seen.append(a))

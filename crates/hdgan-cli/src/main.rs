@@ -5,15 +5,15 @@
 #![allow(rustdoc::broken_intra_doc_links, rustdoc::invalid_html_tags)]
 
 mod commands;
+mod error;
 mod print;
 mod progress;
 
-use anyhow::Result;
 use clap::{ArgAction, Parser, Subcommand};
 use commands::OutArgs;
 use commands::run::RunArgs;
+use error::Result;
 use hdgan_data::{Colour, Dataset};
-use hdgan_experiments::InputError;
 use hdgan_experiments::train_data::TrainDataRequest;
 use hdgan_micro_sim::EngineKind;
 use hdgan_model::{Constraint, FromData};
@@ -428,13 +428,8 @@ fn main() -> ExitCode {
     let code = match dispatch(cli.command, progress) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            if let Some(ie) = e.downcast_ref::<InputError>() {
-                print::note(&format!("error: {ie}"));
-                ExitCode::from(2)
-            } else {
-                print::note(&format!("error: {}", print::one_line(&e)));
-                ExitCode::from(1)
-            }
+            print::note(&format!("error: {}", print::one_line(&e)));
+            ExitCode::from(e.exit_code())
         }
     };
     if let Some(e) = print::stdout_error() {

@@ -1,7 +1,6 @@
 //! Printing that never panics (a closed or full standard output), the cancellation flag
 //! of the signal handlers, and one-line errors.
 
-use hdgan_experiments::InputError;
 use hdgan_report::output::{OutputRequest, StagedDir};
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -9,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 /// Checks an output request and creates its staging folder before any work
 /// ([`StagedDir::open`]); prints its notes (a numbered folder chosen, stale staging
 /// folders removed) on stderr.
-pub fn open_output(req: &OutputRequest) -> Result<StagedDir, InputError> {
+pub fn open_output(req: &OutputRequest) -> hdgan_report::Result<StagedDir> {
     let s = StagedDir::open(req)?;
     for n in s.notes() {
         note(n);
@@ -93,9 +92,9 @@ pub fn checkpoint_hint() -> String {
     }
 }
 
-/// An error and its causes on one line (`a: b: c`), control characters replaced.
-pub fn one_line(e: &anyhow::Error) -> String {
-    let text = format!("{e:#}");
+/// An error's message on one line, control characters replaced.
+pub fn one_line(e: &dyn std::fmt::Display) -> String {
+    let text = e.to_string();
     text.chars()
         .map(|c| if c.is_control() { ' ' } else { c })
         .collect()

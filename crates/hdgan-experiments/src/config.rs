@@ -1,7 +1,7 @@
 //! Run configurations: the TOML file a user writes, its validation, and the embedded
 //! default (Figure 1's successful run).
 
-use crate::InputError;
+use crate::{Error, Result};
 use hdgan_core::ParamError;
 use hdgan_macro_ode::{HForm, OdeKind, OdeOptions};
 use hdgan_micro_sim::{InitConfig, InitState, Schedule, SimConfig, SimSettings};
@@ -133,7 +133,7 @@ pub struct ValidRun {
 
 /// Reads a config file (or the embedded default when `path` is None) without validating
 /// it. Errors are one line and name the file, line and key.
-pub fn load(path: Option<&Path>) -> Result<(String, RunConfig), InputError> {
+pub fn load(path: Option<&Path>) -> Result<(String, RunConfig)> {
     match path {
         None => parse(DEFAULT_CONFIG, "<embedded default>").map(|c| (DEFAULT_NAME.to_owned(), c)),
         Some(p) => {
@@ -144,10 +144,13 @@ pub fn load(path: Option<&Path>) -> Result<(String, RunConfig), InputError> {
 }
 
 /// Reads a config file: its name (file stem) and text; a missing or unreadable file is an
-/// [`InputError`].
-pub fn read_file(p: &Path) -> Result<(String, String), InputError> {
-    let text = std::fs::read_to_string(p)
-        .map_err(|e| InputError(format!("cannot read config file `{}`: {e}", p.display())))?;
+/// [`Error::Read`].
+pub fn read_file(p: &Path) -> Result<(String, String)> {
+    let text = std::fs::read_to_string(p).map_err(|error| Error::Read {
+        what: "config file",
+        path: p.to_path_buf(),
+        error,
+    })?;
     let name = p
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
@@ -156,24 +159,28 @@ pub fn read_file(p: &Path) -> Result<(String, String), InputError> {
 }
 
 /// Parses TOML text into a [`RunConfig`]; `origin` names the source in errors.
-pub fn parse(text: &str, origin: &str) -> Result<RunConfig, InputError> {
+pub fn parse(text: &str, origin: &str) -> Result<RunConfig> {
     parse_toml(text, origin)
 }
 
-/// Parses TOML text into any config type, with one-line errors naming file, line and key.
-pub fn parse_toml<T: serde::de::DeserializeOwned>(
-    text: &str,
-    origin: &str,
-) -> Result<T, InputError> {
-    toml::from_str::<T>(text).map_err(|e| InputError(toml_error_line(text, origin, &e)))
+/// Parses TOML text into any config type, with one-line errors ([`Error::Parse`]) naming
+/// file, line and key.
+pub fn parse_toml<T: serde::de::DeserializeOwned>(text: &str, origin: &str) -> Result<T> {
+    toml::from_str::<T>(text).map_err(|e| toml_error(text, origin, &e))
 }
 
-/// A one-line description of a TOML error: file, line, the key's full dotted path when
-/// the error is about a key, and the rule.
-fn toml_error_line(text: &str, origin: &str, e: &toml::de::Error) -> String {
+/// A TOML error as [`Error::Parse`]: file, line, the key's full dotted path when the error
+/// is about a key, and the rule, on one line.
+fn toml_error(text: &str, origin: &str, e: &toml::de::Error) -> Error {
     let msg = humanize(&e.message().replace('\n', " "));
+    let parse = |line: Option<usize>, key: Option<String>, message: String| Error::Parse {
+        origin: origin.to_owned(),
+        line,
+        key,
+        message,
+    };
     let Some(span) = e.span() else {
-        return format!("{origin}: {msg}");
+        return parse(None, None, msg);
     };
     if let Some(field) = msg
         .strip_prefix("missing field `")
@@ -216,7 +223,8 @@ fn toml_error_line(text: &str, origin: &str, e: &toml::de::Error) -> String {
         } else {
             "key"
         };
-        return format!("{origin}:{line_no}: config {what} `{full}` is missing (it is required)");
+        let message = format!("config {what} `{full}` is missing (it is required)");
+        return parse(Some(line_no), Some(full), message);
     }
     let line_no = text[..span.start.min(text.len())].matches('\n').count() + 1;
     // The table the offending line belongs to: the last `[header]` above it.
@@ -265,9 +273,10 @@ fn toml_error_line(text: &str, origin: &str, e: &toml::de::Error) -> String {
         (false, Some(k)) => format!("{table}.{k}"),
     };
     if full_key.is_empty() {
-        format!("{origin}:{line_no}: {msg}")
+        parse(Some(line_no), None, msg)
     } else {
-        format!("{origin}:{line_no}: config key `{full_key}`: {msg}")
+        let message = format!("config key `{full_key}`: {msg}");
+        parse(Some(line_no), Some(full_key), message)
     }
 }
 
@@ -429,7 +438,7 @@ struct ModelOnly {
 /// Parses and validates the `[model]` table of any config, ignoring its other tables
 /// (`hdgan modes` without `--run`, `hdgan fixed-points`); `origin` names the source in
 /// errors.
-pub fn model_only(text: &str, origin: &str) -> Result<Model, InputError> {
+pub fn model_only(text: &str, origin: &str) -> Result<Model> {
     let cfg: ModelOnly = parse_toml(text, origin)?;
     Ok(cfg.model.validate("model")?)
 }
@@ -437,9 +446,7 @@ pub fn model_only(text: &str, origin: &str) -> Result<Model, InputError> {
 impl ValidRun {
     /// Refuses a multi-feature model (`model.p > 1`) where only the single-feature
     /// pipeline applies; `what` names the caller in the error.
-    pub fn require_single_feature(&self, what: &str) -> Result<(), InputError> {
-        self.model
-            .require_single_feature(what)
-            .map_err(InputError::from)
+    pub fn require_single_feature(&self, what: &str) -> Result<()> {
+        Ok(self.model.require_single_feature(what)?)
     }
 }

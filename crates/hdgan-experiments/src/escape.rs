@@ -10,8 +10,7 @@
 
 use crate::config::ValidRun;
 use crate::fluctuations::check_config as check_lna;
-use crate::{Control, InputError};
-use anyhow::{Context, Result};
+use crate::{Control, Error, Result};
 use hdgan_macro_ode::solve;
 use hdgan_stability::{
     DiffusionEscape, DiffusionOptions, EscapeError, EscapeStats, SaddleLaw, diffusion_escape_times,
@@ -78,40 +77,41 @@ pub struct EscapeRun {
 /// Refuses what the computation cannot serve, naming the flag or config key: the configs
 /// the fluctuation theory does not cover, sizes below 1 or not finite, no paths, a feature
 /// outside 1..=d, a threshold outside (0, 1), a time step outside (0, 0.1].
-pub fn check_request(valid: &ValidRun, req: &EscapeRequest) -> Result<(), InputError> {
+pub fn check_request(valid: &ValidRun, req: &EscapeRequest) -> Result<()> {
     check_lna(valid, None)?;
     if req.sizes.is_empty() {
-        return Err(InputError("`--n` needs at least one size".into()));
+        return Err(Error::arg("--n", "needs at least one size"));
     }
     if let Some(n) = req.sizes.iter().find(|n| !(n.is_finite() && **n >= 1.0)) {
-        return Err(InputError(format!(
-            "`--n`: every size must be a finite number >= 1, got {n}"
-        )));
+        return Err(Error::arg(
+            "--n",
+            format!(": every size must be a finite number >= 1, got {n}"),
+        ));
     }
     if req.paths < 2 {
-        return Err(InputError(format!(
-            "`--paths` must be at least 2 (a spread needs two), got {}",
-            req.paths
-        )));
+        return Err(Error::arg(
+            "--paths",
+            format!("must be at least 2 (a spread needs two), got {}", req.paths),
+        ));
     }
     let d = valid.model.d;
     if !(1..=d).contains(&req.feature) {
-        return Err(InputError(format!(
-            "`--feature` must be between 1 and model.d = {d}, got {}",
-            req.feature
-        )));
+        return Err(Error::arg(
+            "--feature",
+            format!("must be between 1 and model.d = {d}, got {}", req.feature),
+        ));
     }
     if !(req.threshold > 0.0 && req.threshold < 1.0) {
-        return Err(InputError(format!(
-            "`--threshold` must be in (0, 1) (a cosine level), got {}",
-            req.threshold
-        )));
+        return Err(Error::arg(
+            "--threshold",
+            format!("must be in (0, 1) (a cosine level), got {}", req.threshold),
+        ));
     }
     if !(req.dt > 0.0 && req.dt <= 0.1) {
-        return Err(InputError(format!(
-            "`--dt` must be in (0, 0.1], got {}",
-            req.dt
-        )));
+        return Err(Error::arg(
+            "--dt",
+            format!("must be in (0, 0.1], got {}", req.dt),
+        ));
     }
     Ok(())
 }
@@ -131,12 +131,12 @@ pub fn escape_of(valid: &ValidRun, req: &EscapeRequest, control: Control) -> Res
     };
     let kind = hdgan_macro_ode::OdeKind::for_model(model);
     let ode = solve(model, kind, &init, &fine, &hdgan_stability::LNA_OPTIONS)
-        .context("the ODE from the config's start failed")?;
+        .map_err(|e| Error::ode("the ODE from the config's start", e))?;
     let ode_escape = escape_time(&ode, f, req.threshold);
     let (law, law_absent) = match saddle_law(model, &init, f, req.threshold) {
         Ok(l) => (Some(l), None),
         Err(EscapeError::NotApplicable(why)) => (None, Some(why)),
-        Err(e) => return Err(e).context("the saddle law failed"),
+        Err(e) => return Err(Error::escape("the saddle law", e)),
     };
     let opts = DiffusionOptions {
         dt: req.dt,
@@ -146,7 +146,7 @@ pub fn escape_of(valid: &ValidRun, req: &EscapeRequest, control: Control) -> Res
     let mut rows = Vec::with_capacity(req.sizes.len());
     for (k, &n) in req.sizes.iter().enumerate() {
         if control.cancelled() {
-            anyhow::bail!("interrupted");
+            return Err(Error::Cancelled);
         }
         // Size k draws from seed + k 2^32: its own streams, so adding a size leaves the
         // others' draws alone.
@@ -159,7 +159,7 @@ pub fn escape_of(valid: &ValidRun, req: &EscapeRequest, control: Control) -> Res
             threshold: req.threshold,
         };
         let times = diffusion_escape_times(model, &init, &escape, &opts)
-            .with_context(|| format!("the diffusion at n = {n} failed"))?;
+            .map_err(|e| Error::escape(format!("the diffusion at n = {n}"), e))?;
         let stats = EscapeStats::of(&times);
         rows.push(EscapeRow { n, times, stats });
         control.advance(1);

@@ -2,9 +2,8 @@
 //! without simulating: the ODE's path from the config's initial overlaps, the covariance
 //! `Sigma(t)` of `sqrt(n) (M_k - M(k/n))` along it, and the band at a chosen n.
 
-use crate::InputError;
 use crate::config::ValidRun;
-use anyhow::{Context, Result};
+use crate::{Error, Result};
 use hdgan_stability::{Fluctuations, LNA_OPTIONS, LnaError, check_supported, switch_time};
 
 /// What `hdgan fluctuations` computed.
@@ -23,21 +22,20 @@ pub struct FluctuationRun {
 
 /// Refuses, as bad input naming the key, the configs the fluctuation theory does not cover
 /// and an `n` of 0.
-pub fn check_config(valid: &ValidRun, n: Option<usize>) -> Result<(), InputError> {
+pub fn check_config(valid: &ValidRun, n: Option<usize>) -> Result<()> {
     if n == Some(0) {
-        return Err(InputError("`--n` must be at least 1".into()));
+        return Err(Error::arg("--n", "must be at least 1"));
     }
     if valid.model.needs_multi_engine() {
-        return Err(InputError(
-            "config key `model.p` / `model.constraint`: the fluctuation theory covers the single-feature model with column normalisation".into(),
+        return Err(Error::config(
+            "model.p",
+            "/ `model.constraint`: the fluctuation theory covers the single-feature model with column normalisation",
         ));
     }
     match check_supported(&valid.model) {
         Ok(()) => Ok(()),
-        Err(LnaError::Unsupported { key, rule }) => {
-            Err(InputError(format!("config key `{key}`: {rule}")))
-        }
-        Err(e) => Err(InputError(e.to_string())),
+        Err(LnaError::Unsupported { key, rule }) => Err(Error::config(key, format!(": {rule}"))),
+        Err(e) => Err(Error::lna("the fluctuation theory's check", e)),
     }
 }
 
@@ -54,7 +52,7 @@ pub fn fluctuations_of(valid: &ValidRun, n: Option<usize>) -> Result<Fluctuation
         &times,
         &LNA_OPTIONS,
     )
-    .context("the linear-noise approximation failed")?;
+    .map_err(|e| Error::lna("the linear-noise approximation", e))?;
     let seconds = start.elapsed().as_secs_f64();
     let switch = if valid.model.d >= 2 {
         switch_time(&fl.mean)

@@ -35,10 +35,11 @@
 //! // The simulation follows the ODE to O(1/sqrt n).
 //! assert!((sim.p_cosine(0, 0) - ode.p_cosine(0, 0)).abs() < 0.2);
 //! let (_sim_phase, _ode_phase) = run_phases(&valid, &run);
-//! # Ok::<(), anyhow::Error>(())
+//! # Ok::<(), hdgan_experiments::Error>(())
 //! ```
 
 pub mod config;
+pub mod error;
 pub mod escape;
 pub mod fluctuations;
 pub mod fuzzing;
@@ -51,42 +52,18 @@ pub mod run;
 pub mod sweep;
 pub mod train_data;
 
-use std::fmt;
 use std::sync::atomic::AtomicBool;
 
 pub use config::ValidRun;
-
-/// Bad input from the user: a config that does not parse or breaks a rule, a missing file,
-/// a bad flag. The command line prints it on one line and exits with status 2.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InputError(pub String);
-
-impl fmt::Display for InputError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for InputError {}
-
-impl From<hdgan_core::ParamError> for InputError {
-    fn from(e: hdgan_core::ParamError) -> Self {
-        InputError(format!("config key {e}"))
-    }
-}
+pub use error::{Error, ErrorKind, Key, Result};
 
 /// Runs `work` on a pool of `threads` workers (`None`: rayon's global pool, one worker per
 /// core). Results of hdgan's parallel code do not depend on the count.
-pub fn with_threads<R: Send>(
-    threads: Option<usize>,
-    work: impl FnOnce() -> R + Send,
-) -> anyhow::Result<R> {
-    use anyhow::Context;
+pub fn with_threads<R: Send>(threads: Option<usize>, work: impl FnOnce() -> R + Send) -> Result<R> {
     Ok(match threads {
         Some(t) => rayon::ThreadPoolBuilder::new()
             .num_threads(t)
-            .build()
-            .context("cannot start the worker threads")?
+            .build()?
             .install(work),
         None => work(),
     })

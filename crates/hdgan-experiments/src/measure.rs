@@ -3,8 +3,7 @@
 //! with the Gaussian solution of PDE (12) driven by the ODE.
 
 use crate::config::{OutputConfig, parse_toml, read_file};
-use crate::{Control, InputError};
-use anyhow::{Context, Result};
+use crate::{Control, Error, Result};
 use hdgan_core::ParamError;
 use hdgan_micro_sim::{
     Features, InitConfig, InitState, RunControl, Schedule, Sgda, SimConfig, StepMode, run,
@@ -189,7 +188,8 @@ pub fn measure(v: &ValidMeasure, ctl: Control<'_>) -> Result<(Vec<Snapshot>, f64
     ctl.end();
     let secs = started.elapsed().as_secs_f64();
     let dt = v.config.measure.dt;
-    let path = CoefficientPath::new(m, &m0, t_max.max(dt), dt).context("limiting ODE failed")?;
+    let path = CoefficientPath::new(m, &m0, t_max.max(dt), dt)
+        .map_err(|e| Error::ode("limiting ODE", e))?;
     let laws = gaussian_path(
         m,
         &path,
@@ -245,19 +245,15 @@ pub fn estimate(v: &ValidMeasure) -> crate::resources::Estimate {
 }
 
 /// Loads and validates a measure config and checks its resources.
-pub fn prepare_measure(path: &Path) -> Result<ValidMeasure, InputError> {
+pub fn prepare_measure(path: &Path) -> Result<ValidMeasure> {
     let (name, text) = read_file(path)?;
     prepare_measure_text(&name, &path.display().to_string(), &text)
 }
 
 /// [`prepare_measure`] from TOML text (`origin` names it in errors).
-pub fn prepare_measure_text(
-    name: &str,
-    origin: &str,
-    text: &str,
-) -> Result<ValidMeasure, InputError> {
+pub fn prepare_measure_text(name: &str, origin: &str, text: &str) -> Result<ValidMeasure> {
     let cfg: MeasureConfig = parse_toml(text, origin)?;
-    let v = cfg.validate(name).map_err(InputError::from)?;
+    let v = cfg.validate(name)?;
     estimate(&v).check()?;
     Ok(v)
 }

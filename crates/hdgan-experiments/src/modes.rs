@@ -6,8 +6,7 @@
 
 use crate::config::{ValidRun, model_only, read_file};
 use crate::run::{ConfigSource, RunResult, RunSource, prepare, simulate};
-use crate::{Control, InputError};
-use anyhow::Result;
+use crate::{Control, Result};
 use hdgan_core::Trajectory;
 use hdgan_model::Model;
 use hdgan_stability::{EffectiveModes, PhaseSummary, effective_modes, in_mode_basis};
@@ -32,7 +31,7 @@ pub fn prepare_modes(
     run: bool,
     seed: Option<u64>,
     threads: Option<usize>,
-) -> Result<ValidModes, InputError> {
+) -> Result<ValidModes> {
     let name = path
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
@@ -55,19 +54,15 @@ pub fn prepare_modes(
 
 /// The `[model]` of a config's TOML text for the modes alone (`origin` names it in errors),
 /// refused where the modes do not describe it.
-pub fn modes_model_text(origin: &str, text: &str) -> Result<Model, InputError> {
+pub fn modes_model_text(origin: &str, text: &str) -> Result<Model> {
     let model = model_only(text, origin)?;
     check_modes_model(&model)?;
     Ok(model)
 }
 
-fn check_modes_model(model: &Model) -> Result<(), InputError> {
-    model
-        .require_single_feature("`hdgan modes`")
-        .map_err(InputError::from)?;
-    model
-        .require_quadratic("the effective modes (`hdgan modes`)")
-        .map_err(InputError::from)?;
+fn check_modes_model(model: &Model) -> Result<()> {
+    model.require_single_feature("`hdgan modes`")?;
+    model.require_quadratic("the effective modes (`hdgan modes`)")?;
     Ok(())
 }
 

@@ -3,8 +3,7 @@
 //! and the fixed points `hdgan fixed-points` reports.
 
 use crate::config::{OutputConfig, parse_toml, read_file};
-use crate::{Control, InputError};
-use anyhow::Result;
+use crate::{Control, Error, Result};
 use hdgan_core::{DMat, ParamError, check_positive};
 use hdgan_macro_ode::OdeOptions;
 use hdgan_micro_sim::{InitConfig, RunControl, Schedule, Sgda, StepMode, run_ensemble};
@@ -207,13 +206,13 @@ impl PhaseConfig {
 }
 
 /// Loads and validates a phase config.
-pub fn prepare_phase(path: &Path) -> Result<ValidPhase, InputError> {
+pub fn prepare_phase(path: &Path) -> Result<ValidPhase> {
     let (name, text) = read_file(path)?;
     prepare_phase_text(&name, &path.display().to_string(), &text)
 }
 
 /// [`prepare_phase`] from TOML text (`origin` names it in errors).
-pub fn prepare_phase_text(name: &str, origin: &str, text: &str) -> Result<ValidPhase, InputError> {
+pub fn prepare_phase_text(name: &str, origin: &str, text: &str) -> Result<ValidPhase> {
     let cfg: PhaseConfig = parse_toml(text, origin)?;
     let v = cfg.validate(name)?;
     estimate(&v).check()?;
@@ -372,19 +371,20 @@ fn simulate_grid(
 
 /// Reads the `[model]` table of any config for `hdgan fixed-points`: a single-feature model
 /// with `lambda = inf` (the fixed points are those of the reduced ODE).
-pub fn fixed_points_model(path: &Path) -> Result<Model, InputError> {
+pub fn fixed_points_model(path: &Path) -> Result<Model> {
     let (_, text) = read_file(path)?;
     fixed_points_model_text(&path.display().to_string(), &text)
 }
 
 /// [`fixed_points_model`] from TOML text (`origin` names it in errors).
-pub fn fixed_points_model_text(origin: &str, text: &str) -> Result<Model, InputError> {
+pub fn fixed_points_model_text(origin: &str, text: &str) -> Result<Model> {
     let model = crate::config::model_only(text, origin)?;
-    model
-        .require_paper_model("`hdgan fixed-points`")
-        .map_err(InputError::from)?;
+    model.require_paper_model("`hdgan fixed-points`")?;
     if !model.lambda.is_infinite() {
-        return Err(InputError("config key `model.lambda` must be \"inf\": fixed points are those of the reduced ODE (13)".into()));
+        return Err(Error::config(
+            "model.lambda",
+            "must be \"inf\": fixed points are those of the reduced ODE (13)",
+        ));
     }
     Ok(model)
 }

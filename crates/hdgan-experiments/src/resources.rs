@@ -8,7 +8,8 @@
 //! term is `count x bytes per item`, with the per-item sizes of the data structures
 //! (including allocation headers) rounded up.
 
-use crate::InputError;
+use crate::error::MemoryLimit;
+use crate::{Error, Result};
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -67,37 +68,28 @@ impl Estimate {
 
     /// Refuses the request when the estimate exceeds the limit (`--max-memory`, else the
     /// machine's available memory).
-    pub fn check(&self) -> Result<(), InputError> {
-        let (limit, source) = match MAX_MEMORY.load(Ordering::Relaxed) {
+    pub fn check(&self) -> Result<()> {
+        let (limit, limited_by) = match MAX_MEMORY.load(Ordering::Relaxed) {
             0 => match available_memory() {
-                Some(b) => (b, "available on this machine"),
+                Some(b) => (b, MemoryLimit::Available),
                 None => return Ok(()),
             },
-            b => (b, "allowed by --max-memory"),
+            b => (b, MemoryLimit::Flag),
         };
         let need = self.bytes();
         if need > limit as f64 {
-            let biggest = self
+            let largest = self
                 .terms
                 .iter()
                 .max_by(|a, b| a.bytes.total_cmp(&b.bytes))
-                .map(|t| format!(", mostly {} ({})", t.what, human(t.bytes)))
-                .unwrap_or_default();
-            let kind = if self.keys.iter().all(|k| k.starts_with("--")) {
-                "options"
-            } else {
-                "config keys"
-            };
-            return Err(InputError(format!(
-                "{kind} {}: the request needs about {}{biggest}, more than the {} {source}; reduce them (or raise --max-memory)",
-                self.keys
-                    .iter()
-                    .map(|k| format!("`{k}`"))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                human(need),
-                human(limit as f64)
-            )));
+                .map(|t| (t.what.clone(), t.bytes));
+            return Err(Error::Resource {
+                keys: self.keys.clone(),
+                need,
+                limit: limit as f64,
+                limited_by,
+                largest,
+            });
         }
         Ok(())
     }
@@ -183,11 +175,14 @@ pub fn parse_bytes(s: &str) -> Result<u64, String> {
 }
 
 /// Checks `--threads`: between 1 and [`MAX_THREADS`].
-pub fn check_threads(threads: Option<usize>) -> Result<(), InputError> {
+pub fn check_threads(threads: Option<usize>) -> Result<()> {
     match threads {
-        Some(t) if t == 0 || t > MAX_THREADS => Err(InputError(format!(
-            "`--threads` must be between 1 and {MAX_THREADS}, got {t} (results do not depend on it; the default is one per core)"
-        ))),
+        Some(t) if t == 0 || t > MAX_THREADS => Err(Error::arg(
+            "--threads",
+            format!(
+                "must be between 1 and {MAX_THREADS}, got {t} (results do not depend on it; the default is one per core)"
+            ),
+        )),
         _ => Ok(()),
     }
 }
@@ -228,9 +223,10 @@ mod tests {
             .keys(&["sim.t_end", "sim.record_dt"]);
         set_max_memory(Some(10_000_000));
         let err = e.check().err().unwrap();
-        assert!(
-            err.0.contains("`sim.t_end`") && err.0.contains("100.0 MB"),
-            "{err}"
+        assert_eq!(err.kind(), crate::ErrorKind::Resource);
+        assert_eq!(
+            err.to_string(),
+            "config keys `sim.t_end`, `sim.record_dt`: the request needs about 100.0 MB, mostly recorded states (100.0 MB), more than the 10.0 MB allowed by --max-memory; reduce them (or raise --max-memory)"
         );
         set_max_memory(Some(1_000_000_000));
         assert!(e.check().is_ok());

@@ -5,8 +5,7 @@
 
 use crate::config::{self, ValidRun};
 use crate::resources::Estimate;
-use crate::{Control, InputError};
-use anyhow::{Context, Result};
+use crate::{Control, Error, Result};
 use hdgan_core::{MacroState, MultiState, Trajectory};
 use hdgan_macro_ode::{MultiForm, solve, solve_multi};
 use hdgan_micro_sim::{
@@ -63,7 +62,7 @@ impl RunSource {
 
 /// Loads and validates a run's configuration, checks the thread count and that the run
 /// fits in memory ([`estimate`]); does no work and writes nothing.
-pub fn prepare(src: &RunSource) -> Result<ValidRun, InputError> {
+pub fn prepare(src: &RunSource) -> Result<ValidRun> {
     let (name, mut cfg) = match &src.config {
         ConfigSource::Default => config::load(None)?,
         ConfigSource::File(p) => config::load(Some(p))?,
@@ -148,7 +147,9 @@ pub fn estimate(valid: &ValidRun, threads: Option<usize>) -> Estimate {
 }
 
 /// Where a checkpointed run saves its members and, on a resume, finds them. `hdgan-report`'s
-/// checkpoint folder implements it; the pipeline itself touches no file.
+/// checkpoint folder implements it; the pipeline itself touches no file. A refusal of the
+/// saved state (damaged, another run's) is an [`Error::Input`]; a failure to save, an
+/// [`Error::Output`].
 pub trait MemberStore: Sync {
     /// Steps between two saves for a run at dimension `n` (at least 1).
     fn every_steps(&self, n: usize) -> u64;
@@ -223,8 +224,9 @@ fn simulate_with<S: MemberStore>(
         // single-feature paths (so phases, modes and plots apply unchanged).
         let multi = simulate_multi_with(valid, threads, ctl, store)?;
         let single = |t: &Trajectory<MultiState>| {
-            t.to_single()
-                .ok_or_else(|| anyhow::anyhow!("a one-feature run returned p > 1 states"))
+            t.to_single().ok_or_else(|| {
+                Error::Internal("a one-feature run returned p > 1 states".to_owned())
+            })
         };
         return Ok(RunResult {
             sim: multi.sim.iter().map(single).collect::<Result<_>>()?,
@@ -253,7 +255,7 @@ fn simulate_with<S: MemberStore>(
             let first = &sim[0];
             Some(
                 solve(model, kind, &first.states[0], &first.times, &opts)
-                    .context("limiting ODE failed")?,
+                    .map_err(|e| Error::ode("limiting ODE", e))?,
             )
         }
         None => None,
@@ -268,7 +270,7 @@ fn simulate_with<S: MemberStore>(
                     &o.times,
                     &hdgan_stability::LNA_OPTIONS,
                 )
-                .context("linear-noise band failed")?,
+                .map_err(|e| Error::lna("linear-noise band", e))?,
             ))
         }
         _ => None,
@@ -314,7 +316,7 @@ fn simulate_multi_with<S: MemberStore>(
                 &sim[0].times,
                 &opts,
             )
-            .context("limiting multi-feature ODE failed")?,
+            .map_err(|e| Error::ode("limiting multi-feature ODE", e))?,
         ),
         None => None,
     };
@@ -333,8 +335,9 @@ fn ode_start(model: &hdgan_model::Model, init: &hdgan_micro_sim::InitState) -> R
         return Ok(start);
     }
     start.orthonormalized().ok_or_else(|| {
-        anyhow::anyhow!(
+        Error::Internal(
             "the initial overlaps are not realisable by independent columns (S or Z is not positive definite)"
+                .to_owned(),
         )
     })
 }
@@ -468,8 +471,7 @@ where
     };
     let started = Instant::now();
     let sim = crate::with_threads(threads, || -> Result<_> {
-        let mut members = build_members(valid.sim.members, valid.config.seed, &build)
-            .context("simulation failed")?;
+        let mut members = build_members(valid.sim.members, valid.config.seed, &build)?;
         let mut at = 0;
         if let Some(k) = store
             .map(|s| s.restore(&mut members))
@@ -482,8 +484,7 @@ where
         let every = store.map_or(steps, |s| s.every_steps(valid.model.n)).max(1);
         loop {
             let until = (at / every + 1).saturating_mul(every).min(steps);
-            advance_all(&mut members, &valid.schedule, until, control)
-                .context("simulation failed")?;
+            advance_all(&mut members, &valid.schedule, until, control)?;
             at = until;
             if at >= steps {
                 break;

@@ -8,10 +8,10 @@
 //! Cell `i`'s seed derives from the sweep's seed and `i` alone, never from the shard that
 //! runs it, so any split of the cells gives the same numbers.
 
-use crate::InputError;
 use crate::config::read_file;
 use crate::run::{ConfigSource, RunSource, prepare, run_phases, simulate};
 use crate::{Control, config::ValidRun};
+use crate::{Error, Key, Result};
 use hdgan_core::{MacroState, Trajectory, principal_cosines};
 use hdgan_micro_sim::{EngineKind, SimError};
 use hdgan_model::random::{stream_rng, xoshiro256pp};
@@ -308,7 +308,7 @@ pub fn cell_seed(seed: u64, index: usize) -> u64 {
 /// Reads, expands and validates a sweep file: every cell's configuration must pass the
 /// run config's checks (errors name the axis key or the sweep key and the rule). Does no
 /// work.
-pub fn load(path: &Path) -> Result<Sweep, InputError> {
+pub fn load(path: &Path) -> Result<Sweep> {
     let (name, text) = read_file(path)?;
     let file: SweepFile = crate::config::parse_toml(&text, &path.display().to_string())?;
     let base = match &file.base {
@@ -317,14 +317,14 @@ pub fn load(path: &Path) -> Result<Sweep, InputError> {
             let p = path.parent().unwrap_or(Path::new(".")).join(p);
             let (_, text) = read_file(&p)?;
             toml::from_str::<toml::Table>(&text)
-                .map_err(|e| InputError(format!("sweep `base`: {}: {e}", p.display())))?
+                .map_err(|e| bad("base", format_args!("{}: {e}", p.display())))?
         }
     };
     build(name, file, base)
 }
 
-fn bad(key: &str, rule: impl std::fmt::Display) -> InputError {
-    InputError(format!("sweep `{key}`: {rule}"))
+fn bad(key: &str, rule: impl std::fmt::Display) -> Error {
+    Error::input(Key::Sweep(key.to_owned()), format!(": {rule}"))
 }
 
 /// The value at a dotted key of a table, if present.
@@ -338,7 +338,7 @@ fn get<'a>(t: &'a toml::Table, key: &str) -> Option<&'a toml::Value> {
 }
 
 /// Sets a dotted key, creating tables on the way.
-fn set(t: &mut toml::Table, key: &str, value: toml::Value) -> Result<(), InputError> {
+fn set(t: &mut toml::Table, key: &str, value: toml::Value) -> Result<()> {
     let parts: Vec<&str> = key.split('.').collect();
     let mut cur = t;
     for p in &parts[..parts.len() - 1] {
@@ -358,7 +358,7 @@ fn set(t: &mut toml::Table, key: &str, value: toml::Value) -> Result<(), InputEr
 
 /// An axis's values: explicit, or generated (rounded to integers when the base's value at
 /// the key is an integer).
-fn axis_values(a: &AxisFile, base: &toml::Table) -> Result<Vec<toml::Value>, InputError> {
+fn axis_values(a: &AxisFile, base: &toml::Table) -> Result<Vec<toml::Value>> {
     let key = format!("axis `{}`", a.key);
     let given = [
         a.values.is_some(),
@@ -404,7 +404,7 @@ fn axis_values(a: &AxisFile, base: &toml::Table) -> Result<Vec<toml::Value>, Inp
         .collect())
 }
 
-fn build(name: String, file: SweepFile, base: toml::Table) -> Result<Sweep, InputError> {
+fn build(name: String, file: SweepFile, base: toml::Table) -> Result<Sweep> {
     if file.seeds == 0 {
         return Err(bad("seeds", "must be >= 1"));
     }
@@ -507,7 +507,7 @@ fn cell_config(
     point: &[toml::Value],
     cell: &Cell,
     engine: Option<EngineKind>,
-) -> Result<ValidRun, InputError> {
+) -> Result<ValidRun> {
     let mut t = base.clone();
     for (k, v) in keys.iter().zip(point) {
         set(&mut t, k, v.clone())?;
@@ -542,9 +542,9 @@ fn cell_config(
 /// Where a sweep's cells report (a sweep folder, `hdgan_report::sweep::SweepDir`).
 pub trait CellSink: Sync {
     /// Cell `i` starts.
-    fn started(&self, i: usize) -> anyhow::Result<()>;
+    fn started(&self, i: usize) -> Result<()>;
     /// A cell finished.
-    fn finished(&self, r: &CellResult) -> anyhow::Result<()>;
+    fn finished(&self, r: &CellResult) -> Result<()>;
 }
 
 /// What one cell produced: its status, the metric values as text (in
@@ -602,7 +602,7 @@ impl Sweep {
         threads: Option<usize>,
         ctl: Control<'_>,
         sink: &dyn CellSink,
-    ) -> anyhow::Result<usize> {
+    ) -> Result<usize> {
         use rayon::prelude::*;
         use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
         let steps: Vec<u64> = cells
@@ -624,9 +624,9 @@ impl Sweep {
             cells
                 .par_iter()
                 .zip(&steps)
-                .map(|(&i, &k)| -> anyhow::Result<()> {
+                .map(|(&i, &k)| -> Result<()> {
                     if ctl.cancelled() {
-                        anyhow::bail!("cancelled");
+                        return Err(Error::Cancelled);
                     }
                     sink.started(i)?;
                     let r = self.run_cell(i, quiet)?;
@@ -646,7 +646,7 @@ impl Sweep {
                     ctl.advance(k);
                     Ok(())
                 })
-                .collect::<anyhow::Result<Vec<()>>>()
+                .collect::<Result<Vec<()>>>()
         })?;
         ctl.end();
         Ok(ran?.len())
@@ -654,9 +654,9 @@ impl Sweep {
 
     /// What running `cells` on `threads` workers takes: total SGDA steps and the memory of
     /// the largest cells running at once (each cell's [`crate::run::estimate`]); refused
-    /// with [`InputError`] when the memory exceeds the limit (`--max-memory`, else what is
+    /// with [`Error::Resource`] when the memory exceeds the limit (`--max-memory`, else what is
     /// available).
-    pub fn plan(&self, cells: &[usize], threads: Option<usize>) -> Result<(f64, f64), InputError> {
+    pub fn plan(&self, cells: &[usize], threads: Option<usize>) -> Result<(f64, f64)> {
         let mut total = 0.0;
         let mut sizes = Vec::with_capacity(cells.len());
         for &i in cells {
@@ -675,7 +675,7 @@ impl Sweep {
     }
 
     /// The validated configuration of cell `i`.
-    pub fn valid(&self, i: usize) -> Result<ValidRun, InputError> {
+    pub fn valid(&self, i: usize) -> Result<ValidRun> {
         let c = &self.cells[i];
         let point: Vec<toml::Value> = c
             .values
@@ -699,7 +699,7 @@ impl Sweep {
 
     /// Runs cell `i` (one member, on the calling thread) and computes its metrics. A divergence is a
     /// result (`diverged`, with its time), not an error.
-    pub fn run_cell(&self, i: usize, ctl: Control<'_>) -> anyhow::Result<CellResult> {
+    pub fn run_cell(&self, i: usize, ctl: Control<'_>) -> Result<CellResult> {
         let valid = self.valid(i)?;
         let start = std::time::Instant::now();
         // On the calling worker (threads None): a nested pool would let this worker start
@@ -720,14 +720,20 @@ impl Sweep {
                 });
                 (CellStatus::Ok, values, trajectories)
             }
-            Err(e) => match e.downcast_ref::<SimError>() {
-                Some(SimError::Diverged { t, .. }) => (
-                    CellStatus::Diverged,
-                    self.metrics(&Trajectory::new(), None, &(None, None), Some(*t)),
-                    None,
-                ),
-                _ => return Err(e.context(format!("sweep cell {i}"))),
-            },
+            Err(Error::Sim {
+                error: SimError::Diverged { t, .. },
+                ..
+            }) => (
+                CellStatus::Diverged,
+                self.metrics(&Trajectory::new(), None, &(None, None), Some(t)),
+                None,
+            ),
+            Err(e) => {
+                return Err(Error::Cell {
+                    index: i,
+                    error: Box::new(e),
+                });
+            }
         };
         Ok(CellResult {
             index: i,
@@ -807,8 +813,8 @@ impl Sweep {
 }
 
 /// `K/N` (0 <= K < N) as a shard.
-pub fn parse_shard(s: &str) -> Result<(usize, usize), InputError> {
-    let err = || InputError(format!("`--shard` {s}: expected K/N with 0 <= K < N"));
+pub fn parse_shard(s: &str) -> Result<(usize, usize)> {
+    let err = || Error::arg("--shard", format!("{s}: expected K/N with 0 <= K < N"));
     let (k, n) = s.split_once('/').ok_or_else(err)?;
     let (k, n): (usize, usize) = (
         k.trim().parse().map_err(|_| err())?,
@@ -827,14 +833,14 @@ pub fn shard_cells(cells: usize, shard: (usize, usize)) -> Vec<usize> {
 
 /// The shard from Slurm's job-array variables (`SLURM_ARRAY_TASK_ID` minus
 /// `SLURM_ARRAY_TASK_MIN`, of `SLURM_ARRAY_TASK_COUNT`), when they are set.
-pub fn slurm_shard() -> Result<Option<(usize, usize)>, InputError> {
+pub fn slurm_shard() -> Result<Option<(usize, usize)>> {
     let var = |k: &str| std::env::var(k).ok();
     match (var("SLURM_ARRAY_TASK_ID"), var("SLURM_ARRAY_TASK_COUNT")) {
         (Some(id), Some(count)) => {
             let min = var("SLURM_ARRAY_TASK_MIN").unwrap_or_else(|| "0".into());
             let num = |k: &str, v: &str| {
                 v.parse::<usize>()
-                    .map_err(|_| InputError(format!("{k} = `{v}` is not a whole number")))
+                    .map_err(|_| Error::arg(k, format!("= `{v}` is not a whole number")))
             };
             let (id, count, min) = (
                 num("SLURM_ARRAY_TASK_ID", &id)?,

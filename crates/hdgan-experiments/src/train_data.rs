@@ -9,15 +9,14 @@
 //! initial overlaps (with `--constraint orthonormal`, `V` kept orthonormal and the
 //! orthonormal model's ODE).
 
-use crate::{Control, InputError};
-use anyhow::{Context, Result};
+use crate::{Control, Error, Result};
 use hdgan_core::{
     DMat, MacroState, MultiState, Trajectory, grassmann_distance, principal_cosines_ranked,
 };
 use hdgan_data::{Colour, Dataset, ImageSet, ImageStream, Prepared};
 use hdgan_macro_ode::{MultiForm, solve_multi};
 use hdgan_macro_ode::{OdeKind, OdeOptions, solve};
-use hdgan_micro_sim::{Engine, MultiSgda, Schedule, SimError, fill_normals};
+use hdgan_micro_sim::{Engine, MultiSgda, Schedule, fill_normals};
 use hdgan_model::random::stream_rng;
 use hdgan_model::{Constraint, FromData, LambdaValue, LatentConfig, Model, ModelConfig};
 use hdgan_subspace::TrackerKind;
@@ -119,8 +118,8 @@ impl TrainDataRequest {
     }
 
     /// Checks every setting that does not need the data (flags named in errors).
-    pub fn check(&self) -> Result<(), InputError> {
-        let bad = |flag: &str, rule: &str| Err(InputError(format!("`{flag}` {rule}")));
+    pub fn check(&self) -> Result<()> {
+        let bad = |flag: &str, rule: &str| Err(Error::arg(flag, rule));
         if self.d == 0 {
             return bad("--d", "must be >= 1");
         }
@@ -154,10 +153,13 @@ impl TrainDataRequest {
         }
         crate::resources::check_threads(self.threads)?;
         if self.colour == Colour::Rgb && self.dataset != Dataset::Cifar10 {
-            return Err(InputError(format!(
-                "`--colour` applies to `--dataset cifar10` only; `--dataset {}` images are greyscale",
-                self.dataset.name()
-            )));
+            return Err(Error::arg(
+                "--colour",
+                format!(
+                    "applies to `--dataset cifar10` only; `--dataset {}` images are greyscale",
+                    self.dataset.name()
+                ),
+            ));
         }
         if self.covariances.is_empty() {
             return bad("--covariance", "must name at least one covariance");
@@ -300,37 +302,45 @@ pub fn mean_sd(x: &[f64]) -> (f64, f64) {
     (hdgan_core::stats::mean(x), sd)
 }
 
+/// A data reader's error for the request's dataset.
+fn data_error(req: &TrainDataRequest, error: hdgan_data::DataError) -> Error {
+    Error::Data {
+        dataset: req.dataset.name().to_owned(),
+        error,
+    }
+}
+
 /// Loads the data of a request, holds out the last images ([`TrainDataRequest::holdout_for`])
 /// and prepares the rest.
 pub fn load(req: &TrainDataRequest) -> Result<Loaded> {
     let mut set = req
         .dataset
         .load(&req.path, req.colour)
-        .map_err(|e| InputError(format!("{} data: {e}", req.dataset.name())))?;
+        .map_err(|error| data_error(req, error))?;
     if let Some(m) = req.max_images {
         set = set.truncated(m);
     }
     let n = set.dim();
     if 2 * req.d + req.p > n {
-        return Err(InputError(format!(
-            "`--d` {} and `--p` {}: the model needs 2 d + p <= n = {n} (pixels per {} image)",
-            req.d,
-            req.p,
-            req.dataset.name()
-        ))
-        .into());
+        return Err(Error::arg(
+            "--d",
+            format!(
+                "{} and `--p` {}: the model needs 2 d + p <= n = {n} (pixels per {} image)",
+                req.d,
+                req.p,
+                req.dataset.name()
+            ),
+        ));
     }
     let k = req.holdout_for(set.count);
     if k >= set.count {
-        return Err(InputError(format!(
-            "`--holdout` {k} must be below the number of images ({})",
-            set.count
-        ))
-        .into());
+        return Err(Error::arg(
+            "--holdout",
+            format!("{k} must be below the number of images ({})", set.count),
+        ));
     }
     let held = set.split_off(k);
-    let prep = Prepared::new(&set, req.d)
-        .map_err(|e| InputError(format!("{} data: {e}", req.dataset.name())))?;
+    let prep = Prepared::new(&set, req.d).map_err(|error| data_error(req, error))?;
     let mut holdout = vec![0.0; held.count * n];
     for (i, y) in holdout.chunks_exact_mut(n).enumerate() {
         prep.transform_into(held.image(i), y);
@@ -399,43 +409,52 @@ fn data_model_at(
         classes: Vec::new(),
         from_data: Some(cov),
     });
-    Ok(c.validate("model").map_err(InputError::from)?)
+    Ok(c.validate("model")?)
 }
 
 /// The checks that need the data's spectrum, made before any training: the top `d`
 /// eigenvalues exceed the bulk, the rates are finite, the schedule has at least one step,
 /// and the memory estimate fits. Returns `(alpha, t_end, schedule)`.
-pub fn check_with_data(
-    req: &TrainDataRequest,
-    prep: &Prepared,
-) -> Result<(f64, f64, Schedule), InputError> {
+pub fn check_with_data(req: &TrainDataRequest, prep: &Prepared) -> Result<(f64, f64, Schedule)> {
     req.check()?;
     let lam = prep.effective();
     if lam.iter().any(|&l| l <= 0.0) {
-        return Err(InputError(format!(
-            "the top {} eigenvalues of the scaled covariance must exceed the bulk (1): estimated Lam = {lam:?}; lower --d",
-            req.d
-        )));
+        return Err(Error::arg(
+            "--d",
+            format!(
+                "{}: the top d eigenvalues of the scaled covariance must exceed the bulk (1): estimated Lam = {lam:?}; lower --d",
+                req.d
+            ),
+        ));
     }
     let (alpha, t_end) = req.settings(&lam);
     let tau_tilde = alpha * req.tau;
     if !(tau_tilde.is_finite() && tau_tilde > 0.0) {
-        return Err(InputError(format!(
-            "`--tau` {:e} and `--alpha` {alpha:e} give the generator rate tau~ = alpha tau = {tau_tilde:e}, which must be a finite number > 0",
-            req.tau
-        )));
+        return Err(Error::arg(
+            "--tau",
+            format!(
+                "{:e} and `--alpha` {alpha:e} give the generator rate tau~ = alpha tau = {tau_tilde:e}, which must be a finite number > 0",
+                req.tau
+            ),
+        ));
     }
     if !(t_end.is_finite() && t_end > 0.0) {
-        return Err(InputError(format!(
-            "`--t-end`: the horizon {t_end:e} (default 40 / (tau~ Lam_d)) must be a finite number > 0; set --t-end"
-        )));
+        return Err(Error::arg(
+            "--t-end",
+            format!(
+                ": the horizon {t_end:e} (default 40 / (tau~ Lam_d)) must be a finite number > 0; set --t-end"
+            ),
+        ));
     }
     let n = prep.n;
     let schedule = Schedule::from_times(n, t_end, t_end / req.records as f64).map_err(|e| {
-        InputError(format!(
-            "`--t-end` {t_end:e}: {}",
-            e.to_string().trim_start_matches("sim.t_end ")
-        ))
+        Error::arg(
+            "--t-end",
+            format!(
+                "{t_end:e}: {}",
+                e.to_string().trim_start_matches("`sim.t_end` ")
+            ),
+        )
     })?;
     let runs = (req.seeds * req.covariances.len()) as f64;
     let records = (req.records + 2) as f64;
@@ -540,10 +559,13 @@ pub fn train(req: &TrainDataRequest, data: &Loaded, ctl: Control<'_>) -> Result<
                         for &k in &records {
                             let t0 = Instant::now();
                             while done < k {
-                                engine.step(&mut rng).with_context(|| {
-                                    format!(
-                                        "training run (covariance {}, seed {s})",
-                                        cov_name(req.covariances[c])
+                                engine.step(&mut rng).map_err(|e| {
+                                    Error::sim(
+                                        format!(
+                                            "training run (covariance {}, seed {s})",
+                                            cov_name(req.covariances[c])
+                                        ),
+                                        e,
                                     )
                                 })?;
                                 done += 1;
@@ -608,14 +630,14 @@ pub fn train(req: &TrainDataRequest, data: &Loaded, ctl: Control<'_>) -> Result<
                 // The multi-feature ODE (THEORY §8) from the run's first record (for the
                 // orthonormal model the engine orthonormalised V before it).
                 let path = solve_multi(m, MultiForm::for_model(m), &t.states[0], &t.times, &opts)
-                    .context("ODE from the estimated spectrum failed")?;
+                    .map_err(|e| Error::ode("ODE from the estimated spectrum", e))?;
                 AlignmentCurve::of_sim(&path)
             } else {
-                let one_column = || anyhow::anyhow!("a p = 1 run must have one column");
+                let one_column = || Error::Internal("a p = 1 run must have one column".to_owned());
                 let start: MacroState = t.states[0].to_single().ok_or_else(one_column)?;
                 AlignmentCurve::of_ode(
                     &solve(m, OdeKind::Reduced, &start, &t.times, &opts)
-                        .context("ODE from the estimated spectrum failed")?,
+                        .map_err(|e| Error::ode("ODE from the estimated spectrum", e))?,
                 )
             };
             ode_alignment.push(ode);
@@ -687,7 +709,8 @@ fn check_cancel(ctl: &Control<'_>, t: f64) -> Result<()> {
     if let Some(c) = ctl.cancel
         && c.load(std::sync::atomic::Ordering::Relaxed)
     {
-        return Err(SimError::Cancelled { t }.into());
+        tracing::debug!(t, "training cancelled");
+        return Err(Error::Cancelled);
     }
     Ok(())
 }

@@ -76,17 +76,24 @@ fn with_p2(name: &str, dir: &tempfile::TempDir) -> PathBuf {
     path
 }
 
+/// `e` is a refusal of bad input naming the config key `key`.
+fn assert_input_naming(e: &hdgan_experiments::Error, key: &str) {
+    assert_eq!(e.kind(), hdgan_experiments::ErrorKind::Input, "{e}");
+    assert_eq!(e.key().as_deref(), Some(key), "{e}");
+    assert!(e.to_string().contains(key), "{e}");
+}
+
 #[test]
 fn single_feature_analyses_refuse_p_above_one_naming_model_p() {
     let dir = tempfile::tempdir().unwrap();
     let phase = hdgan_experiments::phase::prepare_phase(&with_p2("phase-eta-alpha.toml", &dir))
         .map(|_| ())
         .expect_err("phase refuses p = 2");
-    assert!(phase.0.contains("model.p"), "{phase}");
+    assert_input_naming(&phase, "model.p");
     let measure = hdgan_experiments::measure::prepare_measure(&with_p2("fig2.toml", &dir))
         .map(|_| ())
         .expect_err("measure refuses p = 2");
-    assert!(measure.0.contains("model.p"), "{measure}");
+    assert_input_naming(&measure, "model.p");
     let modes = hdgan_experiments::modes::prepare_modes(
         &with_p2("fig1-success.toml", &dir),
         false,
@@ -95,11 +102,11 @@ fn single_feature_analyses_refuse_p_above_one_naming_model_p() {
     )
     .map(|_| ())
     .expect_err("modes refuses p = 2");
-    assert!(modes.0.contains("model.p"), "{modes}");
+    assert_input_naming(&modes, "model.p");
     let fixed = hdgan_experiments::phase::fixed_points_model(&with_p2("fig1-success.toml", &dir))
         .map(|_| ())
         .expect_err("fixed points refuse p = 2");
-    assert!(fixed.0.contains("model.p"), "{fixed}");
+    assert_input_naming(&fixed, "model.p");
 }
 
 #[test]
@@ -170,7 +177,7 @@ fn non_quadratic_loss_is_taken_by_every_tool_that_can_and_refused_by_the_rest() 
     )
     .map(|_| ())
     .expect_err("modes refuse a logistic loss");
-    assert!(modes.0.contains("model.loss"), "{modes}");
+    assert_input_naming(&modes, "model.loss");
     let mut d1 = ModelConfig::figure1(200, 2.0);
     d1.d = 1;
     d1.latent = hdgan_model::LatentConfig::diagonal(&[5.0]);

@@ -18,9 +18,9 @@
 //! state.bin's checksum (a flipped bit or a truncation anywhere), magic, format, length and
 //! that it belongs to this request.json (another run's state is refused).
 
-use anyhow::{Context, Result};
+use crate::{Error, Result};
 use hdgan_core::Trajectory;
-use hdgan_experiments::InputError;
+use hdgan_experiments::Key;
 use hdgan_experiments::run::MemberStore;
 use hdgan_micro_sim::{Checkpoint, EngineKind, Member};
 use hdgan_model::random::SimRng;
@@ -250,23 +250,24 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 impl CheckpointDir {
     /// Creates the checkpoint folder of a new run (before any work); refuses when one
     /// exists already (an interrupted run to resume, or someone else's folder).
-    pub fn create(info: ResumeInfo) -> Result<Self, InputError> {
+    pub fn create(info: ResumeInfo) -> Result<Self> {
         let dir = folder_for(&info.out);
+        let refuse = |why: String| Error::input(Key::arg("--checkpoint-every"), why);
         if fs::symlink_metadata(&dir).is_ok() {
-            return Err(InputError(format!(
-                "`--checkpoint-every`: the checkpoint folder `{}` exists (an interrupted run?); continue it with `hdgan run --resume {}`, or move it away",
+            return Err(refuse(format!(
+                ": the checkpoint folder `{}` exists (an interrupted run?); continue it with `hdgan run --resume {}`, or move it away",
                 dir.display(),
                 dir.display()
             )));
         }
-        let (json, digest) = encode_request(&info)
-            .map_err(|e| InputError(format!("cannot describe the checkpoint: {e}")))?;
+        let (json, digest) =
+            encode_request(&info).map_err(|e| Error::encode("the checkpoint's request", e))?;
         fs::create_dir(&dir)
             .and_then(|()| write_atomic(&dir.join(REQUEST), json.as_bytes()))
             .map_err(|e| {
                 fs::remove_dir_all(&dir).ok();
-                InputError(format!(
-                    "`--checkpoint-every`: cannot create the checkpoint folder `{}`: {e}",
+                refuse(format!(
+                    ": cannot create the checkpoint folder `{}`: {e}",
                     dir.display()
                 ))
             })?;
@@ -275,18 +276,22 @@ impl CheckpointDir {
 
     /// Opens a checkpoint folder for `--resume` (the folder itself, or an output folder
     /// whose `<out>.checkpoint` exists).
-    pub fn open(path: &Path) -> Result<Self, InputError> {
+    pub fn open(path: &Path) -> Result<Self> {
         let dir = if path.join(REQUEST).is_file() {
             path.to_path_buf()
         } else if folder_for(path).join(REQUEST).is_file() {
             folder_for(path)
         } else {
-            return Err(InputError(format!(
-                "`--resume` `{}`: not a checkpoint folder (no {REQUEST}; checkpoints are written by `hdgan run --checkpoint-every DT` into <out>.checkpoint)",
-                path.display()
-            )));
+            return Err(Error::input(
+                Key::arg("--resume"),
+                format!(
+                    "`{}`: not a checkpoint folder (no {REQUEST}; checkpoints are written by `hdgan run --checkpoint-every DT` into <out>.checkpoint)",
+                    path.display()
+                ),
+            ));
         };
-        let bad = |why: String| InputError(format!("`--resume` `{}`: {why}", dir.display()));
+        let bad =
+            |why: String| Error::input(Key::arg("--resume"), format!("`{}`: {why}", dir.display()));
         let bytes = fs::read(dir.join(REQUEST)).map_err(|e| bad(format!("{REQUEST}: {e}")))?;
         let text = String::from_utf8(bytes).map_err(|_| {
             bad(format!(
@@ -333,24 +338,24 @@ impl CheckpointDir {
                 })
                 .collect(),
         };
-        let payload = postcard::to_stdvec(&file).context("cannot encode the checkpoint")?;
+        let payload = postcard::to_stdvec(&file).map_err(|e| Error::encode("the checkpoint", e))?;
         let bytes = encode_state(&self.digest, &payload);
         write_atomic(&self.dir.join(STATE), &bytes)
-            .with_context(|| format!("cannot write the checkpoint `{}`", self.dir.display()))
+            .map_err(|e| Error::io("write the checkpoint", &self.dir, e))
     }
 
     /// Restores every member from the checkpoint into engines freshly built for the same
     /// request; returns the step reached.
-    pub fn restore<E>(&self, members: &mut [Member<E>]) -> Result<u64, InputError>
+    pub fn restore<E>(&self, members: &mut [Member<E>]) -> Result<u64>
     where
         E: Checkpoint,
         E::State: serde::de::DeserializeOwned,
     {
         let bad = |why: String| {
-            InputError(format!(
-                "`--resume` `{}`: {why}",
-                self.dir.join(STATE).display()
-            ))
+            Error::input(
+                Key::arg("--resume"),
+                format!("`{}`: {why}", self.dir.join(STATE).display()),
+            )
         };
         let bytes = fs::read(self.dir.join(STATE)).map_err(|e| bad(e.to_string()))?;
         let payload = decode_state(&bytes, &self.digest).map_err(bad)?;
@@ -418,7 +423,7 @@ impl MemberStore for Checkpointing<'_> {
         ((self.dir.info.every * n as f64).round() as u64).max(1)
     }
 
-    fn restore<E>(&self, members: &mut [Member<E>]) -> Result<Option<u64>>
+    fn restore<E>(&self, members: &mut [Member<E>]) -> hdgan_experiments::Result<Option<u64>>
     where
         E: Checkpoint,
         E::State: serde::de::DeserializeOwned,
@@ -429,7 +434,7 @@ impl MemberStore for Checkpointing<'_> {
         Ok(Some(self.dir.restore(members)?))
     }
 
-    fn save<E>(&self, members: &[Member<E>]) -> Result<()>
+    fn save<E>(&self, members: &[Member<E>]) -> hdgan_experiments::Result<()>
     where
         E: Checkpoint,
         E::State: Serialize,

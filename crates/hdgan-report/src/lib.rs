@@ -10,6 +10,8 @@
 //! - [`figures`] and [`plot`]: the figures, rendered to SVG and PNG with an embedded font.
 //! - [`checkpoint`]: checkpoint folders of long runs (save, resume).
 //! - [`tables`]: rows of the CSV files and the text tables the command line prints.
+//! - [`error`]: the [`Error`] of every function here (the experiments' errors pass
+//!   through it).
 //!
 //! # Example
 //!
@@ -31,10 +33,11 @@
 //! hdgan_report::write::write_run(&valid, &run, &run_phases(&valid, &run), Some(1), &staged)?;
 //! let dir = staged.commit()?;
 //! assert!(dir.join("sim.csv").is_file() && dir.join("figure.svg").is_file());
-//! # Ok::<(), anyhow::Error>(())
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
 pub mod checkpoint;
+pub mod error;
 pub mod figures;
 pub mod output;
 pub mod pictures;
@@ -44,4 +47,5 @@ pub mod sweep;
 pub mod tables;
 pub mod write;
 
+pub use error::{Error, Result};
 pub use provenance::build_info;

@@ -22,8 +22,8 @@
 //!   hdgan naming the same folder while the first runs is refused before any work (exit 2),
 //!   so two runs never mix their files in one folder, whichever starts first.
 
-use anyhow::{Context, Result};
-use hdgan_experiments::InputError;
+use crate::{Error, Result};
+use hdgan_experiments::Key;
 use std::fs;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -86,11 +86,12 @@ pub enum OutSource {
 }
 
 impl OutSource {
-    fn key(&self) -> &'static str {
+    /// The flag or config key that named the folder (None: the default).
+    fn key(&self) -> Option<Key> {
         match self {
-            OutSource::Flag => "--out",
-            OutSource::Config => "output.dir",
-            OutSource::Default => "default output folder",
+            OutSource::Flag => Some(Key::arg("--out")),
+            OutSource::Config => Some(Key::config("output.dir")),
+            OutSource::Default => None,
         }
     }
 }
@@ -179,7 +180,7 @@ fn test_hold() {
 /// Claims the named folder `target` (in `parent`, called `name`): takes the exclusive lock
 /// on `.NAME.hdgan-lock`, creating the file if needed. Refused (naming `key`) while another
 /// process holds it.
-fn claim(key: &str, target: &Path, parent: &Path, name: &str) -> Result<Claim, InputError> {
+fn claim(key: &OutSource, target: &Path, parent: &Path, name: &str) -> Result<Claim> {
     use std::os::unix::fs::MetadataExt;
     let path = parent.join(format!(".{name}.hdgan-lock"));
     loop {
@@ -216,8 +217,15 @@ fn claim(key: &str, target: &Path, parent: &Path, name: &str) -> Result<Claim, I
     }
 }
 
-fn input_err(key: &str, path: &Path, rule: impl std::fmt::Display) -> InputError {
-    InputError(format!("`{key}` `{}`: {rule}", path.display()))
+/// A refusal of the output folder `path` named by `source`.
+fn input_err(source: &OutSource, path: &Path, rule: impl std::fmt::Display) -> Error {
+    match source.key() {
+        Some(key) => Error::input(key, format!("`{}`: {rule}", path.display())),
+        None => Error::input(
+            Key::Path(path.to_path_buf()),
+            format!("(the default output folder): {rule}"),
+        ),
+    }
 }
 
 /// `a` is `b` or one of its ancestors (both canonical).
@@ -241,7 +249,7 @@ pub fn read_manifest(dir: &Path) -> Option<Vec<String>> {
 }
 
 /// Checks that an existing folder at `path` may be replaced under `--overwrite`.
-fn check_replaceable(key: &str, path: &Path) -> Result<(), InputError> {
+fn check_replaceable(key: &OutSource, path: &Path) -> Result<()> {
     let Some(listed) = read_manifest(path) else {
         return Err(input_err(
             key,
@@ -275,11 +283,13 @@ fn check_replaceable(key: &str, path: &Path) -> Result<(), InputError> {
 /// Checks a named output folder before any work: what is at `path` may be used or
 /// replaced under the rules of the module docs. Returns whether something is to be
 /// replaced.
-fn check_named(req: &OutputRequest) -> Result<bool, InputError> {
-    let key = req.source.key();
+fn check_named(req: &OutputRequest) -> Result<bool> {
+    let key = &req.source;
     let path = &req.path;
-    if path.as_os_str().is_empty() {
-        return Err(InputError(format!("`{key}` must not be empty")));
+    if path.as_os_str().is_empty()
+        && let Some(k) = key.key()
+    {
+        return Err(Error::input(k, "must not be empty"));
     }
     if path
         .components()
@@ -443,9 +453,9 @@ fn fsync_path(p: &Path) -> std::io::Result<()> {
 
 impl StagedDir {
     /// Checks the request (see the module docs) and creates the staging folder, before any
-    /// work. Errors are [`InputError`]s naming the key (`--out`, `output.dir`).
-    pub fn open(req: &OutputRequest) -> Result<Self, InputError> {
-        let key = req.source.key();
+    /// work. Refusals are [`Error::Input`]s naming the key (`--out`, `output.dir`).
+    pub fn open(req: &OutputRequest) -> Result<Self> {
+        let key = &req.source;
         test_hold();
         let (target, mut replace, mut notes) = match req.source {
             OutSource::Default => {
@@ -532,12 +542,12 @@ impl StagedDir {
     /// Starts staging the folder `target` as if named with `--out` and `--overwrite` (for
     /// tools such as `xtask` that own their output folders).
     pub fn new(target: &Path) -> Result<Self> {
-        Ok(Self::open(&OutputRequest {
+        Self::open(&OutputRequest {
             path: target.to_path_buf(),
             source: OutSource::Flag,
             overwrite: true,
             inputs: Vec::new(),
-        })?)
+        })
     }
 
     /// The folder the outputs will have once committed.
@@ -560,12 +570,10 @@ impl StagedDir {
     pub fn commit(mut self) -> Result<PathBuf> {
         fs::remove_file(self.tmp.join(STAGING_MARKER)).ok();
         let mut files = Vec::new();
-        for e in fs::read_dir(&self.tmp)
-            .with_context(|| format!("cannot read `{}`", self.tmp.display()))?
-        {
-            let e = e?;
-            fsync_path(&e.path())
-                .with_context(|| format!("cannot flush `{}`", e.path().display()))?;
+        let read = |e| Error::io("read", &self.tmp, e);
+        for e in fs::read_dir(&self.tmp).map_err(read)? {
+            let e = e.map_err(read)?;
+            fsync_path(&e.path()).map_err(|err| Error::io("flush", &e.path(), err))?;
             files.push(e.file_name().to_string_lossy().into_owned());
         }
         files.sort();
@@ -577,9 +585,10 @@ impl StagedDir {
             "files": files,
         });
         let mpath = self.tmp.join(MANIFEST);
-        fs::write(&mpath, serde_json::to_string_pretty(&manifest)? + "\n")
-            .with_context(|| format!("cannot write `{}`", mpath.display()))?;
-        fsync_path(&mpath)?;
+        let text = serde_json::to_string_pretty(&manifest)
+            .map_err(|e| Error::encode("the output manifest", e))?;
+        fs::write(&mpath, text + "\n").map_err(|e| Error::io("write", &mpath, e))?;
+        fsync_path(&mpath).map_err(|e| Error::io("flush", &mpath, e))?;
         fsync_path(&self.tmp).ok();
         // Hold the registry while renaming, so that a signal arriving now waits for the
         // rename and then finds nothing to remove.
@@ -621,27 +630,25 @@ impl StagedDir {
                 .map(|mut r| r.next().is_none())
                 .unwrap_or(false);
             if !empty {
-                check_replaceable("--out", &self.target)?;
+                check_replaceable(&self.source, &self.target)?;
                 let old = self
                     .target
                     .with_file_name(format!(".{name}.old-{}", std::process::id()));
-                fs::rename(&self.target, &old).with_context(|| {
-                    format!("cannot move the previous `{}` aside", self.target.display())
-                })?;
+                fs::rename(&self.target, &old)
+                    .map_err(|e| Error::io("move aside the previous", &self.target, e))?;
                 fs::rename(&self.tmp, &self.target)
-                    .with_context(|| format!("cannot create `{}`", self.target.display()))?;
+                    .map_err(|e| Error::io("create", &self.target, e))?;
                 fs::remove_dir_all(&old).ok();
                 return Ok(self.target.clone());
             }
         } else if exists {
             let kept = self.keep_staging();
-            anyhow::bail!(
-                "`{}` appeared while hdgan ran; the outputs are kept in `{kept}`",
-                self.target.display()
-            );
+            return Err(Error::Taken {
+                path: self.target.clone(),
+                kept,
+            });
         }
-        fs::rename(&self.tmp, &self.target)
-            .with_context(|| format!("cannot create `{}`", self.target.display()))?;
+        fs::rename(&self.tmp, &self.target).map_err(|e| Error::io("create", &self.target, e))?;
         Ok(self.target.clone())
     }
 
@@ -654,10 +661,10 @@ impl StagedDir {
 
     /// Keeps the staging folder (no removal on drop) and returns its path for a message.
     /// Called under the registry's lock by [`commit`](Self::commit), which unregisters it.
-    fn keep_staging(&mut self) -> String {
+    fn keep_staging(&mut self) -> PathBuf {
         self.committed = true;
         self.release();
-        self.tmp.display().to_string()
+        self.tmp.clone()
     }
 }
 
@@ -688,12 +695,12 @@ pub fn write_csv_labeled(
     header: &[String],
     rows: &[(String, Vec<f64>)],
 ) -> Result<()> {
-    anyhow::ensure!(
-        rows.iter()
-            .all(|(l, _)| !l.contains([',', '"', '\n', '\r'])),
-        "CSV labels must not contain commas, quotes or line breaks (`{}`)",
-        path.display()
-    );
+    if rows.iter().any(|(l, _)| l.contains([',', '"', '\n', '\r'])) {
+        return Err(Error::encode(
+            format!("`{}`", path.display()),
+            "CSV labels must not contain commas, quotes or line breaks",
+        ));
+    }
     write_rows(
         path,
         header,
@@ -706,11 +713,10 @@ fn write_rows<'a>(
     header: &[String],
     rows: impl Iterator<Item = (Option<&'a str>, &'a [f64])>,
 ) -> Result<()> {
-    let f =
-        fs::File::create(path).with_context(|| format!("cannot create `{}`", path.display()))?;
+    let f = fs::File::create(path).map_err(|e| Error::io("create", path, e))?;
     let mut w = BufWriter::new(f);
-    let ctx = || format!("cannot write `{}`", path.display());
-    writeln!(w, "{}", header.join(",")).with_context(ctx)?;
+    let ctx = |e| Error::io("write", path, e);
+    writeln!(w, "{}", header.join(",")).map_err(ctx)?;
     let mut line = String::new();
     for (label, row) in rows {
         line.clear();
@@ -724,26 +730,28 @@ fn write_rows<'a>(
             }
             line.push_str(&format!("{x:?}"));
         }
-        writeln!(w, "{line}").with_context(ctx)?;
+        writeln!(w, "{line}").map_err(ctx)?;
     }
-    w.flush().with_context(ctx)?;
+    w.flush().map_err(ctx)?;
     Ok(())
 }
 
 /// Reads a 2-D float64 `.npy` file (as [`write_npy`] writes them) back into rows.
 pub fn read_npy(path: &Path) -> Result<Vec<Vec<f64>>> {
-    let bytes = fs::read(path).with_context(|| format!("cannot read `{}`", path.display()))?;
+    let bytes = fs::read(path).map_err(|e| Error::io("read", path, e))?;
+    let malformed = |what: String| Error::Malformed {
+        path: path.to_path_buf(),
+        what,
+    };
     let npy = npyz::NpyFile::new(&bytes[..])
-        .with_context(|| format!("`{}` is not an .npy file", path.display()))?;
+        .map_err(|e| malformed(format!("is not an .npy file: {e}")))?;
     let shape = npy.shape().to_vec();
-    anyhow::ensure!(
-        shape.len() == 2,
-        "`{}`: expected a 2-D array, found shape {shape:?}",
-        path.display()
-    );
+    if shape.len() != 2 {
+        return Err(malformed(format!("is not a 2-D array (shape {shape:?})")));
+    }
     let data: Vec<f64> = npy
         .into_vec()
-        .with_context(|| format!("`{}` is not a float64 array", path.display()))?;
+        .map_err(|e| malformed(format!("is not a float64 array: {e}")))?;
     let cols = (shape[1] as usize).max(1);
     Ok(data.chunks(cols).map(<[f64]>::to_vec).collect())
 }
@@ -751,14 +759,14 @@ pub fn read_npy(path: &Path) -> Result<Vec<Vec<f64>>> {
 /// Writes a 2-D float64 array (rows x columns, C order) as `.npy` (loads with `np.load`).
 pub fn write_npy(path: &Path, rows: &[Vec<f64>]) -> Result<()> {
     let cols = rows.first().map_or(0, Vec::len);
-    anyhow::ensure!(
-        rows.iter().all(|r| r.len() == cols),
-        "ragged rows for `{}`",
-        path.display()
-    );
-    let f =
-        fs::File::create(path).with_context(|| format!("cannot create `{}`", path.display()))?;
-    let ctx = || format!("cannot write `{}`", path.display());
+    if rows.iter().any(|r| r.len() != cols) {
+        return Err(Error::encode(
+            format!("`{}`", path.display()),
+            "its rows differ in length",
+        ));
+    }
+    let f = fs::File::create(path).map_err(|e| Error::io("create", path, e))?;
+    let ctx = |e| Error::io("write", path, e);
     let mut buf = BufWriter::new(f);
     {
         use npyz::WriterBuilder;
@@ -767,18 +775,19 @@ pub fn write_npy(path: &Path, rows: &[Vec<f64>]) -> Result<()> {
             .shape(&[rows.len() as u64, cols as u64])
             .writer(&mut buf)
             .begin_nd()
-            .with_context(ctx)?;
-        w.extend(rows.iter().flatten().copied()).with_context(ctx)?;
-        w.finish().with_context(ctx)?;
+            .map_err(ctx)?;
+        w.extend(rows.iter().flatten().copied()).map_err(ctx)?;
+        w.finish().map_err(ctx)?;
     }
-    buf.flush().with_context(ctx)?;
+    buf.flush().map_err(ctx)?;
     Ok(())
 }
 
 /// Writes pretty-printed JSON.
 pub fn write_json(path: &Path, value: &serde_json::Value) -> Result<()> {
-    let text = serde_json::to_string_pretty(value)?;
-    fs::write(path, text + "\n").with_context(|| format!("cannot write `{}`", path.display()))
+    let text = serde_json::to_string_pretty(value)
+        .map_err(|e| Error::encode(format!("`{}`", path.display()), e))?;
+    fs::write(path, text + "\n").map_err(|e| Error::io("write", path, e))
 }
 
 #[cfg(test)]
@@ -816,7 +825,7 @@ mod tests {
         assert_eq!(read_manifest(&target).unwrap(), vec!["a.txt".to_owned()]);
         // Without --overwrite a second run is refused before any work.
         let err = StagedDir::open(&named(&target, false)).err().unwrap();
-        assert!(err.0.contains("--overwrite"), "{err}");
+        assert!(err.to_string().contains("--overwrite"), "{err}");
         // With it, hdgan's own folder is replaced.
         let s = StagedDir::open(&named(&target, true)).unwrap();
         fs::write(s.file("b.txt"), "y").unwrap();
@@ -834,7 +843,10 @@ mod tests {
         assert!(lock.exists());
         // The claim is an flock, per open file: a second open in this process is refused.
         let err = StagedDir::open(&named(&target, false)).err().unwrap();
-        assert!(err.0.contains("being written by another hdgan"), "{err}");
+        assert!(
+            err.to_string().contains("being written by another hdgan"),
+            "{err}"
+        );
         drop(first);
         assert!(!lock.exists() && fs::read_dir(root.path()).unwrap().count() == 0);
         // A lock file left by a killed process (no lock held) does not block.
@@ -875,19 +887,19 @@ mod tests {
         s.commit().unwrap();
         fs::write(target.join("notes.md"), "mine").unwrap();
         let err = StagedDir::open(&named(&target, true)).err().unwrap();
-        assert!(err.0.contains("notes.md"), "{err}");
+        assert!(err.to_string().contains("notes.md"), "{err}");
         // A folder without a manifest is never replaced.
         let foreign = root.path().join("src");
         fs::create_dir(&foreign).unwrap();
         fs::write(foreign.join("main.rs"), "fn main() {}").unwrap();
         let err = StagedDir::open(&named(&foreign, true)).err().unwrap();
-        assert!(err.0.contains("not written by hdgan"), "{err}");
+        assert!(err.to_string().contains("not written by hdgan"), "{err}");
         assert!(foreign.join("main.rs").exists());
         // A file is never replaced.
         let file = root.path().join("cfg.toml");
         fs::write(&file, "x").unwrap();
         let err = StagedDir::open(&named(&file, true)).err().unwrap();
-        assert!(err.0.contains("not a folder"), "{err}");
+        assert!(err.to_string().contains("not a folder"), "{err}");
         assert_eq!(fs::read_to_string(&file).unwrap(), "x");
     }
 
@@ -927,9 +939,9 @@ mod tests {
         let err = StagedDir::open(&named(&file.join("sub"), false))
             .err()
             .unwrap();
-        assert!(err.0.contains("--out"), "{err}");
+        assert!(err.to_string().contains("--out"), "{err}");
         let err = StagedDir::open(&named(Path::new(""), false)).err().unwrap();
-        assert!(err.0.contains("must not be empty"), "{err}");
+        assert!(err.to_string().contains("must not be empty"), "{err}");
         let long = root.path().join("x".repeat(300));
         assert!(StagedDir::open(&named(&long, false)).is_err());
         let lnk = root.path().join("loop");
@@ -937,7 +949,7 @@ mod tests {
         let err = StagedDir::open(&named(&lnk.join("sub"), false))
             .err()
             .unwrap();
-        assert!(err.0.contains("--out"), "{err}");
+        assert!(err.to_string().contains("--out"), "{err}");
         assert_eq!(
             fs::read_dir(root.path()).unwrap().count(),
             2,

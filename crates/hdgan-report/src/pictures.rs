@@ -1,7 +1,7 @@
 //! Learned bases as pictures: each column of an `n x d` basis drawn as an image of the
 //! data's shape (28 x 28 grey for MNIST, 32 x 32 grey or colour for CIFAR-10).
 
-use anyhow::{Context, Result};
+use crate::{Error, Result};
 use plotters::prelude::*;
 use std::path::Path;
 
@@ -41,16 +41,17 @@ fn pixel(v: &[f64], s: Shape, y: usize, x: usize, scale: f64) -> RGBColor {
 /// `h w c`), scaled on its own by its largest absolute entry (eigen-images have arbitrary
 /// sign and scale). Rows may differ in length; the background is white.
 pub fn tile_grid(path: &Path, rows: &[Vec<&[f64]>], s: Shape) -> Result<()> {
-    anyhow::ensure!(
-        s.c == 1 || s.c == 3,
-        "tile_grid: 1 or 3 channels, got {}",
-        s.c
-    );
+    let refuse = |message: String| Error::Plot {
+        path: path.to_path_buf(),
+        message,
+    };
+    if !(s.c == 1 || s.c == 3) {
+        return Err(refuse(format!("1 or 3 channels, got {}", s.c)));
+    }
     let n = s.h * s.w * s.c;
-    anyhow::ensure!(
-        rows.iter().flatten().all(|t| t.len() == n),
-        "tile_grid: every tile must have h w c = {n} entries"
-    );
+    if rows.iter().flatten().any(|t| t.len() != n) {
+        return Err(refuse(format!("every tile must have h w c = {n} entries")));
+    }
     let cols = rows.iter().map(Vec::len).max().unwrap_or(0).max(1) as u32;
     let (tw, th) = (s.w as u32 * ZOOM, s.h as u32 * ZOOM);
     let size = (
@@ -58,10 +59,8 @@ pub fn tile_grid(path: &Path, rows: &[Vec<&[f64]>], s: Shape) -> Result<()> {
         rows.len().max(1) as u32 * (th + GAP) + GAP,
     );
     let root = BitMapBackend::new(path, size).into_drawing_area();
-    let ctx = || format!("cannot draw `{}`", path.display());
-    root.fill(&WHITE)
-        .map_err(|e| anyhow::anyhow!("{e}"))
-        .with_context(ctx)?;
+    let ctx = |e: DrawingAreaErrorKind<_>| refuse(e.to_string());
+    root.fill(&WHITE).map_err(ctx)?;
     for (r, row) in rows.iter().enumerate() {
         for (c, tile) in row.iter().enumerate() {
             let scale = tile
@@ -78,18 +77,14 @@ pub fn tile_grid(path: &Path, rows: &[Vec<&[f64]>], s: Shape) -> Result<()> {
                                 (x0 + x as u32 * ZOOM + dx) as i32,
                                 (y0 + y as u32 * ZOOM + dy) as i32,
                             );
-                            root.draw_pixel(px, &colour)
-                                .map_err(|e| anyhow::anyhow!("{e}"))
-                                .with_context(ctx)?;
+                            root.draw_pixel(px, &colour).map_err(ctx)?;
                         }
                     }
                 }
             }
         }
     }
-    root.present()
-        .map_err(|e| anyhow::anyhow!("{e}"))
-        .with_context(ctx)?;
+    root.present().map_err(ctx)?;
     Ok(())
 }
 

@@ -1,7 +1,7 @@
 //! Line and scatter plots written as SVG and PNG (plotters, with an embedded DejaVu font so
 //! that no system font is needed).
 
-use anyhow::{Context, Result, anyhow};
+use crate::{Error, Result};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::FontStyle;
@@ -137,11 +137,14 @@ pub fn decimate(pts: Vec<(f64, f64)>, cap: usize) -> Vec<(f64, f64)> {
     out
 }
 
-fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, fig: &Figure) -> Result<()>
+/// A drawing error of plotters, as its message.
+type Drawn = std::result::Result<(), String>;
+
+fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, fig: &Figure) -> Drawn
 where
     DB::ErrorType: 'static,
 {
-    root.fill(&WHITE).map_err(|e| anyhow!("plot: {e}"))?;
+    root.fill(&WHITE).map_err(|e| e.to_string())?;
     let (x0, x1) = fig.x_range.unwrap_or_else(|| data_range(fig, |p| p.0));
     let (y0, y1) = fig.y_range.unwrap_or_else(|| {
         let (a, b) = data_range(fig, |p| p.1);
@@ -155,7 +158,7 @@ where
         .x_label_area_size(44)
         .y_label_area_size(64)
         .build_cartesian_2d(x0..x1, y0..y1)
-        .map_err(|e| anyhow!("plot: {e}"))?;
+        .map_err(|e| e.to_string())?;
     chart
         .configure_mesh()
         .x_desc(clean_text(&fig.x_label))
@@ -164,7 +167,7 @@ where
         .axis_desc_style(("sans-serif", 16))
         .light_line_style(RGBColor(235, 235, 235))
         .draw()
-        .map_err(|e| anyhow!("plot: {e}"))?;
+        .map_err(|e| e.to_string())?;
     for s in &fig.series {
         let color = RGBColor(s.color.0, s.color.1, s.color.2);
         let pts: Vec<(f64, f64)> = s
@@ -177,28 +180,28 @@ where
         let anno = match s.style {
             Style::Line => chart
                 .draw_series(LineSeries::new(pts, color.stroke_width(2)))
-                .map_err(|e| anyhow!("plot: {e}"))?,
+                .map_err(|e| e.to_string())?,
             Style::Dashed => chart
                 .draw_series(DashedLineSeries::new(pts, 6, 4, color.stroke_width(2)))
-                .map_err(|e| anyhow!("plot: {e}"))?,
+                .map_err(|e| e.to_string())?,
             Style::Dots => chart
                 .draw_series(pts.into_iter().map(|p| Circle::new(p, 3, color.filled())))
-                .map_err(|e| anyhow!("plot: {e}"))?,
+                .map_err(|e| e.to_string())?,
             Style::Crosses => chart
                 .draw_series(
                     pts.into_iter()
                         .map(|p| Cross::new(p, 3, color.stroke_width(1))),
                 )
-                .map_err(|e| anyhow!("plot: {e}"))?,
+                .map_err(|e| e.to_string())?,
             Style::Points => chart
                 .draw_series(
                     pts.into_iter()
                         .map(|p| Circle::new(p, 1, color.mix(0.5).filled())),
                 )
-                .map_err(|e| anyhow!("plot: {e}"))?,
+                .map_err(|e| e.to_string())?,
             Style::Band => chart
                 .draw_series(std::iter::once(Polygon::new(pts, color.mix(0.18).filled())))
-                .map_err(|e| anyhow!("plot: {e}"))?,
+                .map_err(|e| e.to_string())?,
         };
         if !s.label.is_empty() {
             let style = s.style;
@@ -227,9 +230,9 @@ where
             .border_style(RGBColor(180, 180, 180))
             .position(SeriesLabelPosition::MiddleRight)
             .draw()
-            .map_err(|e| anyhow!("plot: {e}"))?;
+            .map_err(|e| e.to_string())?;
     }
-    root.present().map_err(|e| anyhow!("plot: {e}"))?;
+    root.present().map_err(|e| e.to_string())?;
     Ok(())
 }
 
@@ -239,11 +242,17 @@ pub const SIZE: (u32, u32) = (960, 600);
 /// Renders `fig` to an SVG file and a PNG file.
 pub fn render(fig: &Figure, svg: &Path, png: &Path) -> Result<()> {
     register_fonts();
-    draw(SVGBackend::new(svg, SIZE).into_drawing_area(), fig)
-        .with_context(|| format!("cannot write the figure `{}`", svg.display()))?;
-    draw(BitMapBackend::new(png, SIZE).into_drawing_area(), fig)
-        .with_context(|| format!("cannot write the figure `{}`", png.display()))?;
+    draw(SVGBackend::new(svg, SIZE).into_drawing_area(), fig).map_err(plot_error(svg))?;
+    draw(BitMapBackend::new(png, SIZE).into_drawing_area(), fig).map_err(plot_error(png))?;
     Ok(())
+}
+
+/// A drawing error of the image `path`.
+fn plot_error(path: &Path) -> impl Fn(String) -> Error + '_ {
+    move |message| Error::Plot {
+        path: path.to_path_buf(),
+        message,
+    }
 }
 
 /// An RGB colour.
@@ -283,11 +292,11 @@ const CELL_SIZE: (u32, u32) = (1200, 640);
 /// Width of the legend panel to the right of a cell map, in pixels.
 const LEGEND_WIDTH: u32 = 270;
 
-fn draw_cells<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, map: &CellMap) -> Result<()>
+fn draw_cells<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, map: &CellMap) -> Drawn
 where
     DB::ErrorType: 'static,
 {
-    let err = |e: DrawingAreaErrorKind<DB::ErrorType>| anyhow!("plot: {e}");
+    let err = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
     root.fill(&WHITE).map_err(err)?;
     // The legend sits in its own panel beside the map, so that it hides no cell.
     let (plot_area, legend_area) = root.split_horizontally(root.dim_in_pixel().0 - LEGEND_WIDTH);
@@ -396,9 +405,9 @@ fn wrap(text: &str, width: usize) -> Vec<String> {
 pub fn render_cells(map: &CellMap, svg: &Path, png: &Path) -> Result<()> {
     register_fonts();
     draw_cells(SVGBackend::new(svg, CELL_SIZE).into_drawing_area(), map)
-        .with_context(|| format!("cannot write the figure `{}`", svg.display()))?;
+        .map_err(plot_error(svg))?;
     draw_cells(BitMapBackend::new(png, CELL_SIZE).into_drawing_area(), map)
-        .with_context(|| format!("cannot write the figure `{}`", png.display()))?;
+        .map_err(plot_error(png))?;
     Ok(())
 }
 
@@ -407,26 +416,22 @@ pub fn render_panels(panels: &[Figure], cols: usize, svg: &Path, png: &Path) -> 
     register_fonts();
     let rows = panels.len().div_ceil(cols.max(1));
     let size = (SIZE.0 * cols as u32 * 3 / 4, SIZE.1 * rows as u32 * 3 / 4);
-    let draw_all = |area: &[DrawingArea<SVGBackend, Shift>]| -> Result<()> {
-        for (p, a) in panels.iter().zip(area) {
-            draw(a.clone(), p)?;
-        }
-        Ok(())
-    };
-    {
+    let svg_drawn = || -> Drawn {
         let root = SVGBackend::new(svg, size).into_drawing_area();
-        let areas = root.split_evenly((rows, cols));
-        draw_all(&areas)?;
-        root.present().map_err(|e| anyhow!("plot: {e}"))?;
-    }
-    {
-        let root = BitMapBackend::new(png, size).into_drawing_area();
-        let areas = root.split_evenly((rows, cols));
-        for (p, a) in panels.iter().zip(areas) {
+        for (p, a) in panels.iter().zip(root.split_evenly((rows, cols))) {
             draw(a, p)?;
         }
-        root.present().map_err(|e| anyhow!("plot: {e}"))?;
-    }
+        root.present().map_err(|e| e.to_string())
+    };
+    svg_drawn().map_err(plot_error(svg))?;
+    let png_drawn = || -> Drawn {
+        let root = BitMapBackend::new(png, size).into_drawing_area();
+        for (p, a) in panels.iter().zip(root.split_evenly((rows, cols))) {
+            draw(a, p)?;
+        }
+        root.present().map_err(|e| e.to_string())
+    };
+    png_drawn().map_err(plot_error(png))?;
     Ok(())
 }
 

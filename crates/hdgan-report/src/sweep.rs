@@ -24,8 +24,8 @@
 //! anything else is refused before any work, and nothing outside the folder's own files is
 //! ever removed.
 
-use anyhow::{Context, Result};
-use hdgan_experiments::InputError;
+use crate::{Error, Result};
+use hdgan_experiments::Key;
 use hdgan_experiments::sweep::{Cell, CellResult, CellSink, CellStatus, Sweep, SweepMetric};
 use serde::{Deserialize, Serialize};
 use std::fs;
@@ -84,7 +84,8 @@ pub fn record(sweep: &Sweep) -> Result<SweepRecord> {
         &sweep.cells,
         sweep.header(),
         crate::provenance::build_info(),
-    ))?;
+    ))
+    .map_err(|e| Error::encode("the sweep's definition", e))?;
     Ok(SweepRecord {
         name: sweep.name.clone(),
         identity: fingerprint(&identity_src),
@@ -118,43 +119,44 @@ fn write_with(path: &Path, write: impl FnOnce(&Path) -> Result<()>) -> Result<()
         .unwrap_or_default();
     let tmp = dir.join(format!(".tmp-{}-{name}", std::process::id()));
     write(&tmp)?;
-    fs::File::open(&tmp)?.sync_all()?;
-    fs::rename(&tmp, path).with_context(|| format!("cannot rename into {}", path.display()))?;
+    fs::File::open(&tmp)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| Error::io("flush", &tmp, e))?;
+    fs::rename(&tmp, path).map_err(|e| Error::io("rename into", path, e))?;
     Ok(())
 }
 
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     write_with(path, |tmp| {
-        let mut f =
-            fs::File::create(tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
-        f.write_all(bytes)?;
-        Ok(())
+        fs::File::create(tmp)
+            .and_then(|mut f| f.write_all(bytes))
+            .map_err(|e| Error::io("write", tmp, e))
     })
 }
 
-fn read_record(root: &Path) -> Result<Option<SweepRecord>, InputError> {
+fn read_record(root: &Path) -> Result<Option<SweepRecord>> {
     let p = root.join("sweep.json");
     if !p.exists() {
         return Ok(None);
     }
-    let text = fs::read_to_string(&p)
-        .map_err(|e| InputError(format!("cannot read {}: {e}", p.display())))?;
+    let bad = |rule: String| Error::input(Key::Path(p.clone()), rule);
+    let text = fs::read_to_string(&p).map_err(|e| bad(format!("cannot be read: {e}")))?;
     serde_json::from_str(&text)
         .map(Some)
-        .map_err(|e| InputError(format!("{} is not a sweep record: {e}", p.display())))
+        .map_err(|e| bad(format!("is not a sweep record: {e}")))
 }
 
 impl SweepDir {
     /// Opens `root` for `sweep`: creates it (and `cells/`) when absent or empty, reuses it
     /// when it holds this sweep made by this hdgan build, refuses it otherwise (another
     /// sweep, another build, or other files).
-    pub fn open(root: &Path, sweep: &Sweep) -> Result<Self, InputError> {
-        let rec = record(sweep).map_err(|e| InputError(e.to_string()))?;
+    pub fn open(root: &Path, sweep: &Sweep) -> Result<Self> {
+        let rec = record(sweep)?;
         let refuse = |why: &str| {
-            InputError(format!(
-                "`--out` {}: {why}; choose another folder",
-                root.display()
-            ))
+            Error::input(
+                Key::arg("--out"),
+                format!("{}: {why}; choose another folder", root.display()),
+            )
         };
         if root.exists() {
             if !root.is_dir() {
@@ -190,8 +192,8 @@ impl SweepDir {
             record: rec,
         };
         if !root.join("sweep.json").exists() {
-            let bytes =
-                serde_json::to_vec_pretty(&dir.record).map_err(|e| InputError(e.to_string()))?;
+            let bytes = serde_json::to_vec_pretty(&dir.record)
+                .map_err(|e| Error::encode("sweep.json", e))?;
             write_atomic(&root.join("sweep.json"), &bytes).map_err(|e| refuse(&e.to_string()))?;
         }
         fs::create_dir_all(root.join("cells"))
@@ -224,13 +226,22 @@ impl SweepDir {
 }
 
 impl CellSink for SweepDir {
-    fn started(&self, i: usize) -> Result<()> {
-        fs::write(self.marker(i), b"")
-            .with_context(|| format!("cannot write {}", self.marker(i).display()))
+    fn started(&self, i: usize) -> hdgan_experiments::Result<()> {
+        let marker = self.marker(i);
+        fs::write(&marker, b"").map_err(|e| Error::io("write", &marker, e))?;
+        Ok(())
     }
 
     /// Saves a finished cell (atomically), then removes its start marker.
-    fn finished(&self, r: &CellResult) -> Result<()> {
+    fn finished(&self, r: &CellResult) -> hdgan_experiments::Result<()> {
+        Ok(self.save(r)?)
+    }
+}
+
+impl SweepDir {
+    /// Saves a finished cell (its trajectories, then its JSON, each atomically) and removes
+    /// its start marker.
+    fn save(&self, r: &CellResult) -> Result<()> {
         if let Some(tr) = &r.trajectories {
             let parts = [("sim", Some(&tr.sim)), ("ode", tr.ode.as_ref())];
             for (which, t) in parts {
@@ -243,7 +254,8 @@ impl CellSink for SweepDir {
         let bytes = serde_json::to_vec(&CellFile {
             identity: self.record.identity.clone(),
             result: r.clone(),
-        })?;
+        })
+        .map_err(|e| Error::encode(format!("cell {}", r.index), e))?;
         write_atomic(&Self::cell_path(&self.root, r.index), &bytes)?;
         fs::remove_file(self.marker(r.index)).ok();
         Ok(())
@@ -265,15 +277,15 @@ pub struct SweepStatus {
     pub diverged: usize,
 }
 
-fn not_a_sweep(root: &Path) -> InputError {
-    InputError(format!(
-        "{} is not a sweep folder (no sweep.json)",
-        root.display()
-    ))
+fn not_a_sweep(root: &Path) -> Error {
+    Error::input(
+        Key::Path(root.to_path_buf()),
+        "is not a sweep folder (no sweep.json)",
+    )
 }
 
 /// Counts the finished, running and missing cells of the sweep folder `root`.
-pub fn status(root: &Path) -> Result<SweepStatus, InputError> {
+pub fn status(root: &Path) -> Result<SweepStatus> {
     let rec = read_record(root)?.ok_or_else(|| not_a_sweep(root))?;
     let cells = root.join("cells");
     let mut started = std::collections::BTreeSet::new();
@@ -311,29 +323,22 @@ pub fn status(root: &Path) -> Result<SweepStatus, InputError> {
     })
 }
 
-fn read_cell(root: &Path, rec: &SweepRecord, i: usize) -> Result<CellResult, InputError> {
+fn read_cell(root: &Path, rec: &SweepRecord, i: usize) -> Result<CellResult> {
     let p = SweepDir::cell_path(root, i);
-    let text = fs::read_to_string(&p)
-        .map_err(|e| InputError(format!("cell {i}: cannot read {}: {e}", p.display())))?;
-    let c: CellFile = serde_json::from_str(&text).map_err(|e| {
-        InputError(format!(
-            "cell {i}: {} is not a cell result: {e}",
-            p.display()
-        ))
-    })?;
+    let bad = |rule: String| Error::input(Key::Path(p.clone()), format!("(cell {i}) {rule}"));
+    let text = fs::read_to_string(&p).map_err(|e| bad(format!("cannot be read: {e}")))?;
+    let c: CellFile =
+        serde_json::from_str(&text).map_err(|e| bad(format!("is not a cell result: {e}")))?;
     if c.identity != rec.identity || c.result.index != i {
-        return Err(InputError(format!(
-            "cell {i}: {} belongs to another sweep (identity {}, this folder's is {}); merge only folders of one sweep",
-            p.display(),
-            c.identity,
-            rec.identity
+        return Err(bad(format!(
+            "belongs to another sweep (identity {}, this folder's is {}); merge only folders of one sweep",
+            c.identity, rec.identity
         )));
     }
     let width = rec.header.len() - rec.cells.first().map_or(0, |c| c.values.len()) - 4;
     if c.result.values.len() != width {
-        return Err(InputError(format!(
-            "cell {i}: {} has {} metric values, the sweep has {width}",
-            p.display(),
+        return Err(bad(format!(
+            "has {} metric values, the sweep has {width}",
             c.result.values.len()
         )));
     }
@@ -371,19 +376,21 @@ fn csv_line(fields: impl IntoIterator<Item = String>) -> String {
 /// Builds `table.csv` and `timings.csv` in the sweep folder `root` from its cell files.
 /// Every cell must have finished (the error counts the missing ones) and belong to this
 /// sweep. Returns the table's path.
-pub fn merge(root: &Path) -> Result<PathBuf, InputError> {
+pub fn merge(root: &Path) -> Result<PathBuf> {
     let rec = read_record(root)?.ok_or_else(|| not_a_sweep(root))?;
     let missing: Vec<usize> = (0..rec.cells.len())
         .filter(|&i| !SweepDir::cell_path(root, i).exists())
         .collect();
     if !missing.is_empty() {
-        return Err(InputError(format!(
-            "{}: {} of {} cells have not finished (first: {}); run the missing shards, then merge",
-            root.display(),
-            missing.len(),
-            rec.cells.len(),
-            missing[0]
-        )));
+        return Err(Error::input(
+            Key::Path(root.to_path_buf()),
+            format!(
+                ": {} of {} cells have not finished (first: {}); run the missing shards, then merge",
+                missing.len(),
+                rec.cells.len(),
+                missing[0]
+            ),
+        ));
     }
     let mut table = csv_line(rec.header.iter().cloned());
     let mut timings = csv_line(["cell".to_owned(), "seconds".to_owned()]);
@@ -403,26 +410,24 @@ pub fn merge(root: &Path) -> Result<PathBuf, InputError> {
         results.push(r);
     }
     let out = root.join("table.csv");
-    let io = |e: anyhow::Error| InputError(format!("{}: {e}", root.display()));
-    write_atomic(&out, table.as_bytes()).map_err(io)?;
-    write_atomic(&root.join("timings.csv"), timings.as_bytes()).map_err(io)?;
+    write_atomic(&out, table.as_bytes())?;
+    write_atomic(&root.join("timings.csv"), timings.as_bytes())?;
     if !rec.trajectory_columns.is_empty() {
-        merge_trajectories(root, &rec, &results).map_err(io)?;
+        merge_trajectories(root, &rec, &results)?;
     }
     let points = summarise(&rec, &results);
     write_atomic(
         &root.join("summary.csv"),
         summary_csv(&rec, &points).as_bytes(),
-    )
-    .map_err(io)?;
+    )?;
     if let Some(fig) = error_figure(&rec, &points) {
         // Drawn under temporary names and renamed: the last shards of an array may merge
         // at the same moment.
         let tmp = |ext: &str| root.join(format!(".tmp-{}-ode_error.{ext}", std::process::id()));
-        crate::plot::render(&fig, &tmp("svg"), &tmp("png")).map_err(io)?;
+        crate::plot::render(&fig, &tmp("svg"), &tmp("png"))?;
         for ext in ["svg", "png"] {
-            fs::rename(tmp(ext), root.join(format!("ode_error.{ext}")))
-                .map_err(|e| io(e.into()))?;
+            let to = root.join(format!("ode_error.{ext}"));
+            fs::rename(tmp(ext), &to).map_err(|e| Error::io("rename into", &to, e))?;
         }
     }
     Ok(out)

@@ -11,7 +11,7 @@ use crate::pictures::{Shape, columns_wrapped, tile_grid};
 use crate::plot::{CellMap, Figure, PALETTE, Series, Style, render, render_cells, render_panels};
 use crate::provenance::Provenance;
 use crate::tables::{mode_rows, phase_code, traj_rows};
-use anyhow::{Context, Result};
+use crate::{Error, Result};
 use hdgan_core::{MacroState, MultiState, PackedState, Trajectory};
 use hdgan_data::Prepared;
 use hdgan_experiments::config::ValidRun;
@@ -102,8 +102,7 @@ fn run_meta(
     names: &[String],
     sim_seconds: f64,
 ) -> Result<serde_json::Value> {
-    let toml_text = toml::to_string(&valid.config).context("cannot serialise the config")?;
-    std::fs::write(staged.file("config.toml"), toml_text)?;
+    write_config(&valid.config, staged)?;
     let mut meta = Provenance::new(&valid.name)
         .config(&valid.config)
         .seed(valid.config.seed)
@@ -740,8 +739,7 @@ pub fn write_fluctuations(
     );
     crate::figures::add_band(&mut fig, fl, run.n);
     render(&fig, &staged.file("figure.svg"), &staged.file("figure.png"))?;
-    let toml_text = toml::to_string(&valid.config).context("cannot serialise the config")?;
-    std::fs::write(staged.file("config.toml"), toml_text)?;
+    write_config(&valid.config, staged)?;
     let mut meta = Provenance::new(&valid.name)
         .config(&valid.config)
         .seed(valid.config.seed)
@@ -822,8 +820,7 @@ pub fn write_escape(
     write_npy(&staged.file("escape_times.npy"), &times)?;
     let fig = crate::figures::escape_figure(&title_of(valid), run);
     render(&fig, &staged.file("figure.svg"), &staged.file("figure.png"))?;
-    let toml_text = toml::to_string(&valid.config).context("cannot serialise the config")?;
-    std::fs::write(staged.file("config.toml"), toml_text)?;
+    write_config(&valid.config, staged)?;
     let req = &run.request;
     let mut meta = Provenance::new(&valid.name)
         .config(&valid.config)
@@ -858,4 +855,11 @@ pub fn write_escape(
     });
     write_json(&staged.file("escape.json"), &meta)?;
     Ok(meta)
+}
+
+/// Writes `config.toml`: the run's configuration as validated.
+fn write_config(config: &hdgan_experiments::config::RunConfig, staged: &StagedDir) -> Result<()> {
+    let text = toml::to_string(config).map_err(|e| Error::encode("the config", e))?;
+    let path = staged.file("config.toml");
+    std::fs::write(&path, text).map_err(|e| Error::io("write", &path, e))
 }

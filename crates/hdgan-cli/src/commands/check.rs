@@ -2,8 +2,8 @@
 //! from its tables, or given by `--kind`) and prints what it describes and its estimates,
 //! doing no work and writing nothing.
 
+use crate::error::Result;
 use crate::outln;
-use anyhow::Result;
 use hdgan_experiments::{measure, phase, sweep};
 use std::path::Path;
 

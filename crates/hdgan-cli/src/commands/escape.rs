@@ -2,9 +2,9 @@
 //! computed by `hdgan-experiments`, written by `hdgan-report`.
 
 use super::OutArgs;
+use crate::error::Result;
 use crate::outln;
 use crate::progress::{Progress, with_control};
-use anyhow::Result;
 use hdgan_experiments::escape::{EscapeRequest, check_request, escape_of};
 use hdgan_experiments::run::{ConfigSource, RunSource, prepare};
 use hdgan_experiments::with_threads;

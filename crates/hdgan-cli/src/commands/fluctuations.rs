@@ -2,8 +2,8 @@
 //! computed by `hdgan-experiments`, written by `hdgan-report`.
 
 use super::OutArgs;
+use crate::error::Result;
 use crate::outln;
-use anyhow::Result;
 use hdgan_experiments::fluctuations::{check_config, fluctuations_of};
 use hdgan_experiments::run::{ConfigSource, RunSource, prepare};
 use hdgan_report::write::write_fluctuations;

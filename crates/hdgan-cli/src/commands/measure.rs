@@ -1,9 +1,9 @@
 //! `hdgan measure` (Figure 2).
 
 use super::OutArgs;
+use crate::error::Result;
 use crate::outln;
 use crate::progress::{Progress, with_control};
-use anyhow::Result;
 use hdgan_experiments::measure::{measure, prepare_measure};
 use hdgan_report::write::write_measure;
 use std::path::Path;

@@ -12,7 +12,6 @@ pub mod sweep;
 pub mod train_data;
 
 use crate::print::open_output;
-use hdgan_experiments::InputError;
 use hdgan_report::output::{OutputRequest, StagedDir};
 use std::path::{Path, PathBuf};
 
@@ -39,7 +38,7 @@ impl OutArgs {
         config_dir: Option<&Path>,
         default_name: &str,
         input: Option<&Path>,
-    ) -> Result<StagedDir, InputError> {
+    ) -> hdgan_report::Result<StagedDir> {
         open_output(
             &OutputRequest::choose(
                 self.out.as_deref(),

@@ -1,9 +1,9 @@
 //! `hdgan modes`.
 
 use super::OutArgs;
+use crate::error::Result;
 use crate::progress::{Progress, with_control};
 use crate::{out, outln};
-use anyhow::Result;
 use hdgan_experiments::modes::{modes_of, prepare_modes, run_in_modes};
 use hdgan_report::tables::modes_table;
 use hdgan_report::write::write_modes;

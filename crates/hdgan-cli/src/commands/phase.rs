@@ -1,9 +1,9 @@
 //! `hdgan phase` and `hdgan fixed-points`.
 
 use super::OutArgs;
+use crate::error::Result;
 use crate::outln;
 use crate::progress::{Progress, with_control};
-use anyhow::Result;
 use hdgan_experiments::phase::{compute, fixed_points_for, fixed_points_model, prepare_phase};
 use hdgan_report::write::write_phase;
 use hdgan_stability::{Stability, claim1};

@@ -3,16 +3,16 @@
 //! `hdgan-report`, a summary printed.
 
 use super::OutArgs;
+use crate::error::Result;
 use crate::print::open_output;
 use crate::progress::{Progress, with_control};
 use crate::{errln, outln};
-use anyhow::Result;
 use hdgan_core::Trajectory;
 use hdgan_experiments::config::{self, ValidRun};
 use hdgan_experiments::run::{
     ConfigSource, RunSource, Simulation, estimate, prepare, rounding_note, run_any,
 };
-use hdgan_experiments::{Control, InputError};
+use hdgan_experiments::{Control, Error};
 use hdgan_micro_sim::EngineKind;
 use hdgan_report::checkpoint::{CheckpointDir, Checkpointing, FORMAT, ResumeInfo};
 use hdgan_report::output::{OutSource, OutputRequest, StagedDir};
@@ -75,10 +75,7 @@ impl RunArgs {
 
 /// Opens the output folder and, with `--checkpoint-every`, the checkpoint folder, before
 /// any work.
-fn open_outputs(
-    args: &RunArgs,
-    valid: &ValidRun,
-) -> Result<(StagedDir, Option<CheckpointDir>), InputError> {
+fn open_outputs(args: &RunArgs, valid: &ValidRun) -> Result<(StagedDir, Option<CheckpointDir>)> {
     if let Some(ck) = &args.resume {
         let staged = open_output(&OutputRequest {
             path: ck.info.out.clone(),
@@ -97,9 +94,11 @@ fn open_outputs(
         None => None,
         Some(every) => {
             if !(every.is_finite() && every > 0.0) {
-                return Err(InputError(format!(
-                    "`--checkpoint-every` must be a finite time > 0, got {every}"
-                )));
+                return Err(Error::arg(
+                    "--checkpoint-every",
+                    format!("must be a finite time > 0, got {every}"),
+                )
+                .into());
             }
             let (version, revision) = build_info();
             let config_text = match &args.config {

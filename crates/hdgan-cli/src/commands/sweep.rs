@@ -1,10 +1,11 @@
 //! `hdgan sweep`: run a sweep's cells (all, or one shard), merge them into one table, or
 //! count what is done.
 
+use crate::error::Error;
+use crate::error::Result;
 use crate::outln;
 use crate::progress::{Progress, with_control};
-use anyhow::Result;
-use hdgan_experiments::InputError;
+use hdgan_experiments::Error as Refusal;
 use hdgan_experiments::sweep::{load, parse_shard, shard_cells, slurm_shard};
 use hdgan_report::sweep::{SweepDir, merge, status};
 use std::path::{Path, PathBuf};
@@ -128,30 +129,39 @@ fn quoted(s: &str) -> String {
 /// Writes the job-array script into the sweep folder and submits it (or prints it).
 pub fn submit(a: &Submit) -> Result<()> {
     let sweep = load(&a.file)?;
-    let bad = |flag: &str, rule: &str| InputError(format!("`{flag}` {rule}"));
+    let bad = |flag: &str, rule: &str| Error::from(Refusal::arg(flag, rule));
     if a.shards == 0 {
-        return Err(bad("--shards", "must be >= 1").into());
+        return Err(bad("--shards", "must be >= 1"));
     }
     if a.cpus == 0 {
-        return Err(bad("--cpus", "must be >= 1").into());
+        return Err(bad("--cpus", "must be >= 1"));
     }
     for (flag, v) in [("--partition", &a.partition), ("--time", &a.time)] {
         if let Some(v) = v
             && (v.is_empty() || v.chars().any(|c| c.is_whitespace() || c == '\''))
         {
-            return Err(bad(flag, "must be one word without quotes").into());
+            return Err(bad(flag, "must be one word without quotes"));
         }
     }
     let abs = |p: &Path| -> Result<PathBuf> {
         Ok(if p.is_absolute() {
             p.to_owned()
         } else {
-            std::env::current_dir()?.join(p)
+            let io = |error| Error::Io {
+                action: "resolve",
+                path: p.to_owned(),
+                error,
+            };
+            std::env::current_dir().map_err(io)?.join(p)
         })
     };
     let root = abs(&a.out.clone().unwrap_or_else(|| default_out(&sweep.name)))?;
     let file = abs(&a.file)?;
-    let exe = std::env::current_exe()?;
+    let exe = std::env::current_exe().map_err(|error| Error::Io {
+        action: "find the hdgan executable",
+        path: PathBuf::from("hdgan"),
+        error,
+    })?;
     let shards = a.shards.min(sweep.cells.len());
     let mut script = format!(
         "#!/bin/bash\n# hdgan sweep {name}: {cells} cells in {shards} array tasks; each task runs the cells\n\
@@ -188,22 +198,30 @@ pub fn submit(a: &Submit) -> Result<()> {
         return Err(bad(
             "--slurm",
             "needs sbatch on PATH (not found); --dry-run prints the script",
-        )
-        .into());
+        ));
     }
     SweepDir::open(&root, &sweep)?;
-    std::fs::create_dir_all(root.join("logs"))?;
+    let io = |action, path: &Path| {
+        let path = path.to_owned();
+        move |error| Error::Io {
+            action,
+            path,
+            error,
+        }
+    };
+    let logs = root.join("logs");
+    std::fs::create_dir_all(&logs).map_err(io("create", &logs))?;
     let path = root.join("submit.sbatch");
-    std::fs::write(&path, &script)?;
+    std::fs::write(&path, &script).map_err(io("write", &path))?;
     let out = std::process::Command::new("sbatch")
         .arg("--parsable")
         .arg(&path)
-        .output()?;
+        .output()
+        .map_err(io("submit with sbatch", &path))?;
     if !out.status.success() {
-        anyhow::bail!(
-            "sbatch failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
+        return Err(Error::Sbatch(
+            String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+        ));
     }
     let job = String::from_utf8_lossy(&out.stdout).trim().to_owned();
     outln!(

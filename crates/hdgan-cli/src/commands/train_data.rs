@@ -1,9 +1,9 @@
 //! `hdgan train-data`.
 
 use super::OutArgs;
+use crate::error::Result;
 use crate::outln;
 use crate::progress::{Progress, with_control};
-use anyhow::Result;
 use hdgan_experiments::train_data::{
     MethodRun, TrainDataRequest, check_with_data, load, mean_sd, method_groups, train,
 };
