@@ -1262,6 +1262,66 @@ fn check_reads_every_kind_of_config() {
     assert!(names_in(dir.path()).is_empty(), "check writes nothing");
 }
 
+/// Runs `hdgan run small.toml --out res` inside a tmpfs of `size` mounted at `dir` in a
+/// private mount namespace (`unshare -rm`), and returns (exit status, stderr, the names left
+/// in the tmpfs after the run). `None` when this machine cannot make such a namespace.
+fn run_in_tmpfs(dir: &Path, size: &str) -> Option<(i32, String, String)> {
+    let config = write_config(dir, "small.toml", &small());
+    let disk = dir.join("disk");
+    fs::create_dir(&disk).unwrap();
+    let script = format!(
+        "mount -t tmpfs -o size={size} tmpfs '{d}' || exit 90; cd '{d}'; \
+         '{bin}' run '{c}' --out res -q 2>'{e}' >/dev/null; echo $?; ls -A",
+        d = disk.display(),
+        bin = env!("CARGO_BIN_EXE_hdgan"),
+        c = config.display(),
+        e = dir.join("stderr").display(),
+    );
+    let o = Command::new("unshare")
+        .args(["-rm", "sh", "-c", &script])
+        .output()
+        .ok()?;
+    if o.status.code() == Some(90) || !o.status.success() {
+        println!(
+            "skipped: cannot mount a tmpfs in a private namespace here ({})",
+            String::from_utf8_lossy(&o.stderr).trim()
+        );
+        return None;
+    }
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    let mut lines = out.lines();
+    let code = lines.next()?.trim().parse().ok()?;
+    let left = lines.collect::<Vec<_>>().join(" ");
+    let stderr = fs::read_to_string(dir.join("stderr")).unwrap_or_default();
+    Some((code, stderr, left))
+}
+
+#[test]
+fn a_full_disk_is_an_error_naming_the_folder_and_leaves_nothing() {
+    // The run writes about 200 kB in eleven files; each size fills the disk at another file
+    // (tmpfs counts whole 4 kB pages), the last one has room.
+    for size in ["8k", "20k", "40k", "100k", "160k"] {
+        let dir = tempfile::tempdir().unwrap();
+        let Some((code, stderr, left)) = run_in_tmpfs(dir.path(), size) else {
+            return;
+        };
+        assert_eq!(code, 1, "{size}: {stderr}");
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{size}: {stderr}");
+        assert!(
+            stderr.contains("No space left on device"),
+            "{size}: {stderr}"
+        );
+        assert!(
+            stderr.contains("`res`"),
+            "{size}: does not name the folder: {stderr}"
+        );
+        assert!(left.is_empty(), "{size}: left behind: {left}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (code, stderr, left) = run_in_tmpfs(dir.path(), "1m").unwrap();
+    assert_eq!((code, left.as_str()), (0, "res"), "{stderr}");
+}
+
 #[test]
 fn two_runs_into_one_folder_one_writes_it_the_other_is_refused() {
     // Each run waits at the output claim until its file appears, so the test chooses who

@@ -24,7 +24,9 @@ pub enum Error {
         rule: String,
     },
     /// A file or folder operation failed (a full disk, a permission, a vanished folder).
-    #[error("cannot {action} `{}`: {error}", path.display())]
+    /// A file inside an output folder's staging folder is named by the output folder
+    /// (the user's name for it), e.g. "cannot write the output folder `res` (sim.csv)".
+    #[error("{}: {error}", crate::output::describe_path(action, path))]
     Io {
         /// What hdgan was doing (`write`, `create`, `rename into`).
         action: &'static str,
@@ -51,7 +53,7 @@ pub enum Error {
         what: String,
     },
     /// A figure or picture cannot be drawn.
-    #[error("cannot draw `{}`: {message}", path.display())]
+    #[error("{}: {message}", crate::output::describe_path("draw", path))]
     Plot {
         /// The image file.
         path: PathBuf,
@@ -156,5 +158,30 @@ mod tests {
         assert_eq!((through.exit_code(), through.to_string()), (1, msg));
         let back = Error::from(hdgan_experiments::Error::Cancelled);
         assert_eq!(back.exit_code(), 130);
+    }
+
+    #[test]
+    fn a_file_being_staged_is_named_by_its_output_folder() {
+        let full = || std::io::Error::from(std::io::ErrorKind::StorageFull);
+        let staged = Error::io("write", Path::new("out/.res.partial-42/sim.csv"), full());
+        let msg = staged.to_string();
+        assert!(
+            msg.starts_with("cannot write the output folder `out/res` (sim.csv): "),
+            "{msg}"
+        );
+        let plain = Error::io("write", Path::new("out/.res.old/sim.csv"), full());
+        assert!(
+            plain
+                .to_string()
+                .starts_with("cannot write `out/.res.old/sim.csv`: ")
+        );
+        let fig = Error::Plot {
+            path: PathBuf::from(".fig1.partial-7/figure.svg"),
+            message: "no space".into(),
+        };
+        assert_eq!(
+            fig.to_string(),
+            "cannot write the output folder `fig1` (figure.svg, drawing it): no space"
+        );
     }
 }

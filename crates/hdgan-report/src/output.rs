@@ -447,6 +447,44 @@ fn remove_stale(parent: &Path) -> Vec<String> {
     notes
 }
 
+/// How an error names `path` while doing `action` (`write`, `create`, `draw`): a file in a
+/// staging folder (`.NAME.partial-PID/FILE`, see the module docs) by the output folder the
+/// user named, `the output folder `NAME` (FILE)`; any other path as itself.
+pub(crate) fn describe_path(action: &str, path: &Path) -> String {
+    let mut staged = None;
+    for (i, c) in path.components().enumerate() {
+        let c = c.as_os_str().to_string_lossy();
+        if let Some((name, pid)) = c.strip_prefix('.').and_then(|r| r.rsplit_once(".partial-"))
+            && !name.is_empty()
+            && !pid.is_empty()
+            && pid.bytes().all(|b| b.is_ascii_digit())
+        {
+            staged = Some((i, name.to_owned()));
+        }
+    }
+    let Some((i, name)) = staged else {
+        return format!("cannot {action} `{}`", path.display());
+    };
+    let parent: PathBuf = path.components().take(i).collect();
+    let inner: PathBuf = path.components().skip(i + 1).collect();
+    let folder = parent.join(&name);
+    let folder = folder.strip_prefix(".").unwrap_or(&folder);
+    let (verb, how) = match action {
+        "draw" => ("write", ", drawing it"),
+        "write" => ("write", ""),
+        _ => (action, ""),
+    };
+    if inner.as_os_str().is_empty() {
+        format!("cannot {verb} the output folder `{}`", folder.display())
+    } else {
+        format!(
+            "cannot {verb} the output folder `{}` ({}{how})",
+            folder.display(),
+            inner.display()
+        )
+    }
+}
+
 fn fsync_path(p: &Path) -> std::io::Result<()> {
     fs::File::open(p)?.sync_all()
 }
