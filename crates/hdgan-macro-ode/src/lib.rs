@@ -28,10 +28,12 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod batch;
 mod multi;
 mod rhs;
 mod solve;
 
+pub use batch::{BatchMap, UpdateOrder, general_rhs_batch, reduced_rhs_batch};
 pub use hdgan_model::HForm;
 pub use multi::{MultiForm, multi_rhs, solve_multi};
 pub use rhs::{
