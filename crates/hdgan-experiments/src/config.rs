@@ -325,19 +325,19 @@ impl RunConfig {
                 ),
             ));
         }
-        let schedule = Schedule::from_times(model.n, self.sim.t_end, self.sim.record_dt)?;
+        let schedule = Schedule::from_times(model.n(), self.sim.t_end, self.sim.record_dt)?;
         if multi_engine && self.ode.equation != OdeEquation::Auto {
             return Err(ParamError::rule(
                 "ode.equation",
                 format!(
                     "must be \"auto\" when the multi-feature engine runs (model.p = {}, model.constraint = {:?}, sim.engine = \"{}\"): its ODE is the multi-feature one, THEORY section 8, for finite and infinite lambda",
-                    model.p,
-                    model.constraint,
+                    model.p(),
+                    model.constraint(),
                     self.sim.engine.name()
                 ),
             ));
         }
-        if model.l1 > 0.0 && self.ode.enabled {
+        if model.l1() > 0.0 && self.ode.enabled {
             return Err(ParamError::rule(
                 "ode.enabled",
                 "must be false when model.l1 > 0: the macroscopic ODE does not close with an elementwise penalty",
@@ -349,7 +349,7 @@ impl RunConfig {
             let kind = match self.ode.equation {
                 OdeEquation::Auto => OdeKind::for_model(&model),
                 OdeEquation::General => {
-                    if model.lambda.is_infinite() {
+                    if model.lambda().is_infinite() {
                         return Err(ParamError::rule(
                             "ode.equation",
                             "\"general\" needs a finite model.lambda (use \"reduced\" for lambda = inf)",
@@ -358,7 +358,7 @@ impl RunConfig {
                     OdeKind::General(HForm::Corrected)
                 }
                 OdeEquation::Reduced => {
-                    if !model.lambda.is_infinite() {
+                    if !model.lambda().is_infinite() {
                         return Err(ParamError::rule(
                             "ode.equation",
                             "\"reduced\" describes lambda = inf only; model.lambda is finite",

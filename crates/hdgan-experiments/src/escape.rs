@@ -94,7 +94,7 @@ pub fn check_request(valid: &ValidRun, req: &EscapeRequest) -> Result<(), InputE
             req.paths
         )));
     }
-    let d = valid.model.d;
+    let d = valid.model.d();
     if !(1..=d).contains(&req.feature) {
         return Err(InputError(format!(
             "`--feature` must be between 1 and model.d = {d}, got {}",

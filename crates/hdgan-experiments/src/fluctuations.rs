@@ -45,8 +45,8 @@ pub fn check_config(valid: &ValidRun, n: Option<usize>) -> Result<(), InputError
 /// (tolerances [`LNA_OPTIONS`]); `n` (default `model.n`) sets the band's width only.
 pub fn fluctuations_of(valid: &ValidRun, n: Option<usize>) -> Result<FluctuationRun> {
     check_config(valid, n)?;
-    let n = n.unwrap_or(valid.model.n);
-    let times = valid.schedule.record_times(valid.model.n);
+    let n = n.unwrap_or(valid.model.n());
+    let times = valid.schedule.record_times(valid.model.n());
     let start = std::time::Instant::now();
     let fl = hdgan_stability::fluctuations(
         &valid.model,
@@ -56,7 +56,7 @@ pub fn fluctuations_of(valid: &ValidRun, n: Option<usize>) -> Result<Fluctuation
     )
     .context("the linear-noise approximation failed")?;
     let seconds = start.elapsed().as_secs_f64();
-    let switch = if valid.model.d >= 2 {
+    let switch = if valid.model.d() >= 2 {
         switch_time(&fl.mean)
     } else {
         None

@@ -78,13 +78,13 @@ impl MeasureConfig {
     pub fn validate(&self, name: &str) -> Result<ValidMeasure, ParamError> {
         let model = self.model.validate("model")?;
         model.require_paper_model("`hdgan measure`")?;
-        if model.d != 1 {
+        if model.d() != 1 {
             return Err(ParamError::rule(
                 "model.d",
                 "must be 1 for `hdgan measure` (Figure 2)",
             ));
         }
-        if model.l1 > 0.0 {
+        if model.l1() > 0.0 {
             let fast = if self.measure.mode == StepMode::Fast {
                 " (and measure.mode = \"fast\" cannot simulate it)"
             } else {
@@ -115,7 +115,7 @@ impl MeasureConfig {
             ));
         }
         hdgan_core::check_positive("measure.dt", self.measure.dt)?;
-        SimConfig::new(t[t.len() - 1].max(self.measure.dt)).validate("measure", model.n)?;
+        SimConfig::new(t[t.len() - 1].max(self.measure.dt)).validate("measure", model.n())?;
         let mut config = self.clone();
         config.model = self.model.normalized();
         Ok(ValidMeasure {
@@ -140,10 +140,10 @@ pub struct Snapshot {
 /// Runs the simulation and the Gaussian solution for a validated config; returns the
 /// snapshots and the simulation's wall time.
 pub fn measure(v: &ValidMeasure, ctl: Control<'_>) -> Result<(Vec<Snapshot>, f64)> {
-    let _span = tracing::info_span!("measure", name = %v.name, n = v.model.n).entered();
+    let _span = tracing::info_span!("measure", name = %v.name, n = v.model.n()).entered();
     let m = &v.model;
     let mut rng = stream_rng(v.config.seed, 0);
-    let x0 = v.init.build(m.n, &mut rng);
+    let x0 = v.init.build(m.n(), &mut rng);
     // The ODE starts from the simulation's own initial overlaps, the Gaussian law from the
     // initial sample's mean and covariance.
     let m0 = x0.macro_state();
@@ -159,13 +159,13 @@ pub fn measure(v: &ValidMeasure, ctl: Control<'_>) -> Result<(Vec<Snapshot>, f64
     let started = Instant::now();
     ctl.begin(
         &format!("{}: simulating to t = {t_max}", v.name),
-        (t_max * m.n as f64).round() as u64,
+        (t_max * m.n() as f64).round() as u64,
         "steps",
     );
     let mut snapshots_rows = Vec::new();
     let mut t_prev = 0.0;
     for &t in times {
-        let steps = ((t - t_prev) * m.n as f64).round() as u64;
+        let steps = ((t - t_prev) * m.n() as f64).round() as u64;
         if steps > 0 {
             let schedule = Schedule {
                 steps,
@@ -231,7 +231,7 @@ pub fn snapshot_distances(s: &Snapshot) -> (f64, f64, f64) {
 /// vectors, the snapshots of the rows, and the coefficient and moment paths on the grid
 /// of step `measure.dt`.
 pub fn estimate(v: &ValidMeasure) -> crate::resources::Estimate {
-    let n = v.model.n as f64;
+    let n = v.model.n() as f64;
     let times = &v.config.measure.times;
     let t_max = times.last().copied().unwrap_or(0.0);
     let grid = (t_max / v.config.measure.dt).ceil() + 2.0;

@@ -85,7 +85,7 @@ pub fn prepare(src: &RunSource) -> Result<ValidRun, InputError> {
 /// are `k / n`, so they are rounded to the nearest step; `run.json` records the effective
 /// values).
 pub fn rounding_note(valid: &ValidRun) -> Option<String> {
-    let n = valid.model.n as f64;
+    let n = valid.model.n() as f64;
     let sim = &valid.config.sim;
     let t = valid.schedule.steps as f64 / n;
     let r = valid.schedule.record_every as f64 / n;
@@ -112,7 +112,7 @@ pub fn rounding_note(valid: &ValidRun) -> Option<String> {
 pub fn estimate(valid: &ValidRun, threads: Option<usize>) -> Estimate {
     let m = &valid.model;
     let sim = &valid.sim;
-    let (n, d, p) = (m.n as f64, m.d, m.p);
+    let (n, d, p) = (m.n() as f64, m.d(), m.p());
     let members = sim.members as f64;
     let workers = threads
         .unwrap_or_else(rayon::current_num_threads)
@@ -329,7 +329,7 @@ fn simulate_multi_with<S: MemberStore>(
 /// engine does (Gram-Schmidt of V and W in column order) for the orthonormal model.
 fn ode_start(model: &hdgan_model::Model, init: &hdgan_micro_sim::InitState) -> Result<MultiState> {
     let start = init.multi_state();
-    if model.constraint != hdgan_model::Constraint::Orthonormal {
+    if model.constraint() != hdgan_model::Constraint::Orthonormal {
         return Ok(start);
     }
     start.orthonormalized().ok_or_else(|| {
@@ -374,7 +374,7 @@ pub fn run_any<S: MemberStore>(
     ctl: Control<'_>,
     store: Option<&S>,
 ) -> Result<Simulation> {
-    if valid.model.p > 1 {
+    if valid.model.p() > 1 {
         return Ok(Simulation::Multi(simulate_multi_with(
             valid, threads, ctl, store,
         )?));
@@ -403,7 +403,7 @@ pub fn run_phases_viewed(
     run: &RunResult,
     view: &dyn Fn(&Trajectory) -> Trajectory,
 ) -> (Option<PhaseSummary>, Option<PhaseSummary>) {
-    let ode_phase = match (&valid.ode, valid.model.lambda.is_infinite()) {
+    let ode_phase = match (&valid.ode, valid.model.lambda().is_infinite()) {
         (Some((_, opts)), true) => hdgan_stability::classify_ode_viewed(
             &valid.model,
             &run.sim[0].states[0],
@@ -421,7 +421,10 @@ pub fn run_phases_viewed(
             .and_then(|o| classify(&view(o), &PhaseRule::default())),
     };
     (
-        classify(&view(&run.sim[0]), &PhaseRule::for_dimension(valid.model.n)),
+        classify(
+            &view(&run.sim[0]),
+            &PhaseRule::for_dimension(valid.model.n()),
+        ),
         ode_phase,
     )
 }
@@ -448,7 +451,7 @@ where
     let _span = tracing::info_span!(
         "run",
         name = %valid.name,
-        n = valid.model.n,
+        n = valid.model.n(),
         members = valid.sim.members,
         engine = ?valid.sim.engine,
         mode = ?valid.sim.mode
@@ -479,7 +482,9 @@ where
             at = k;
             inc(at * members_n);
         }
-        let every = store.map_or(steps, |s| s.every_steps(valid.model.n)).max(1);
+        let every = store
+            .map_or(steps, |s| s.every_steps(valid.model.n()))
+            .max(1);
         loop {
             let until = (at / every + 1).saturating_mul(every).min(steps);
             advance_all(&mut members, &valid.schedule, until, control)

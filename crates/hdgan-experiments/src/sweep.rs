@@ -465,15 +465,15 @@ fn build(name: String, file: SweepFile, base: toml::Table) -> Result<Sweep, Inpu
             // Validate the point's configuration once (the seed does not change it).
             if s == 0 {
                 let valid = cell_config(&name, &base, &keys, point, &cell, file.engine)?;
-                if valid.model.p > 1 {
+                if valid.model.p() > 1 {
                     return Err(bad(
                         "base",
                         "model.p > 1: sweeps run single-feature configurations (p = 1) for now",
                     ));
                 }
                 match d {
-                    None => d = Some(valid.model.d),
-                    Some(d0) if d0 != valid.model.d => {
+                    None => d = Some(valid.model.d()),
+                    Some(d0) if d0 != valid.model.d() => {
                         return Err(bad(
                             "axis `model.d`",
                             "cells with different d would need different columns; sweep d in separate sweeps",

@@ -576,7 +576,7 @@ impl std::fmt::Display for Loss {
     }
 }
 
-/// A `Loss` is used as its functions: `model.loss.f(x)`, `model.loss.moments(...)` reach
+/// A `Loss` is used as its functions: `model.loss().f(x)`, `model.loss().moments(..)` reach
 /// the [`DiscriminatorLoss`] of the chosen variant (one match, here).
 impl std::ops::Deref for Loss {
     type Target = dyn DiscriminatorLoss;

@@ -1,38 +1,216 @@
-use crate::{Latent, LogCosh, Loss, MomentPoint, Regularizer};
+use crate::{
+    LambdaValue, Latent, LogCosh, Loss, LossConfig, ModelConfig, MomentPoint, Regularizer,
+};
 use hdgan_core::{Lambda, MacroState, ParamError};
 use serde::{Deserialize, Serialize};
 
 /// A validated problem (THEORY §1). Engines only ever see this type: every float is finite,
 /// learning rates are positive, noise variances non-negative, latent moments symmetric PSD
-/// and `2d + 1 <= n`. Build it with [`crate::ModelConfig::validate`].
-#[derive(Clone, Debug, PartialEq)]
+/// and `2d + 1 <= n`. Build it with [`crate::ModelConfig::validate`]; read it through its
+/// getters ([`Model::tau`], [`Model::latent`], ...); change a parameter with a `with_*`
+/// method ([`Model::with_tau`], [`Model::with_n`], ...), which runs the whole validation
+/// again on the changed config, so a `Model` always satisfies every rule.
+///
+/// Two models are equal when they describe the same problem, whatever config they were
+/// validated from (a latent written as `cov` or derived with `from_data`, say).
+#[derive(Clone, Debug)]
 pub struct Model {
+    pub(crate) n: usize,
+    pub(crate) d: usize,
+    pub(crate) tau: f64,
+    pub(crate) tau_tilde: f64,
+    pub(crate) eta_t: f64,
+    pub(crate) eta_g: f64,
+    pub(crate) lambda: Lambda,
+    pub(crate) latent: Latent,
+    pub(crate) latent_tilde: Latent,
+    pub(crate) loss: Loss,
+    pub(crate) l1: f64,
+    pub(crate) p: usize,
+    pub(crate) constraint: Constraint,
+    /// The config this model was validated from: the `with_*` methods change it and
+    /// validate it again.
+    pub(crate) source: ModelConfig,
+    /// The key prefix it was validated under (`model`), for the errors of `with_*`.
+    pub(crate) prefix: String,
+}
+
+impl PartialEq for Model {
+    fn eq(&self, other: &Self) -> bool {
+        // Every field but `source` and `prefix`: equality is that of the problem.
+        self.n == other.n
+            && self.d == other.d
+            && self.tau == other.tau
+            && self.tau_tilde == other.tau_tilde
+            && self.eta_t == other.eta_t
+            && self.eta_g == other.eta_g
+            && self.lambda == other.lambda
+            && self.latent == other.latent
+            && self.latent_tilde == other.latent_tilde
+            && self.loss == other.loss
+            && self.l1 == other.l1
+            && self.p == other.p
+            && self.constraint == other.constraint
+    }
+}
+
+impl Model {
     /// Ambient dimension n.
-    pub n: usize,
+    #[inline]
+    pub fn n(&self) -> usize {
+        self.n
+    }
+
     /// Number of features d.
-    pub d: usize,
+    #[inline]
+    pub fn d(&self) -> usize {
+        self.d
+    }
+
     /// Discriminator learning rate tau.
-    pub tau: f64,
+    #[inline]
+    pub fn tau(&self) -> f64 {
+        self.tau
+    }
+
     /// Generator learning rate tau~.
-    pub tau_tilde: f64,
+    #[inline]
+    pub fn tau_tilde(&self) -> f64 {
+        self.tau_tilde
+    }
+
     /// Real-data noise variance eta_T.
-    pub eta_t: f64,
+    #[inline]
+    pub fn eta_t(&self) -> f64 {
+        self.eta_t
+    }
+
     /// Generator noise variance eta_G.
-    pub eta_g: f64,
+    #[inline]
+    pub fn eta_g(&self) -> f64 {
+        self.eta_g
+    }
+
     /// Regularisation strength.
-    pub lambda: Lambda,
+    #[inline]
+    pub fn lambda(&self) -> Lambda {
+        self.lambda
+    }
+
     /// Law of the real latent c.
-    pub latent: Latent,
+    #[inline]
+    pub fn latent(&self) -> &Latent {
+        &self.latent
+    }
+
     /// Law of the generator's latent c~.
-    pub latent_tilde: Latent,
+    #[inline]
+    pub fn latent_tilde(&self) -> &Latent {
+        &self.latent_tilde
+    }
+
     /// Discriminator loss family.
-    pub loss: Loss,
+    #[inline]
+    pub fn loss(&self) -> Loss {
+        self.loss
+    }
+
     /// Elementwise L1 penalty on w (see [`crate::ModelConfig::l1`]); 0 means none.
-    pub l1: f64,
+    #[inline]
+    pub fn l1(&self) -> f64 {
+        self.l1
+    }
+
     /// Number of discriminator features p (1: the paper's single feature `w`).
-    pub p: usize,
+    #[inline]
+    pub fn p(&self) -> usize {
+        self.p
+    }
+
     /// The constraint of lambda = inf on `W` and `V` (p > 1).
-    pub constraint: Constraint,
+    #[inline]
+    pub fn constraint(&self) -> Constraint {
+        self.constraint
+    }
+
+    /// The config this model was validated from (as given, lambda not normalised).
+    pub fn config(&self) -> &ModelConfig {
+        &self.source
+    }
+
+    /// This model's config changed by `change` and validated again under the same key
+    /// prefix: every rule is checked once more, those involving the changed keys
+    /// included, and an error names the key as validation does.
+    pub fn with_config(&self, change: impl FnOnce(&mut ModelConfig)) -> Result<Model, ParamError> {
+        let mut c = self.source.clone();
+        change(&mut c);
+        c.validate(&self.prefix)
+    }
+
+    /// This model at dimension `n` (validated again: `n >= 2d + p`).
+    pub fn with_n(&self, n: usize) -> Result<Model, ParamError> {
+        self.with_config(|c| c.n = n)
+    }
+
+    /// This model with discriminator rate `tau` (validated again: `tau > 0`, and the
+    /// first step must not overflow, [`crate::MAX_STEP_SCALE`]).
+    pub fn with_tau(&self, tau: f64) -> Result<Model, ParamError> {
+        self.with_config(|c| c.tau = tau)
+    }
+
+    /// This model with generator rate `tau_tilde` (validated again, as [`Model::with_tau`]).
+    pub fn with_tau_tilde(&self, tau_tilde: f64) -> Result<Model, ParamError> {
+        self.with_config(|c| c.tau_tilde = tau_tilde)
+    }
+
+    /// This model with both rates changed at once (validated once, on the pair: a rule
+    /// that involves both, such as [`crate::MAX_STEP_SCALE`], sees the new pair only).
+    pub fn with_rates(&self, tau: f64, tau_tilde: f64) -> Result<Model, ParamError> {
+        self.with_config(|c| {
+            c.tau = tau;
+            c.tau_tilde = tau_tilde;
+        })
+    }
+
+    /// This model with real-data noise variance `eta_t` (validated again: `>= 0`, finite,
+    /// and within [`crate::MAX_STEP_SCALE`] at the model's rates).
+    pub fn with_eta_t(&self, eta_t: f64) -> Result<Model, ParamError> {
+        self.with_config(|c| c.eta_t = eta_t)
+    }
+
+    /// This model with generator noise variance `eta_g` (validated again, as
+    /// [`Model::with_eta_t`]).
+    pub fn with_eta_g(&self, eta_g: f64) -> Result<Model, ParamError> {
+        self.with_config(|c| c.eta_g = eta_g)
+    }
+
+    /// This model with both noise variances changed at once (validated once, on the pair).
+    pub fn with_noise(&self, eta_t: f64, eta_g: f64) -> Result<Model, ParamError> {
+        self.with_config(|c| {
+            c.eta_t = eta_t;
+            c.eta_g = eta_g;
+        })
+    }
+
+    /// This model with regularisation strength `lambda` (validated again: `>= 0`, and the
+    /// orthonormal constraint needs `lambda = inf`).
+    pub fn with_lambda(&self, lambda: Lambda) -> Result<Model, ParamError> {
+        self.with_config(|c| c.lambda = LambdaValue::from(lambda))
+    }
+
+    /// This model with discriminator loss `loss` (validated again: a finite bias).
+    pub fn with_loss(&self, loss: Loss) -> Result<Model, ParamError> {
+        self.with_config(|c| {
+            c.loss = LossConfig::from(loss);
+            c.loss_bias = None;
+        })
+    }
+
+    /// This model with elementwise L1 penalty `l1` (validated again: `>= 0`, and 0 when
+    /// `p > 1`).
+    pub fn with_l1(&self, l1: f64) -> Result<Model, ParamError> {
+        self.with_config(|c| c.l1 = l1)
+    }
 }
 
 /// The constraint of `lambda = inf` on the columns of `W` and `V` (`model.constraint`).

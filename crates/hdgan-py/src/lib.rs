@@ -283,7 +283,7 @@ fn run<'py>(
     let valid = prepare(&src).map_err(config_err)?;
     let sim = detached(py, progress, |ctl| {
         hdgan_experiments::with_threads(threads, || -> Result<Simulation> {
-            if valid.model.p > 1 {
+            if valid.model.p() > 1 {
                 Ok(Simulation::Multi(simulate_multi(&valid, threads, ctl)?))
             } else {
                 let run = simulate(&valid, threads, ctl)?;
@@ -293,7 +293,7 @@ fn run<'py>(
         })?
     })?;
     let out = PyDict::new(py);
-    let d = valid.model.d;
+    let d = valid.model.d();
     let provenance = hdgan_report::provenance::Provenance::new(&valid.name)
         .config(&valid.config)
         .seed(valid.config.seed)
@@ -312,7 +312,7 @@ fn run<'py>(
                     .mean
                     .times
                     .iter()
-                    .zip(fl.sd(valid.model.n))
+                    .zip(fl.sd(valid.model.n()))
                     .map(|(t, row)| std::iter::once(*t).chain(row).collect())
                     .collect();
                 out.set_item("ode_sd", array(py, &sd))?;
@@ -322,7 +322,7 @@ fn run<'py>(
             out.set_item("sim_seconds", run.sim_seconds)?;
         }
         Simulation::Multi(run) => {
-            let names = hdgan_core::MultiState::column_names(d, valid.model.p);
+            let names = hdgan_core::MultiState::column_names(d, valid.model.p());
             out.set_item("names", names)?;
             out.set_item("sim", array(py, &ensemble_rows(&run.sim)))?;
             if let Some(ode) = &run.ode {
@@ -352,7 +352,7 @@ fn ode<'py>(
 ) -> PyResult<Bound<'py, PyDict>> {
     let src = source(kind, value, None, None, None, None).map_err(config_err)?;
     let valid = prepare(&src).map_err(config_err)?;
-    if valid.model.p > 1 || valid.model.needs_multi_engine() {
+    if valid.model.p() > 1 || valid.model.needs_multi_engine() {
         return Err(ConfigError::new_err(
             "config key `model.p` / `model.constraint`: hdgan.ode solves the single-feature ODE with column normalisation; use hdgan.run for the multi-feature model",
         ));
@@ -367,7 +367,7 @@ fn ode<'py>(
             }
             t
         }
-        None => valid.schedule.record_times(valid.model.n),
+        None => valid.schedule.record_times(valid.model.n()),
     };
     let (kind, opts) = valid.ode.unwrap_or((
         hdgan_macro_ode::OdeKind::for_model(&valid.model),
@@ -384,7 +384,7 @@ fn ode<'py>(
         )?)
     })?;
     let out = PyDict::new(py);
-    out.set_item("names", MacroState::column_names(valid.model.d))?;
+    out.set_item("names", MacroState::column_names(valid.model.d()))?;
     out.set_item("ode", array(py, &path_rows(&path)))?;
     out.set_item(
         "config",
@@ -419,7 +419,7 @@ fn fixed_points(kind: &str, value: &str) -> PyResult<String> {
     let (_, origin, text) = text_of(kind, value)?;
     let model =
         hdgan_experiments::phase::fixed_points_model_text(&origin, &text).map_err(config_err)?;
-    let names = MacroState::column_names(model.d);
+    let names = MacroState::column_names(model.d());
     let points = hdgan_experiments::phase::fixed_points_for(&model)
         .iter()
         .map(|fp| {

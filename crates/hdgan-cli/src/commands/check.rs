@@ -63,8 +63,12 @@ pub fn execute(config: &Path, kind: Option<ConfigKind>) -> Result<()> {
                 y.max,
                 v.spec.t_end
             );
-            if let Some((n, stride, _)) = &v.sim {
-                outln!("  simulations at n = {n} on every {stride}th point of each axis");
+            if let Some(sim) = &v.sim {
+                outln!(
+                    "  simulations at n = {} on every {}th point of each axis",
+                    sim.model.n(),
+                    sim.stride
+                );
             }
             outln!("  resources: {}", phase::estimate(&v));
             Ok(())
@@ -75,7 +79,7 @@ pub fn execute(config: &Path, kind: Option<ConfigKind>) -> Result<()> {
                 "{}: valid (measure: Figure 2's weight snapshots)",
                 config.display()
             );
-            outln!("  n = {}, d = {}", v.model.n, v.model.d);
+            outln!("  n = {}, d = {}", v.model.n(), v.model.d());
             outln!("  resources: {}", measure::estimate(&v));
             Ok(())
         }

@@ -45,7 +45,7 @@ pub fn execute(
     let req = EscapeRequest {
         sizes: flags.sizes,
         paths: flags.paths,
-        feature: flags.feature.unwrap_or(valid.model.d),
+        feature: flags.feature.unwrap_or(valid.model.d()),
         threshold: flags.threshold,
         dt: flags.dt,
     };

@@ -56,7 +56,7 @@ pub fn fixed_points(path: &Path) -> Result<()> {
             c.p_star,
             c.predicted
         );
-        if model.d > 1 {
+        if model.d() > 1 {
             outln!(
                 "Locally stable resting points fill the box p*_l <= |P_ll| <= 1, q = r = 0 (when Claim 1's condition holds)."
             );

@@ -148,7 +148,7 @@ pub fn execute(args: &RunArgs) -> Result<()> {
     finish_checkpoint(args, made);
     outln!("wrote {}", out_dir.display());
     outln!("simulation: {:.2} s", sim.sim_seconds());
-    let d = valid.model.d;
+    let d = valid.model.d();
     match &sim {
         Simulation::Multi(run) => {
             print_final_cosines(&run.sim[0], run.ode.as_ref(), d, |s, i| s.p_cosine(i, i));
@@ -209,13 +209,13 @@ pub fn check(config: PathBuf) -> Result<()> {
     outln!("{}: valid", config.display());
     outln!(
         "  n = {}, d = {}, tau = {}, tau~ = {}, eta_T = {}, eta_G = {}, lambda = {}",
-        m.n,
-        m.d,
-        m.tau,
-        m.tau_tilde,
-        m.eta_t,
-        m.eta_g,
-        m.lambda.value()
+        m.n(),
+        m.d(),
+        m.tau(),
+        m.tau_tilde(),
+        m.eta_t(),
+        m.eta_g(),
+        m.lambda().value()
     );
     // The engine asked for, and the one the registry runs it on when that differs.
     let runner = if v.config.sim.engine == v.sim.engine {
@@ -236,14 +236,14 @@ pub fn check(config: PathBuf) -> Result<()> {
     if let Some(r) = rounding_note(&v) {
         outln!("  note: {r}");
     }
-    if m.p > 1 {
+    if m.p() > 1 {
         outln!(
             "  p = {} discriminator features: multi-feature engine (literal step) and multi-feature ODE; \
              Claim 1 and the modes below are the single-feature (p = 1) predictions",
-            m.p
+            m.p()
         );
     }
-    if m.loss != hdgan_model::Loss::Quadratic {
+    if m.loss() != hdgan_model::Loss::Quadratic {
         outln!(
             "  model.loss = {:?}: Claim 1 and the effective modes describe the quadratic loss only",
             v.config.model.loss
