@@ -382,3 +382,227 @@ impl Model {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{LambdaValue, LogisticQuadratic, MAX_STEP_SCALE};
+
+    fn fig1() -> ModelConfig {
+        ModelConfig::figure1(1000, 2.0)
+    }
+
+    /// `with` on the validated config equals validating the config changed by `change`:
+    /// the same model when valid, the same error when not.
+    fn same_as_config(
+        with: impl Fn(&Model) -> Result<Model, ParamError>,
+        change: impl Fn(&mut ModelConfig),
+    ) -> Result<Model, ParamError> {
+        let base = fig1().validate("model").unwrap();
+        let mut c = fig1();
+        change(&mut c);
+        let want = c.validate("model");
+        let got = with(&base);
+        match (&got, &want) {
+            (Ok(g), Ok(w)) => {
+                assert_eq!(g, w);
+                assert_eq!(g.config(), &c, "the new model keeps the changed config");
+            }
+            // (Compared as text: an error may hold a NaN.)
+            (Err(g), Err(w)) => assert_eq!(g.to_string(), w.to_string()),
+            _ => panic!("with_* gave {got:?}, validating the changed config {want:?}"),
+        }
+        got
+    }
+
+    /// Accepted when valid (with the value set), refused naming `key` when not.
+    #[track_caller]
+    fn refused(r: Result<Model, ParamError>, key: &str) {
+        let e = r.expect_err("the changed model should be refused");
+        assert_eq!(e.key(), key, "{e}");
+    }
+
+    #[test]
+    fn with_n() {
+        let m = same_as_config(|m| m.with_n(40), |c| c.n = 40).unwrap();
+        assert_eq!(m.n(), 40);
+        refused(same_as_config(|m| m.with_n(4), |c| c.n = 4), "model.n");
+        refused(same_as_config(|m| m.with_n(2), |c| c.n = 2), "model.d");
+    }
+
+    #[test]
+    fn with_rates() {
+        let m = same_as_config(|m| m.with_tau(0.5), |c| c.tau = 0.5).unwrap();
+        assert_eq!((m.tau(), m.tau_tilde()), (0.5, 0.04));
+        refused(
+            same_as_config(|m| m.with_tau(0.0), |c| c.tau = 0.0),
+            "model.tau",
+        );
+        refused(
+            same_as_config(|m| m.with_tau(f64::INFINITY), |c| c.tau = f64::INFINITY),
+            "model.tau",
+        );
+        let m = same_as_config(|m| m.with_tau_tilde(0.1), |c| c.tau_tilde = 0.1).unwrap();
+        assert_eq!(m.tau_tilde(), 0.1);
+        refused(
+            same_as_config(|m| m.with_tau_tilde(-1.0), |c| c.tau_tilde = -1.0),
+            "model.tau_tilde",
+        );
+        let set = |c: &mut ModelConfig| {
+            c.tau = 0.3;
+            c.tau_tilde = 0.6;
+        };
+        let m = same_as_config(|m| m.with_rates(0.3, 0.6), set).unwrap();
+        assert_eq!((m.tau(), m.tau_tilde(), m.alpha()), (0.3, 0.6, 2.0));
+        let set = |c: &mut ModelConfig| {
+            c.tau = 0.3;
+            c.tau_tilde = f64::NAN;
+        };
+        refused(
+            same_as_config(|m| m.with_rates(0.3, f64::NAN), set),
+            "model.tau_tilde",
+        );
+    }
+
+    #[test]
+    fn with_noise() {
+        let m = same_as_config(|m| m.with_eta_t(0.5), |c| c.eta_t = 0.5).unwrap();
+        assert_eq!((m.eta_t(), m.eta_g()), (0.5, 2.0));
+        refused(
+            same_as_config(|m| m.with_eta_t(-0.1), |c| c.eta_t = -0.1),
+            "model.eta_t",
+        );
+        let m = same_as_config(|m| m.with_eta_g(0.0), |c| c.eta_g = 0.0).unwrap();
+        assert_eq!(m.eta_g(), 0.0);
+        refused(
+            same_as_config(|m| m.with_eta_g(f64::NAN), |c| c.eta_g = f64::NAN),
+            "model.eta_g",
+        );
+        let set = |c: &mut ModelConfig| {
+            c.eta_t = 1.0;
+            c.eta_g = 3.0;
+        };
+        let m = same_as_config(|m| m.with_noise(1.0, 3.0), set).unwrap();
+        assert_eq!((m.eta_t(), m.eta_g(), m.eta_sq()), (1.0, 3.0, 5.0));
+        let set = |c: &mut ModelConfig| {
+            c.eta_t = 1.0;
+            c.eta_g = -3.0;
+        };
+        refused(
+            same_as_config(|m| m.with_noise(1.0, -3.0), set),
+            "model.eta_g",
+        );
+    }
+
+    /// The step-size bound is checked again for the changed rate or variance, naming
+    /// the key validation names.
+    #[test]
+    fn with_keeps_the_step_scale_bound() {
+        // Lam = diag(5, 3): the largest second moment is 5.
+        let ok = MAX_STEP_SCALE / 5.0;
+        same_as_config(|m| m.with_tau(ok), |c| c.tau = ok).unwrap();
+        let big = 2.0 * ok;
+        refused(
+            same_as_config(|m| m.with_tau(big), |c| c.tau = big),
+            "model.latent.cov",
+        );
+        refused(
+            same_as_config(|m| m.with_tau_tilde(big), |c| c.tau_tilde = big),
+            "model.latent.cov",
+        );
+        let eta = 10.0 * MAX_STEP_SCALE;
+        refused(
+            same_as_config(|m| m.with_eta_t(eta), |c| c.eta_t = eta),
+            "model.eta_t",
+        );
+        refused(
+            same_as_config(|m| m.with_eta_g(eta), |c| c.eta_g = eta),
+            "model.eta_g",
+        );
+        // A pair is validated once: a large tau with a large variance is refused even
+        // though each alone passes.
+        let m = fig1().validate("model").unwrap();
+        let m = m.with_eta_t(1e100).unwrap();
+        refused(m.with_rates(1e60, 0.04), "model.eta_t");
+    }
+
+    #[test]
+    fn with_lambda_loss_l1() {
+        let m = same_as_config(
+            |m| m.with_lambda(Lambda::Finite(2.0)),
+            |c| c.lambda = LambdaValue::Number(2.0),
+        )
+        .unwrap();
+        assert_eq!(m.lambda(), Lambda::Finite(2.0));
+        let back = m.with_lambda(Lambda::Infinite).unwrap();
+        assert_eq!(back, fig1().validate("model").unwrap());
+        refused(
+            same_as_config(
+                |m| m.with_lambda(Lambda::Finite(-1.0)),
+                |c| c.lambda = LambdaValue::Number(-1.0),
+            ),
+            "model.lambda",
+        );
+        // The orthonormal constraint needs lambda = inf: a rule on another key.
+        let mut ortho = fig1();
+        ortho.constraint = Constraint::Orthonormal;
+        let ortho = ortho.validate("model").unwrap();
+        refused(ortho.with_lambda(Lambda::Finite(1.0)), "model.constraint");
+
+        let logistic = Loss::Logistic(LogisticQuadratic { bias: 0.5 });
+        let m = same_as_config(
+            |m| m.with_loss(logistic),
+            |c| c.loss = LossConfig::from(logistic),
+        )
+        .unwrap();
+        assert_eq!(m.loss(), logistic);
+        assert_eq!(
+            m.with_loss(Loss::Quadratic).unwrap(),
+            fig1().validate("model").unwrap()
+        );
+        let bad = Loss::Logistic(LogisticQuadratic { bias: f64::NAN });
+        refused(
+            same_as_config(|m| m.with_loss(bad), |c| c.loss = LossConfig::from(bad)),
+            "model.loss.bias",
+        );
+
+        let m = same_as_config(|m| m.with_l1(0.3), |c| c.l1 = 0.3).unwrap();
+        assert_eq!(m.l1(), 0.3);
+        refused(
+            same_as_config(|m| m.with_l1(-0.3), |c| c.l1 = -0.3),
+            "model.l1",
+        );
+        let mut multi = fig1();
+        multi.p = 2;
+        let multi = multi.validate("model").unwrap();
+        refused(multi.with_l1(0.3), "model.l1");
+    }
+
+    /// Errors name keys under the prefix the model was validated with.
+    #[test]
+    fn with_keeps_the_prefix() {
+        let m = fig1().validate("phase.sim").unwrap();
+        refused(m.with_tau(0.0), "phase.sim.tau");
+        refused(m.with_n(3), "phase.sim.n");
+        let m = fig1().validate("").unwrap();
+        refused(m.with_eta_t(-1.0), "eta_t");
+    }
+
+    /// Equality is that of the problem: a latent given as `cov` equals the same law
+    /// derived with `from_data`.
+    #[test]
+    fn equality_ignores_the_source() {
+        let a = fig1().validate("model").unwrap();
+        let mut c = fig1();
+        c.latent_tilde = Some(crate::LatentConfig {
+            cov: Vec::new(),
+            mean: None,
+            classes: Vec::new(),
+            from_data: Some(crate::FromData::Informed),
+        });
+        let b = c.validate("other").unwrap();
+        assert_eq!(a, b);
+        assert_ne!(a.config(), b.config());
+        assert_ne!(a, a.with_tau(0.3).unwrap());
+    }
+}

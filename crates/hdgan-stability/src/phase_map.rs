@@ -141,8 +141,8 @@ pub fn check_grid(
                 return Err(ParamError::rule(
                     format!("{key}.{end}"),
                     format!(
-                        "= {v} is out of range: at the grid corner ({:?} = {xv}, {:?} = {yv}) the model breaks a rule: {e}",
-                        x.param, y.param
+                        "= {v:?} is out of range: at the grid corner ({} = {xv:?}, {} = {yv:?}) the model breaks a rule: {e}",
+                        keys[0], keys[1]
                     ),
                 ));
             }
@@ -559,6 +559,64 @@ mod tests {
         assert!((b.alpha() - 0.5).abs() < 1e-15 && (b.tau() - 0.2).abs() < 1e-15);
         let c = GridParam::Tau.apply(&m, 0.4).unwrap();
         assert!((c.alpha() - 0.2).abs() < 1e-15);
+    }
+
+    /// An axis value that breaks a rule of the model is refused by `apply` (naming the
+    /// model's key) and by `check_grid` (naming the axis end); a grid inside the rules
+    /// passes, and its points equal the model validated with those parameters.
+    #[test]
+    fn invalid_grid_points_are_refused() {
+        let m = fig1();
+        let e = GridParam::Tau.apply(&m, 0.0).unwrap_err();
+        assert_eq!(e.key(), "model.tau", "{e}");
+        let e = GridParam::EtaT.apply(&m, -1.0).unwrap_err();
+        assert_eq!(e.key(), "model.eta_t", "{e}");
+        // tau eta^2 = 1e300 at tau = 0.2: eta ~ 2e150, beyond MAX_STEP_SCALE.
+        let e = GridParam::TauEtaSq.apply(&m, 1e300).unwrap_err();
+        assert_eq!(e.key(), "model.eta_t", "{e}");
+        let axis = |param, min, max| GridAxis {
+            param,
+            min,
+            max,
+            count: 3,
+        };
+        let x = axis(GridParam::TauEtaSq, 0.1, 6.0);
+        let y = axis(GridParam::Alpha, 0.05, 1.0);
+        check_grid(&m, &x, &y, ["phase.x", "phase.y"]).unwrap();
+        let at = model_at(&m, &x, &y, (6.0, 0.05)).unwrap();
+        let mut c = ModelConfig::figure1(1000, 2.0);
+        let eta = (6.0f64 / 0.2).sqrt();
+        c.eta_t = 2.0 * (6.0 / (0.2 * 4.0f64)).sqrt();
+        c.eta_g = c.eta_t;
+        c.tau_tilde = 0.05 * 0.2;
+        assert_eq!(at, c.validate("model").unwrap());
+        assert!((at.eta_t() - eta).abs() < 1e-12);
+        let big = axis(GridParam::TauEtaSq, 0.1, 1e300);
+        let e = check_grid(&m, &big, &y, ["phase.x", "phase.y"]).unwrap_err();
+        assert_eq!(e.key(), "phase.x.max", "{e}");
+        let e = check_grid(&m, &y, &big, ["phase.x", "phase.y"]).unwrap_err();
+        assert_eq!(e.key(), "phase.y.max", "{e}");
+        assert!(e.to_string().contains("model.eta_t"), "{e}");
+        // A point that breaks a rule is reported as its cell's error.
+        let spec = PhaseMapSpec {
+            x: axis(GridParam::Tau, 0.1, 0.2),
+            y: big,
+            t_end: 1.0,
+            generator_horizon: 0.0,
+            samples: 8,
+            init: MacroState::diagonal_start(2, 0.1, 0.1),
+            rule: PhaseRule::default(),
+            ode: OdeOptions::default(),
+        };
+        let map = phase_map(&m, &spec, None);
+        let last = map.cells.last().unwrap();
+        assert!(last.ode.is_none() && last.claim1.is_none());
+        assert!(
+            last.ode_error
+                .as_deref()
+                .is_some_and(|e| e.starts_with("invalid parameters") && e.contains("model.eta_t")),
+            "{last:?}"
+        );
     }
 
     /// Figure 1 in the (tau eta^2, alpha) plane: the left boundary is
