@@ -110,25 +110,21 @@ pub struct OutputConfig {
     pub dir: Option<PathBuf>,
 }
 
-/// A configuration that passed every check, in the types the engines accept.
+/// A configuration that passed every check, in the types the engines accept. Built by
+/// [`RunConfig::validate`] only and read through its getters: the pipelines read the
+/// validated values; the configuration as given is kept for provenance
+/// ([`ValidRun::config`]).
 #[derive(Clone, Debug)]
 pub struct ValidRun {
-    /// Short name (file stem of the config, or the default's name).
-    pub name: String,
-    /// The configuration as given (lambda normalised), for `run.json`.
-    pub config: RunConfig,
-    /// The validated problem.
-    pub model: Model,
-    /// The validated initial state.
-    pub init: InitState,
-    /// The validated simulation settings (engine, step, members, divergence bound).
-    pub sim: SimSettings,
-    /// Steps and recording cadence.
-    pub schedule: Schedule,
-    /// The ODE to solve, if enabled.
-    pub ode: Option<(OdeKind, OdeOptions)>,
-    /// Whether the run computes the linear-noise band (`ode.band`, resolved).
-    pub band: bool,
+    name: String,
+    config: RunConfig,
+    seed: u64,
+    model: Model,
+    init: InitState,
+    sim: SimSettings,
+    schedule: Schedule,
+    ode: Option<(OdeKind, OdeOptions)>,
+    band: bool,
 }
 
 /// Reads a config file (or the embedded default when `path` is None) without validating
@@ -410,6 +406,7 @@ impl RunConfig {
         Ok(ValidRun {
             name: name.to_owned(),
             config,
+            seed: self.seed,
             model,
             init,
             sim,
@@ -435,6 +432,64 @@ pub fn model_only(text: &str, origin: &str) -> Result<Model, InputError> {
 }
 
 impl ValidRun {
+    /// Short name (file stem of the config, or the default's name).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The configuration as given (lambda normalised), for provenance only: `run.json`
+    /// and the `config.toml` written with the outputs. Pipelines read the validated
+    /// values of the other getters.
+    pub fn config(&self) -> &RunConfig {
+        &self.config
+    }
+
+    /// Free-text title (`title`), shown on plots.
+    pub fn title(&self) -> Option<&str> {
+        self.config.title.as_deref()
+    }
+
+    /// Output folder from the config (`output.dir`), if any.
+    pub fn output_dir(&self) -> Option<&Path> {
+        self.config.output.dir.as_deref()
+    }
+
+    /// Seed of the random streams (member i uses stream `(seed, i)`).
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// The validated problem.
+    pub fn model(&self) -> &Model {
+        &self.model
+    }
+
+    /// The validated initial state.
+    pub fn init(&self) -> &InitState {
+        &self.init
+    }
+
+    /// The validated simulation settings (final time and record interval as given,
+    /// engine asked for and engine that runs, step, members, divergence bound).
+    pub fn sim(&self) -> &SimSettings {
+        &self.sim
+    }
+
+    /// Steps and recording cadence.
+    pub fn schedule(&self) -> Schedule {
+        self.schedule
+    }
+
+    /// The ODE to solve, if enabled.
+    pub fn ode(&self) -> Option<(OdeKind, OdeOptions)> {
+        self.ode
+    }
+
+    /// Whether the run computes the linear-noise band (`ode.band`, resolved).
+    pub fn band(&self) -> bool {
+        self.band
+    }
+
     /// Refuses a multi-feature model (`model.p > 1`) where only the single-feature
     /// pipeline applies; `what` names the caller in the error.
     pub fn require_single_feature(&self, what: &str) -> Result<(), InputError> {

@@ -65,8 +65,16 @@ fn default_dt() -> f64 {
 pub struct ValidMeasure {
     /// Name.
     pub name: String,
-    /// Config (normalised).
+    /// Config (normalised), for provenance (`run.json`, `config.toml`) only.
     pub config: MeasureConfig,
+    /// Seed of the simulation.
+    pub seed: u64,
+    /// Snapshot times (increasing, >= 0).
+    pub times: Vec<f64>,
+    /// Step of the ODE coefficient path and of the Gaussian moment ODE (> 0).
+    pub dt: f64,
+    /// Step implementation of the simulation.
+    pub mode: StepMode,
     /// Model.
     pub model: Model,
     /// Initial state.
@@ -121,6 +129,10 @@ impl MeasureConfig {
         Ok(ValidMeasure {
             name: name.to_owned(),
             config,
+            seed: self.seed,
+            times: self.measure.times.clone(),
+            dt: self.measure.dt,
+            mode: self.measure.mode,
             model,
             init,
         })
@@ -142,19 +154,14 @@ pub struct Snapshot {
 pub fn measure(v: &ValidMeasure, ctl: Control<'_>) -> Result<(Vec<Snapshot>, f64)> {
     let _span = tracing::info_span!("measure", name = %v.name, n = v.model.n()).entered();
     let m = &v.model;
-    let mut rng = stream_rng(v.config.seed, 0);
+    let mut rng = stream_rng(v.seed, 0);
     let x0 = v.init.build(m.n(), &mut rng);
     // The ODE starts from the simulation's own initial overlaps, the Gaussian law from the
     // initial sample's mean and covariance.
     let m0 = x0.macro_state();
     let (mean0, cov0) = sample_moments(&EmpiricalMeasure::from_state(&x0).conditional(1.0, 1e-9));
-    let mut engine = Sgda::new(
-        m,
-        x0,
-        v.config.measure.mode,
-        hdgan_micro_sim::DEFAULT_BLOWUP,
-    )?;
-    let times = &v.config.measure.times;
+    let mut engine = Sgda::new(m, x0, v.mode, hdgan_micro_sim::DEFAULT_BLOWUP)?;
+    let times = &v.times;
     let t_max = times[times.len() - 1];
     let started = Instant::now();
     ctl.begin(
@@ -188,7 +195,7 @@ pub fn measure(v: &ValidMeasure, ctl: Control<'_>) -> Result<(Vec<Snapshot>, f64
     }
     ctl.end();
     let secs = started.elapsed().as_secs_f64();
-    let dt = v.config.measure.dt;
+    let dt = v.dt;
     let path = CoefficientPath::new(m, &m0, t_max.max(dt), dt).context("limiting ODE failed")?;
     let laws = gaussian_path(
         m,
@@ -232,9 +239,9 @@ pub fn snapshot_distances(s: &Snapshot) -> (f64, f64, f64) {
 /// of step `measure.dt`.
 pub fn estimate(v: &ValidMeasure) -> crate::resources::Estimate {
     let n = v.model.n() as f64;
-    let times = &v.config.measure.times;
+    let times = &v.times;
     let t_max = times.last().copied().unwrap_or(0.0);
-    let grid = (t_max / v.config.measure.dt).ceil() + 2.0;
+    let grid = (t_max / v.dt).ceil() + 2.0;
     let mut e = crate::resources::Estimate::default();
     e.add("n-dimensional state vectors", 10.0, 8.0 * n)
         .add("snapshots", times.len() as f64 * n, 16.0 + 48.0)

@@ -347,6 +347,9 @@ impl SimConfig {
             prefix,
         )?;
         Ok(SimSettings {
+            t_end: self.t_end,
+            record_dt: self.record_dt,
+            requested: self.engine,
             engine,
             mode: self.mode,
             members: self.members,
@@ -359,6 +362,13 @@ impl SimConfig {
 /// support the model, the ensemble size and the divergence bound.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct SimSettings {
+    /// The final time T as given (`sim.t_end`, > 0); the run takes `round(n T)` steps
+    /// ([`crate::Schedule`]).
+    pub t_end: f64,
+    /// The record interval as given (`sim.record_dt`, at least one step).
+    pub record_dt: f64,
+    /// The engine asked for (`sim.engine`).
+    pub requested: EngineKind,
     /// The engine that runs (the requested one, or its declared fallback).
     pub engine: EngineKind,
     /// The step of the full engine.

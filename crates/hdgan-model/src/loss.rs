@@ -564,6 +564,17 @@ pub enum Loss {
     LogisticLinear,
 }
 
+impl Loss {
+    /// The loss's config name (`model.loss`, or `name` in its table form).
+    pub fn name(&self) -> crate::LossName {
+        match self {
+            Loss::Quadratic => crate::LossName::Quadratic,
+            Loss::Logistic(_) => crate::LossName::Logistic,
+            Loss::LogisticLinear => crate::LossName::LogisticLinear,
+        }
+    }
+}
+
 /// The config name of the loss, with its parameter: `quadratic`, `logistic (bias 1)`,
 /// `logistic-linear`.
 impl std::fmt::Display for Loss {

@@ -138,6 +138,13 @@ impl Model {
         &self.source
     }
 
+    /// One line per deprecated key of the config this model was validated from
+    /// ([`ModelConfig::deprecations`], keys under the prefix it was validated with), for
+    /// the front ends to show.
+    pub fn deprecations(&self) -> Vec<String> {
+        self.source.deprecations(&self.prefix)
+    }
+
     /// This model's config changed by `change` and validated again under the same key
     /// prefix: every rule is checked once more, those involving the changed keys
     /// included, and an error names the key as validation does.

@@ -49,6 +49,7 @@ pub fn execute(config: &Path, kind: Option<ConfigKind>) -> Result<()> {
         ConfigKind::Run => super::run::check(config.to_path_buf()),
         ConfigKind::Phase => {
             let v = phase::prepare_phase(config)?;
+            crate::print::deprecations(&v.name, &v.model);
             let (x, y) = (&v.spec.x, &v.spec.y);
             outln!("{}: valid (phase map)", config.display());
             outln!(
@@ -75,6 +76,7 @@ pub fn execute(config: &Path, kind: Option<ConfigKind>) -> Result<()> {
         }
         ConfigKind::Measure => {
             let v = measure::prepare_measure(config)?;
+            crate::print::deprecations(&v.name, &v.model);
             outln!(
                 "{}: valid (measure: Figure 2's weight snapshots)",
                 config.display()
@@ -85,6 +87,9 @@ pub fn execute(config: &Path, kind: Option<ConfigKind>) -> Result<()> {
         }
         ConfigKind::Sweep => {
             let s = sweep::load(config)?;
+            if !s.cells.is_empty() {
+                crate::print::deprecations(&s.name, s.valid(0)?.model());
+            }
             let all: Vec<usize> = (0..s.cells.len()).collect();
             let (steps, bytes) = s.plan(&all, None)?;
             outln!("{}: valid (sweep)", config.display());
