@@ -575,6 +575,28 @@ fn phase_measure_cases() -> Vec<Case> {
         2,
         "model.loss_bias",
     ));
+    // The table form: a bias for a loss without one, a non-finite bias, both forms at
+    // once, an unknown key.
+    for (line, key) in [
+        (
+            "loss = { name = \"quadratic\", bias = 2.0 }",
+            "model.loss.bias",
+        ),
+        (
+            "loss = { name = \"logistic\", bias = nan }",
+            "model.loss.bias",
+        ),
+        (
+            "loss = { name = \"logistic\", bias = 1.0 }\nloss_bias = 1.0",
+            "model.loss_bias",
+        ),
+        (
+            "loss = { name = \"logistic\", bais = 1.0 }",
+            "model.loss.bais",
+        ),
+    ] {
+        v.push(case(&["run", "{cfg}"], Some(finite(line)), 2, key));
+    }
     // The orthonormal constraint: only with lambda = inf; simulated by the literal step of
     // the full engine and described by its own ODE; the single-feature analyses describe the
     // column-normalised model only (d > 1); an unknown name.

@@ -360,7 +360,7 @@ fn sigmoid_derivatives(u: f64) -> [f64; 4] {
 /// The standard GAN value `log D(y) + log(1 - D(y~))` with a discriminator on the quadratic
 /// energy, `D(y) = sigmoid((y^T w)^2 / 2 - b)`: `F(D) = log D`, `F~(D) = -log(1 - D)`, so
 /// `f(x) = x sigmoid(b - x^2 / 2)` and `f~(x) = x sigmoid(x^2 / 2 - b)` (`model.loss =
-/// "logistic"`, `b = model.loss_bias`).
+/// { name = "logistic", bias = b }`).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct LogisticQuadratic {
     /// The bias `b`.
