@@ -121,7 +121,7 @@ pub fn escape_of(valid: &ValidRun, req: &EscapeRequest, control: Control) -> Res
     check_request(valid, req)?;
     let start = std::time::Instant::now();
     let init = valid.init().macro_state();
-    let model = &valid.model();
+    let model = valid.model();
     let f = req.feature - 1;
     let t_end = valid.sim().t_end;
     let fine: Vec<f64> = {

@@ -32,7 +32,7 @@ pub fn check_config(valid: &ValidRun, n: Option<usize>) -> Result<(), InputError
             "config key `model.p` / `model.constraint`: the fluctuation theory covers the single-feature model with column normalisation".into(),
         ));
     }
-    match check_supported(&valid.model()) {
+    match check_supported(valid.model()) {
         Ok(()) => Ok(()),
         Err(LnaError::Unsupported { key, rule }) => {
             Err(InputError(format!("config key `{key}`: {rule}")))
@@ -49,7 +49,7 @@ pub fn fluctuations_of(valid: &ValidRun, n: Option<usize>) -> Result<Fluctuation
     let times = valid.schedule().record_times(valid.model().n());
     let start = std::time::Instant::now();
     let fl = hdgan_stability::fluctuations(
-        &valid.model(),
+        valid.model(),
         &valid.init().macro_state(),
         &times,
         &LNA_OPTIONS,

@@ -112,8 +112,8 @@ pub fn rounding_note(valid: &ValidRun) -> Option<String> {
 /// vectors of the members running at once, the recorded states of every member and of
 /// the ODE, and the output rows built from them.
 pub fn estimate(valid: &ValidRun, threads: Option<usize>) -> Estimate {
-    let m = &valid.model();
-    let sim = &valid.sim();
+    let m = valid.model();
+    let sim = valid.sim();
     let (n, d, p) = (m.n() as f64, m.d(), m.p());
     let members = sim.members as f64;
     let workers = threads
@@ -236,13 +236,13 @@ fn simulate_with<S: MemberStore>(
             band: None,
         });
     }
-    let sim_cfg = &valid.sim();
-    let model = &valid.model();
+    let sim_cfg = valid.sim();
+    let model = valid.model();
     let build = |_i: usize, rng: &mut SimRng| -> Result<AnyEngine, SimError> {
         AnyEngine::build(
             sim_cfg.engine,
             model,
-            &valid.init(),
+            valid.init(),
             sim_cfg.mode,
             sim_cfg.blowup,
             rng,
@@ -300,10 +300,10 @@ fn simulate_multi_with<S: MemberStore>(
     ctl: Control<'_>,
     store: Option<&S>,
 ) -> Result<MultiRun> {
-    let model = &valid.model();
+    let model = valid.model();
     let blowup = valid.sim().blowup;
     let build = |_i: usize, rng: &mut SimRng| -> Result<MultiSgda, SimError> {
-        MultiSgda::new(model, &valid.init(), blowup, rng)
+        MultiSgda::new(model, valid.init(), blowup, rng)
     };
     let (sim, sim_seconds) = run_members(valid, threads, ctl, build, store)?;
     let _span = tracing::info_span!("ode", name = %valid.name(), multi = true).entered();
@@ -312,7 +312,7 @@ fn simulate_multi_with<S: MemberStore>(
             solve_multi(
                 model,
                 MultiForm::for_model(model),
-                &ode_start(model, &valid.init())?,
+                &ode_start(model, valid.init())?,
                 &sim[0].times,
                 &opts,
             )
@@ -407,7 +407,7 @@ pub fn run_phases_viewed(
 ) -> (Option<PhaseSummary>, Option<PhaseSummary>) {
     let ode_phase = match (&valid.ode(), valid.model().lambda().is_infinite()) {
         (Some((_, opts)), true) => hdgan_stability::classify_ode_viewed(
-            &valid.model(),
+            valid.model(),
             &run.sim[0].states[0],
             valid.sim().t_end,
             40,

@@ -369,7 +369,7 @@ pub fn data_model(
 ) -> Result<Model> {
     let base = data_model_at(req, prep, alpha, cov)?;
     let power = |l: &hdgan_model::Latent| l.second_moment().matrix().diag().iter().sum::<f64>();
-    let factor = power(&base.latent()) / power(&base.latent_tilde());
+    let factor = power(base.latent()) / power(base.latent_tilde());
     if (factor - 1.0).abs() < 1e-12 {
         return Ok(base);
     }

@@ -244,7 +244,7 @@ fn orthonormal_one_feature_runs_and_is_seen_by_the_modes() {
     // The ODE is the orthonormal model's: it differs from the reduced ODE (13) of the
     // column-normalised model from the same start (P0 = 0.1 I, q0 = (0.1, 0.1)).
     let reduced = hdgan_macro_ode::solve(
-        &valid.model(),
+        valid.model(),
         hdgan_macro_ode::OdeKind::Reduced,
         &ode.states[0],
         &ode.times,

@@ -77,7 +77,7 @@ impl StepDraws {
     #[inline]
     pub(crate) fn draw(&mut self, model: &Model, rng: &mut SimRng) {
         let d = self.d;
-        let (lat, tilde) = (&model.latent(), &model.latent_tilde());
+        let (lat, tilde) = (model.latent(), model.latent_tilde());
         if lat.is_gaussian() && tilde.is_gaussian() {
             rng.fill_normals(&mut self.raw);
             lat.from_normals(&self.raw[..d], &mut self.lat[..d]);

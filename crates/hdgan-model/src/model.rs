@@ -450,7 +450,7 @@ mod tests {
             "model.tau",
         );
         let m = same_as_config(|m| m.with_tau_tilde(0.1), |c| c.tau_tilde = 0.1).unwrap();
-        assert_eq!(m.tau_tilde(), 0.1);
+        assert_eq!(m.tau_tilde().to_bits(), 0.1f64.to_bits());
         refused(
             same_as_config(|m| m.with_tau_tilde(-1.0), |c| c.tau_tilde = -1.0),
             "model.tau_tilde",
@@ -480,7 +480,7 @@ mod tests {
             "model.eta_t",
         );
         let m = same_as_config(|m| m.with_eta_g(0.0), |c| c.eta_g = 0.0).unwrap();
-        assert_eq!(m.eta_g(), 0.0);
+        assert_eq!(m.eta_g().to_bits(), 0.0f64.to_bits());
         refused(
             same_as_config(|m| m.with_eta_g(f64::NAN), |c| c.eta_g = f64::NAN),
             "model.eta_g",
@@ -574,7 +574,7 @@ mod tests {
         );
 
         let m = same_as_config(|m| m.with_l1(0.3), |c| c.l1 = 0.3).unwrap();
-        assert_eq!(m.l1(), 0.3);
+        assert_eq!(m.l1().to_bits(), 0.3f64.to_bits());
         refused(
             same_as_config(|m| m.with_l1(-0.3), |c| c.l1 = -0.3),
             "model.l1",

@@ -295,7 +295,7 @@ fn run<'py>(
     })?;
     let out = PyDict::new(py);
     let d = valid.model().d();
-    let provenance = hdgan_report::provenance::Provenance::new(&valid.name())
+    let provenance = hdgan_report::provenance::Provenance::new(valid.name())
         .config(valid.config())
         .seed(valid.seed())
         .threads(threads)
@@ -372,13 +372,13 @@ fn ode<'py>(
         None => valid.schedule().record_times(valid.model().n()),
     };
     let (kind, opts) = valid.ode().unwrap_or((
-        hdgan_macro_ode::OdeKind::for_model(&valid.model()),
+        hdgan_macro_ode::OdeKind::for_model(valid.model()),
         hdgan_macro_ode::OdeOptions::default(),
     ));
     let init = valid.init().macro_state();
     let path = detached(py, None, |_| {
         Ok(hdgan_macro_ode::solve(
-            &valid.model(),
+            valid.model(),
             kind,
             &init,
             &times,

@@ -104,7 +104,7 @@ fn run_meta(
 ) -> Result<serde_json::Value> {
     let toml_text = toml::to_string(valid.config()).context("cannot serialise the config")?;
     std::fs::write(staged.file("config.toml"), toml_text)?;
-    let mut meta = Provenance::new(&valid.name())
+    let mut meta = Provenance::new(valid.name())
         .config(valid.config())
         .seed(valid.seed())
         .threads(threads)
@@ -741,7 +741,7 @@ pub fn write_fluctuations(
     render(&fig, &staged.file("figure.svg"), &staged.file("figure.png"))?;
     let toml_text = toml::to_string(valid.config()).context("cannot serialise the config")?;
     std::fs::write(staged.file("config.toml"), toml_text)?;
-    let mut meta = Provenance::new(&valid.name())
+    let mut meta = Provenance::new(valid.name())
         .config(valid.config())
         .seed(valid.seed())
         .json();
@@ -824,7 +824,7 @@ pub fn write_escape(
     let toml_text = toml::to_string(valid.config()).context("cannot serialise the config")?;
     std::fs::write(staged.file("config.toml"), toml_text)?;
     let req = &run.request;
-    let mut meta = Provenance::new(&valid.name())
+    let mut meta = Provenance::new(valid.name())
         .config(valid.config())
         .seed(valid.seed())
         .json();

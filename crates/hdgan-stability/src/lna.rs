@@ -309,13 +309,13 @@ fn noise_rows(model: &Model, state: &MacroState, form: NoiseForm, keep: Option<&
         .collect();
     let mut blocks = [
         Block {
-            classes: projected_classes(&model.latent(), &gram, 0..d, model.eta_t()),
+            classes: projected_classes(model.latent(), &gram, 0..d, model.eta_t()),
             phi: &f,
             psi: &ito_real,
             map: disc_map(1.0),
         },
         Block {
-            classes: projected_classes(&model.latent_tilde(), &gram, d..2 * d, model.eta_g()),
+            classes: projected_classes(model.latent_tilde(), &gram, d..2 * d, model.eta_g()),
             phi: &ft,
             psi: &ito_fake,
             map: disc_map(-1.0),

@@ -90,7 +90,7 @@ fn open_outputs(
     }
     let staged = args
         .output
-        .open(valid.output_dir(), &valid.name(), args.config.as_deref())?;
+        .open(valid.output_dir(), valid.name(), args.config.as_deref())?;
     let ck = match args.checkpoint_every {
         None => None,
         Some(every) => {
@@ -205,7 +205,7 @@ fn finish_checkpoint(args: &RunArgs, made: Option<CheckpointDir>) {
 pub fn check(config: PathBuf) -> Result<()> {
     let v = prepare(&RunSource::file(Some(config.clone())))?;
     crate::print::deprecations(v.name(), v.model());
-    let m = &v.model();
+    let m = v.model();
     outln!("{}: valid", config.display());
     outln!(
         "  n = {}, d = {}, tau = {}, tau~ = {}, eta_T = {}, eta_G = {}, lambda = {}",
