@@ -578,6 +578,17 @@ mod tests {
         assert_eq!(name.model(), table.model());
         assert_eq!(name.model(), one.model());
         assert!(name.model().deprecations().is_empty());
+        // The names the notes write are the names configs read.
+        for name in [
+            hdgan_model::LossName::Quadratic,
+            hdgan_model::LossName::Logistic,
+            hdgan_model::LossName::LogisticLinear,
+        ] {
+            let c = with_model_lines(&format!("loss = \"{}\"", name.as_str()));
+            assert_eq!(c.model.loss.name(), name);
+            let m = c.validate("n").unwrap();
+            assert_eq!(m.model().loss().name(), name);
+        }
         for (lines, loss) in [
             (
                 "loss = { name = \"quadratic\" }",
