@@ -606,6 +606,96 @@ impl ModelConfig {
     }
 }
 
+/// A [`Model`]'s config and the `with_*` methods that change it and validate it again
+/// (here, beside the validation they run).
+impl Model {
+    /// The config this model was validated from (as given, lambda not normalised).
+    pub fn config(&self) -> &ModelConfig {
+        &self.source
+    }
+
+    /// One line per deprecated key of the config this model was validated from
+    /// ([`ModelConfig::deprecations`], keys under the prefix it was validated with), for
+    /// the front ends to show.
+    pub fn deprecations(&self) -> Vec<String> {
+        self.source.deprecations(&self.prefix)
+    }
+
+    /// This model's config changed by `change` and validated again under the same key
+    /// prefix: every rule is checked once more, those involving the changed keys
+    /// included, and an error names the key as validation does.
+    pub fn with_config(&self, change: impl FnOnce(&mut ModelConfig)) -> Result<Model, ParamError> {
+        let mut c = self.source.clone();
+        change(&mut c);
+        c.validate(&self.prefix)
+    }
+
+    /// This model at dimension `n` (validated again: `n >= 2d + p`).
+    pub fn with_n(&self, n: usize) -> Result<Model, ParamError> {
+        self.with_config(|c| c.n = n)
+    }
+
+    /// This model with discriminator rate `tau` (validated again: `tau > 0`, and the
+    /// first step must not overflow, [`crate::MAX_STEP_SCALE`]).
+    pub fn with_tau(&self, tau: f64) -> Result<Model, ParamError> {
+        self.with_config(|c| c.tau = tau)
+    }
+
+    /// This model with generator rate `tau_tilde` (validated again, as [`Model::with_tau`]).
+    pub fn with_tau_tilde(&self, tau_tilde: f64) -> Result<Model, ParamError> {
+        self.with_config(|c| c.tau_tilde = tau_tilde)
+    }
+
+    /// This model with both rates changed at once (validated once, on the pair: a rule
+    /// that involves both, such as [`crate::MAX_STEP_SCALE`], sees the new pair only).
+    pub fn with_rates(&self, tau: f64, tau_tilde: f64) -> Result<Model, ParamError> {
+        self.with_config(|c| {
+            c.tau = tau;
+            c.tau_tilde = tau_tilde;
+        })
+    }
+
+    /// This model with real-data noise variance `eta_t` (validated again: `>= 0`, finite,
+    /// and within [`crate::MAX_STEP_SCALE`] at the model's rates).
+    pub fn with_eta_t(&self, eta_t: f64) -> Result<Model, ParamError> {
+        self.with_config(|c| c.eta_t = eta_t)
+    }
+
+    /// This model with generator noise variance `eta_g` (validated again, as
+    /// [`Model::with_eta_t`]).
+    pub fn with_eta_g(&self, eta_g: f64) -> Result<Model, ParamError> {
+        self.with_config(|c| c.eta_g = eta_g)
+    }
+
+    /// This model with both noise variances changed at once (validated once, on the pair).
+    pub fn with_noise(&self, eta_t: f64, eta_g: f64) -> Result<Model, ParamError> {
+        self.with_config(|c| {
+            c.eta_t = eta_t;
+            c.eta_g = eta_g;
+        })
+    }
+
+    /// This model with regularisation strength `lambda` (validated again: `>= 0`, and the
+    /// orthonormal constraint needs `lambda = inf`).
+    pub fn with_lambda(&self, lambda: Lambda) -> Result<Model, ParamError> {
+        self.with_config(|c| c.lambda = LambdaValue::from(lambda))
+    }
+
+    /// This model with discriminator loss `loss` (validated again: a finite bias).
+    pub fn with_loss(&self, loss: Loss) -> Result<Model, ParamError> {
+        self.with_config(|c| {
+            c.loss = LossConfig::from(loss);
+            c.loss_bias = None;
+        })
+    }
+
+    /// This model with elementwise L1 penalty `l1` (validated again: `>= 0`, and 0 when
+    /// `p > 1`).
+    pub fn with_l1(&self, l1: f64) -> Result<Model, ParamError> {
+        self.with_config(|c| c.l1 = l1)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
