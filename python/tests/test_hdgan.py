@@ -5,6 +5,7 @@ import os
 import signal
 import threading
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -295,6 +296,18 @@ x = { param = "tau_eta_sq", min = 0.5, max = 4.0, count = 4 }
 y = { param = "alpha", min = 0.1, max = 0.5, count = 3 }
 t_end = 200.0
 """
+
+
+def test_loss_table_and_deprecated_flat_bias(small_toml):
+    table = small_toml.replace("[model]\n", '[model]\nloss = { name = "logistic", bias = 0.5 }\n')
+    flat = small_toml.replace("[model]\n", '[model]\nloss = "logistic"\nloss_bias = 0.5\n')
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        a = hdgan.fixed_points(table)
+    with pytest.warns(DeprecationWarning, match="model.loss_bias"):
+        b = hdgan.fixed_points(flat)
+    assert a == b
+
 
 
 def test_phase_map_grids():

@@ -47,7 +47,7 @@ fn start(m: &Model, s0: f64, z0: f64) -> MicroState {
     init.w_norm_sq = Some(z0);
     init.validate("init", m)
         .unwrap()
-        .build(m.n, &mut stream_rng(99, 0))
+        .build(m.n(), &mut stream_rng(99, 0))
 }
 
 /// Mean and standard error of `n (M_1 - M_0)` over `k` independent single steps.
@@ -66,7 +66,7 @@ fn one_step_drift(
         let mut rng = stream_rng(2024, rep as u64);
         e.step(&mut rng).unwrap();
         for (i, (a, b)) in e.macro_state().pack().iter().zip(&base).enumerate() {
-            let v = (a - b) * m.n as f64;
+            let v = (a - b) * m.n() as f64;
             s1[i] += v;
             s2[i] += v * v;
         }

@@ -15,7 +15,7 @@ fn model() -> Model {
 /// given loss; the latent has a non-zero mean so that the linear logit sees something.
 fn model_with(loss: LossName) -> Model {
     let mut c = ModelConfig::figure1(100, 1.0);
-    c.loss = loss;
+    c.loss = loss.into();
     c.d = 1;
     c.latent = LatentConfig::diagonal(&[5.0]);
     if loss != LossName::Quadratic {
@@ -33,7 +33,7 @@ fn full(m: &Model, mode: StepMode, seed: u64) -> Vec<Trajectory> {
     let init = InitConfig::diagonal(1, 0.3, 0.3)
         .validate("init", m)
         .unwrap();
-    let schedule = Schedule::from_times(m.n, 2.0, 1.0).unwrap();
+    let schedule = Schedule::from_times(m.n(), 2.0, 1.0).unwrap();
     full_ensemble(m, &init, mode, SEEDS, seed, &schedule).unwrap()
 }
 
@@ -41,7 +41,7 @@ fn gram(m: &Model, variant: GramVariant, seed: u64) -> Vec<Trajectory> {
     let init = InitConfig::diagonal(1, 0.3, 0.3)
         .validate("init", m)
         .unwrap();
-    let schedule = Schedule::from_times(m.n, 2.0, 1.0).unwrap();
+    let schedule = Schedule::from_times(m.n(), 2.0, 1.0).unwrap();
     gram_ensemble(m, &init.macro_state(), variant, SEEDS, seed, &schedule).unwrap()
 }
 

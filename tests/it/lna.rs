@@ -50,7 +50,7 @@ fn model(lambda: LambdaValue, loss: LossName, mixture: bool) -> Model {
     c.eta_t = 1.5;
     c.eta_g = 0.8;
     c.lambda = lambda;
-    c.loss = loss;
+    c.loss = loss.into();
     if mixture {
         c.latent = LatentConfig {
             cov: Vec::new(),
@@ -90,7 +90,7 @@ fn steps(m: &Model, s0: &MacroState, seed: u64) -> Vec<Vec<f64>> {
                 .pack()
                 .iter()
                 .zip(&base)
-                .map(|(a, b)| (a - b) * m.n as f64)
+                .map(|(a, b)| (a - b) * m.n() as f64)
                 .collect()
         })
         .collect()

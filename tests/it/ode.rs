@@ -65,8 +65,8 @@ fn reduced_fixed_points_d1() {
         assert!(reduced_rhs(&m, &s).pack().iter().all(|x| x.abs() < 1e-15));
     }
     s.p[(0, 0)] = 0.0;
-    let te = m.tau * m.eta_sq();
-    s.q[0] = ((5.0 - te) / ((1.0 + m.tau * m.eta_t / 2.0) * 5.0)).sqrt();
+    let te = m.tau() * m.eta_sq();
+    s.q[0] = ((5.0 - te) / ((1.0 + m.tau() * m.eta_t() / 2.0) * 5.0)).sqrt();
     let rhs = reduced_rhs(&m, &s).pack();
     assert!(rhs.iter().all(|x| x.abs() < 1e-14), "{rhs:?}");
 }

@@ -26,10 +26,10 @@ fn model(n: usize, d: usize, lambda: LambdaValue) -> Model {
 }
 
 fn engine(m: &Model, mode: StepMode, seed: u64) -> Sgda {
-    let init = InitConfig::diagonal(m.d, 0.2, 0.1)
+    let init = InitConfig::diagonal(m.d(), 0.2, 0.1)
         .validate("init", m)
         .unwrap();
-    Sgda::new(m, init.build(m.n, &mut stream_rng(seed, 0)), mode, 1e12).unwrap()
+    Sgda::new(m, init.build(m.n(), &mut stream_rng(seed, 0)), mode, 1e12).unwrap()
 }
 
 proptest! {
@@ -93,7 +93,7 @@ fn ensembles_do_not_depend_on_the_thread_count() {
     let init = InitConfig::diagonal(2, 0.1, 0.1)
         .validate("init", &m)
         .unwrap();
-    let schedule = Schedule::from_times(m.n, 2.0, 0.5).unwrap();
+    let schedule = Schedule::from_times(m.n(), 2.0, 0.5).unwrap();
     let go = |threads: usize| {
         rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
@@ -103,7 +103,7 @@ fn ensembles_do_not_depend_on_the_thread_count() {
                 run_ensemble(
                     5,
                     11,
-                    |_, rng| Sgda::new(&m, init.build(m.n, rng), StepMode::Fast, DEFAULT_BLOWUP),
+                    |_, rng| Sgda::new(&m, init.build(m.n(), rng), StepMode::Fast, DEFAULT_BLOWUP),
                     &schedule,
                     RunControl::default(),
                 )

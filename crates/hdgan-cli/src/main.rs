@@ -423,6 +423,7 @@ fn main() -> ExitCode {
     install_signal_handlers();
     let cli = Cli::parse();
     init_tracing(cli.verbose, cli.quiet);
+    print::QUIET.store(cli.quiet, std::sync::atomic::Ordering::Relaxed);
     hdgan_experiments::resources::set_max_memory(cli.max_memory);
     let progress = Progress::for_stderr(cli.quiet);
     let code = match dispatch(cli.command, progress) {

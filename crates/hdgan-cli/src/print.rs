@@ -16,6 +16,20 @@ pub fn open_output(req: &OutputRequest) -> hdgan_report::Result<StagedDir> {
     Ok(s)
 }
 
+/// Set by `--quiet`: warnings such as [`deprecations`] are not printed.
+pub static QUIET: AtomicBool = AtomicBool::new(false);
+
+/// Prints, unless `--quiet`, one line on stderr per deprecated key in the config `model`
+/// was validated from (`name: config key ... is deprecated: write ... instead`).
+pub fn deprecations(name: &str, model: &hdgan_model::Model) {
+    if QUIET.load(Ordering::Relaxed) {
+        return;
+    }
+    for d in model.deprecations() {
+        note(&format!("{name}: {d}"));
+    }
+}
+
 static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
 static STDOUT_FAILED: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
 

@@ -428,6 +428,18 @@ fn phase_measure_cases() -> Vec<Case> {
             "y = { param = \"alpha\", min = -1.0, max = 1.0, count = 4 }",
             "phase.y.min",
         ),
+        // Axis ends where the model breaks a rule (here the first step would overflow,
+        // MAX_STEP_SCALE): refused up front, naming the axis end.
+        (
+            "x =",
+            "x = { param = \"tau_eta_sq\", min = 0.05, max = 1e300, count = 4 }",
+            "phase.x.max",
+        ),
+        (
+            "y =",
+            "y = { param = \"tau\", min = 0.01, max = 1e200, count = 4 }",
+            "phase.y.max",
+        ),
         ("t_end", "t_end = 0.0", "phase.t_end"),
         ("t_end", "t_end = nan", "phase.t_end"),
         ("lambda", "lambda = \"inf\"\nl1 = 1.0", "model.l1"),
@@ -441,6 +453,16 @@ fn phase_measure_cases() -> Vec<Case> {
             key,
         ));
     }
+    // Simulations at a dimension the model does not allow (n < 2d + 1).
+    v.push(case(
+        &["phase", "{cfg}", "--out", "result"],
+        Some(format!(
+            "{}[phase.sim]\nn = 4\nstride = 2\n",
+            phase_config()
+        )),
+        2,
+        "phase.sim.n",
+    ));
     v.push(case(
         &["phase", "{cfg}", "--out", "result"],
         Some(with_key(&phase_config(), "phase", "samples = 1")),
@@ -553,6 +575,28 @@ fn phase_measure_cases() -> Vec<Case> {
         2,
         "model.loss_bias",
     ));
+    // The table form: a bias for a loss without one, a non-finite bias, both forms at
+    // once, an unknown key.
+    for (line, key) in [
+        (
+            "loss = { name = \"quadratic\", bias = 2.0 }",
+            "model.loss.bias",
+        ),
+        (
+            "loss = { name = \"logistic\", bias = nan }",
+            "model.loss.bias",
+        ),
+        (
+            "loss = { name = \"logistic\", bias = 1.0 }\nloss_bias = 1.0",
+            "model.loss_bias",
+        ),
+        (
+            "loss = { name = \"logistic\", bais = 1.0 }",
+            "model.loss.bais",
+        ),
+    ] {
+        v.push(case(&["run", "{cfg}"], Some(finite(line)), 2, key));
+    }
     // The orthonormal constraint: only with lambda = inf; simulated by the literal step of
     // the full engine and described by its own ODE; the single-feature analyses describe the
     // column-normalised model only (d > 1); an unknown name.

@@ -271,6 +271,48 @@ fn check_prints_claim1() {
     );
 }
 
+/// The flat key `loss_bias` still works, with one deprecation line on stderr (none with
+/// `-q`, none for the table form); stdout is that of the table form.
+#[test]
+fn flat_loss_bias_prints_a_deprecation_note() {
+    let dir = tempfile::tempdir().unwrap();
+    let flat = small().replacen(
+        "[model]\n",
+        "[model]\nloss = \"logistic\"\nloss_bias = 0.5\n",
+        1,
+    );
+    let table = small().replacen(
+        "[model]\n",
+        "[model]\nloss = { name = \"logistic\", bias = 0.5 }\n",
+        1,
+    );
+    let flat = write_config(dir.path(), "flat.toml", &flat);
+    let table = write_config(dir.path(), "table.toml", &table);
+    let f = hdgan(&["check", flat.to_str().unwrap()], dir.path());
+    let t = hdgan(&["check", table.to_str().unwrap()], dir.path());
+    assert!(f.status.success() && t.status.success());
+    let err = String::from_utf8_lossy(&f.stderr);
+    assert_eq!(
+        err.trim(),
+        "flat: config key `model.loss_bias` is deprecated: write model.loss = { name = \"logistic\", bias = 0.5 } instead"
+    );
+    assert!(
+        t.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&t.stderr)
+    );
+    let (so_f, so_t) = (
+        String::from_utf8_lossy(&f.stdout),
+        String::from_utf8_lossy(&t.stdout),
+    );
+    assert_eq!(
+        so_f.replace("flat.toml", "X"),
+        so_t.replace("table.toml", "X")
+    );
+    let q = hdgan(&["-q", "check", flat.to_str().unwrap()], dir.path());
+    assert!(q.status.success() && q.stderr.is_empty());
+}
+
 /// A tiny phase diagram: every output is written, Claim 1 and the ODE agree at the four
 /// corners of a grid well inside the success region, and the grids load as (ny, nx).
 #[test]

@@ -110,25 +110,21 @@ pub struct OutputConfig {
     pub dir: Option<PathBuf>,
 }
 
-/// A configuration that passed every check, in the types the engines accept.
+/// A configuration that passed every check, in the types the engines accept. Built by
+/// [`RunConfig::validate`] only and read through its getters: the pipelines read the
+/// validated values; the configuration as given is kept for provenance
+/// ([`ValidRun::config`]).
 #[derive(Clone, Debug)]
 pub struct ValidRun {
-    /// Short name (file stem of the config, or the default's name).
-    pub name: String,
-    /// The configuration as given (lambda normalised), for `run.json`.
-    pub config: RunConfig,
-    /// The validated problem.
-    pub model: Model,
-    /// The validated initial state.
-    pub init: InitState,
-    /// The validated simulation settings (engine, step, members, divergence bound).
-    pub sim: SimSettings,
-    /// Steps and recording cadence.
-    pub schedule: Schedule,
-    /// The ODE to solve, if enabled.
-    pub ode: Option<(OdeKind, OdeOptions)>,
-    /// Whether the run computes the linear-noise band (`ode.band`, resolved).
-    pub band: bool,
+    name: String,
+    config: RunConfig,
+    seed: u64,
+    model: Model,
+    init: InitState,
+    sim: SimSettings,
+    schedule: Schedule,
+    ode: Option<(OdeKind, OdeOptions)>,
+    band: bool,
 }
 
 /// Reads a config file (or the embedded default when `path` is None) without validating
@@ -241,7 +237,16 @@ fn toml_error(text: &str, origin: &str, e: &toml::de::Error) -> Error {
         .strip_prefix("unknown field `")
         .and_then(|r| r.split('`').next())
     {
-        Some(field.to_owned())
+        // In an inline table (`loss = { name = "logistic", bais = 1 }`) the field belongs
+        // to the key on the left.
+        let inline = text
+            .lines()
+            .nth(line_no - 1)
+            .and_then(|l| l.split_once('='))
+            .filter(|(_, v)| v.trim_start().starts_with('{'))
+            .map(|(k, _)| k.trim().to_owned())
+            .filter(|k| !k.is_empty() && !k.starts_with('['));
+        Some(inline.map_or_else(|| field.to_owned(), |k| format!("{k}.{field}")))
     } else {
         text.lines()
             .nth(line_no - 1)
@@ -334,19 +339,19 @@ impl RunConfig {
                 ),
             ));
         }
-        let schedule = Schedule::from_times(model.n, self.sim.t_end, self.sim.record_dt)?;
+        let schedule = Schedule::from_times(model.n(), self.sim.t_end, self.sim.record_dt)?;
         if multi_engine && self.ode.equation != OdeEquation::Auto {
             return Err(ParamError::rule(
                 "ode.equation",
                 format!(
                     "must be \"auto\" when the multi-feature engine runs (model.p = {}, model.constraint = {:?}, sim.engine = \"{}\"): its ODE is the multi-feature one, THEORY section 8, for finite and infinite lambda",
-                    model.p,
-                    model.constraint,
+                    model.p(),
+                    model.constraint(),
                     self.sim.engine.name()
                 ),
             ));
         }
-        if model.l1 > 0.0 && self.ode.enabled {
+        if model.l1() > 0.0 && self.ode.enabled {
             return Err(ParamError::rule(
                 "ode.enabled",
                 "must be false when model.l1 > 0: the macroscopic ODE does not close with an elementwise penalty",
@@ -358,7 +363,7 @@ impl RunConfig {
             let kind = match self.ode.equation {
                 OdeEquation::Auto => OdeKind::for_model(&model),
                 OdeEquation::General => {
-                    if model.lambda.is_infinite() {
+                    if model.lambda().is_infinite() {
                         return Err(ParamError::rule(
                             "ode.equation",
                             "\"general\" needs a finite model.lambda (use \"reduced\" for lambda = inf)",
@@ -367,7 +372,7 @@ impl RunConfig {
                     OdeKind::General(HForm::Corrected)
                 }
                 OdeEquation::Reduced => {
-                    if !model.lambda.is_infinite() {
+                    if !model.lambda().is_infinite() {
                         return Err(ParamError::rule(
                             "ode.equation",
                             "\"reduced\" describes lambda = inf only; model.lambda is finite",
@@ -419,6 +424,7 @@ impl RunConfig {
         Ok(ValidRun {
             name: name.to_owned(),
             config,
+            seed: self.seed,
             model,
             init,
             sim,
@@ -444,9 +450,235 @@ pub fn model_only(text: &str, origin: &str) -> Result<Model> {
 }
 
 impl ValidRun {
+    /// Short name (file stem of the config, or the default's name).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The configuration as given (lambda normalised), for provenance only: `run.json`
+    /// and the `config.toml` written with the outputs. Pipelines read the validated
+    /// values of the other getters.
+    pub fn config(&self) -> &RunConfig {
+        &self.config
+    }
+
+    /// Free-text title (`title`), shown on plots.
+    pub fn title(&self) -> Option<&str> {
+        self.config.title.as_deref()
+    }
+
+    /// Output folder from the config (`output.dir`), if any.
+    pub fn output_dir(&self) -> Option<&Path> {
+        self.config.output.dir.as_deref()
+    }
+
+    /// Seed of the random streams (member i uses stream `(seed, i)`).
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// The validated problem.
+    pub fn model(&self) -> &Model {
+        &self.model
+    }
+
+    /// The validated initial state.
+    pub fn init(&self) -> &InitState {
+        &self.init
+    }
+
+    /// The validated simulation settings (final time and record interval as given,
+    /// engine asked for and engine that runs, step, members, divergence bound).
+    pub fn sim(&self) -> &SimSettings {
+        &self.sim
+    }
+
+    /// Steps and recording cadence.
+    pub fn schedule(&self) -> Schedule {
+        self.schedule
+    }
+
+    /// The ODE to solve, if enabled.
+    pub fn ode(&self) -> Option<(OdeKind, OdeOptions)> {
+        self.ode
+    }
+
+    /// Whether the run computes the linear-noise band (`ode.band`, resolved).
+    pub fn band(&self) -> bool {
+        self.band
+    }
+
     /// Refuses a multi-feature model (`model.p > 1`) where only the single-feature
     /// pipeline applies; `what` names the caller in the error.
     pub fn require_single_feature(&self, what: &str) -> Result<()> {
         Ok(self.model.require_single_feature(what)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Figure 1's run config at n = 200 with `lines` added to `[model]`.
+    fn with_model_lines(lines: &str) -> RunConfig {
+        let text = crate::reference::figure1_config(200, 2.0);
+        let text = text.replacen("[model]\n", &format!("[model]\n{lines}\n"), 1);
+        parse(&text, "test").unwrap_or_else(|e| panic!("{lines}: {e}"))
+    }
+
+    fn refused(lines: &str) -> ParamError {
+        with_model_lines(lines)
+            .validate("t")
+            .map(|_| ())
+            .expect_err("refused")
+    }
+
+    /// `loss = { name = "logistic", bias = b }` is the same model as the flat keys
+    /// `loss = "logistic"` and `loss_bias = b`; only the flat form has a deprecation note,
+    /// and the replacement it suggests is the same model again.
+    #[test]
+    fn loss_table_equals_the_flat_keys() {
+        for b in ["0.5", "1.0", "-2.5"] {
+            let flat = with_model_lines(&format!("loss = \"logistic\"\nloss_bias = {b}"));
+            let table = with_model_lines(&format!("loss = {{ name = \"logistic\", bias = {b} }}"));
+            let header = {
+                let text = crate::reference::figure1_config(200, 2.0);
+                let text = format!("{text}\n[model.loss]\nname = \"logistic\"\nbias = {b}\n");
+                parse(&text, "test").unwrap()
+            };
+            let (vf, vt, vh) = (
+                flat.validate("f").unwrap(),
+                table.validate("t").unwrap(),
+                header.validate("h").unwrap(),
+            );
+            assert_eq!(vf.model(), vt.model());
+            assert_eq!(vf.model(), vh.model());
+            assert!(vt.model().deprecations().is_empty());
+            let notes = vf.model().deprecations();
+            assert_eq!(notes.len(), 1, "{notes:?}");
+            assert!(
+                notes[0].contains("`model.loss_bias` is deprecated")
+                    && notes[0].contains("model.loss = {")
+                    && !notes[0].contains('\n'),
+                "{}",
+                notes[0]
+            );
+            let suggested = notes[0]
+                .split("write ")
+                .nth(1)
+                .and_then(|s| s.strip_suffix(" instead"))
+                .and_then(|s| s.strip_prefix("model."))
+                .unwrap();
+            let again = with_model_lines(suggested).validate("s").unwrap();
+            assert_eq!(again.model(), vf.model(), "{suggested}");
+        }
+        // Without a bias: the default 1 in either form.
+        let name = with_model_lines("loss = \"logistic\"")
+            .validate("n")
+            .unwrap();
+        let table = with_model_lines("loss = { name = \"logistic\" }")
+            .validate("t")
+            .unwrap();
+        let one = with_model_lines("loss = { name = \"logistic\", bias = 1.0 }")
+            .validate("o")
+            .unwrap();
+        assert_eq!(name.model(), table.model());
+        assert_eq!(name.model(), one.model());
+        assert!(name.model().deprecations().is_empty());
+        // The names the notes write are the names configs read.
+        for name in [
+            hdgan_model::LossName::Quadratic,
+            hdgan_model::LossName::Logistic,
+            hdgan_model::LossName::LogisticLinear,
+        ] {
+            let c = with_model_lines(&format!("loss = \"{}\"", name.as_str()));
+            assert_eq!(c.model.loss.name(), name);
+            let m = c.validate("n").unwrap();
+            assert_eq!(m.model().loss().name(), name);
+        }
+        for (lines, loss) in [
+            (
+                "loss = { name = \"quadratic\" }",
+                hdgan_model::Loss::Quadratic,
+            ),
+            (
+                "loss = { name = \"logistic-linear\" }",
+                hdgan_model::Loss::LogisticLinear,
+            ),
+        ] {
+            let m = with_model_lines(lines).validate("q").unwrap();
+            assert_eq!(m.model().loss(), loss, "{lines}");
+        }
+    }
+
+    /// What `run.json` and `config.toml` record: the form the config used, so that the
+    /// flat keys are written exactly as before.
+    #[test]
+    fn loss_config_is_written_back_in_its_form() {
+        let value = |c: &RunConfig| toml::Value::try_from(&c.model).unwrap();
+        let flat = value(&with_model_lines("loss = \"logistic\"\nloss_bias = 1.0"));
+        assert_eq!(flat.get("loss"), Some(&toml::Value::from("logistic")));
+        assert_eq!(flat.get("loss_bias"), Some(&toml::Value::from(1.0)));
+        let plain = value(&with_model_lines(""));
+        assert_eq!(plain.get("loss"), Some(&toml::Value::from("quadratic")));
+        assert!(plain.get("loss_bias").is_none());
+        let table = with_model_lines("loss = { name = \"logistic\", bias = 0.5 }");
+        let loss = value(&table).get("loss").cloned().unwrap();
+        assert_eq!(loss.get("name"), Some(&toml::Value::from("logistic")));
+        assert_eq!(loss.get("bias"), Some(&toml::Value::from(0.5)));
+        assert!(value(&table).get("loss_bias").is_none());
+        let text = toml::to_string(&table).unwrap();
+        assert_eq!(parse(&text, "again").unwrap(), table);
+    }
+
+    #[test]
+    fn loss_table_rules_name_their_keys() {
+        // Both forms at once.
+        let e = refused("loss = { name = \"logistic\", bias = 1.0 }\nloss_bias = 1.0");
+        assert_eq!(e.key(), "model.loss_bias", "{e}");
+        assert!(e.to_string().contains("model.loss.bias"), "{e}");
+        let e = refused("loss = { name = \"logistic\" }\nloss_bias = 1.0");
+        assert_eq!(e.key(), "model.loss_bias", "{e}");
+        // A bias for a loss without one.
+        for name in ["quadratic", "logistic-linear"] {
+            let e = refused(&format!("loss = {{ name = \"{name}\", bias = 1.0 }}"));
+            assert_eq!(e.key(), "model.loss.bias", "{e}");
+            assert!(e.to_string().contains("\"logistic\" only"), "{e}");
+        }
+        let e = refused("loss = { name = \"logistic\", bias = nan }");
+        assert_eq!(e.key(), "model.loss.bias", "{e}");
+        // The flat key keeps its rules and key.
+        let e = refused("loss_bias = 2.0");
+        assert_eq!(e.key(), "model.loss_bias", "{e}");
+        assert!(e.to_string().contains("loss = \"logistic\" only"), "{e}");
+        // Unknown keys and names in the table are parse errors naming model.loss.
+        let text = crate::reference::figure1_config(200, 2.0).replacen(
+            "[model]\n",
+            "[model]\nloss = { name = \"logistic\", bais = 1.0 }\n",
+            1,
+        );
+        let e = parse(&text, "test").unwrap_err();
+        assert!(
+            e.to_string().contains("config key `model.loss.bais`")
+                && e.to_string().contains("unknown field"),
+            "{e}"
+        );
+        let text = crate::reference::figure1_config(200, 2.0).replacen(
+            "[model]\n",
+            "[model]\nloss = { name = \"hinge\" }\n",
+            1,
+        );
+        let e = parse(&text, "test").unwrap_err();
+        assert!(
+            e.to_string().contains("model.loss") && e.to_string().contains("hinge"),
+            "{e}"
+        );
+        let text = crate::reference::figure1_config(200, 2.0).replacen(
+            "[model]\n",
+            "[model]\nloss = 3\n",
+            1,
+        );
+        let e = parse(&text, "test").unwrap_err();
+        assert!(e.to_string().contains("model.loss"), "{e}");
     }
 }

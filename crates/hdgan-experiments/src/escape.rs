@@ -94,7 +94,7 @@ pub fn check_request(valid: &ValidRun, req: &EscapeRequest) -> Result<()> {
             format!("must be at least 2 (a spread needs two), got {}", req.paths),
         ));
     }
-    let d = valid.model.d;
+    let d = valid.model().d();
     if !(1..=d).contains(&req.feature) {
         return Err(Error::arg(
             "--feature",
@@ -120,10 +120,10 @@ pub fn check_request(valid: &ValidRun, req: &EscapeRequest) -> Result<()> {
 pub fn escape_of(valid: &ValidRun, req: &EscapeRequest, control: Control) -> Result<EscapeRun> {
     check_request(valid, req)?;
     let start = std::time::Instant::now();
-    let init = valid.init.macro_state();
-    let model = &valid.model;
+    let init = valid.init().macro_state();
+    let model = valid.model();
     let f = req.feature - 1;
-    let t_end = valid.config.sim.t_end;
+    let t_end = valid.sim().t_end;
     let fine: Vec<f64> = {
         // The ODE finely enough to place the escape to 1e-3.
         let steps = (t_end / 0.01).ceil() as usize;
@@ -150,7 +150,7 @@ pub fn escape_of(valid: &ValidRun, req: &EscapeRequest, control: Control) -> Res
         }
         // Size k draws from seed + k 2^32: its own streams, so adding a size leaves the
         // others' draws alone.
-        let seed = valid.config.seed.wrapping_add((k as u64) << 32);
+        let seed = valid.seed().wrapping_add((k as u64) << 32);
         let escape = DiffusionEscape {
             n,
             paths: req.paths,

@@ -26,13 +26,13 @@ pub fn check_config(valid: &ValidRun, n: Option<usize>) -> Result<()> {
     if n == Some(0) {
         return Err(Error::arg("--n", "must be at least 1"));
     }
-    if valid.model.needs_multi_engine() {
+    if valid.model().needs_multi_engine() {
         return Err(Error::config(
             "model.p",
             "/ `model.constraint`: the fluctuation theory covers the single-feature model with column normalisation",
         ));
     }
-    match check_supported(&valid.model) {
+    match check_supported(valid.model()) {
         Ok(()) => Ok(()),
         Err(LnaError::Unsupported { key, rule }) => Err(Error::config(key, format!(": {rule}"))),
         Err(e) => Err(Error::lna("the fluctuation theory's check", e)),
@@ -43,18 +43,18 @@ pub fn check_config(valid: &ValidRun, n: Option<usize>) -> Result<()> {
 /// (tolerances [`LNA_OPTIONS`]); `n` (default `model.n`) sets the band's width only.
 pub fn fluctuations_of(valid: &ValidRun, n: Option<usize>) -> Result<FluctuationRun> {
     check_config(valid, n)?;
-    let n = n.unwrap_or(valid.model.n);
-    let times = valid.schedule.record_times(valid.model.n);
+    let n = n.unwrap_or(valid.model().n());
+    let times = valid.schedule().record_times(valid.model().n());
     let start = std::time::Instant::now();
     let fl = hdgan_stability::fluctuations(
-        &valid.model,
-        &valid.init.macro_state(),
+        valid.model(),
+        &valid.init().macro_state(),
         &times,
         &LNA_OPTIONS,
     )
     .map_err(|e| Error::lna("the linear-noise approximation", e))?;
     let seconds = start.elapsed().as_secs_f64();
-    let switch = if valid.model.d >= 2 {
+    let switch = if valid.model().d() >= 2 {
         switch_time(&fl.mean)
     } else {
         None

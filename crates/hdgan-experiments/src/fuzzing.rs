@@ -16,9 +16,9 @@ pub fn config(data: &[u8]) {
         && let Ok(v) = c.validate("fuzz")
         && crate::run::estimate(&v, Some(1)).check().is_ok()
     {
-        let _ = hdgan_stability::claim1(&v.model);
-        if v.model.p == 1 {
-            let _ = hdgan_stability::effective_modes(&v.model);
+        let _ = hdgan_stability::claim1(v.model());
+        if v.model().p() == 1 {
+            let _ = hdgan_stability::effective_modes(v.model());
         }
     }
     if let Ok(c) = parse_toml::<crate::phase::PhaseConfig>(text, "fuzz")
@@ -32,7 +32,7 @@ pub fn config(data: &[u8]) {
         let _ = crate::measure::estimate(&v).check();
     }
     if let Ok(m) = crate::config::model_only(text, "fuzz")
-        && m.p == 1
+        && m.p() == 1
     {
         let _ = hdgan_stability::effective_modes(&m);
     }

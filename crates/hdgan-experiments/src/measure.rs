@@ -64,8 +64,16 @@ fn default_dt() -> f64 {
 pub struct ValidMeasure {
     /// Name.
     pub name: String,
-    /// Config (normalised).
+    /// Config (normalised), for provenance (`run.json`, `config.toml`) only.
     pub config: MeasureConfig,
+    /// Seed of the simulation.
+    pub seed: u64,
+    /// Snapshot times (increasing, >= 0).
+    pub times: Vec<f64>,
+    /// Step of the ODE coefficient path and of the Gaussian moment ODE (> 0).
+    pub dt: f64,
+    /// Step implementation of the simulation.
+    pub mode: StepMode,
     /// Model.
     pub model: Model,
     /// Initial state.
@@ -77,13 +85,13 @@ impl MeasureConfig {
     pub fn validate(&self, name: &str) -> Result<ValidMeasure, ParamError> {
         let model = self.model.validate("model")?;
         model.require_paper_model("`hdgan measure`")?;
-        if model.d != 1 {
+        if model.d() != 1 {
             return Err(ParamError::rule(
                 "model.d",
                 "must be 1 for `hdgan measure` (Figure 2)",
             ));
         }
-        if model.l1 > 0.0 {
+        if model.l1() > 0.0 {
             let fast = if self.measure.mode == StepMode::Fast {
                 " (and measure.mode = \"fast\" cannot simulate it)"
             } else {
@@ -114,12 +122,16 @@ impl MeasureConfig {
             ));
         }
         hdgan_core::check_positive("measure.dt", self.measure.dt)?;
-        SimConfig::new(t[t.len() - 1].max(self.measure.dt)).validate("measure", model.n)?;
+        SimConfig::new(t[t.len() - 1].max(self.measure.dt)).validate("measure", model.n())?;
         let mut config = self.clone();
         config.model = self.model.normalized();
         Ok(ValidMeasure {
             name: name.to_owned(),
             config,
+            seed: self.seed,
+            times: self.measure.times.clone(),
+            dt: self.measure.dt,
+            mode: self.measure.mode,
             model,
             init,
         })
@@ -139,32 +151,27 @@ pub struct Snapshot {
 /// Runs the simulation and the Gaussian solution for a validated config; returns the
 /// snapshots and the simulation's wall time.
 pub fn measure(v: &ValidMeasure, ctl: Control<'_>) -> Result<(Vec<Snapshot>, f64)> {
-    let _span = tracing::info_span!("measure", name = %v.name, n = v.model.n).entered();
+    let _span = tracing::info_span!("measure", name = %v.name, n = v.model.n()).entered();
     let m = &v.model;
-    let mut rng = stream_rng(v.config.seed, 0);
-    let x0 = v.init.build(m.n, &mut rng);
+    let mut rng = stream_rng(v.seed, 0);
+    let x0 = v.init.build(m.n(), &mut rng);
     // The ODE starts from the simulation's own initial overlaps, the Gaussian law from the
     // initial sample's mean and covariance.
     let m0 = x0.macro_state();
     let (mean0, cov0) = sample_moments(&EmpiricalMeasure::from_state(&x0).conditional(1.0, 1e-9));
-    let mut engine = Sgda::new(
-        m,
-        x0,
-        v.config.measure.mode,
-        hdgan_micro_sim::DEFAULT_BLOWUP,
-    )?;
-    let times = &v.config.measure.times;
+    let mut engine = Sgda::new(m, x0, v.mode, hdgan_micro_sim::DEFAULT_BLOWUP)?;
+    let times = &v.times;
     let t_max = times[times.len() - 1];
     let started = Instant::now();
     ctl.begin(
         &format!("{}: simulating to t = {t_max}", v.name),
-        (t_max * m.n as f64).round() as u64,
+        (t_max * m.n() as f64).round() as u64,
         "steps",
     );
     let mut snapshots_rows = Vec::new();
     let mut t_prev = 0.0;
     for &t in times {
-        let steps = ((t - t_prev) * m.n as f64).round() as u64;
+        let steps = ((t - t_prev) * m.n() as f64).round() as u64;
         if steps > 0 {
             let schedule = Schedule {
                 steps,
@@ -187,7 +194,7 @@ pub fn measure(v: &ValidMeasure, ctl: Control<'_>) -> Result<(Vec<Snapshot>, f64
     }
     ctl.end();
     let secs = started.elapsed().as_secs_f64();
-    let dt = v.config.measure.dt;
+    let dt = v.dt;
     let path = CoefficientPath::new(m, &m0, t_max.max(dt), dt)
         .map_err(|e| Error::ode("limiting ODE", e))?;
     let laws = gaussian_path(
@@ -231,10 +238,10 @@ pub fn snapshot_distances(s: &Snapshot) -> (f64, f64, f64) {
 /// vectors, the snapshots of the rows, and the coefficient and moment paths on the grid
 /// of step `measure.dt`.
 pub fn estimate(v: &ValidMeasure) -> crate::resources::Estimate {
-    let n = v.model.n as f64;
-    let times = &v.config.measure.times;
+    let n = v.model.n() as f64;
+    let times = &v.times;
     let t_max = times.last().copied().unwrap_or(0.0);
-    let grid = (t_max / v.config.measure.dt).ceil() + 2.0;
+    let grid = (t_max / v.dt).ceil() + 2.0;
     let mut e = crate::resources::Estimate::default();
     e.add("n-dimensional state vectors", 10.0, 8.0 * n)
         .add("snapshots", times.len() as f64 * n, 16.0 + 48.0)

@@ -43,7 +43,7 @@ pub fn prepare_modes(
             engine: None,
             threads,
         })?;
-        (valid.model.clone(), Some(valid))
+        (valid.model().clone(), Some(valid))
     } else {
         let (_, text) = read_file(path)?;
         (model_only(&text, &path.display().to_string())?, None)

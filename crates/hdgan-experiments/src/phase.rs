@@ -9,8 +9,8 @@ use hdgan_macro_ode::OdeOptions;
 use hdgan_micro_sim::{InitConfig, RunControl, Schedule, Sgda, StepMode, run_ensemble};
 use hdgan_model::{Model, ModelConfig};
 use hdgan_stability::{
-    FixedPoint, GridAxis, Phase, PhaseMap, PhaseMapSpec, PhaseRule, claim1, classify,
-    critical_overlap, fixed_points_d1, phase_map, resting_point,
+    FixedPoint, GridAxis, Phase, PhaseMap, PhaseMapSpec, PhaseRule, check_grid, claim1, classify,
+    critical_overlap, fixed_points_d1, model_at, phase_map, resting_point,
 };
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -100,14 +100,27 @@ pub struct PhaseSim {
 pub struct ValidPhase {
     /// Name (config file stem).
     pub name: String,
-    /// The config (normalised).
+    /// The config (normalised), for provenance (`run.json`, `config.toml`) only.
     pub config: PhaseConfig,
+    /// Seed of the simulations (simulated point k uses `seed + k`).
+    pub seed: u64,
     /// Base model.
     pub model: Model,
     /// What to compute.
     pub spec: PhaseMapSpec,
     /// Simulation settings, validated.
-    pub sim: Option<(usize, usize, hdgan_micro_sim::InitState)>,
+    pub sim: Option<SimGrid>,
+}
+
+/// The validated `[phase.sim]` table.
+#[derive(Clone, Debug)]
+pub struct SimGrid {
+    /// The base model at the simulations' dimension `phase.sim.n`.
+    pub model: Model,
+    /// Every `stride`-th grid point along each axis is simulated.
+    pub stride: usize,
+    /// The initial state of every simulation.
+    pub init: hdgan_micro_sim::InitState,
 }
 
 fn check_axis(key: &str, a: &GridAxis) -> Result<(), ParamError> {
@@ -146,7 +159,7 @@ impl PhaseConfig {
         let model = self.model.validate("model")?;
         model.require_paper_model("`hdgan phase`")?;
         let init = self.init.validate("init", &model)?;
-        if model.l1 > 0.0 {
+        if model.l1() > 0.0 {
             return Err(ParamError::rule(
                 "model.l1",
                 "must be 0 for `hdgan phase`: the phase map classifies the macroscopic ODE, which does not close with an elementwise penalty (use `hdgan measure` or `hdgan run` with ode.enabled = false)",
@@ -160,6 +173,7 @@ impl PhaseConfig {
                 "must differ from phase.x.param",
             ));
         }
+        check_grid(&model, &self.phase.x, &self.phase.y, ["phase.x", "phase.y"])?;
         check_positive("phase.t_end", self.phase.t_end)?;
         check_positive("phase.generator_horizon", self.phase.generator_horizon)?;
         if self.phase.samples < 2 {
@@ -173,11 +187,19 @@ impl PhaseConfig {
                 if s.stride == 0 {
                     return Err(ParamError::rule("phase.sim.stride", "must be >= 1"));
                 }
-                let mut mc = self.model.clone();
-                mc.n = s.n;
-                let m = mc.validate("phase.sim")?;
-                Schedule::from_times(m.n, self.phase.t_end, 1.0)?;
-                Some((s.n, s.stride, self.init.validate("init", &m)?))
+                let m = model.with_n(s.n).map_err(|e| {
+                    ParamError::rule(
+                        "phase.sim.n",
+                        format!("= {} breaks a rule of the model: {e}", s.n),
+                    )
+                })?;
+                Schedule::from_times(m.n(), self.phase.t_end, 1.0)?;
+                let init = self.init.validate("init", &m)?;
+                Some(SimGrid {
+                    model: m,
+                    stride: s.stride,
+                    init,
+                })
             }
         };
         let mut config = self.clone();
@@ -185,6 +207,7 @@ impl PhaseConfig {
         Ok(ValidPhase {
             name: name.to_owned(),
             config,
+            seed: self.seed,
             spec: PhaseMapSpec {
                 x: self.phase.x,
                 y: self.phase.y,
@@ -226,7 +249,7 @@ pub fn prepare_phase_text(name: &str, origin: &str, text: &str) -> Result<ValidP
 /// records.
 pub fn estimate(v: &ValidPhase) -> crate::resources::Estimate {
     let cells = (v.spec.x.count * v.spec.y.count) as f64;
-    let d = v.model.d;
+    let d = v.model.d();
     let workers = rayon::current_num_threads() as f64;
     let state = crate::resources::state_bytes(hdgan_core::MacroState::packed_len(d), 4) + 8.0;
     let samples = v.spec.samples as f64;
@@ -242,12 +265,13 @@ pub fn estimate(v: &ValidPhase) -> crate::resources::Estimate {
     )
     .keys(&["phase.samples"]);
     let mut work = cells;
-    if let Some((n, stride, _)) = &v.sim {
-        let sims = ((v.spec.x.count.div_ceil(*stride)) * (v.spec.y.count.div_ceil(*stride))) as f64;
+    if let Some(SimGrid { model, stride, .. }) = &v.sim {
+        let (n, stride) = (model.n(), *stride);
+        let sims = ((v.spec.x.count.div_ceil(stride)) * (v.spec.y.count.div_ceil(stride))) as f64;
         e.add(
             "simulation vectors",
             workers * (3 * d + 6) as f64,
-            8.0 * *n as f64,
+            8.0 * n as f64,
         );
         // A simulated point records `samples` states per classification window.
         let window = PhaseRule::default().window;
@@ -257,7 +281,7 @@ pub fn estimate(v: &ValidPhase) -> crate::resources::Estimate {
             state,
         );
         e.keys(&["phase.sim.n", "phase.sim.stride"]);
-        work += sims * (*n as f64) * v.spec.t_end;
+        work += sims * (n as f64) * v.spec.t_end;
     }
     e.work = Some((work, "ODE solves and SGDA steps".to_owned()));
     e
@@ -294,7 +318,7 @@ pub fn compute(v: &ValidPhase, threads: Option<usize>, ctl: Control<'_>) -> Resu
     let seconds = started.elapsed().as_secs_f64();
     let sim = match &v.sim {
         None => vec![None; map.cells.len()],
-        Some((n, stride, init)) => simulate_grid(v, &map, *n, *stride, init, ctl)?,
+        Some(grid) => simulate_grid(v, &map, grid, ctl)?,
     };
     let compared: Vec<bool> = map.cells.iter().filter_map(|c| c.agrees()).collect();
     let agreement = (compared.len(), compared.iter().filter(|&&a| a).count());
@@ -322,11 +346,10 @@ pub fn compute(v: &ValidPhase, threads: Option<usize>, ctl: Control<'_>) -> Resu
 fn simulate_grid(
     v: &ValidPhase,
     map: &PhaseMap,
-    n: usize,
-    stride: usize,
-    init: &hdgan_micro_sim::InitState,
+    grid: &SimGrid,
     ctl: Control<'_>,
 ) -> Result<Vec<Option<Phase>>> {
+    let (n, stride, init) = (grid.model.n(), grid.stride, &grid.init);
     let nx = v.spec.x.count;
     let picks: Vec<usize> = (0..map.cells.len())
         .filter(|k| (k % nx).is_multiple_of(stride) && (k / nx).is_multiple_of(stride))
@@ -340,18 +363,17 @@ fn simulate_grid(
     );
     for &k in &picks {
         let c = &map.cells[k];
-        let mut base = v.model.clone();
-        base.n = n;
-        let m = v.spec.y.param.apply(&v.spec.x.param.apply(&base, c.x), c.y);
+        let m = model_at(&grid.model, &v.spec.x, &v.spec.y, (c.x, c.y))?;
         let t_end = hdgan_stability::horizon(&m, v.spec.t_end, v.spec.generator_horizon);
-        let times = Schedule::from_times(m.n, t_end, t_end * rule.window / v.spec.samples as f64)?;
+        let times =
+            Schedule::from_times(m.n(), t_end, t_end * rule.window / v.spec.samples as f64)?;
         let traj = run_ensemble(
             1,
-            v.config.seed.wrapping_add(k as u64),
+            v.seed.wrapping_add(k as u64),
             |_, rng| {
                 Sgda::new(
                     &m,
-                    init.build(m.n, rng),
+                    init.build(m.n(), rng),
                     StepMode::Fast,
                     hdgan_micro_sim::DEFAULT_BLOWUP,
                 )
@@ -380,7 +402,7 @@ pub fn fixed_points_model(path: &Path) -> Result<Model> {
 pub fn fixed_points_model_text(origin: &str, text: &str) -> Result<Model> {
     let model = crate::config::model_only(text, origin)?;
     model.require_paper_model("`hdgan fixed-points`")?;
-    if !model.lambda.is_infinite() {
+    if !model.lambda().is_infinite() {
         return Err(Error::config(
             "model.lambda",
             "must be \"inf\": fixed points are those of the reduced ODE (13)",
@@ -399,7 +421,7 @@ pub fn fixed_points_for(model: &Model) -> Vec<FixedPoint> {
     let pstar: Option<Vec<f64>> = c
         .as_ref()
         .map(|c| c.p_star.iter().map(|p| p.unwrap_or(0.0)).collect());
-    if model.d == 1 {
+    if model.d() == 1 {
         let mut line = vec![0.0, 1.0];
         let p = match &pstar {
             Some(p) => Some(p[0]),
@@ -410,10 +432,10 @@ pub fn fixed_points_for(model: &Model) -> Vec<FixedPoint> {
         }
         fixed_points_d1(model, &line)
     } else {
-        let s = DMat::identity(model.d);
-        let mut corners = vec![DMat::zeros(model.d, model.d)];
+        let s = DMat::identity(model.d());
+        let mut corners = vec![DMat::zeros(model.d(), model.d())];
         corners.extend(pstar.map(|p| DMat::from_diag(&p)));
-        corners.push(DMat::identity(model.d));
+        corners.push(DMat::identity(model.d()));
         corners
             .iter()
             .map(|p| resting_point(model, p, &s))

@@ -61,7 +61,7 @@ pub fn figure1(n: usize, eta: f64) -> Result<Model, ParamError> {
 
 /// Figure 1's start: `P = 0.1 I`, `q = 0.1`, `S = I`, `z = 1`, `r = 0`, random rows.
 pub fn figure1_init(m: &Model) -> Result<InitState, ParamError> {
-    InitConfig::diagonal(m.d, 0.1, 0.1).validate("init", m)
+    InitConfig::diagonal(m.d(), 0.1, 0.1).validate("init", m)
 }
 
 /// Figure 2's model (d = 1, `Lam = Lam~ = 5`, Figure 1's rates and eta = 2) with the given
@@ -105,7 +105,7 @@ mod tests {
         let m2 = figure2(2000, LambdaValue::default(), 0.0).unwrap();
         figure2_init(&m2).unwrap();
         let f = finite_lambda(2000).unwrap();
-        assert!(!f.lambda.is_infinite());
+        assert!(!f.lambda().is_infinite());
         let text = figure1_config(500, 10.0);
         crate::config::parse(&text, "reference")
             .unwrap()

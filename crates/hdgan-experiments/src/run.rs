@@ -84,22 +84,24 @@ pub fn prepare(src: &RunSource) -> Result<ValidRun> {
 /// are `k / n`, so they are rounded to the nearest step; `run.json` records the effective
 /// values).
 pub fn rounding_note(valid: &ValidRun) -> Option<String> {
-    let n = valid.model.n as f64;
-    let sim = &valid.config.sim;
-    let t = valid.schedule.steps as f64 / n;
-    let r = valid.schedule.record_every as f64 / n;
+    let n = valid.model().n() as f64;
+    let sim = valid.sim();
+    let t = valid.schedule().steps as f64 / n;
+    let r = valid.schedule().record_every as f64 / n;
     let off = |a: f64, b: f64| (a - b).abs() > 1e-12 * b.abs().max(1.0);
     let mut parts = Vec::new();
     if off(t, sim.t_end) {
         parts.push(format!(
             "sim.t_end = {} is rounded to {t} ({} steps)",
-            sim.t_end, valid.schedule.steps
+            sim.t_end,
+            valid.schedule().steps
         ));
     }
     if off(r, sim.record_dt) {
         parts.push(format!(
             "sim.record_dt = {} is rounded to {r} ({} steps, a whole number of steps of 1/n)",
-            sim.record_dt, valid.schedule.record_every
+            sim.record_dt,
+            valid.schedule().record_every
         ));
     }
     (!parts.is_empty()).then(|| parts.join("; "))
@@ -109,14 +111,14 @@ pub fn rounding_note(valid: &ValidRun) -> Option<String> {
 /// vectors of the members running at once, the recorded states of every member and of
 /// the ODE, and the output rows built from them.
 pub fn estimate(valid: &ValidRun, threads: Option<usize>) -> Estimate {
-    let m = &valid.model;
-    let sim = &valid.sim;
-    let (n, d, p) = (m.n as f64, m.d, m.p);
+    let m = valid.model();
+    let sim = valid.sim();
+    let (n, d, p) = (m.n() as f64, m.d(), m.p());
     let members = sim.members as f64;
     let workers = threads
         .unwrap_or_else(rayon::current_num_threads)
         .min(sim.members) as f64;
-    let records = (valid.schedule.steps / valid.schedule.record_every + 2) as f64;
+    let records = (valid.schedule().steps / valid.schedule().record_every + 2) as f64;
     let (values, blocks) = if p > 1 {
         (MultiState::packed_len(d, p), 5)
     } else {
@@ -140,7 +142,7 @@ pub fn estimate(valid: &ValidRun, threads: Option<usize>) -> Estimate {
         )
         .keys(&["model.n", "sim.members", "sim.t_end", "sim.record_dt"]);
     e.work = Some((
-        valid.schedule.steps as f64 * members,
+        valid.schedule().steps as f64 * members,
         "SGDA steps".to_owned(),
     ));
     e
@@ -219,7 +221,7 @@ fn simulate_with<S: MemberStore>(
     store: Option<&S>,
 ) -> Result<RunResult> {
     valid.require_single_feature("run::simulate")?;
-    if valid.sim.engine.decl().records == Records::Multi {
+    if valid.sim().engine.decl().records == Records::Multi {
         // One feature with V kept orthonormal: the multi-feature engine and ODE, seen as
         // single-feature paths (so phases, modes and plots apply unchanged).
         let multi = simulate_multi_with(valid, threads, ctl, store)?;
@@ -236,21 +238,21 @@ fn simulate_with<S: MemberStore>(
             band: None,
         });
     }
-    let sim_cfg = &valid.sim;
-    let model = &valid.model;
+    let sim_cfg = valid.sim();
+    let model = valid.model();
     let build = |_i: usize, rng: &mut SimRng| -> Result<AnyEngine, SimError> {
         AnyEngine::build(
             sim_cfg.engine,
             model,
-            &valid.init,
+            valid.init(),
             sim_cfg.mode,
             sim_cfg.blowup,
             rng,
         )
     };
     let (sim, sim_seconds) = run_members(valid, threads, ctl, build, store)?;
-    let _span = tracing::info_span!("ode", name = %valid.name).entered();
-    let ode = match valid.ode {
+    let _span = tracing::info_span!("ode", name = %valid.name()).entered();
+    let ode = match valid.ode() {
         Some((kind, opts)) => {
             let first = &sim[0];
             Some(
@@ -261,8 +263,8 @@ fn simulate_with<S: MemberStore>(
         None => None,
     };
     let band = match &ode {
-        Some(o) if valid.band => {
-            let _span = tracing::info_span!("band", name = %valid.name).entered();
+        Some(o) if valid.band() => {
+            let _span = tracing::info_span!("band", name = %valid.name()).entered();
             Some(Box::new(
                 hdgan_stability::fluctuations(
                     model,
@@ -300,19 +302,19 @@ fn simulate_multi_with<S: MemberStore>(
     ctl: Control<'_>,
     store: Option<&S>,
 ) -> Result<MultiRun> {
-    let model = &valid.model;
-    let blowup = valid.sim.blowup;
+    let model = valid.model();
+    let blowup = valid.sim().blowup;
     let build = |_i: usize, rng: &mut SimRng| -> Result<MultiSgda, SimError> {
-        MultiSgda::new(model, &valid.init, blowup, rng)
+        MultiSgda::new(model, valid.init(), blowup, rng)
     };
     let (sim, sim_seconds) = run_members(valid, threads, ctl, build, store)?;
-    let _span = tracing::info_span!("ode", name = %valid.name, multi = true).entered();
-    let ode = match valid.ode {
+    let _span = tracing::info_span!("ode", name = %valid.name(), multi = true).entered();
+    let ode = match valid.ode() {
         Some((_, opts)) => Some(
             solve_multi(
                 model,
                 MultiForm::for_model(model),
-                &ode_start(model, &valid.init)?,
+                &ode_start(model, valid.init())?,
                 &sim[0].times,
                 &opts,
             )
@@ -331,7 +333,7 @@ fn simulate_multi_with<S: MemberStore>(
 /// engine does (Gram-Schmidt of V and W in column order) for the orthonormal model.
 fn ode_start(model: &hdgan_model::Model, init: &hdgan_micro_sim::InitState) -> Result<MultiState> {
     let start = init.multi_state();
-    if model.constraint != hdgan_model::Constraint::Orthonormal {
+    if model.constraint() != hdgan_model::Constraint::Orthonormal {
         return Ok(start);
     }
     start.orthonormalized().ok_or_else(|| {
@@ -377,7 +379,7 @@ pub fn run_any<S: MemberStore>(
     ctl: Control<'_>,
     store: Option<&S>,
 ) -> Result<Simulation> {
-    if valid.model.p > 1 {
+    if valid.model().p() > 1 {
         return Ok(Simulation::Multi(simulate_multi_with(
             valid, threads, ctl, store,
         )?));
@@ -406,11 +408,11 @@ pub fn run_phases_viewed(
     run: &RunResult,
     view: &dyn Fn(&Trajectory) -> Trajectory,
 ) -> (Option<PhaseSummary>, Option<PhaseSummary>) {
-    let ode_phase = match (&valid.ode, valid.model.lambda.is_infinite()) {
+    let ode_phase = match (&valid.ode(), valid.model().lambda().is_infinite()) {
         (Some((_, opts)), true) => hdgan_stability::classify_ode_viewed(
-            &valid.model,
+            valid.model(),
             &run.sim[0].states[0],
-            valid.config.sim.t_end,
+            valid.sim().t_end,
             40,
             &PhaseRule::default(),
             opts,
@@ -424,7 +426,10 @@ pub fn run_phases_viewed(
             .and_then(|o| classify(&view(o), &PhaseRule::default())),
     };
     (
-        classify(&view(&run.sim[0]), &PhaseRule::for_dimension(valid.model.n)),
+        classify(
+            &view(&run.sim[0]),
+            &PhaseRule::for_dimension(valid.model().n()),
+        ),
         ode_phase,
     )
 }
@@ -450,17 +455,17 @@ where
 {
     let _span = tracing::info_span!(
         "run",
-        name = %valid.name,
-        n = valid.model.n,
-        members = valid.sim.members,
-        engine = ?valid.sim.engine,
-        mode = ?valid.sim.mode
+        name = %valid.name(),
+        n = valid.model().n(),
+        members = valid.sim().members,
+        engine = ?valid.sim().engine,
+        mode = ?valid.sim().mode
     )
     .entered();
-    let members_n = valid.sim.members as u64;
-    let steps = valid.schedule.steps;
+    let members_n = valid.sim().members as u64;
+    let steps = valid.schedule().steps;
     ctl.begin(
-        &format!("simulating {}", valid.name),
+        &format!("simulating {}", valid.name()),
         steps * members_n,
         "steps",
     );
@@ -471,7 +476,7 @@ where
     };
     let started = Instant::now();
     let sim = crate::with_threads(threads, || -> Result<_> {
-        let mut members = build_members(valid.sim.members, valid.config.seed, &build)?;
+        let mut members = build_members(valid.sim().members, valid.seed(), &build)?;
         let mut at = 0;
         if let Some(k) = store
             .map(|s| s.restore(&mut members))
@@ -481,10 +486,12 @@ where
             at = k;
             inc(at * members_n);
         }
-        let every = store.map_or(steps, |s| s.every_steps(valid.model.n)).max(1);
+        let every = store
+            .map_or(steps, |s| s.every_steps(valid.model().n()))
+            .max(1);
         loop {
             let until = (at / every + 1).saturating_mul(every).min(steps);
-            advance_all(&mut members, &valid.schedule, until, control)?;
+            advance_all(&mut members, &valid.schedule(), until, control)?;
             at = until;
             if at >= steps {
                 break;

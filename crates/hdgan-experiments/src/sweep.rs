@@ -465,15 +465,15 @@ fn build(name: String, file: SweepFile, base: toml::Table) -> Result<Sweep> {
             // Validate the point's configuration once (the seed does not change it).
             if s == 0 {
                 let valid = cell_config(&name, &base, &keys, point, &cell, file.engine)?;
-                if valid.model.p > 1 {
+                if valid.model().p() > 1 {
                     return Err(bad(
                         "base",
                         "model.p > 1: sweeps run single-feature configurations (p = 1) for now",
                     ));
                 }
                 match d {
-                    None => d = Some(valid.model.d),
-                    Some(d0) if d0 != valid.model.d => {
+                    None => d = Some(valid.model().d()),
+                    Some(d0) if d0 != valid.model().d() => {
                         return Err(bad(
                             "axis `model.d`",
                             "cells with different d would need different columns; sweep d in separate sweeps",
@@ -607,7 +607,7 @@ impl Sweep {
         use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
         let steps: Vec<u64> = cells
             .iter()
-            .map(|&i| self.valid(i).map(|v| v.schedule.steps))
+            .map(|&i| self.valid(i).map(|v| v.schedule().steps))
             .collect::<Result<_, _>>()?;
         let total: u64 = steps.iter().sum();
         let workers = threads
@@ -661,7 +661,7 @@ impl Sweep {
         let mut sizes = Vec::with_capacity(cells.len());
         for &i in cells {
             let v = self.valid(i)?;
-            total += v.schedule.steps as f64;
+            total += v.schedule().steps as f64;
             sizes.push(crate::run::estimate(&v, Some(1)).bytes());
         }
         sizes.sort_by(|a, b| b.total_cmp(a));

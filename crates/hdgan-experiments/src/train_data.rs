@@ -379,7 +379,7 @@ pub fn data_model(
 ) -> Result<Model> {
     let base = data_model_at(req, prep, alpha, cov)?;
     let power = |l: &hdgan_model::Latent| l.second_moment().matrix().diag().iter().sum::<f64>();
-    let factor = power(&base.latent) / power(&base.latent_tilde);
+    let factor = power(base.latent()) / power(base.latent_tilde());
     if (factor - 1.0).abs() < 1e-12 {
         return Ok(base);
     }
@@ -626,7 +626,7 @@ pub fn train(req: &TrainDataRequest, data: &Loaded, ctl: Control<'_>) -> Result<
         let sim_alignment: Vec<AlignmentCurve> = mine.iter().map(AlignmentCurve::of_sim).collect();
         let mut ode_alignment = Vec::new();
         for t in &mine {
-            let ode = if m.p > 1 || m.constraint == Constraint::Orthonormal {
+            let ode = if m.p() > 1 || m.constraint() == Constraint::Orthonormal {
                 // The multi-feature ODE (THEORY §8) from the run's first record (for the
                 // orthonormal model the engine orthonormalised V before it).
                 let path = solve_multi(m, MultiForm::for_model(m), &t.states[0], &t.times, &opts)
@@ -652,8 +652,8 @@ pub fn train(req: &TrainDataRequest, data: &Loaded, ctl: Control<'_>) -> Result<
             .collect();
         runs.push(CovarianceRuns {
             covariance: cov,
-            alpha: m.tau_tilde / m.tau,
-            lam_tilde: m.latent_tilde.second_moment().matrix().diag(),
+            alpha: m.tau_tilde() / m.tau(),
+            lam_tilde: m.latent_tilde().second_moment().matrix().diag(),
             sims: mine,
             sim_alignment,
             ode_alignment,

@@ -19,7 +19,7 @@ fn fast_step_refuses_l1_naming_sim_mode() {
     let init = reference::figure1_init(&m).unwrap();
     let e = Sgda::new(
         &m,
-        init.build(m.n, &mut stream_rng(1, 0)),
+        init.build(m.n(), &mut stream_rng(1, 0)),
         StepMode::Fast,
         DEFAULT_BLOWUP,
     )
@@ -30,7 +30,7 @@ fn fast_step_refuses_l1_naming_sim_mode() {
     // The literal step simulates it.
     Sgda::new(
         &m,
-        init.build(m.n, &mut stream_rng(1, 0)),
+        init.build(m.n(), &mut stream_rng(1, 0)),
         StepMode::Literal,
         DEFAULT_BLOWUP,
     )
@@ -151,7 +151,7 @@ fn non_quadratic_loss_is_taken_by_every_tool_that_can_and_refused_by_the_rest() 
         .validate("t")
         .unwrap();
     let mut c = ModelConfig::figure1(200, 2.0);
-    c.loss = hdgan_model::LossName::Logistic;
+    c.loss = hdgan_model::LossName::Logistic.into();
     let m = c.validate("model").unwrap();
     // The multi-feature engine.
     let init = reference::figure1_init(&m).unwrap();
@@ -182,7 +182,7 @@ fn non_quadratic_loss_is_taken_by_every_tool_that_can_and_refused_by_the_rest() 
     d1.d = 1;
     d1.latent = hdgan_model::LatentConfig::diagonal(&[5.0]);
     d1.latent_tilde = None;
-    d1.loss = hdgan_model::LossName::Logistic;
+    d1.loss = hdgan_model::LossName::Logistic.into();
     let fixed = hdgan_experiments::phase::fixed_points_for(&d1.validate("model").unwrap());
     assert!(fixed.iter().all(|f| f.residual < 1e-11), "{fixed:?}");
     // A bias with another loss is a contradiction.
@@ -251,7 +251,7 @@ fn orthonormal_one_feature_runs_and_is_seen_by_the_modes() {
     // The ODE is the orthonormal model's: it differs from the reduced ODE (13) of the
     // column-normalised model from the same start (P0 = 0.1 I, q0 = (0.1, 0.1)).
     let reduced = hdgan_macro_ode::solve(
-        &valid.model,
+        valid.model(),
         hdgan_macro_ode::OdeKind::Reduced,
         &ode.states[0],
         &ode.times,

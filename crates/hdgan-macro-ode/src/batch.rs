@@ -52,7 +52,7 @@ pub enum UpdateOrder {
 pub fn general_rhs_batch(model: &Model, state: &MacroState, batch: f64) -> MacroState {
     let mut out = crate::general_rhs(model, state, HForm::Corrected);
     let b = model.ode_coefficients(state, HForm::Corrected).b;
-    out.z -= model.tau * model.tau * b * (1.0 - 1.0 / batch);
+    out.z -= model.tau() * model.tau() * b * (1.0 - 1.0 / batch);
     out
 }
 
@@ -62,11 +62,11 @@ pub fn general_rhs_batch(model: &Model, state: &MacroState, batch: f64) -> Macro
 pub fn reduced_rhs_batch(model: &Model, state: &MacroState, batch: f64) -> MacroState {
     let mut out = crate::reduced_rhs_general(model, state);
     // Only h changes: dq, dr carry h q, h r (z = 1 on the constraint).
-    let b = crate::reduced_coefficients(model, &*model.loss, state).b;
-    let dh = 0.5 * model.tau * b * (1.0 - 1.0 / batch);
+    let b = crate::reduced_coefficients(model, &*model.loss(), state).b;
+    let dh = 0.5 * model.tau() * b * (1.0 - 1.0 / batch);
     for i in 0..state.d() {
-        out.q[i] += model.tau * dh * state.q[i];
-        out.r[i] += model.tau * dh * state.r[i];
+        out.q[i] += model.tau() * dh * state.q[i];
+        out.r[i] += model.tau() * dh * state.r[i];
     }
     out
 }
@@ -115,7 +115,7 @@ impl<'m> BatchMap<'m> {
     }
 
     fn constrained(&self) -> bool {
-        self.model.lambda.is_infinite()
+        self.model.lambda().is_infinite()
     }
 
     fn coefficients(&self, m: &MacroState) -> OdeCoefficients {
@@ -125,7 +125,7 @@ impl<'m> BatchMap<'m> {
     /// The discriminator's step from `m` (nothing rescaled).
     fn disc(&self, m: &MacroState) -> DiscStep {
         let c = self.coefficients(m);
-        let kappa = self.model.tau * self.beta;
+        let kappa = self.model.tau() * self.beta;
         let d = m.d();
         let p_gt = m.p.mul_vec(&c.g_tilde);
         let pt_g = m.p.t_mul_vec(&c.g);
@@ -137,7 +137,7 @@ impl<'m> BatchMap<'m> {
             + dot(&c.g_tilde, &s_gt)
             + 2.0 * c.h * (dot(&m.q, &c.g) - dot(&m.r, &c.g_tilde))
             + c.h * c.h * m.z;
-        let tau = self.model.tau;
+        let tau = self.model.tau();
         DiscStep {
             q: (0..d)
                 .map(|i| m.q[i] + kappa * (c.g[i] - p_gt[i] + c.h * m.q[i]))
@@ -153,7 +153,7 @@ impl<'m> BatchMap<'m> {
     /// `Gam = I + kappa~ L` (diagonal) and `kappa~ g~` at the state the generator reads.
     fn gen_parts(&self, m: &MacroState) -> (Vec<f64>, Vec<f64>) {
         let c = self.coefficients(m);
-        let kt = self.model.tau_tilde * self.beta;
+        let kt = self.model.tau_tilde() * self.beta;
         let gam = c.l.iter().map(|l| 1.0 + kt * l).collect();
         let kg = c.g_tilde.iter().map(|g| kt * g).collect();
         (gam, kg)
@@ -356,7 +356,7 @@ mod tests {
     #[test]
     fn the_map_tends_to_the_online_ode_as_beta_vanishes() {
         for model in models() {
-            let constrained = model.lambda.is_infinite();
+            let constrained = model.lambda().is_infinite();
             for seed in 1..4 {
                 let mut m = state(2, seed);
                 if constrained {
@@ -389,7 +389,7 @@ mod tests {
                     );
                     // The Ito term is part of the limit: dropping it is visibly wrong.
                     let b = model.ode_coefficients(&m, HForm::Corrected).b;
-                    let ito = model.tau * model.tau * b;
+                    let ito = model.tau() * model.tau() * b;
                     assert!(ito > 100.0 * e1, "Ito term {ito} vs error {e1}");
                 }
             }
@@ -433,7 +433,7 @@ mod tests {
     #[test]
     fn small_batches_divide_only_the_ito_term() {
         for model in models() {
-            let constrained = model.lambda.is_infinite();
+            let constrained = model.lambda().is_infinite();
             let mut m = state(2, 3);
             if constrained {
                 m = on_constraint(m);

@@ -108,7 +108,7 @@ impl MultiForm {
     /// The ODE of the model: [`MultiForm::Orthonormal`] for `model.constraint =
     /// "orthonormal"`, [`MultiForm::Derived`] otherwise.
     pub fn for_model(model: &Model) -> Self {
-        if model.constraint == hdgan_model::Constraint::Orthonormal {
+        if model.constraint() == hdgan_model::Constraint::Orthonormal {
             MultiForm::Orthonormal
         } else {
             MultiForm::Derived
@@ -131,17 +131,17 @@ struct Terms {
 
 impl Terms {
     fn new(model: &Model, s: &MultiState) -> Self {
-        let lam = model.latent.second_moment().matrix().clone();
-        let lt = model.latent_tilde.second_moment().matrix().clone();
+        let lam = model.latent().second_moment().matrix().clone();
+        let lt = model.latent_tilde().second_moment().matrix().clone();
         let qlq = s.q.transpose().matmul(&lam.matmul(&s.q));
         let rlr = s.r.transpose().matmul(&lt.matmul(&s.r));
         Self {
             lam,
             lt,
-            tau: model.tau,
-            tt: model.tau_tilde,
-            et: model.eta_t,
-            eg: model.eta_g,
+            tau: model.tau(),
+            tt: model.tau_tilde(),
+            et: model.eta_t(),
+            eg: model.eta_g(),
             qlq,
             rlr,
         }
@@ -166,7 +166,7 @@ fn rhs_raw(model: &Model, form: MultiForm, s: &MultiState) -> MultiState {
     let lt_r = lt.matmul(&s.r);
     // Per-column multipliers of W (hw) and V (l); for finite lambda the drift's
     // (eta_T - eta_G) is kept separate (e), for lambda = inf it is inside hw.
-    let (hw, l, e): (Vec<f64>, Vec<f64>, f64) = match model.lambda {
+    let (hw, l, e): (Vec<f64>, Vec<f64>, f64) = match model.lambda() {
         Lambda::Finite(lambda) => {
             let reg = model.regularizer();
             (
@@ -405,7 +405,7 @@ pub fn multi_rhs(model: &Model, form: MultiForm, s: &MultiState) -> MultiState {
     let mut out = rhs_raw(model, form, &sym);
     symmetrize(&mut out.s);
     symmetrize(&mut out.z);
-    if model.lambda.is_infinite() {
+    if model.lambda().is_infinite() {
         for j in 0..s.d() {
             out.s[(j, j)] = 0.0;
         }
@@ -431,7 +431,7 @@ pub fn solve_multi(
     if matches!(
         form,
         MultiForm::Orthonormal | MultiForm::OrthonormalPolar | MultiForm::AnchorElementwise
-    ) && !model.lambda.is_infinite()
+    ) && !model.lambda().is_infinite()
     {
         return Err(hdgan_core::ParamError::rule(
             "model.lambda",
@@ -579,8 +579,8 @@ mod tests {
         s.r = DMat::from_diag(&[0.1, 0.05]);
         s.s = DMat::identity(2);
         s.z = DMat::identity(2);
-        let mut diag = mi.clone();
-        diag.latent_tilde = diag.latent.clone();
+        // The generator's latent law set to the data's.
+        let diag = mi.with_config(|c| c.latent_tilde = None).unwrap();
         let a = multi_rhs(&diag, MultiForm::AnchorElementwise, &s);
         let b = multi_rhs(&diag, MultiForm::Orthonormal, &s);
         let err = a

@@ -36,7 +36,7 @@ pub fn general_rhs_with(
 /// general and the reduced right-hand sides (for any loss) are written.
 fn assemble(model: &Model, state: &MacroState, c: &OdeCoefficients) -> MacroState {
     let d = state.d();
-    let (tau, tt) = (model.tau, model.tau_tilde);
+    let (tau, tt) = (model.tau(), model.tau_tilde());
     let (g, gt, l) = (&c.g, &c.g_tilde, &c.l);
     let mut out = MacroState::zeros(d);
     let p_gt = state.p.mul_vec(gt);
@@ -75,11 +75,11 @@ pub fn reduced_coefficients(
     state: &MacroState,
 ) -> OdeCoefficients {
     let m = loss.moments(model.moment_point(&state.q, &state.r, 1.0));
-    let b = model.eta_t * m.f_sq_mean + model.eta_g * m.f_tilde_sq_mean;
+    let b = model.eta_t() * m.f_sq_mean + model.eta_g() * m.f_tilde_sq_mean;
     let qg: f64 = state.q.iter().zip(&m.g).map(|(a, b)| a * b).sum();
     let rgt: f64 = state.r.iter().zip(&m.g_tilde).map(|(a, b)| a * b).sum();
     OdeCoefficients {
-        h: -(qg - rgt) - 0.5 * model.tau * b,
+        h: -(qg - rgt) - 0.5 * model.tau() * b,
         l: state
             .r
             .iter()
@@ -96,7 +96,7 @@ pub fn reduced_coefficients(
 /// regulariser's terms replaced by the multipliers of [`reduced_coefficients`]. For the
 /// quadratic loss it is (13)-(14) exactly (tested against [`ReducedParams`]).
 pub fn reduced_rhs_general(model: &Model, state: &MacroState) -> MacroState {
-    reduced_rhs_with(model, &*model.loss, state)
+    reduced_rhs_with(model, &*model.loss(), state)
 }
 
 /// [`reduced_rhs_general`] with the averages of `loss` in place of the model's (e.g.
@@ -122,13 +122,13 @@ pub fn reduced_rhs_with(
 /// The multiplier `h` of the reduced ODE (eq. 14):
 /// `h = (1 - tau eta_G / 2) r^T Lam~ r - (1 + tau eta_T / 2) q^T Lam q - tau eta^2`.
 pub fn reduced_h(model: &Model, state: &MacroState) -> f64 {
-    let lam = model.latent.second_moment().matrix();
-    let lam_t = model.latent_tilde.second_moment().matrix();
+    let lam = model.latent().second_moment().matrix();
+    let lam_t = model.latent_tilde().second_moment().matrix();
     let qlq = lam.quad_form(&state.q);
     let rlr = lam_t.quad_form(&state.r);
-    (1.0 - 0.5 * model.tau * model.eta_g) * rlr
-        - (1.0 + 0.5 * model.tau * model.eta_t) * qlq
-        - model.tau * model.eta_sq()
+    (1.0 - 0.5 * model.tau() * model.eta_g()) * rlr
+        - (1.0 + 0.5 * model.tau() * model.eta_t()) * qlq
+        - model.tau() * model.eta_sq()
 }
 
 /// The constants of the reduced ODE (13)-(14) for one model, laid out for an
@@ -157,19 +157,19 @@ impl ReducedParams {
     /// The constants of `model` (its latent second moments, rates and noise variances).
     pub fn new(model: &Model) -> Self {
         Self {
-            d: model.d,
-            tau: model.tau,
-            tau_tilde: model.tau_tilde,
-            lam: model.latent.second_moment().matrix().as_slice().to_vec(),
+            d: model.d(),
+            tau: model.tau(),
+            tau_tilde: model.tau_tilde(),
+            lam: model.latent().second_moment().matrix().as_slice().to_vec(),
             lam_t: model
-                .latent_tilde
+                .latent_tilde()
                 .second_moment()
                 .matrix()
                 .as_slice()
                 .to_vec(),
-            a_g: 1.0 - 0.5 * model.tau * model.eta_g,
-            a_t: 1.0 + 0.5 * model.tau * model.eta_t,
-            te: model.tau * model.eta_sq(),
+            a_g: 1.0 - 0.5 * model.tau() * model.eta_g(),
+            a_t: 1.0 + 0.5 * model.tau() * model.eta_t(),
+            te: model.tau() * model.eta_sq(),
         }
     }
 
@@ -254,7 +254,7 @@ impl ReducedParams {
 /// integrator uses [`ReducedParams::rhs`], the same formula without allocations.) Another
 /// loss goes to [`reduced_rhs_general`].
 pub fn reduced_rhs(model: &Model, state: &MacroState) -> MacroState {
-    if model.loss != hdgan_model::Loss::Quadratic {
+    if model.loss() != hdgan_model::Loss::Quadratic {
         return reduced_rhs_general(model, state);
     }
     let d = state.d();
@@ -321,9 +321,9 @@ mod tests {
     fn flat_rhs_matches_the_matrix_form() {
         let m = model(LambdaValue::default(), 1.5, 0.5);
         let st = state();
-        let lam = m.latent.second_moment().matrix();
-        let lt = m.latent_tilde.second_moment().matrix();
-        let (tau, tt) = (m.tau, m.tau_tilde);
+        let lam = m.latent().second_moment().matrix();
+        let lt = m.latent_tilde().second_moment().matrix();
+        let (tau, tt) = (m.tau(), m.tau_tilde());
         let g = lam.mul_vec(&st.q);
         let gt = lt.mul_vec(&st.r);
         let l: Vec<f64> = (0..2).map(|j| -st.r[j] * gt[j]).collect();
@@ -368,15 +368,15 @@ mod tests {
     fn reduced_h_keeps_z_fixed_in_the_general_z_equation() {
         let m = model(LambdaValue::default(), 1.5, 0.5);
         let s = state();
-        let lam = m.latent.second_moment().matrix();
-        let lam_t = m.latent_tilde.second_moment().matrix();
+        let lam = m.latent().second_moment().matrix();
+        let lam_t = m.latent_tilde().second_moment().matrix();
         let h = reduced_h(&m, &s);
         let qg = lam.quad_form(&s.q);
         let rgt = lam_t.quad_form(&s.r);
         // In (8) the multiplier -lambda H'(z) is part of h, so eq. 14's h must make the
         // general z equation vanish at z = 1: 2 tau (q^T g - r^T g~ + h) + tau^2 b = 0.
-        let b = m.eta_t * (qg + m.eta_t) + m.eta_g * (rgt + m.eta_g);
-        let dz = 2.0 * m.tau * (qg - rgt + h) + m.tau * m.tau * b;
+        let b = m.eta_t() * (qg + m.eta_t()) + m.eta_g() * (rgt + m.eta_g());
+        let dz = 2.0 * m.tau() * (qg - rgt + h) + m.tau() * m.tau() * b;
         assert!(dz.abs() < 1e-14, "dz = {dz}");
     }
 }

@@ -19,7 +19,7 @@ impl OdeKind {
     /// The ODE that describes `model`: reduced for lambda = infinity, general (corrected h)
     /// otherwise.
     pub fn for_model(model: &Model) -> Self {
-        if model.lambda.is_infinite() {
+        if model.lambda().is_infinite() {
             OdeKind::Reduced
         } else {
             OdeKind::General(HForm::Corrected)
@@ -198,7 +198,7 @@ pub fn integrate(
 /// any other case through [`general_rhs`] or [`reduced_rhs_general`]).
 pub fn packed_rhs(model: &Model, kind: OdeKind, d: usize) -> impl Fn(&[f64], &mut [f64]) + '_ {
     let reduced = ReducedParams::new(model);
-    let quadratic = model.loss == hdgan_model::Loss::Quadratic;
+    let quadratic = model.loss() == hdgan_model::Loss::Quadratic;
     move |y: &[f64], dy: &mut [f64]| match kind {
         OdeKind::General(form) => {
             general_rhs(model, &MacroState::unpack(d, y), form).pack_into(dy);
@@ -307,7 +307,7 @@ mod tests {
             let m = ModelConfig {
                 d: 3,
                 lambda,
-                loss,
+                loss: loss.into(),
                 latent: cov([[5.0, 0.3, 0.1], [0.3, 3.0, 0.2], [0.1, 0.2, 2.0]]),
                 latent_tilde: Some(cov([[4.0, 0.5, 0.0], [0.5, 2.0, 0.3], [0.0, 0.3, 1.5]])),
                 ..ModelConfig::figure1(1000, 2.0)

@@ -55,7 +55,7 @@ impl InitConfig {
     /// prescribed overlaps must be reachable by vectors of those norms). `prefix` is the
     /// table's path (`init`).
     pub fn validate(&self, prefix: &str, model: &Model) -> Result<InitState, ParamError> {
-        let d = model.d;
+        let d = model.d();
         let k = |name: &str| format!("{prefix}.{name}");
         let p0 = DMat::from_rows(&self.p0)
             .filter(|m| m.rows() == d && m.cols() == d)
@@ -89,7 +89,7 @@ impl InitConfig {
             check_positive(&format!("{}[{j}]", k("v_norm_sq")), s)?;
         }
         let z0 = check_positive(&k("w_norm_sq"), self.w_norm_sq.unwrap_or(1.0))?;
-        if model.lambda.is_infinite() {
+        if model.lambda().is_infinite() {
             if s0.iter().any(|&s| (s - 1.0).abs() > 1e-12) {
                 return Err(ParamError::rule(
                     k("v_norm_sq"),
@@ -140,7 +140,7 @@ impl InitConfig {
                     })?;
                 let c = SymPsd::new(&key, m)?;
                 let cm = c.matrix();
-                if model.lambda.is_infinite() {
+                if model.lambda().is_infinite() {
                     for j in 0..d {
                         let sjj: f64 =
                             (0..d).map(|i| p0[(i, j)] * p0[(i, j)]).sum::<f64>() + cm[(j, j)];
@@ -207,7 +207,7 @@ impl InitConfig {
         z0: f64,
     ) -> Result<Option<DMat>, ParamError> {
         let key = format!("{prefix}.q0_cols");
-        let (d, p) = (model.d, model.p);
+        let (d, p) = (model.d(), model.p());
         let Some(rows) = &self.q0_cols else {
             if p > 1 {
                 return Err(ParamError::rule(
@@ -340,13 +340,16 @@ impl SimConfig {
         model: &Model,
         init: &InitState,
     ) -> Result<SimSettings, ParamError> {
-        self.validate(prefix, model.n)?;
+        self.validate(prefix, model.n())?;
         let engine = crate::resolve(
             self.engine,
             &crate::Request::new(model, init, self.mode),
             prefix,
         )?;
         Ok(SimSettings {
+            t_end: self.t_end,
+            record_dt: self.record_dt,
+            requested: self.engine,
             engine,
             mode: self.mode,
             members: self.members,
@@ -359,6 +362,13 @@ impl SimConfig {
 /// support the model, the ensemble size and the divergence bound.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct SimSettings {
+    /// The final time T as given (`sim.t_end`, > 0); the run takes `round(n T)` steps
+    /// ([`crate::Schedule`]).
+    pub t_end: f64,
+    /// The record interval as given (`sim.record_dt`, at least one step).
+    pub record_dt: f64,
+    /// The engine asked for (`sim.engine`).
+    pub requested: EngineKind,
     /// The engine that runs (the requested one, or its declared fallback).
     pub engine: EngineKind,
     /// The step of the full engine.

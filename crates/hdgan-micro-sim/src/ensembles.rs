@@ -18,7 +18,14 @@ pub fn full_ensemble(
     run_ensemble(
         members,
         seed,
-        |_, rng| crate::Sgda::new(model, init.build(model.n, rng), mode, crate::DEFAULT_BLOWUP),
+        |_, rng| {
+            crate::Sgda::new(
+                model,
+                init.build(model.n(), rng),
+                mode,
+                crate::DEFAULT_BLOWUP,
+            )
+        },
         schedule,
         RunControl::default(),
     )

@@ -77,7 +77,7 @@ impl StepDraws {
     #[inline]
     pub(crate) fn draw(&mut self, model: &Model, rng: &mut SimRng) {
         let d = self.d;
-        let (lat, tilde) = (&model.latent, &model.latent_tilde);
+        let (lat, tilde) = (model.latent(), model.latent_tilde());
         if lat.is_gaussian() && tilde.is_gaussian() {
             rng.fill_normals(&mut self.raw);
             lat.from_normals(&self.raw[..d], &mut self.lat[..d]);
@@ -257,9 +257,9 @@ impl GramEngine {
     }
 
     fn from_gram(model: &Model, g: &[f64], blowup: f64) -> Self {
-        let d = model.d;
+        let d = model.d();
         let m = 2 * d + 1;
-        let n = model.n;
+        let n = model.n();
         Self {
             model: model.clone(),
             n,
@@ -374,8 +374,8 @@ impl GramEngine {
         let (d, m, nf) = (self.d, self.m, self.n as f64);
         let model = &self.model;
         let sc = &mut self.scratch;
-        let (a, at) = (model.tau / nf, model.tau_tilde / nf);
-        let (st, sg) = (model.eta_t.sqrt(), model.eta_g.sqrt());
+        let (a, at) = (model.tau() / nf, model.tau_tilde() / nf);
+        let (st, sg) = (model.eta_t().sqrt(), model.eta_g().sqrt());
         sc.draws.draw(model, rng);
         // The last draw of the step (after gamma).
         let chi = draw_chi(self.chi2.as_ref(), self.variant, rng);
@@ -400,10 +400,12 @@ impl GramEngine {
         for j in 0..d {
             sc.rv[j] = dot(col(r, m, d + j), rw);
         }
-        let f = model.loss.f(dot(&sc.yin, rw));
-        let f0 = model.loss.f_tilde(dot(&sc.y0in, rw));
-        let f1 = model.loss.f_tilde(dot(c1, &sc.rv) + sg * z.sqrt() * gamma);
-        let reg_w = match model.lambda {
+        let f = model.loss().f(dot(&sc.yin, rw));
+        let f0 = model.loss().f_tilde(dot(&sc.y0in, rw));
+        let f1 = model
+            .loss()
+            .f_tilde(dot(c1, &sc.rv) + sg * z.sqrt() * gamma);
+        let reg_w = match model.lambda() {
             Lambda::Finite(l) => {
                 let h = model.regularizer();
                 for j in 0..d {
@@ -417,7 +419,7 @@ impl GramEngine {
                 0.0
             }
         };
-        let s_perp = (model.eta_t * f * f + model.eta_g * f0 * f0).sqrt();
+        let s_perp = (model.eta_t() * f * f + model.eta_g() * f0 * f0).sqrt();
         // The (m + 1) x m matrix of the new columns in the extended frame.
         let ld = m + 1;
         let ext = &mut sc.ext;
@@ -434,7 +436,7 @@ impl GramEngine {
         }
         ext[2 * d * ld + m] = a * s_perp * chi;
         qr_upper_into(ext, m, d, &mut sc.house, &mut self.r);
-        if model.lambda.is_infinite() {
+        if model.lambda().is_infinite() {
             for k in d..m {
                 let c = &mut self.r[k * m..(k + 1) * m];
                 let norm = dot(c, c).sqrt();

@@ -477,15 +477,15 @@ fn dot<O: Ops>(a: &[V], b: &[V]) -> O {
 /// without leaving the registers.
 #[inline(always)]
 fn loss<O: Ops>(model: &Model, x: O, tilde: bool) -> O {
-    if matches!(model.loss, Loss::Quadratic) {
+    if matches!(model.loss(), Loss::Quadratic) {
         return x;
     }
     let x = x.to_array();
     let y: V = std::array::from_fn(|l| {
         if tilde {
-            model.loss.f_tilde(x[l])
+            model.loss().f_tilde(x[l])
         } else {
-            model.loss.f(x[l])
+            model.loss().f(x[l])
         }
     });
     O::ld(&y)
@@ -538,10 +538,10 @@ fn arithmetic_d<O: Ops>(d: usize, model: &Model, s: &mut Lanes, blowup: &V) -> b
     );
     let (alpha, beta, yin, y0in) = (&alpha[..m], &beta[..m], &mut yin[..m], &mut y0in[..m]);
     let (c, c0, c1, rv, reg_v) = (&c[..d], &c0[..d], &c1[..d], &mut rv[..d], &mut reg_v[..d]);
-    let nf = model.n as f64;
+    let nf = model.n() as f64;
     let sp = O::splat;
-    let (a, at) = (sp(model.tau / nf), sp(model.tau_tilde / nf));
-    let (st, sg) = (sp(model.eta_t.sqrt()), sp(model.eta_g.sqrt()));
+    let (a, at) = (sp(model.tau() / nf), sp(model.tau_tilde() / nf));
+    let (st, sg) = (sp(model.eta_t().sqrt()), sp(model.eta_g().sqrt()));
     rw.copy_from_slice(&r[2 * d * m..(2 * d + 1) * m]);
     // In-frame parts of y and y~_2k.
     for i in 0..m {
@@ -569,7 +569,7 @@ fn arithmetic_d<O: Ops>(d: usize, model: &Model, s: &mut Lanes, blowup: &V) -> b
     let f0 = loss(model, dot::<O>(y0in, rw), true);
     let arg1 = dot::<O>(c1, rv).add(sg.mul(z.sqrt()).mul(O::ld(gamma)));
     let f1 = loss(model, arg1, true);
-    let reg_w: O = match model.lambda {
+    let reg_w: O = match model.lambda() {
         Lambda::Finite(lam) => {
             let h = model.regularizer();
             for j in 0..d {
@@ -584,10 +584,10 @@ fn arithmetic_d<O: Ops>(d: usize, model: &Model, s: &mut Lanes, blowup: &V) -> b
             sp(0.0)
         }
     };
-    let s_perp = sp(model.eta_t)
+    let s_perp = sp(model.eta_t())
         .mul(f)
         .mul(f)
-        .add(sp(model.eta_g).mul(f0).mul(f0))
+        .add(sp(model.eta_g()).mul(f0).mul(f0))
         .sqrt();
     ext.fill([0.0; LANES]);
     for j in 0..d {
@@ -610,7 +610,7 @@ fn arithmetic_d<O: Ops>(d: usize, model: &Model, s: &mut Lanes, blowup: &V) -> b
     }
     a.mul(s_perp).mul(O::ld(chi)).st(&mut ext[2 * d * ld + m]);
     qr_lanes::<O>(ext, m, d, house, r);
-    if model.lambda.is_infinite() {
+    if model.lambda().is_infinite() {
         for k in d..m {
             let col = &mut r[k * m..(k + 1) * m];
             let norm = dot::<O>(col, col).sqrt();
@@ -683,7 +683,7 @@ mod tests {
     fn gram_ensemble_equals_the_scalar_ensemble() {
         let model = ModelConfig::figure1(500, 2.0).validate("model").unwrap();
         let start = MacroState::diagonal_start(2, 0.1, 0.1);
-        let schedule = Schedule::from_times(model.n, 4.0, 2.0).unwrap();
+        let schedule = Schedule::from_times(model.n(), 4.0, 2.0).unwrap();
         let scalar = crate::run_ensemble(
             6,
             9,
@@ -721,7 +721,7 @@ mod tests {
         for (ci, model, variant) in test_cases() {
             let model = &model;
             let build = || fresh(model, variant);
-            let steps = if model.d > 2 { 100 } else { 1000 };
+            let steps = if model.d() > 2 { 100 } else { 1000 };
             for portable in [false, true] {
                 let mut engines: Vec<GramEngine> = (0..LANES).map(|_| build()).collect();
                 let mut rngs: Vec<SimRng> = (0..LANES)
@@ -769,7 +769,7 @@ mod tests {
 
     /// A fresh engine of the tests' start.
     fn fresh(model: &Model, variant: GramVariant) -> GramEngine {
-        let start = MacroState::diagonal_start(model.d, 0.1, 0.1);
+        let start = MacroState::diagonal_start(model.d(), 0.1, 0.1);
         GramEngine::from_macro(model, &start, crate::DEFAULT_BLOWUP).with_variant(variant)
     }
 
@@ -790,7 +790,7 @@ mod tests {
             let mut c = ModelConfig::figure1(300, 2.0);
             c.d = d;
             c.lambda = lambda;
-            c.loss = loss;
+            c.loss = loss.into();
             let lam: Vec<f64> = (0..d).map(|k| 5.0 - 0.2 * k as f64).collect();
             c.latent = LatentConfig::diagonal(&lam);
             if d == 2 {
@@ -815,8 +815,8 @@ mod tests {
             let model = &model;
             let build = || fresh(model, variant);
             // The d = 17 case only needs to run (a short horizon keeps the test fast).
-            let t_end = if model.d > 2 { 0.5 } else { 5.0 };
-            let schedule = Schedule::from_times(model.n, t_end, t_end / 5.0).unwrap();
+            let t_end = if model.d() > 2 { 0.5 } else { 5.0 };
+            let schedule = Schedule::from_times(model.n(), t_end, t_end / 5.0).unwrap();
             let mut members =
                 crate::build_members(LANES, 40 + ci as u64, |_, _| Ok(build())).unwrap();
             assert_eq!(members[0].engine.lanes(), LANES);

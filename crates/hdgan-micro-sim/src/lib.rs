@@ -30,7 +30,7 @@
 //!
 //! let model = ModelConfig::figure1(2000, 2.0).validate("model")?;
 //! let start = MacroState::diagonal_start(2, 0.1, 0.1);
-//! let schedule = Schedule::from_times(model.n, 20.0, 5.0)?;
+//! let schedule = Schedule::from_times(model.n(), 20.0, 5.0)?;
 //! let runs = run_ensemble(
 //!     4,
 //!     7, // seed: member i draws from stream (7, i)
@@ -113,13 +113,13 @@ impl AnyEngine {
             match resolve(kind, &Request::new(model, init, mode), "sim")? {
                 EngineKind::Full => AnyEngine::Full(Box::new(Sgda::new(
                     model,
-                    init.build(model.n, rng),
+                    init.build(model.n(), rng),
                     mode,
                     blowup,
                 )?)),
                 EngineKind::Gram => {
                     let g = if init.row_cov.is_some() {
-                        GramEngine::from_micro(model, &init.build(model.n, rng), blowup)
+                        GramEngine::from_micro(model, &init.build(model.n(), rng), blowup)
                     } else {
                         GramEngine::from_macro(model, &init.macro_state(), blowup)
                     };

@@ -103,7 +103,7 @@ impl MultiSgda {
         rng: &mut SimRng,
     ) -> Result<Self, SimError> {
         model.require_quadratic("the multi-feature engine")?;
-        let n = model.n;
+        let n = model.n();
         let (x, w) = init.build_multi(n, rng);
         Ok(Self::from_vectors(model, x.u, x.v, w, blowup, None))
     }
@@ -122,7 +122,7 @@ impl MultiSgda {
         blowup: f64,
     ) -> Result<Self, SimError> {
         model.require_quadratic("the multi-feature engine")?;
-        let (n, d) = (model.n, model.d);
+        let (n, d) = (model.n(), model.d());
         assert!(
             u_ref.len() == n * d
                 && v0.len() == n * d
@@ -141,7 +141,7 @@ impl MultiSgda {
         blowup: f64,
         data: Option<Box<dyn RealSamples>>,
     ) -> Self {
-        let n = model.n;
+        let n = model.n();
         let (d, p) = (v.len() / n, w.len() / n);
         let norms = |a: &[f64]| -> Vec<f64> { a.chunks_exact(n).map(|c| dot(c, c)).collect() };
         let mut engine = Self {
@@ -158,7 +158,7 @@ impl MultiSgda {
             blowup,
             data,
             scores: Vec::new(),
-            orthonormal: model.constraint == hdgan_model::Constraint::Orthonormal,
+            orthonormal: model.constraint() == hdgan_model::Constraint::Orthonormal,
 
             y: vec![0.0; n],
             y0: vec![0.0; n],
@@ -250,19 +250,19 @@ impl Engine for MultiSgda {
     fn step(&mut self, rng: &mut SimRng) -> Result<(), SimError> {
         let (n, p) = (self.n, self.p);
         let m = &self.model;
-        let (a, at) = (m.tau / n as f64, m.tau_tilde / n as f64);
+        let (a, at) = (m.tau() / n as f64, m.tau_tilde() / n as f64);
         if let Some(data) = self.data.as_mut() {
             data.next_into(rng, &mut self.y);
         } else {
-            m.latent.sample(rng, &mut self.c);
+            m.latent().sample(rng, &mut self.c);
         }
-        m.latent_tilde.sample(rng, &mut self.c0);
-        m.latent_tilde.sample(rng, &mut self.c1);
+        m.latent_tilde().sample(rng, &mut self.c0);
+        m.latent_tilde().sample(rng, &mut self.c1);
         if self.data.is_none() {
-            sample_into(rng, &mut self.y, m.eta_t.sqrt(), &self.u, &self.c);
+            sample_into(rng, &mut self.y, m.eta_t().sqrt(), &self.u, &self.c);
         }
-        sample_into(rng, &mut self.y0, m.eta_g.sqrt(), &self.v, &self.c0);
-        sample_into(rng, &mut self.y1, m.eta_g.sqrt(), &self.v, &self.c1);
+        sample_into(rng, &mut self.y0, m.eta_g().sqrt(), &self.v, &self.c0);
+        sample_into(rng, &mut self.y1, m.eta_g().sqrt(), &self.v, &self.c1);
         // Scores W^T y, W^T y~, W^T y~' (stored as [s | s0 | s1], reused every step).
         self.scores.resize(3 * p, 0.0);
         for (k, wk) in self.w.chunks_exact(n).enumerate() {
@@ -276,7 +276,7 @@ impl Engine for MultiSgda {
             &self.scores[2 * p..],
         );
         // Regulariser lambda H'(norm^2) of a column (0 when projected).
-        let reg = |norm_sq: f64| match m.lambda {
+        let reg = |norm_sq: f64| match m.lambda() {
             Lambda::Finite(l) => l * m.regularizer().h_prime(norm_sq),
             Lambda::Infinite => 0.0,
         };
@@ -300,7 +300,7 @@ impl Engine for MultiSgda {
                 *x = kw * *x + ky * yi - ky0 * y0i;
             }
         }
-        let projected = m.lambda.is_infinite();
+        let projected = m.lambda().is_infinite();
         if self.orthonormal {
             gram_schmidt(&mut self.v, n, &mut self.s_diag);
             gram_schmidt(&mut self.w, n, &mut self.z_diag);
@@ -419,7 +419,7 @@ mod tests {
             let mut multi = MultiSgda::new(&m, &init, 1e6, &mut stream_rng(5, 0)).unwrap();
             let mut single = Sgda::new(
                 &m,
-                init.build(m.n, &mut stream_rng(5, 0)),
+                init.build(m.n(), &mut stream_rng(5, 0)),
                 StepMode::Literal,
                 1e6,
             )

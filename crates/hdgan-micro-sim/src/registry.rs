@@ -302,11 +302,11 @@ impl Gap {
     /// The request's property, in words.
     fn condition(&self, model: &Model, mode: StepMode) -> String {
         match self {
-            Gap::Features => format!("model.p = {} > 1", model.p),
+            Gap::Features => format!("model.p = {} > 1", model.p()),
             Gap::Constraint => format!("model.constraint = \"{}\"", constraint_name(model)),
             Gap::L1 => "model.l1 > 0".to_owned(),
             Gap::Mode => format!("sim.mode = \"{}\"", mode_name(mode)),
-            Gap::Loss => format!("model.loss = {:?}", model.loss),
+            Gap::Loss => format!("model.loss = {:?}", model.loss()),
             Gap::Rows => "init.row_cov is given".to_owned(),
         }
     }
@@ -324,7 +324,7 @@ impl Gap {
 }
 
 fn constraint_name(model: &Model) -> &'static str {
-    match model.constraint {
+    match model.constraint() {
         Constraint::Columns => "columns",
         Constraint::Orthonormal => "orthonormal",
     }
@@ -368,14 +368,14 @@ impl EngineDecl {
     /// the mode, the loss, the initial rows).
     fn gap(&self, req: &Request<'_>) -> Option<Gap> {
         let m = req.model;
-        if self.features == FeatureCount::One && m.p > 1 {
+        if self.features == FeatureCount::One && m.p() > 1 {
             return Some(Gap::Features);
         }
-        if !self.constraints.contains(&m.constraint) {
+        if !self.constraints.contains(&m.constraint()) {
             return Some(Gap::Constraint);
         }
         let mode_applies = !self.modes.is_empty();
-        if m.l1 > 0.0
+        if m.l1() > 0.0
             && !(self.l1_modes.contains(&req.mode) || (!mode_applies && !self.l1_modes.is_empty()))
         {
             return Some(Gap::L1);
@@ -383,7 +383,7 @@ impl EngineDecl {
         if mode_applies && !self.modes.contains(&req.mode) {
             return Some(Gap::Mode);
         }
-        if self.losses == LossSupport::QuadraticOnly && m.loss != Loss::Quadratic {
+        if self.losses == LossSupport::QuadraticOnly && m.loss() != Loss::Quadratic {
             return Some(Gap::Loss);
         }
         if req.gaussian_rows && !self.gaussian_rows {

@@ -97,7 +97,7 @@ impl Sgda {
         mode: StepMode,
         blowup: f64,
     ) -> Result<Self, SimError> {
-        if mode == StepMode::Fast && model.l1 > 0.0 {
+        if mode == StepMode::Fast && model.l1() > 0.0 {
             return Err(ParamError::rule(
                 "sim.mode",
                 "must be \"literal\" when model.l1 > 0 (the fast step needs a w-update linear in w)",
@@ -107,7 +107,7 @@ impl Sgda {
         let (n, d) = (x.n, x.d);
         assert_eq!(
             (n, d),
-            (model.n, model.d),
+            (model.n(), model.d()),
             "Sgda::new: state and model dimensions differ"
         );
         let mut e = Self {
@@ -249,7 +249,7 @@ impl Sgda {
     /// [`Sgda::regularizer_terms`] without allocating: writes `lambda H'(S_jj)` into
     /// `reg_v` and returns `lambda H'(z)`.
     fn regularizer_terms_into(&self, reg_v: &mut [f64]) -> f64 {
-        match self.model.lambda {
+        match self.model.lambda() {
             Lambda::Finite(l) => {
                 let h = self.model.regularizer();
                 for (j, r) in reg_v.iter_mut().enumerate() {
@@ -266,7 +266,7 @@ impl Sgda {
 
     /// Regulariser terms `lambda H'(z)` and `lambda H'(S_jj)` (zero when projected).
     fn regularizer_terms(&self) -> (f64, Vec<f64>) {
-        match self.model.lambda {
+        match self.model.lambda() {
             Lambda::Finite(l) => {
                 let h = self.model.regularizer();
                 (
@@ -314,11 +314,11 @@ impl Sgda {
         self.materialize();
         let m = &self.model;
         let (n, d) = (self.x.n, self.x.d);
-        let (a, at) = (m.tau / n as f64, m.tau_tilde / n as f64);
-        let (st, sg) = (m.eta_t.sqrt(), m.eta_g.sqrt());
-        m.latent.sample(rng, &mut self.c);
-        m.latent_tilde.sample(rng, &mut self.c0);
-        m.latent_tilde.sample(rng, &mut self.c1);
+        let (a, at) = (m.tau() / n as f64, m.tau_tilde() / n as f64);
+        let (st, sg) = (m.eta_t().sqrt(), m.eta_g().sqrt());
+        m.latent().sample(rng, &mut self.c);
+        m.latent_tilde().sample(rng, &mut self.c0);
+        m.latent_tilde().sample(rng, &mut self.c1);
         // y = U c + sqrt(eta_T) a
         fill_normals(rng, &mut self.buf);
         for x in self.buf.iter_mut() {
@@ -341,9 +341,9 @@ impl Sgda {
                 }
             }
         }
-        let fs = m.loss.f(dot(&self.buf, &self.x.w));
-        let fs0 = m.loss.f_tilde(dot(&self.buf0, &self.x.w));
-        let fs1 = m.loss.f_tilde(dot(&self.buf1, &self.x.w));
+        let fs = m.loss().f(dot(&self.buf, &self.x.w));
+        let fs0 = m.loss().f_tilde(dot(&self.buf0, &self.x.w));
+        let fs1 = m.loss().f_tilde(dot(&self.buf1, &self.x.w));
         let (reg_w, reg_v) = self.regularizer_terms();
         // V update uses the old w: do it first.
         for j in 0..d {
@@ -354,11 +354,11 @@ impl Sgda {
         }
         let kw = 1.0 - a * reg_w;
         // Elementwise L1 penalty: -(l1 / sqrt(n)) sign(w_i) inside the bracket.
-        let l1 = a * m.l1 / (n as f64).sqrt();
+        let l1 = a * m.l1() / (n as f64).sqrt();
         for ((w, y), y0) in self.x.w.iter_mut().zip(&self.buf).zip(&self.buf0) {
             *w = kw * *w + a * (fs * y - fs0 * y0) - l1 * w.signum();
         }
-        if m.lambda.is_infinite() {
+        if m.lambda().is_infinite() {
             let nw = dot(&self.x.w, &self.x.w).sqrt();
             for w in self.x.w.iter_mut() {
                 *w /= nw;
@@ -377,18 +377,18 @@ impl Sgda {
     fn step_fast(&mut self, rng: &mut SimRng) {
         let (n, d) = (self.x.n, self.x.d);
         let m = &self.model;
-        let (a, at) = (m.tau / n as f64, m.tau_tilde / n as f64);
-        let (st, sg) = (m.eta_t.sqrt(), m.eta_g.sqrt());
-        m.latent.sample(rng, &mut self.c);
-        m.latent_tilde.sample(rng, &mut self.c0);
-        m.latent_tilde.sample(rng, &mut self.c1);
+        let (a, at) = (m.tau() / n as f64, m.tau_tilde() / n as f64);
+        let (st, sg) = (m.eta_t().sqrt(), m.eta_g().sqrt());
+        m.latent().sample(rng, &mut self.c);
+        m.latent_tilde().sample(rng, &mut self.c0);
+        m.latent_tilde().sample(rng, &mut self.c1);
         let (alpha, beta, gamma) = (normal(rng), normal(rng), normal(rng));
         let g = &self.gram;
         let zw = g.z.sqrt();
-        let fs = m.loss.f(dot(&self.c, &g.q) + st * zw * alpha);
-        let fs0 = m.loss.f_tilde(dot(&self.c0, &g.r) + sg * zw * beta);
-        let fs1 = m.loss.f_tilde(dot(&self.c1, &g.r) + sg * zw * gamma);
-        let sigma = (m.eta_t * fs * fs + m.eta_g * fs0 * fs0).sqrt();
+        let fs = m.loss().f(dot(&self.c, &g.q) + st * zw * alpha);
+        let fs0 = m.loss().f_tilde(dot(&self.c0, &g.r) + sg * zw * beta);
+        let fs1 = m.loss().f_tilde(dot(&self.c1, &g.r) + sg * zw * gamma);
+        let sigma = (m.eta_t() * fs * fs + m.eta_g() * fs0 * fs0).sqrt();
         let mut sc = std::mem::take(&mut self.scratch);
         sc.resize(d);
         let reg_w = self.regularizer_terms_into(&mut sc.reg_v);
@@ -455,7 +455,7 @@ impl Sgda {
         // if lambda = inf.
         self.w_scale = 1.0;
         self.v_scale.fill(1.0);
-        if m.lambda.is_infinite() && next.is_finite() {
+        if m.lambda().is_infinite() && next.is_finite() {
             let rho_w = 1.0 / next.z.sqrt();
             for j in 0..d {
                 sc.rho_v[j] = 1.0 / next.s[(j, j)].sqrt();
@@ -467,7 +467,7 @@ impl Sgda {
         self.gram_next = std::mem::replace(&mut self.gram, next);
         self.scratch = sc;
         if (self.steps + 1).is_multiple_of(RESYNC_EVERY) {
-            let projected = self.model.lambda.is_infinite();
+            let projected = self.model.lambda().is_infinite();
             self.apply_pending();
             self.gram = self.exact_macro_state();
             if projected {
@@ -752,7 +752,7 @@ impl crate::Checkpoint for Sgda {
 
     fn restore_state(&mut self, bytes: &[u8]) -> Result<(), SimError> {
         let s: SgdaSnapshot = crate::checkpoint::decode(bytes)?;
-        let (n, d) = (self.model.n, self.model.d);
+        let (n, d) = (self.model.n(), self.model.d());
         let ok = s.mode == self.mode
             && s.x.n == n
             && s.x.d == d

@@ -24,7 +24,7 @@ fn requests() -> Vec<(Model, InitState, StepMode, String)> {
                         c.latent_tilde = None;
                         c.p = p;
                         c.l1 = l1;
-                        c.loss = loss;
+                        c.loss = loss.into();
                         if orthonormal {
                             c.constraint = Constraint::Orthonormal;
                             c.lambda = LambdaValue::default();
@@ -38,7 +38,7 @@ fn requests() -> Vec<(Model, InitState, StepMode, String)> {
                         }
                         if rows {
                             ic.row_cov = Some(vec![vec![0.5, 0.0], vec![0.0, 0.5]]);
-                            if model.lambda.is_infinite() {
+                            if model.lambda().is_infinite() {
                                 ic.row_cov = Some(vec![vec![0.99, 0.0], vec![0.0, 0.99]]);
                             }
                         }
@@ -70,16 +70,19 @@ fn engine_runs(kind: EngineKind, model: &Model, init: &InitState, mode: StepMode
          rng: &mut hdgan_model::random::SimRng| { (0..5).all(|_| e(rng).is_ok()) };
     match kind {
         EngineKind::Full => {
-            match hdgan_micro_sim::Sgda::new(model, init.build(model.n, &mut rng), mode, 1e8) {
+            match hdgan_micro_sim::Sgda::new(model, init.build(model.n(), &mut rng), mode, 1e8) {
                 Ok(mut e) => {
-                    steps(&mut |r| e.step(r), &mut rng) && e.macro_state().p.rows() == model.d
+                    steps(&mut |r| e.step(r), &mut rng) && e.macro_state().p.rows() == model.d()
                 }
                 Err(_) => false,
             }
         }
         EngineKind::Gram => {
-            let mut e =
-                hdgan_micro_sim::GramEngine::from_micro(model, &init.build(model.n, &mut rng), 1e8);
+            let mut e = hdgan_micro_sim::GramEngine::from_micro(
+                model,
+                &init.build(model.n(), &mut rng),
+                1e8,
+            );
             steps(&mut |r| e.step(r), &mut rng)
         }
         EngineKind::Multi => match MultiSgda::new(model, init, 1e8, &mut rng) {
@@ -186,7 +189,7 @@ fn refusals_name_the_key_to_change() {
         let mut c = ModelConfig::figure1(60, 2.0);
         c.p = p;
         c.l1 = l1;
-        c.loss = loss;
+        c.loss = loss.into();
         if ortho {
             c.constraint = Constraint::Orthonormal;
             c.lambda = LambdaValue::default();

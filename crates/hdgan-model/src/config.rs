@@ -28,12 +28,15 @@ pub struct ModelConfig {
     /// Law of the generator's latent `c~`; defaults to the same law as `c`.
     #[serde(default)]
     pub latent_tilde: Option<LatentConfig>,
-    /// Discriminator loss: `"quadratic"` (Example 1, the default), `"logistic"` (the
+    /// Discriminator loss: a name, `"quadratic"` (Example 1, the default), `"logistic"` (the
     /// standard GAN value with `D = sigmoid((y^T w)^2 / 2 - b)`) or `"logistic-linear"`
-    /// (`D = sigmoid(y^T w)`).
+    /// (`D = sigmoid(y^T w)`); or a table with the name and the loss's parameters,
+    /// `{ name = "logistic", bias = 1.0 }` (see [`LossConfig`]).
     #[serde(default)]
-    pub loss: LossName,
-    /// The bias `b` of `"logistic"` (finite; default 1). Refused with another loss.
+    pub loss: LossConfig,
+    /// Deprecated (write `loss = { name = "logistic", bias = b }`): the bias `b` of
+    /// `loss = "logistic"` (finite; default 1). Refused with another loss and with a loss
+    /// table. Still read as before; [`ModelConfig::deprecations`] says so.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub loss_bias: Option<f64>,
     /// Elementwise L1 penalty on w (THEORY §5, last sentence), default 0: the w-update gets
@@ -75,6 +78,101 @@ impl Default for LambdaValue {
     }
 }
 
+impl From<Lambda> for LambdaValue {
+    /// The config value of a validated lambda (`"inf"` for infinity).
+    fn from(l: Lambda) -> Self {
+        match l {
+            Lambda::Finite(x) => LambdaValue::Number(x),
+            Lambda::Infinite => LambdaValue::default(),
+        }
+    }
+}
+
+/// `model.loss` in a config: a loss name (`loss = "logistic"`, whose bias is then the
+/// deprecated flat key `loss_bias`), or a table naming the loss and its parameters
+/// (`loss = { name = "logistic", bias = 1.0 }`, `loss = { name = "quadratic" }`). Written
+/// back the way it was read.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum LossConfig {
+    /// A name alone.
+    Name(LossName),
+    /// A table: the name and the loss's parameters.
+    Table(LossTable),
+}
+
+impl Default for LossConfig {
+    fn default() -> Self {
+        LossConfig::Name(LossName::default())
+    }
+}
+
+impl LossConfig {
+    /// The loss's name, in either form.
+    pub fn name(&self) -> LossName {
+        match self {
+            LossConfig::Name(n) => *n,
+            LossConfig::Table(t) => t.name,
+        }
+    }
+}
+
+impl From<LossName> for LossConfig {
+    fn from(name: LossName) -> Self {
+        LossConfig::Name(name)
+    }
+}
+
+impl From<Loss> for LossConfig {
+    /// The config of a validated loss: its name, in a table with the bias for
+    /// `"logistic"`.
+    fn from(loss: Loss) -> Self {
+        match loss {
+            Loss::Quadratic => LossConfig::Name(LossName::Quadratic),
+            Loss::LogisticLinear => LossConfig::Name(LossName::LogisticLinear),
+            Loss::Logistic(l) => LossConfig::Table(LossTable {
+                name: LossName::Logistic,
+                bias: Some(l.bias),
+            }),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for LossConfig {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::{self, value};
+        struct Form;
+        impl<'de> de::Visitor<'de> for Form {
+            type Value = LossConfig;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(
+                    "a loss name in quotes or a table such as { name = \"logistic\", bias = 1.0 }",
+                )
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<LossConfig, E> {
+                LossName::deserialize(value::StrDeserializer::<E>::new(v)).map(LossConfig::Name)
+            }
+            fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<LossConfig, A::Error> {
+                LossTable::deserialize(value::MapAccessDeserializer::new(map))
+                    .map(LossConfig::Table)
+            }
+        }
+        deserializer.deserialize_any(Form)
+    }
+}
+
+/// The table form of `model.loss`: `{ name = "logistic", bias = 1.0 }`. Unknown keys are
+/// rejected.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LossTable {
+    /// The loss (see [`LossName`]).
+    pub name: LossName,
+    /// The bias `b` of `"logistic"` (finite; default 1). Refused with another loss.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bias: Option<f64>,
+}
+
 /// Loss names accepted in configs.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -86,6 +184,17 @@ pub enum LossName {
     Logistic,
     /// `f(x) = sigmoid(-x)`, `f~(x) = sigmoid(x)`.
     LogisticLinear,
+}
+
+impl LossName {
+    /// The name as a config writes it (`"logistic-linear"`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LossName::Quadratic => "quadratic",
+            LossName::Logistic => "logistic",
+            LossName::LogisticLinear => "logistic-linear",
+        }
+    }
 }
 
 /// A latent law in a config: either a Gaussian with covariance `cov` (d x d, symmetric
@@ -242,6 +351,26 @@ fn psd_matrix(key: &str, rows: &[Vec<f64>], d: usize) -> Result<SymPsd, ParamErr
     SymPsd::new(key, m)
 }
 
+/// The validated loss `name` with bias `bias`; `key` names the bias in errors, `rule`
+/// says it is refused with a loss other than the logistic one.
+fn loss_of(name: LossName, bias: Option<f64>, key: &str, rule: &str) -> Result<Loss, ParamError> {
+    Ok(match (name, bias) {
+        (LossName::Quadratic, None) => Loss::Quadratic,
+        (LossName::LogisticLinear, None) => Loss::LogisticLinear,
+        (LossName::Logistic, b) => {
+            let bias = b.unwrap_or(1.0);
+            if !bias.is_finite() {
+                return Err(ParamError::rule(
+                    key,
+                    format!("must be a finite number, got {bias}"),
+                ));
+            }
+            Loss::Logistic(crate::LogisticQuadratic { bias })
+        }
+        (_, Some(_)) => return Err(ParamError::rule(key, rule)),
+    })
+}
+
 /// The largest `rate x scale` a step may form: one SGDA step multiplies a score
 /// (`w . y`, of order `sqrt(scale)`) by a sample (order `sqrt(scale)`) and a rate, and the
 /// engines and the ODE square the result (squared norms, fourth moments), so
@@ -283,7 +412,7 @@ impl ModelConfig {
             lambda: LambdaValue::default(),
             latent: LatentConfig::diagonal(&[5.0, 3.0]),
             latent_tilde: None,
-            loss: LossName::Quadratic,
+            loss: LossConfig::default(),
             loss_bias: None,
             l1: 0.0,
             p: 1,
@@ -342,22 +471,25 @@ impl ModelConfig {
         };
         let l1 = check_non_negative(&k("l1"), self.l1)?;
         let loss = match (self.loss, self.loss_bias) {
-            (LossName::Quadratic, None) => Loss::Quadratic,
-            (LossName::LogisticLinear, None) => Loss::LogisticLinear,
-            (LossName::Logistic, b) => {
-                let bias = b.unwrap_or(1.0);
-                if !bias.is_finite() {
-                    return Err(ParamError::rule(
-                        k("loss_bias"),
-                        format!("must be a finite number, got {bias}"),
-                    ));
-                }
-                Loss::Logistic(crate::LogisticQuadratic { bias })
-            }
-            (_, Some(_)) => {
+            (LossConfig::Name(name), bias) => loss_of(
+                name,
+                bias,
+                &k("loss_bias"),
+                "applies to loss = \"logistic\" only",
+            )?,
+            (LossConfig::Table(t), None) => loss_of(
+                t.name,
+                t.bias,
+                &k("loss.bias"),
+                "applies to name = \"logistic\" only",
+            )?,
+            (LossConfig::Table(_), Some(_)) => {
                 return Err(ParamError::rule(
                     k("loss_bias"),
-                    "applies to loss = \"logistic\" only",
+                    format!(
+                        "cannot be combined with a loss table: give the bias in the table as {}",
+                        k("loss.bias")
+                    ),
                 ));
             }
         };
@@ -433,7 +565,32 @@ impl ModelConfig {
             l1,
             p: self.p,
             constraint: self.constraint,
+            source: self.clone(),
+            prefix: prefix.to_owned(),
         })
+    }
+
+    /// One line per deprecated key this config uses (none for a config in today's form),
+    /// for the front ends to show; `prefix` as in [`ModelConfig::validate`]. Deprecated
+    /// keys are read exactly as before.
+    pub fn deprecations(&self, prefix: &str) -> Vec<String> {
+        let k = |name: &str| {
+            if prefix.is_empty() {
+                name.to_owned()
+            } else {
+                format!("{prefix}.{name}")
+            }
+        };
+        let mut notes = Vec::new();
+        if let (LossConfig::Name(name), Some(bias)) = (self.loss, self.loss_bias) {
+            notes.push(format!(
+                "config key `{}` is deprecated: write {} = {{ name = \"{}\", bias = {bias:?} }} instead",
+                k("loss_bias"),
+                k("loss"),
+                name.as_str()
+            ));
+        }
+        notes
     }
 
     /// The same config with lambda written canonically (`"inf"` rather than a float
@@ -446,6 +603,96 @@ impl ModelConfig {
             c.lambda = LambdaValue::default();
         }
         c
+    }
+}
+
+/// A [`Model`]'s config and the `with_*` methods that change it and validate it again
+/// (here, beside the validation they run).
+impl Model {
+    /// The config this model was validated from (as given, lambda not normalised).
+    pub fn config(&self) -> &ModelConfig {
+        &self.source
+    }
+
+    /// One line per deprecated key of the config this model was validated from
+    /// ([`ModelConfig::deprecations`], keys under the prefix it was validated with), for
+    /// the front ends to show.
+    pub fn deprecations(&self) -> Vec<String> {
+        self.source.deprecations(&self.prefix)
+    }
+
+    /// This model's config changed by `change` and validated again under the same key
+    /// prefix: every rule is checked once more, those involving the changed keys
+    /// included, and an error names the key as validation does.
+    pub fn with_config(&self, change: impl FnOnce(&mut ModelConfig)) -> Result<Model, ParamError> {
+        let mut c = self.source.clone();
+        change(&mut c);
+        c.validate(&self.prefix)
+    }
+
+    /// This model at dimension `n` (validated again: `n >= 2d + p`).
+    pub fn with_n(&self, n: usize) -> Result<Model, ParamError> {
+        self.with_config(|c| c.n = n)
+    }
+
+    /// This model with discriminator rate `tau` (validated again: `tau > 0`, and the
+    /// first step must not overflow, [`crate::MAX_STEP_SCALE`]).
+    pub fn with_tau(&self, tau: f64) -> Result<Model, ParamError> {
+        self.with_config(|c| c.tau = tau)
+    }
+
+    /// This model with generator rate `tau_tilde` (validated again, as [`Model::with_tau`]).
+    pub fn with_tau_tilde(&self, tau_tilde: f64) -> Result<Model, ParamError> {
+        self.with_config(|c| c.tau_tilde = tau_tilde)
+    }
+
+    /// This model with both rates changed at once (validated once, on the pair: a rule
+    /// that involves both, such as [`crate::MAX_STEP_SCALE`], sees the new pair only).
+    pub fn with_rates(&self, tau: f64, tau_tilde: f64) -> Result<Model, ParamError> {
+        self.with_config(|c| {
+            c.tau = tau;
+            c.tau_tilde = tau_tilde;
+        })
+    }
+
+    /// This model with real-data noise variance `eta_t` (validated again: `>= 0`, finite,
+    /// and within [`crate::MAX_STEP_SCALE`] at the model's rates).
+    pub fn with_eta_t(&self, eta_t: f64) -> Result<Model, ParamError> {
+        self.with_config(|c| c.eta_t = eta_t)
+    }
+
+    /// This model with generator noise variance `eta_g` (validated again, as
+    /// [`Model::with_eta_t`]).
+    pub fn with_eta_g(&self, eta_g: f64) -> Result<Model, ParamError> {
+        self.with_config(|c| c.eta_g = eta_g)
+    }
+
+    /// This model with both noise variances changed at once (validated once, on the pair).
+    pub fn with_noise(&self, eta_t: f64, eta_g: f64) -> Result<Model, ParamError> {
+        self.with_config(|c| {
+            c.eta_t = eta_t;
+            c.eta_g = eta_g;
+        })
+    }
+
+    /// This model with regularisation strength `lambda` (validated again: `>= 0`, and the
+    /// orthonormal constraint needs `lambda = inf`).
+    pub fn with_lambda(&self, lambda: Lambda) -> Result<Model, ParamError> {
+        self.with_config(|c| c.lambda = LambdaValue::from(lambda))
+    }
+
+    /// This model with discriminator loss `loss` (validated again: a finite bias).
+    pub fn with_loss(&self, loss: Loss) -> Result<Model, ParamError> {
+        self.with_config(|c| {
+            c.loss = LossConfig::from(loss);
+            c.loss_bias = None;
+        })
+    }
+
+    /// This model with elementwise L1 penalty `l1` (validated again: `>= 0`, and 0 when
+    /// `p > 1`).
+    pub fn with_l1(&self, l1: f64) -> Result<Model, ParamError> {
+        self.with_config(|c| c.l1 = l1)
     }
 }
 

@@ -15,7 +15,7 @@
 //! use hdgan_model::random::stream_rng;
 //!
 //! let model = ModelConfig::figure1(5000, 2.0).validate("model")?;
-//! let lam = model.latent.second_moment().matrix().diag();
+//! let lam = model.latent().second_moment().matrix().diag();
 //! assert_eq!(lam, vec![5.0, 3.0]);
 //! // Ensemble member 3 of a run with seed 1 always draws the same numbers.
 //! let (mut a, mut b) = (stream_rng(1, 3), stream_rng(1, 3));
@@ -33,7 +33,10 @@ mod regularizer;
 mod score_table;
 mod zig_tables;
 
-pub use config::{ClassConfig, FromData, LambdaValue, LatentConfig, LossName, ModelConfig};
+pub use config::{
+    ClassConfig, FromData, LambdaValue, LatentConfig, LossConfig, LossName, LossTable,
+    MAX_STEP_SCALE, ModelConfig,
+};
 pub use latent::Latent;
 pub use loss::{
     ByQuadrature, DiscriminatorLoss, LogisticLinear, LogisticQuadratic, Loss, LossMoments,

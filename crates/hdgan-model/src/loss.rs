@@ -360,7 +360,7 @@ fn sigmoid_derivatives(u: f64) -> [f64; 4] {
 /// The standard GAN value `log D(y) + log(1 - D(y~))` with a discriminator on the quadratic
 /// energy, `D(y) = sigmoid((y^T w)^2 / 2 - b)`: `F(D) = log D`, `F~(D) = -log(1 - D)`, so
 /// `f(x) = x sigmoid(b - x^2 / 2)` and `f~(x) = x sigmoid(x^2 / 2 - b)` (`model.loss =
-/// "logistic"`, `b = model.loss_bias`).
+/// { name = "logistic", bias = b }`).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct LogisticQuadratic {
     /// The bias `b`.
@@ -564,6 +564,17 @@ pub enum Loss {
     LogisticLinear,
 }
 
+impl Loss {
+    /// The loss's config name (`model.loss`, or `name` in its table form).
+    pub fn name(&self) -> crate::LossName {
+        match self {
+            Loss::Quadratic => crate::LossName::Quadratic,
+            Loss::Logistic(_) => crate::LossName::Logistic,
+            Loss::LogisticLinear => crate::LossName::LogisticLinear,
+        }
+    }
+}
+
 /// The config name of the loss, with its parameter: `quadratic`, `logistic (bias 1)`,
 /// `logistic-linear`.
 impl std::fmt::Display for Loss {
@@ -576,7 +587,7 @@ impl std::fmt::Display for Loss {
     }
 }
 
-/// A `Loss` is used as its functions: `model.loss.f(x)`, `model.loss.moments(...)` reach
+/// A `Loss` is used as its functions: `model.loss().f(x)`, `model.loss().moments(..)` reach
 /// the [`DiscriminatorLoss`] of the chosen variant (one match, here).
 impl std::ops::Deref for Loss {
     type Target = dyn DiscriminatorLoss;

@@ -13,8 +13,8 @@ pub type SdeCoefficients = OdeCoefficients;
 /// `S_jj = 1`. The drift of SDE (10) is linear in the row variables whatever the loss (the
 /// loss enters only through these averages), so the law stays Gaussian.
 pub fn sde_coefficients(model: &Model, state: &MacroState) -> SdeCoefficients {
-    if model.lambda.is_infinite() {
-        reduced_coefficients(model, &*model.loss, state)
+    if model.lambda().is_infinite() {
+        reduced_coefficients(model, &*model.loss(), state)
     } else {
         model.ode_coefficients(state, HForm::Corrected)
     }

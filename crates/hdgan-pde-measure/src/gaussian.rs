@@ -60,7 +60,7 @@ pub(crate) fn linear_drift(
     c: &SdeCoefficients,
     u: f64,
 ) -> ([[f64; 2]; 2], [f64; 2]) {
-    let (tau, tt) = (model.tau, model.tau_tilde);
+    let (tau, tt) = (model.tau(), model.tau_tilde());
     (
         [
             [tt * c.l[0], tt * c.g_tilde[0]],
@@ -85,7 +85,7 @@ fn moment_rhs(model: &Model, c: &SdeCoefficients, u: f64, g: &Gaussian2) -> Gaus
             }
         }
     }
-    cov[1][1] += model.tau * model.tau * c.b;
+    cov[1][1] += model.tau() * model.tau() * c.b;
     Gaussian2 { mean, cov }
 }
 

@@ -215,7 +215,7 @@ impl GridDensity {
         while t < t1 - 1e-12 {
             let c0 = path.at_time(t);
             let (a, c) = linear_drift(model, &c0, u);
-            let dcoef = 0.5 * model.tau * model.tau * c0.b;
+            let dcoef = 0.5 * model.tau() * model.tau() * c0.b;
             let dt = self.max_dt(&a, c, dcoef).min(t1 - t);
             self.rate(&a, c, dcoef, &mut k1);
             let mut stage = self.clone();
@@ -224,7 +224,7 @@ impl GridDensity {
             }
             let c1 = path.at_time(t + dt);
             let (a1, cc1) = linear_drift(model, &c1, u);
-            stage.rate(&a1, cc1, 0.5 * model.tau * model.tau * c1.b, &mut k2);
+            stage.rate(&a1, cc1, 0.5 * model.tau() * model.tau() * c1.b, &mut k2);
             for ((r, s), k) in self.rho.iter_mut().zip(&stage.rho).zip(&k2) {
                 *r = 0.5 * *r + 0.5 * (s + dt * k);
             }

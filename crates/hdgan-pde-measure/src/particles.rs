@@ -123,7 +123,7 @@ impl LinearParticles {
     pub fn step(&mut self, model: &Model, path: &CoefficientPath, k: usize) {
         let c = path.at_half(2 * k + 1);
         let (a, shift) = linear_drift(model, c, self.u);
-        let d = [[0.0, 0.0], [0.0, model.tau * model.tau * c.b]];
+        let d = [[0.0, 0.0], [0.0, model.tau() * model.tau() * c.b]];
         let (e, s, q) = exact_step(&a, shift, &d, path.dt());
         let l = chol2(&q);
         self.x
@@ -219,7 +219,7 @@ impl MeanField {
     pub fn step(&mut self, model: &Model, dt: f64) {
         let m = self.moments();
         let c = crate::sde_coefficients(model, &m);
-        let (tau, tt, l1) = (model.tau, model.tau_tilde, self.l1);
+        let (tau, tt, l1) = (model.tau(), model.tau_tilde(), self.l1);
         let (g, gt, h, l) = (c.g[0], c.g_tilde[0], c.h, c.l[0]);
         let noise = tau * (c.b * dt).sqrt();
         self.x

@@ -343,9 +343,10 @@ fn run<'py>(
     guarded(|| {
         let src = source(kind, value, seed, engine, members, threads).map_err(to_py)?;
         let valid = prepare(&src).map_err(to_py)?;
+        warn_deprecations(py, valid.model())?;
         let sim = detached(py, progress, |ctl| {
             hdgan_experiments::with_threads(threads, || -> Result<Simulation> {
-                if valid.model.p > 1 {
+                if valid.model().p() > 1 {
                     Ok(Simulation::Multi(simulate_multi(&valid, threads, ctl)?))
                 } else {
                     let run = simulate(&valid, threads, ctl)?;
@@ -355,10 +356,10 @@ fn run<'py>(
             })?
         })?;
         let out = PyDict::new(py);
-        let d = valid.model.d;
-        let provenance = hdgan_report::provenance::Provenance::new(&valid.name)
-            .config(&valid.config)
-            .seed(valid.config.seed)
+        let d = valid.model().d();
+        let provenance = hdgan_report::provenance::Provenance::new(valid.name())
+            .config(valid.config())
+            .seed(valid.seed())
             .threads(threads)
             .json();
         match sim {
@@ -374,7 +375,7 @@ fn run<'py>(
                         .mean
                         .times
                         .iter()
-                        .zip(fl.sd(valid.model.n))
+                        .zip(fl.sd(valid.model().n()))
                         .map(|(t, row)| std::iter::once(*t).chain(row).collect())
                         .collect();
                     out.set_item("ode_sd", array(py, &sd))?;
@@ -384,7 +385,7 @@ fn run<'py>(
                 out.set_item("sim_seconds", run.sim_seconds)?;
             }
             Simulation::Multi(run) => {
-                let names = hdgan_core::MultiState::column_names(d, valid.model.p);
+                let names = hdgan_core::MultiState::column_names(d, valid.model().p());
                 out.set_item("names", names)?;
                 out.set_item("sim", array(py, &ensemble_rows(&run.sim)))?;
                 if let Some(ode) = &run.ode {
@@ -396,7 +397,7 @@ fn run<'py>(
         }
         out.set_item(
             "config",
-            toml::to_string(&valid.config).map_err(|e| PyRuntimeError::new_err(e.to_string()))?,
+            toml::to_string(valid.config()).map_err(|e| PyRuntimeError::new_err(e.to_string()))?,
         )?;
         out.set_item("provenance", provenance.to_string())?;
         Ok(out)
@@ -416,7 +417,8 @@ fn ode<'py>(
     guarded(|| {
         let src = source(kind, value, None, None, None, None).map_err(to_py)?;
         let valid = prepare(&src).map_err(to_py)?;
-        if valid.model.p > 1 || valid.model.needs_multi_engine() {
+        warn_deprecations(py, valid.model())?;
+        if valid.model().p() > 1 || valid.model().needs_multi_engine() {
             return Err(ConfigError::new_err(
                 "config key `model.p` / `model.constraint`: hdgan.ode solves the single-feature ODE with column normalisation; use hdgan.run for the multi-feature model",
             ));
@@ -433,23 +435,23 @@ fn ode<'py>(
                 }
                 t
             }
-            None => valid.schedule.record_times(valid.model.n),
+            None => valid.schedule().record_times(valid.model().n()),
         };
-        let (kind, opts) = valid.ode.unwrap_or((
-            hdgan_macro_ode::OdeKind::for_model(&valid.model),
+        let (kind, opts) = valid.ode().unwrap_or((
+            hdgan_macro_ode::OdeKind::for_model(valid.model()),
             hdgan_macro_ode::OdeOptions::default(),
         ));
-        let init = valid.init.macro_state();
+        let init = valid.init().macro_state();
         let path = detached(py, None, |_| {
-            hdgan_macro_ode::solve(&valid.model, kind, &init, &times, &opts)
+            hdgan_macro_ode::solve(valid.model(), kind, &init, &times, &opts)
                 .map_err(|e| Error::ode("limiting ODE", e))
         })?;
         let out = PyDict::new(py);
-        out.set_item("names", MacroState::column_names(valid.model.d))?;
+        out.set_item("names", MacroState::column_names(valid.model().d()))?;
         out.set_item("ode", array(py, &path_rows(&path)))?;
         out.set_item(
             "config",
-            toml::to_string(&valid.config).map_err(|e| PyRuntimeError::new_err(e.to_string()))?,
+            toml::to_string(valid.config()).map_err(|e| PyRuntimeError::new_err(e.to_string()))?,
         )?;
         Ok(out)
     })
@@ -460,6 +462,17 @@ fn text_of(kind: &str, value: &str) -> PyResult<(String, String, String)> {
     config_text(kind, value).map_err(to_py)
 }
 
+/// A Python `DeprecationWarning` per deprecated key of the config `model` was validated
+/// from ([`hdgan_model::Model::deprecations`]).
+fn warn_deprecations(py: Python<'_>, model: &hdgan_model::Model) -> PyResult<()> {
+    for d in model.deprecations() {
+        let msg = std::ffi::CString::new(d).map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
+        let category = py.get_type::<pyo3::exceptions::PyDeprecationWarning>();
+        PyErr::warn(py, &category, &msg, 1)?;
+    }
+    Ok(())
+}
+
 fn json_err(e: serde_json::Error) -> PyErr {
     PyRuntimeError::new_err(e.to_string())
 }
@@ -468,10 +481,11 @@ fn json_err(e: serde_json::Error) -> PyErr {
 /// (`null` when it does not apply: a loss other than the quadratic one, or non-diagonal
 /// latent moments).
 #[pyfunction]
-fn claim1(kind: &str, value: &str) -> PyResult<String> {
+fn claim1(py: Python<'_>, kind: &str, value: &str) -> PyResult<String> {
     guarded(|| {
         let (_, origin, text) = text_of(kind, value)?;
         let model = hdgan_experiments::config::model_only(&text, &origin).map_err(to_py)?;
+        warn_deprecations(py, &model)?;
         serde_json::to_string(&hdgan_stability::claim1(&model)).map_err(json_err)
     })
 }
@@ -479,12 +493,13 @@ fn claim1(kind: &str, value: &str) -> PyResult<String> {
 /// `hdgan.fixed_points`' native part: the reduced ODE's fixed points of a config's
 /// `[model]` (lambda = inf) as JSON, as `hdgan fixed-points` lists them.
 #[pyfunction]
-fn fixed_points(kind: &str, value: &str) -> PyResult<String> {
+fn fixed_points(py: Python<'_>, kind: &str, value: &str) -> PyResult<String> {
     guarded(|| {
         let (_, origin, text) = text_of(kind, value)?;
         let model =
             hdgan_experiments::phase::fixed_points_model_text(&origin, &text).map_err(to_py)?;
-        let names = MacroState::column_names(model.d);
+        warn_deprecations(py, &model)?;
+        let names = MacroState::column_names(model.d());
         let points = hdgan_experiments::phase::fixed_points_for(&model)
             .iter()
             .map(|fp| {
@@ -508,10 +523,11 @@ fn fixed_points(kind: &str, value: &str) -> PyResult<String> {
 /// `hdgan.modes`' native part: the effective second moments' modes of a config's
 /// `[model]` and their solvable intervals, as JSON.
 #[pyfunction]
-fn modes(kind: &str, value: &str) -> PyResult<String> {
+fn modes(py: Python<'_>, kind: &str, value: &str) -> PyResult<String> {
     guarded(|| {
         let (_, origin, text) = text_of(kind, value)?;
         let model = hdgan_experiments::modes::modes_model_text(&origin, &text).map_err(to_py)?;
+        warn_deprecations(py, &model)?;
         serde_json::to_string(&hdgan_stability::effective_modes(&model)).map_err(json_err)
     })
 }
@@ -533,6 +549,7 @@ fn phase_map<'py>(
         hdgan_experiments::resources::check_threads(threads).map_err(to_py)?;
         let v =
             hdgan_experiments::phase::prepare_phase_text(&name, &origin, &text).map_err(to_py)?;
+        warn_deprecations(py, &v.model)?;
         let r = detached(py, progress, |ctl| {
             hdgan_experiments::with_threads(threads, || {
                 hdgan_experiments::phase::compute(&v, threads, ctl)
@@ -581,6 +598,7 @@ fn measure<'py>(
         let (name, origin, text) = text_of(kind, value)?;
         let v = hdgan_experiments::measure::prepare_measure_text(&name, &origin, &text)
             .map_err(to_py)?;
+        warn_deprecations(py, &v.model)?;
         let (snaps, seconds) = detached(py, progress, |ctl| {
             hdgan_experiments::measure::measure(&v, ctl)
         })?;

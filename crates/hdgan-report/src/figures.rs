@@ -311,10 +311,10 @@ fn phase_style(p: &Phase, d: usize) -> (String, (u8, u8, u8)) {
 /// The legend entry for Claim 1's boundaries on a phase map of `base`: their label, or why
 /// none are drawn.
 pub fn claim1_legend(base: &Model) -> String {
-    if base.loss != hdgan_model::Loss::Quadratic {
+    if base.loss() != hdgan_model::Loss::Quadratic {
         format!(
             "no Claim 1 boundaries: its closed form holds for the quadratic loss only (this map: {})",
-            base.loss
+            base.loss()
         )
     } else if claim1(base).is_none() {
         "no Claim 1 boundaries: it needs diagonal latent second moments".into()
@@ -339,7 +339,7 @@ pub fn phase_figure(
     markers: Vec<(f64, f64, String)>,
 ) -> CellMap {
     let (hx, hy) = (map.x.step() / 2.0, map.y.step() / 2.0);
-    let d = base.d;
+    let d = base.d();
     let mut legend: Vec<(String, (u8, u8, u8))> = Vec::new();
     let mut cells = Vec::with_capacity(map.cells.len());
     for c in &map.cells {

@@ -102,16 +102,17 @@ fn run_meta(
     names: &[String],
     sim_seconds: f64,
 ) -> Result<serde_json::Value> {
-    write_config(&valid.config, staged)?;
-    let mut meta = Provenance::new(&valid.name)
-        .config(&valid.config)
-        .seed(valid.config.seed)
+    write_config(valid.config(), staged)?;
+    let mut meta = Provenance::new(valid.name())
+        .config(valid.config())
+        .seed(valid.seed())
         .threads(threads)
         .json();
-    meta["steps"] = json!(valid.schedule.steps);
-    meta["record_every_steps"] = json!(valid.schedule.record_every);
-    meta["t_end_effective"] = json!(valid.schedule.steps as f64 / valid.model.n as f64);
-    meta["record_dt_effective"] = json!(valid.schedule.record_every as f64 / valid.model.n as f64);
+    meta["steps"] = json!(valid.schedule().steps);
+    meta["record_every_steps"] = json!(valid.schedule().record_every);
+    meta["t_end_effective"] = json!(valid.schedule().steps as f64 / valid.model().n() as f64);
+    meta["record_dt_effective"] =
+        json!(valid.schedule().record_every as f64 / valid.model().n() as f64);
     meta["schedule_rounding"] = json!(rounding_note(valid));
     meta["columns"] = json!({
         "sim": sim_header,
@@ -133,10 +134,8 @@ fn run_meta(
 
 fn title_of(valid: &ValidRun) -> String {
     valid
-        .config
-        .title
-        .clone()
-        .unwrap_or_else(|| valid.name.clone())
+        .title()
+        .map_or_else(|| valid.name().to_owned(), str::to_owned)
 }
 
 /// Writes a single-feature run's trajectories (sim.csv/.npy, ode.csv/.npy), its plot
@@ -149,16 +148,16 @@ pub fn write_run_files(
     threads: Option<usize>,
     staged: &StagedDir,
 ) -> Result<serde_json::Value> {
-    let names = MacroState::column_names(valid.model.d);
+    let names = MacroState::column_names(valid.model().d());
     let sim_header = write_trajectories(staged, &names, &run.sim, run.ode.as_ref())?;
     let mut fig = figure1(
-        &format!("{} (n = {})", title_of(valid), valid.model.n),
+        &format!("{} (n = {})", title_of(valid), valid.model().n()),
         &run.sim,
         run.ode.as_ref(),
     );
     if let Some(fl) = &run.band {
-        write_band(staged, &names, fl, valid.model.n)?;
-        crate::figures::add_band(&mut fig, fl, valid.model.n);
+        write_band(staged, &names, fl, valid.model().n())?;
+        crate::figures::add_band(&mut fig, fl, valid.model().n());
     }
     render(&fig, &staged.file("figure.svg"), &staged.file("figure.png"))?;
     let mut meta = run_meta(valid, threads, staged, &sim_header, &names, run.sim_seconds)?;
@@ -188,15 +187,15 @@ pub fn write_multi_run(
     threads: Option<usize>,
     staged: &StagedDir,
 ) -> Result<serde_json::Value> {
-    let names = MultiState::column_names(valid.model.d, valid.model.p);
+    let names = MultiState::column_names(valid.model().d(), valid.model().p());
     let header = write_trajectories(staged, &names, &run.sim, run.ode.as_ref())?;
     render(
         &multi_figure(
             &format!(
                 "{} (n = {}, p = {})",
                 title_of(valid),
-                valid.model.n,
-                valid.model.p
+                valid.model().n(),
+                valid.model().p()
             ),
             &run.sim,
             run.ode.as_ref(),
@@ -234,7 +233,7 @@ pub fn write_phase(
     staged: &StagedDir,
 ) -> Result<()> {
     let map = &r.map;
-    let d = v.model.d;
+    let d = v.model.d();
     let mut header: Vec<String> = ["x", "y", "claim1_code", "ode_code", "agree", "ode_q_rms"]
         .iter()
         .map(|s| s.to_string())
@@ -369,7 +368,7 @@ pub fn write_measure(
     )?;
     let mut meta = Provenance::new(&v.name)
         .config(&v.config)
-        .seed(v.config.seed)
+        .seed(v.seed)
         .json();
     meta["sim_seconds"] = json!(sim_seconds);
     meta["files"] = json!({
@@ -397,7 +396,7 @@ pub fn write_modes(
     let title = v
         .run
         .as_ref()
-        .and_then(|r| r.config.title.clone())
+        .and_then(|r| r.title().map(str::to_owned))
         .unwrap_or_else(|| v.name.clone());
     render(
         &spectrum_figure(&title, modes),
@@ -405,14 +404,14 @@ pub fn write_modes(
         &staged.file("spectrum.png"),
     )?;
     let mut meta = Provenance::new(&v.name).json();
-    meta["second_moment"] = json!(model.latent.second_moment().matrix().to_rows());
-    meta["second_moment_tilde"] = json!(model.latent_tilde.second_moment().matrix().to_rows());
+    meta["second_moment"] = json!(model.latent().second_moment().matrix().to_rows());
+    meta["second_moment_tilde"] = json!(model.latent_tilde().second_moment().matrix().to_rows());
     meta["modes"] = json!(modes);
     meta["columns"] = json!({ "modes.csv": header });
     meta["status_codes"] = json!({ "0": "not learnable (lam <= tau eta^2)", "1": "in the solvable interval", "2": "too strong (oscillation)" });
     if let (Some(valid), Some(mr)) = (&v.run, run) {
         let run_meta = write_run_files(valid, &mr.run, &mr.phases, threads, staged)?;
-        let names = MacroState::column_names(model.d);
+        let names = MacroState::column_names(model.d());
         let mut sim_header = vec!["member".to_owned(), "t".to_owned()];
         sim_header.extend(names.iter().cloned());
         let sim_rows: Vec<Vec<f64>> = mr
@@ -431,7 +430,7 @@ pub fn write_modes(
         }
         render(
             &cosine_figure(
-                &format!("{title}: by effective mode (n = {})", model.n),
+                &format!("{title}: by effective mode (n = {})", model.n()),
                 &mr.sim_modes,
                 mr.ode_modes.as_ref(),
                 &|i| (format!("mode {}", i + 1), format!("|q'{}|", i + 1)),
@@ -708,7 +707,7 @@ pub fn write_fluctuations(
     run: &hdgan_experiments::fluctuations::FluctuationRun,
     staged: &StagedDir,
 ) -> Result<serde_json::Value> {
-    let d = valid.model.d;
+    let d = valid.model().d();
     let names = MacroState::column_names(d);
     let fl = &run.fl;
     write_ode(staged, &names, &fl.mean)?;
@@ -739,10 +738,10 @@ pub fn write_fluctuations(
     );
     crate::figures::add_band(&mut fig, fl, run.n);
     render(&fig, &staged.file("figure.svg"), &staged.file("figure.png"))?;
-    write_config(&valid.config, staged)?;
-    let mut meta = Provenance::new(&valid.name)
-        .config(&valid.config)
-        .seed(valid.config.seed)
+    write_config(valid.config(), staged)?;
+    let mut meta = Provenance::new(valid.name())
+        .config(valid.config())
+        .seed(valid.seed())
         .json();
     meta["n"] = json!(run.n);
     meta["ode_switch_time"] = json!(run.switch);
@@ -820,17 +819,17 @@ pub fn write_escape(
     write_npy(&staged.file("escape_times.npy"), &times)?;
     let fig = crate::figures::escape_figure(&title_of(valid), run);
     render(&fig, &staged.file("figure.svg"), &staged.file("figure.png"))?;
-    write_config(&valid.config, staged)?;
+    write_config(valid.config(), staged)?;
     let req = &run.request;
-    let mut meta = Provenance::new(&valid.name)
-        .config(&valid.config)
-        .seed(valid.config.seed)
+    let mut meta = Provenance::new(valid.name())
+        .config(valid.config())
+        .seed(valid.seed())
         .json();
     meta["feature"] = json!(req.feature);
     meta["threshold"] = json!(req.threshold);
     meta["paths"] = json!(req.paths);
     meta["dt"] = json!(req.dt);
-    meta["t_max"] = json!(valid.config.sim.t_end);
+    meta["t_max"] = json!(valid.sim().t_end);
     meta["ode_escape_time"] = json!(run.ode_escape);
     meta["saddle_law"] = match &run.law {
         Some(l) => json!({

@@ -41,17 +41,17 @@ pub struct Claim1 {
 /// second moments are diagonal (the claim's setting; other second moments go through the
 /// effective modes of THEORY §8, other losses through the ODE and its fixed points).
 pub fn claim1(model: &Model) -> Option<Claim1> {
-    if model.loss != hdgan_model::Loss::Quadratic {
+    if model.loss() != hdgan_model::Loss::Quadratic {
         return None;
     }
-    let lam_m = model.latent.second_moment();
-    let lamt_m = model.latent_tilde.second_moment();
+    let lam_m = model.latent().second_moment();
+    let lamt_m = model.latent_tilde().second_moment();
     if !(lam_m.is_diagonal() && lamt_m.is_diagonal()) {
         return None;
     }
     let lam = lam_m.matrix().diag();
     let lamt = lamt_m.matrix().diag();
-    let te = model.tau * model.eta_sq();
+    let te = model.tau() * model.eta_sq();
     let alpha = model.alpha();
     let osc_term: Vec<f64> = lam
         .iter()
@@ -158,7 +158,7 @@ mod tests {
     #[test]
     fn claim1_is_for_the_quadratic_loss_only() {
         let mut c = ModelConfig::figure1(5000, 2.0);
-        c.loss = hdgan_model::LossName::Logistic;
+        c.loss = hdgan_model::LossName::Logistic.into();
         assert_eq!(claim1(&c.validate("model").unwrap()), None);
     }
 }

@@ -127,7 +127,7 @@ pub fn saddle_law(
 ) -> Result<SaddleLaw, EscapeError> {
     check_supported(model)?;
     let d = init.d();
-    if !model.lambda.is_infinite() {
+    if !model.lambda().is_infinite() {
         return Err(EscapeError::NotApplicable(
             "the saddle's law is computed on the constraint: model.lambda must be \"inf\"".into(),
         ));

@@ -80,10 +80,10 @@ pub fn stability_of(ev: &[(f64, f64)], tol: f64) -> Stability {
 /// Tolerance on eigenvalue real parts: round-off of the Jacobian's entries (of size
 /// tau Lam) times a safety factor.
 fn tol(model: &Model) -> f64 {
-    let scale = model.tau
-        * (model.latent.second_moment().matrix().max_abs()
-            + model.latent_tilde.second_moment().matrix().max_abs()
-            + model.tau * model.eta_sq());
+    let scale = model.tau()
+        * (model.latent().second_moment().matrix().max_abs()
+            + model.latent_tilde().second_moment().matrix().max_abs()
+            + model.tau() * model.eta_sq());
     1e-9 * scale.max(1.0)
 }
 
@@ -129,7 +129,7 @@ fn state_d1(p: f64, q: f64, r: f64) -> MacroState {
 /// quadratic loss ([`fixed_points_d1_closed_form`]), by a Newton search otherwise
 /// ([`fixed_points_d1_search`]).
 pub fn fixed_points_d1(model: &Model, line_samples: &[f64]) -> Vec<FixedPoint> {
-    if model.loss == Loss::Quadratic {
+    if model.loss() == Loss::Quadratic {
         fixed_points_d1_closed_form(model, line_samples)
     } else {
         fixed_points_d1_search(model, line_samples)
@@ -222,7 +222,7 @@ pub(crate) fn newton_from(model: &Model, c: ReducedCoords, mut x: Vec<f64>) -> O
 /// fixed point for this loss (it is not, e.g., for a linear logit with latent means). For
 /// the quadratic loss it finds the closed form's points (tests).
 pub fn fixed_points_d1_search(model: &Model, line_samples: &[f64]) -> Vec<FixedPoint> {
-    assert_eq!(model.d, 1, "fixed_points_d1_search needs d = 1");
+    assert_eq!(model.d(), 1, "fixed_points_d1_search needs d = 1");
     let c = ReducedCoords { d: 1 };
     let mut out = Vec::new();
     if max_abs(&reduced_rhs_coords(model, c, &[0.0, 0.0, 0.0])) < SEARCH_RESIDUAL {
@@ -294,13 +294,13 @@ pub fn fixed_points_d1_search(model: &Model, line_samples: &[f64]) -> Vec<FixedP
 /// Only real solutions with `0 < q^2, r^2 <= 1` and `P^2 <= 1` are kept (each sign
 /// combination once); `physical` tells whether the Gram matrix is PSD.
 pub fn fixed_points_d1_closed_form(model: &Model, line_samples: &[f64]) -> Vec<FixedPoint> {
-    assert_eq!(model.d, 1, "fixed_points_d1_closed_form needs d = 1");
-    let lam = model.latent.second_moment().matrix()[(0, 0)];
-    let lt = model.latent_tilde.second_moment().matrix()[(0, 0)];
-    let (tau, tt) = (model.tau, model.tau_tilde);
+    assert_eq!(model.d(), 1, "fixed_points_d1_closed_form needs d = 1");
+    let lam = model.latent().second_moment().matrix()[(0, 0)];
+    let lt = model.latent_tilde().second_moment().matrix()[(0, 0)];
+    let (tau, tt) = (model.tau(), model.tau_tilde());
     let te = tau * model.eta_sq();
-    let a_g = 1.0 - 0.5 * tau * model.eta_g;
-    let a_t = 1.0 + 0.5 * tau * model.eta_t;
+    let a_g = 1.0 - 0.5 * tau * model.eta_g();
+    let a_t = 1.0 + 0.5 * tau * model.eta_t();
     let mut out = Vec::new();
     for &p in line_samples {
         out.push(analyse(
@@ -369,7 +369,7 @@ pub fn fixed_points_d1_closed_form(model: &Model, line_samples: &[f64]) -> Vec<F
 /// line is not unstable at `P = 0` and stable at `P = 1` (no single threshold). For the
 /// quadratic loss it is Claim 1's `p*` (tests).
 pub fn critical_overlap(model: &Model) -> Option<f64> {
-    if model.d != 1 {
+    if model.d() != 1 {
         return None;
     }
     let stable = |p: f64| {

@@ -111,7 +111,7 @@ impl ReducedCoords {
 /// `h = -(q^T g - r^T g~) - tau b / 2` and `L_j = -r_j g~_j`; checked against finite
 /// differences in the tests.
 pub fn reduced_jacobian(model: &Model, state: &MacroState) -> DMat {
-    reduced_jacobian_with(model, &*model.loss, state)
+    reduced_jacobian_with(model, &*model.loss(), state)
 }
 
 /// [`reduced_jacobian`] with the averages of `loss` in place of the model's (e.g.
@@ -126,7 +126,7 @@ pub fn reduced_jacobian_with(
     let n = c.len();
     let coef = reduced_coefficients(model, loss, state);
     let der = loss.moment_derivatives(model.moment_point(&state.q, &state.r, 1.0));
-    let (tau, tt) = (model.tau, model.tau_tilde);
+    let (tau, tt) = (model.tau(), model.tau_tilde());
     let (p, q, r, s) = (&state.p, &state.q, &state.r, &state.s);
     let (g, gam, l, h) = (&coef.g, &coef.g_tilde, &coef.l, coef.h);
     // dg_i/dq_k and dg~_i/dr_k.
@@ -135,10 +135,10 @@ pub fn reduced_jacobian_with(
     let dgt_q = dg.t_mul_vec(q);
     let dgt_r = dgt.t_mul_vec(r);
     let dh_dq: Vec<f64> = (0..d)
-        .map(|k| -(g[k] + dgt_q[k]) - 0.5 * tau * model.eta_t * der.d_f_sq[k])
+        .map(|k| -(g[k] + dgt_q[k]) - 0.5 * tau * model.eta_t() * der.d_f_sq[k])
         .collect();
     let dh_dr: Vec<f64> = (0..d)
-        .map(|k| gam[k] + dgt_r[k] - 0.5 * tau * model.eta_g * der.d_f_tilde_sq[k])
+        .map(|k| gam[k] + dgt_r[k] - 0.5 * tau * model.eta_g() * der.d_f_tilde_sq[k])
         .collect();
     // dL_j / dr_k = -(delta_jk g~_j + r_j dg~_jk)
     let dl = |j: usize, k: usize| -((if j == k { gam[j] } else { 0.0 }) + r[j] * dgt[(j, k)]);
@@ -206,7 +206,7 @@ pub fn reduced_jacobian_with(
 
 /// The reduced ODE's right-hand side in free coordinates.
 pub fn reduced_rhs_coords(model: &Model, coords: ReducedCoords, x: &[f64]) -> Vec<f64> {
-    reduced_rhs_coords_with(model, &*model.loss, coords, x)
+    reduced_rhs_coords_with(model, &*model.loss(), coords, x)
 }
 
 /// [`reduced_rhs_coords`] with the averages of `loss`.
@@ -244,7 +244,8 @@ mod tests {
             LossName::Quadratic,
             LossName::Logistic,
             LossName::LogisticLinear,
-        ][loss];
+        ][loss]
+            .into();
         let mut cov = DMat::zeros(d, d);
         for i in 0..d {
             cov[(i, i)] = 5.0 - i as f64;

@@ -52,6 +52,7 @@ pub use lna::{
 pub use modes::{EffectiveModes, Mode, effective_modes, in_mode_basis};
 pub use phase::{Phase, PhaseRule, PhaseSummary, classify};
 pub use phase_map::{
-    GridAxis, GridParam, PhaseCell, PhaseMap, PhaseMapSpec, claim1_boundaries, claim1_interior,
-    classification_times, classify_ode, classify_ode_viewed, horizon, phase_map,
+    GridAxis, GridParam, PhaseCell, PhaseMap, PhaseMapSpec, check_grid, claim1_boundaries,
+    claim1_interior, classification_times, classify_ode, classify_ode_viewed, horizon, model_at,
+    phase_map,
 };

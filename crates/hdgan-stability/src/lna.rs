@@ -43,19 +43,19 @@ pub enum LnaError {
 /// Refuses the models the derivation does not cover.
 pub fn check_supported(model: &Model) -> Result<(), LnaError> {
     let refuse = |key, rule| Err(LnaError::Unsupported { key, rule });
-    if model.p != 1 {
+    if model.p() != 1 {
         return refuse(
             "model.p",
             "the fluctuation theory covers a single discriminator feature (p = 1)",
         );
     }
-    if model.l1 > 0.0 {
+    if model.l1() > 0.0 {
         return refuse(
             "model.l1",
             "must be 0: with an elementwise penalty the overlaps do not form a closed chain",
         );
     }
-    if !model.constraint.is_columns() && model.d > 1 {
+    if !model.constraint().is_columns() && model.d() > 1 {
         return refuse(
             "model.constraint",
             "must be \"columns\": the fluctuations are derived for column normalisation",
@@ -255,17 +255,17 @@ fn noise_rows(model: &Model, state: &MacroState, form: NoiseForm, keep: Option<&
     let nn = lay.len();
     let m = 2 * d + 1;
     let gram = state.gram();
-    let (tau, tt) = (model.tau, model.tau_tilde);
-    let quad = if model.loss == Loss::Quadratic {
+    let (tau, tt) = (model.tau(), model.tau_tilde());
+    let quad = if model.loss() == Loss::Quadratic {
         Quadrature::Hermite5
     } else {
         QUADRATURE
     };
-    let loss = &*model.loss;
+    let loss = &*model.loss();
     let f = |x: f64| loss.f(x);
     let ft = |x: f64| loss.f_tilde(x);
-    let ito_real = |x: f64| ito * tau * tau * model.eta_t * loss.f(x).powi(2);
-    let ito_fake = |x: f64| ito * tau * tau * model.eta_g * loss.f_tilde(x).powi(2);
+    let ito_real = |x: f64| ito * tau * tau * model.eta_t() * loss.f(x).powi(2);
+    let ito_fake = |x: f64| ito * tau * tau * model.eta_g() * loss.f_tilde(x).powi(2);
     let zero = |_: f64| 0.0;
     // The two discriminator samples: W = X^T y (m entries, the score last), Z has m + 1.
     let disc_map = |sign: f64| {
@@ -289,7 +289,7 @@ fn noise_rows(model: &Model, state: &MacroState, form: NoiseForm, keep: Option<&
         gen_map[(lay.r(j), j)] += tt * state.z;
     }
     let gen_classes = model
-        .latent_tilde
+        .latent_tilde()
         .components()
         .map(|(pi, mu, cov)| {
             let sr = cov.matrix().mul_vec(&state.r);
@@ -301,7 +301,7 @@ fn noise_rows(model: &Model, state: &MacroState, form: NoiseForm, keep: Option<&
                 c[(a, d)] = sr[a];
                 c[(d, a)] = sr[a];
             }
-            c[(d, d)] = dot(&state.r, &sr) + model.eta_g * state.z;
+            c[(d, d)] = dot(&state.r, &sr) + model.eta_g() * state.z;
             let mut mean = mu.to_vec();
             mean.push(dot(mu, &state.r));
             (pi, mean, c)
@@ -309,13 +309,13 @@ fn noise_rows(model: &Model, state: &MacroState, form: NoiseForm, keep: Option<&
         .collect();
     let mut blocks = [
         Block {
-            classes: projected_classes(&model.latent, &gram, 0..d, model.eta_t),
+            classes: projected_classes(model.latent(), &gram, 0..d, model.eta_t()),
             phi: &f,
             psi: &ito_real,
             map: disc_map(1.0),
         },
         Block {
-            classes: projected_classes(&model.latent_tilde, &gram, d..2 * d, model.eta_g),
+            classes: projected_classes(model.latent_tilde(), &gram, d..2 * d, model.eta_g()),
             phi: &ft,
             psi: &ito_fake,
             map: disc_map(-1.0),
@@ -338,7 +338,7 @@ fn noise_rows(model: &Model, state: &MacroState, form: NoiseForm, keep: Option<&
         }
         // The block moves the overlaps by `map Z`, then the projections act: `Pi map Z`.
         let map = &mut b.map;
-        if model.lambda.is_infinite() {
+        if model.lambda().is_infinite() {
             project_rows(state, map);
         }
         // dm += map cov map^T, skipping the overlaps this sample does not move and those
@@ -462,7 +462,7 @@ enum Chart {
 
 impl Chart {
     fn for_model(model: &Model, d: usize) -> Self {
-        if model.lambda.is_infinite() {
+        if model.lambda().is_infinite() {
             Chart::Reduced(ReducedCoords { d })
         } else {
             Chart::Full(d)

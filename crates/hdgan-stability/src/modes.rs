@@ -105,10 +105,10 @@ fn generator_modes(mt: &SymPsd) -> (Vec<Vec<f64>>, Vec<f64>, f64) {
 /// The mode-wise solvable intervals of `model` (THEORY §8): data modes from `M`, generator
 /// modes from `M~`, paired by rank.
 pub fn effective_modes(model: &Model) -> EffectiveModes {
-    let (vecs, lams) = descending_eigen(model.latent.second_moment());
-    let (gvecs, glams, mismatch) = generator_modes(model.latent_tilde.second_moment());
+    let (vecs, lams) = descending_eigen(model.latent().second_moment());
+    let (gvecs, glams, mismatch) = generator_modes(model.latent_tilde().second_moment());
     let d = lams.len();
-    let te = model.tau * model.eta_sq();
+    let te = model.tau() * model.eta_sq();
     let alpha = model.alpha();
     let modes: Vec<Mode> = (0..d)
         .map(|l| {

@@ -2,7 +2,7 @@
 //! classification at every grid point, computed in parallel.
 
 use crate::{Phase, PhaseRule, PhaseSummary, claim1, classify};
-use hdgan_core::{MacroState, Trajectory};
+use hdgan_core::{MacroState, ParamError, Trajectory};
 use hdgan_macro_ode::{OdeKind, OdeOptions, solve};
 use hdgan_model::Model;
 use rayon::prelude::*;
@@ -52,39 +52,29 @@ impl GridParam {
             }
     }
 
-    /// The model with this parameter set to `value` (which must satisfy [`allows`]).
-    ///
-    /// [`allows`]: GridParam::allows
-    pub fn apply(self, base: &Model, value: f64) -> Model {
-        let mut m = base.clone();
+    /// The model with this parameter set to `value`, validated again
+    /// ([`Model::with_config`]): an error names the model key the value breaks (a rate or
+    /// variance out of range, [`hdgan_model::MAX_STEP_SCALE`]).
+    pub fn apply(self, base: &Model, value: f64) -> Result<Model, ParamError> {
+        let m = base;
         match self {
             GridParam::TauEtaSq => {
-                let current = m.tau * m.eta_sq();
+                let current = m.tau() * m.eta_sq();
                 if current > 0.0 {
                     let s = (value / current).sqrt();
-                    m.eta_t *= s;
-                    m.eta_g *= s;
+                    m.with_noise(m.eta_t() * s, m.eta_g() * s)
                 } else {
-                    let e = (value / m.tau).sqrt();
-                    m.eta_t = e;
-                    m.eta_g = e;
+                    let e = (value / m.tau()).sqrt();
+                    m.with_noise(e, e)
                 }
             }
-            GridParam::Alpha => m.tau_tilde = value * m.tau,
-            GridParam::Eta => {
-                m.eta_t = value;
-                m.eta_g = value;
-            }
-            GridParam::Tau => {
-                let alpha = m.alpha();
-                m.tau = value;
-                m.tau_tilde = alpha * value;
-            }
-            GridParam::TauTilde => m.tau_tilde = value,
-            GridParam::EtaT => m.eta_t = value,
-            GridParam::EtaG => m.eta_g = value,
+            GridParam::Alpha => m.with_tau_tilde(value * m.tau()),
+            GridParam::Eta => m.with_noise(value, value),
+            GridParam::Tau => m.with_rates(value, m.alpha() * value),
+            GridParam::TauTilde => m.with_tau_tilde(value),
+            GridParam::EtaT => m.with_eta_t(value),
+            GridParam::EtaG => m.with_eta_g(value),
         }
-        m
     }
 }
 
@@ -115,6 +105,50 @@ impl GridAxis {
     pub fn step(&self) -> f64 {
         (self.max - self.min) / (self.count.max(2) - 1) as f64
     }
+}
+
+/// The model at the grid point `at = (x value, y value)`: [`GridParam::apply`] of x's
+/// parameter, then of y's.
+pub fn model_at(
+    base: &Model,
+    x: &GridAxis,
+    y: &GridAxis,
+    at: (f64, f64),
+) -> Result<Model, ParamError> {
+    y.param.apply(&x.param.apply(base, at.0)?, at.1)
+}
+
+/// Refuses a grid with a corner where the model breaks a rule, naming the axis end
+/// (`{key}.min` or `{key}.max` of `keys = [x's key, y's key]`) and the rule. Each
+/// parameter an axis sets moves monotonically along it and every rule bounds the
+/// parameters from one side, so the rules hold on the whole grid when they hold at its
+/// corners; [`phase_map`] still reports a point where they do not as that cell's error.
+pub fn check_grid(
+    base: &Model,
+    x: &GridAxis,
+    y: &GridAxis,
+    keys: [&str; 2],
+) -> Result<(), ParamError> {
+    let ends = |a: &GridAxis| [("min", a.min), ("max", a.max)];
+    for (xe, xv) in ends(x) {
+        for (ye, yv) in ends(y) {
+            if let Err(e) = model_at(base, x, y, (xv, yv)) {
+                // Blame x's end when x's value alone breaks a rule, else y's.
+                let (key, end, v) = match x.param.apply(base, xv) {
+                    Err(_) => (keys[0], xe, xv),
+                    Ok(_) => (keys[1], ye, yv),
+                };
+                return Err(ParamError::rule(
+                    format!("{key}.{end}"),
+                    format!(
+                        "= {v:?} is out of range: at the grid corner ({} = {xv:?}, {} = {yv:?}) the model breaks a rule: {e}",
+                        keys[0], keys[1]
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// What to compute for a phase diagram.
@@ -188,7 +222,7 @@ pub fn classification_times(t_end: f64, samples: usize, rule: &PhaseRule) -> Vec
 
 /// The horizon of the ODE run for `model` under `spec`: `max(t_end, generator_horizon / tau~)`.
 pub fn horizon(model: &Model, t_end: f64, generator_horizon: f64) -> f64 {
-    t_end.max(generator_horizon / model.tau_tilde)
+    t_end.max(generator_horizon / model.tau_tilde())
 }
 
 /// How many times [`classify_ode`] may double the horizon of a run that has not settled.
@@ -265,7 +299,7 @@ fn unsettled(window: &Trajectory, phase: &Phase) -> bool {
 /// not settled. Only for lambda = infinity (the reduced ODE).
 fn unstable_rest(model: &Model, end: &MacroState, phase: &Phase) -> bool {
     *phase != Phase::Oscillation
-        && model.lambda.is_infinite()
+        && model.lambda().is_infinite()
         && crate::eigenvalues(&crate::reduced_jacobian(model, end))
             .first()
             .is_some_and(|e| e.0 > 1e-6)
@@ -351,7 +385,22 @@ pub fn phase_map(
         .collect::<Vec<_>>()
         .into_par_iter()
         .map(|(x, y)| {
-            let m = spec.y.param.apply(&spec.x.param.apply(base, x), y);
+            let m = match model_at(base, &spec.x, &spec.y, (x, y)) {
+                Ok(m) => m,
+                Err(e) => {
+                    if let Some(p) = progress {
+                        p();
+                    }
+                    return PhaseCell {
+                        x,
+                        y,
+                        claim1: None,
+                        ode: None,
+                        ode_error: Some(format!("invalid parameters: {e}")),
+                        ode_settled: false,
+                    };
+                }
+            };
             let claim = claim1(&m).map(|c| c.predicted);
             let t_end = horizon(&m, spec.t_end, spec.generator_horizon);
             let (ode, ode_error, ode_settled) =
@@ -405,9 +454,8 @@ pub fn claim1_boundaries(
         ..*y
     };
     let (xs, ys) = (fx.values(), fy.values());
-    let predict = |xv: f64, yv: f64| {
-        claim1(&y.param.apply(&x.param.apply(base, xv), yv)).map(|c| c.predicted)
-    };
+    let predict =
+        |xv: f64, yv: f64| claim1(&model_at(base, x, y, (xv, yv)).ok()?).map(|c| c.predicted);
     let grid: Vec<Vec<Option<Phase>>> = ys
         .par_iter()
         .map(|&yv| xs.iter().map(|&xv| predict(xv, yv)).collect())
@@ -479,7 +527,7 @@ pub fn claim1_interior(
         if !(x.param.allows(xv) && y.param.allows(yv)) {
             return None;
         }
-        claim1(&y.param.apply(&x.param.apply(base, xv), yv)).map(|c| c.predicted)
+        claim1(&model_at(base, x, y, (xv, yv)).ok()?).map(|c| c.predicted)
     };
     let centre = at_point(at.0, at.1);
     centre.is_some()
@@ -503,12 +551,72 @@ mod tests {
     #[test]
     fn params_move_what_they_say() {
         let m = fig1();
-        let a = GridParam::TauEtaSq.apply(&m, 1.6);
-        assert!((a.tau * a.eta_sq() - 1.6).abs() < 1e-12 && (a.eta_t - a.eta_g).abs() < 1e-12);
-        let b = GridParam::Alpha.apply(&m, 0.5);
-        assert!((b.alpha() - 0.5).abs() < 1e-15 && (b.tau - 0.2).abs() < 1e-15);
-        let c = GridParam::Tau.apply(&m, 0.4);
+        let a = GridParam::TauEtaSq.apply(&m, 1.6).unwrap();
+        assert!(
+            (a.tau() * a.eta_sq() - 1.6).abs() < 1e-12 && (a.eta_t() - a.eta_g()).abs() < 1e-12
+        );
+        let b = GridParam::Alpha.apply(&m, 0.5).unwrap();
+        assert!((b.alpha() - 0.5).abs() < 1e-15 && (b.tau() - 0.2).abs() < 1e-15);
+        let c = GridParam::Tau.apply(&m, 0.4).unwrap();
         assert!((c.alpha() - 0.2).abs() < 1e-15);
+    }
+
+    /// An axis value that breaks a rule of the model is refused by `apply` (naming the
+    /// model's key) and by `check_grid` (naming the axis end); a grid inside the rules
+    /// passes, and its points equal the model validated with those parameters.
+    #[test]
+    fn invalid_grid_points_are_refused() {
+        let m = fig1();
+        let e = GridParam::Tau.apply(&m, 0.0).unwrap_err();
+        assert_eq!(e.key(), "model.tau", "{e}");
+        let e = GridParam::EtaT.apply(&m, -1.0).unwrap_err();
+        assert_eq!(e.key(), "model.eta_t", "{e}");
+        // tau eta^2 = 1e300 at tau = 0.2: eta ~ 2e150, beyond MAX_STEP_SCALE.
+        let e = GridParam::TauEtaSq.apply(&m, 1e300).unwrap_err();
+        assert_eq!(e.key(), "model.eta_t", "{e}");
+        let axis = |param, min, max| GridAxis {
+            param,
+            min,
+            max,
+            count: 3,
+        };
+        let x = axis(GridParam::TauEtaSq, 0.1, 6.0);
+        let y = axis(GridParam::Alpha, 0.05, 1.0);
+        check_grid(&m, &x, &y, ["phase.x", "phase.y"]).unwrap();
+        let at = model_at(&m, &x, &y, (6.0, 0.05)).unwrap();
+        let mut c = ModelConfig::figure1(1000, 2.0);
+        let eta = (6.0f64 / 0.2).sqrt();
+        c.eta_t = 2.0 * (6.0 / (0.2 * 4.0f64)).sqrt();
+        c.eta_g = c.eta_t;
+        c.tau_tilde = 0.05 * 0.2;
+        assert_eq!(at, c.validate("model").unwrap());
+        assert!((at.eta_t() - eta).abs() < 1e-12);
+        let big = axis(GridParam::TauEtaSq, 0.1, 1e300);
+        let e = check_grid(&m, &big, &y, ["phase.x", "phase.y"]).unwrap_err();
+        assert_eq!(e.key(), "phase.x.max", "{e}");
+        let e = check_grid(&m, &y, &big, ["phase.x", "phase.y"]).unwrap_err();
+        assert_eq!(e.key(), "phase.y.max", "{e}");
+        assert!(e.to_string().contains("model.eta_t"), "{e}");
+        // A point that breaks a rule is reported as its cell's error.
+        let spec = PhaseMapSpec {
+            x: axis(GridParam::Tau, 0.1, 0.2),
+            y: big,
+            t_end: 1.0,
+            generator_horizon: 0.0,
+            samples: 8,
+            init: MacroState::diagonal_start(2, 0.1, 0.1),
+            rule: PhaseRule::default(),
+            ode: OdeOptions::default(),
+        };
+        let map = phase_map(&m, &spec, None);
+        let last = map.cells.last().unwrap();
+        assert!(last.ode.is_none() && last.claim1.is_none());
+        assert!(
+            last.ode_error
+                .as_deref()
+                .is_some_and(|e| e.starts_with("invalid parameters") && e.contains("model.eta_t")),
+            "{last:?}"
+        );
     }
 
     /// Figure 1 in the (tau eta^2, alpha) plane: the left boundary is

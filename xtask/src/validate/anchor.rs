@@ -43,7 +43,7 @@ fn simulate(
     dt: f64,
 ) -> Result<Vec<Trajectory<MultiState>>> {
     let init = init.validate("init", m)?;
-    let schedule = Schedule::from_times(m.n, t_end, dt)?;
+    let schedule = Schedule::from_times(m.n(), t_end, dt)?;
     Ok(run_ensemble(
         members,
         seed,

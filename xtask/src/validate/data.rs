@@ -228,12 +228,12 @@ fn planted_runs(
                 p0: s0.p.to_rows(),
                 q0: q.iter().map(|row| row[0]).collect(),
                 q0_cols: Some(q),
-                ..InitConfig::diagonal(m.d, 0.0, 0.0)
+                ..InitConfig::diagonal(m.d(), 0.0, 0.0)
             };
             ic.validate("init", &m)
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let schedule = Schedule::from_times(m.n, o.t_end, o.t_end / 40.0)?;
+    let schedule = Schedule::from_times(m.n(), o.t_end, o.t_end / 40.0)?;
     let sims = run_ensemble(
         inits.len(),
         seed,

@@ -84,7 +84,7 @@ fn gram_runs(
     members: usize,
     seed: u64,
 ) -> Result<Vec<Trajectory>> {
-    let schedule = Schedule::from_times(m.n, t_end, dt)?;
+    let schedule = Schedule::from_times(m.n(), t_end, dt)?;
     Ok(gram_ensemble(
         m,
         init,
@@ -167,7 +167,7 @@ fn effective_moment_invariance(ctx: &Ctx) -> Result<Outcome> {
         let mut m2 = DMat::zeros(2, 2);
         for (j, &n) in ns.iter().enumerate() {
             let m = fig1_with(n, 2.0, lat.clone(), None)?;
-            m2 = m.latent.second_moment().matrix().clone();
+            m2 = m.latent().second_moment().matrix().clone();
             let runs = gram_runs(
                 &m,
                 &init,
@@ -380,7 +380,7 @@ fn solvable_interval(ctx: &Ctx) -> Result<Outcome> {
         let (s, _, settled) = classify_ode_viewed(
             &m,
             &init,
-            400.0_f64.max(16.0 / m.tau_tilde),
+            400.0_f64.max(16.0 / m.tau_tilde()),
             40,
             &rule,
             &opts,

@@ -63,7 +63,7 @@ fn ensemble_full(
     seeds: usize,
     seed: u64,
 ) -> Result<Vec<Trajectory>> {
-    let schedule = Schedule::from_times(m.n, T_END, 2.0)?;
+    let schedule = Schedule::from_times(m.n(), T_END, 2.0)?;
     Ok(full_ensemble(m, init, mode, seeds, seed, &schedule)?)
 }
 
@@ -74,7 +74,7 @@ fn ensemble_gram(
     seeds: usize,
     seed: u64,
 ) -> Result<Vec<Trajectory>> {
-    let schedule = Schedule::from_times(m.n, T_END, 2.0)?;
+    let schedule = Schedule::from_times(m.n(), T_END, 2.0)?;
     Ok(gram_ensemble(
         m,
         &init.macro_state(),

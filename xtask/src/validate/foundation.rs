@@ -75,7 +75,7 @@ pub(super) fn simulate(
     members: usize,
     seed: u64,
 ) -> Result<Vec<Trajectory>> {
-    let schedule = Schedule::from_times(m.n, t_end, dt)?;
+    let schedule = Schedule::from_times(m.n(), t_end, dt)?;
     Ok(full_ensemble(
         m,
         init,
@@ -157,8 +157,7 @@ fn theorem1_fig1(ctx: &Ctx) -> Result<Outcome> {
         let init = InitConfig::diagonal(2, 0.1, 0.1).validate("init", &m)?;
         let sims = simulate(&m, &init, t_end, 1.0, k, 1000 + idx as u64)?;
         // Negative control: the ODE of a wrong model (tau~ 25% too large).
-        let mut m_wrong = m.clone();
-        m_wrong.tau_tilde *= 1.25;
+        let m_wrong = m.with_tau_tilde(m.tau_tilde() * 1.25)?;
         let mut devs = Vec::new();
         let mut wrong = Vec::new();
         let mut first = None;

@@ -16,7 +16,7 @@ use hdgan_report::figures::phase_figure;
 use hdgan_report::plot::{Figure, PALETTE, Series, Style};
 use hdgan_stability::{
     Phase, PhaseCell, PhaseMap, PhaseRule, ReducedCoords, classify, classify_ode, horizon,
-    phase_map, reduced_jacobian, reduced_jacobian_with, reduced_rhs_coords,
+    model_at, phase_map, reduced_jacobian, reduced_jacobian_with, reduced_rhs_coords,
 };
 
 pub(super) fn checks() -> Vec<Check> {
@@ -75,7 +75,7 @@ fn linear_logit_needs_means(ctx: &Ctx) -> Result<Outcome> {
     let mu = [1.0, 0.5];
     let model = |mean: Option<Vec<f64>>| -> Result<Model> {
         let mut c = ModelConfig::figure1(n, 2.0);
-        c.loss = LossName::LogisticLinear;
+        c.loss = LossName::LogisticLinear.into();
         c.lambda = LambdaValue::Number(2.0);
         c.latent.mean = mean;
         Ok(c.validate("model")?)
@@ -220,7 +220,7 @@ fn moment_invariance_breaks(ctx: &Ctx) -> Result<Outcome> {
     let (gauss, mixture) = same_moment_latents();
     let model = |loss: LossName, latent: &LatentConfig| -> Result<Model> {
         let mut c = ModelConfig::figure1(n, 2.0);
-        c.loss = loss;
+        c.loss = loss.into();
         c.lambda = LambdaValue::Number(2.0);
         c.latent = latent.clone();
         Ok(c.validate("model")?)
@@ -338,7 +338,7 @@ fn schedule_times(schedule: &Schedule, n: usize) -> Vec<f64> {
 fn case_model(loss: LossName, d: usize, n: usize, lambda: &LambdaValue) -> Result<Model> {
     let mut c = ModelConfig::figure1(n, 1.0);
     c.d = d;
-    c.loss = loss;
+    c.loss = loss.into();
     c.lambda = lambda.clone();
     c.eta_t = 1.5;
     c.eta_g = 0.5;
@@ -410,7 +410,7 @@ fn general_loss_ode_vs_sim(ctx: &Ctx) -> Result<Outcome> {
                 1700 + 10 * ci as u64 + k as u64,
                 &schedule,
             )?;
-            let kind = if m.lambda.is_infinite() {
+            let kind = if m.lambda().is_infinite() {
                 OdeKind::Reduced
             } else {
                 OdeKind::General(HForm::Corrected)
@@ -532,10 +532,10 @@ fn general_loss_quadratic_limit(ctx: &Ctx) -> Result<Outcome> {
             c.latent = latent.clone();
             c.lambda = lambda.clone();
             let m = c.validate("model")?;
-            let d = m.d;
+            let d = m.d();
             let start = MacroState::diagonal_start(d, 0.1, 0.1).pack();
             let names = MacroState::column_names(d);
-            let (closed, quad) = if m.lambda.is_infinite() {
+            let (closed, quad) = if m.lambda().is_infinite() {
                 let p = ReducedParams::new(&m);
                 let closed = integrate(&|y, dy| p.rhs(y, dy), &names, &start, &times, &opts)?;
                 let quad = integrate(
@@ -567,7 +567,7 @@ fn general_loss_quadratic_limit(ctx: &Ctx) -> Result<Outcome> {
                 (run(&Quadratic)?, run(&by_quadrature)?)
             };
             let dist = path_distance(&closed, &quad);
-            let lam = if m.lambda.is_infinite() { "inf" } else { "2" };
+            let lam = if m.lambda().is_infinite() { "inf" } else { "2" };
             verdicts.push(dist < 1e-10);
             rows.push(format!(
                 "| ODE path, t <= {t_end} | {latent_name}, lambda = {lam} | {dist:.2e} | 1e-10 |"
@@ -636,7 +636,7 @@ fn general_loss_jacobian(ctx: &Ctx) -> Result<Outcome> {
                 let mut c = ModelConfig::figure1(5000, 1.5);
                 c.d = d;
                 c.eta_g = 0.5;
-                c.loss = loss;
+                c.loss = loss.into();
                 c.latent = LatentConfig::diagonal(&[5.0, 3.0][..d]);
                 if means {
                     c.latent.mean = Some([1.0, -0.5][..d].to_vec());
@@ -649,8 +649,7 @@ fn general_loss_jacobian(ctx: &Ctx) -> Result<Outcome> {
                     let x = coords.from_state(&s);
                     let j = reduced_jacobian(&m, &s);
                     // A deliberately wrong Jacobian: the quadratic loss's derivatives.
-                    let mut mq = m.clone();
-                    mq.loss = hdgan_model::Loss::Quadratic;
+                    let mq = m.with_loss(hdgan_model::Loss::Quadratic)?;
                     let jw = reduced_jacobian(&mq, &s);
                     for b in 0..coords.len() {
                         let (mut xp, mut xm) = (x.clone(), x.clone());
@@ -737,8 +736,8 @@ fn logistic_phase_map(ctx: &Ctx) -> Result<Outcome> {
     let seeds = ctx.pick(3, 6);
     let mut quadratic = ModelConfig::figure1(n, 2.0);
     let mut logistic = quadratic.clone();
-    logistic.loss = LossName::Logistic;
-    quadratic.loss = LossName::Quadratic;
+    logistic.loss = LossName::Logistic.into();
+    quadratic.loss = LossName::Quadratic.into();
     let base = logistic.validate("model")?;
     let mut sp = super::stability::spec(ctx, super::stability::fig1_init());
     sp.x.max = 3.0;
@@ -797,9 +796,7 @@ fn logistic_phase_map(ctx: &Ctx) -> Result<Outcome> {
     let mut markers = Vec::new();
     for (k, (ix, iy, phase)) in picks.iter().enumerate() {
         let cell = &map.cells[iy * nx + ix];
-        let mut mn = base.clone();
-        mn.n = n;
-        let m = sp.y.param.apply(&sp.x.param.apply(&mn, cell.x), cell.y);
+        let m = model_at(&base.with_n(n)?, &sp.x, &sp.y, (cell.x, cell.y))?;
         let (_, t_end, _) = classify_ode(
             &m,
             &sp.init,

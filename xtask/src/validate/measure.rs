@@ -63,8 +63,7 @@ type Fig2Run = (Vec<MacroState>, Vec<Vec<Row>>);
 
 /// Per seed: the macroscopic states and the rows `(v^, w^)` at [`TIMES`].
 fn fig2_runs(n: usize, seeds: usize, base_seed: u64, loss: Loss) -> Result<Vec<Fig2Run>> {
-    let mut m = fig2_model(n, LambdaValue::default(), 0.0)?;
-    m.loss = loss;
+    let m = fig2_model(n, LambdaValue::default(), 0.0)?.with_loss(loss)?;
     let init = fig2_init(&m)?;
     let out: Vec<Result<Fig2Run>> = {
         use rayon::prelude::*;
@@ -179,8 +178,7 @@ fn fig2_gaussian(ctx: &Ctx) -> Result<Outcome> {
         let mut wrong_dist = Vec::new();
         for (k, &n) in [n1, n2].iter().enumerate() {
             let runs = fig2_runs(n, seeds, 5000 + 10 * li as u64 + k as u64, loss)?;
-            let mut m = fig2_model(n, LambdaValue::default(), 0.0)?;
-            m.loss = loss;
+            let m = fig2_model(n, LambdaValue::default(), 0.0)?.with_loss(loss)?;
             let mut dists = Vec::new();
             for (states, rows) in &runs {
                 let path = CoefficientPath::new(&m, &states[0], 150.0, 0.05)?;
@@ -420,8 +418,7 @@ fn nonclosed_regulariser(ctx: &Ctx) -> Result<Outcome> {
         particle_path.push(mf.moments());
     }
     // The closed ODE that ignores the penalty, from the simulations' mean initial state.
-    let mut m_closed = m.clone();
-    m_closed.l1 = 0.0;
+    let m_closed = m.with_l1(0.0)?;
     let mean0 = hdgan_core::Trajectory::mean(&sims).ok_or_else(|| anyhow::anyhow!("empty"))?;
     let ode = solve(
         &m_closed,

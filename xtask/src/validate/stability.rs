@@ -11,8 +11,8 @@ use hdgan_model::{LatentConfig, Model, ModelConfig};
 use hdgan_report::figures::phase_figure;
 use hdgan_stability::{
     GridAxis, GridParam, Phase, PhaseMapSpec, PhaseRule, ReducedCoords, Stability, claim1,
-    claim1_interior, classify, classify_ode, eigenvalues, fixed_points_d1, horizon, phase_map,
-    reduced_jacobian,
+    claim1_interior, classify, classify_ode, eigenvalues, fixed_points_d1, horizon, model_at,
+    phase_map, reduced_jacobian,
 };
 
 pub(super) fn checks() -> Vec<Check> {
@@ -129,8 +129,8 @@ fn claim1_boundaries(ctx: &Ctx) -> Result<Outcome> {
                 continue;
             }
             // A disagreement: is it a stable resting point with mixed columns?
-            let m = sp.y.param.apply(&sp.x.param.apply(&model, c.x), c.y);
-            let explained = model.d > 1
+            let m = model_at(&model, &sp.x, &sp.y, (c.x, c.y))?;
+            let explained = model.d() > 1
                 && c.ode.as_ref().is_some_and(|o| o.phase == Phase::Success)
                 && mixed_stable_rest(&m, &init, &sp)?;
             if explained {
@@ -161,7 +161,7 @@ fn claim1_boundaries(ctx: &Ctx) -> Result<Outcome> {
             if other.is_empty() { String::new() } else { format!(" (first: {})", other.iter().take(5).cloned().collect::<Vec<_>>().join("; ")) }
         ));
         plots.push(ctx.plot_cells(
-            &format!("claim1_boundaries_d{}", model.d),
+            &format!("claim1_boundaries_d{}", model.d()),
             &phase_figure(&format!("ODE phases, {label}"), &model, &map, Vec::new()),
         )?);
     }
@@ -236,7 +236,7 @@ fn pstar_box(ctx: &Ctx) -> Result<Outcome> {
     );
     for &te in &tes {
         for &alpha in &[0.05, 0.1, 0.2] {
-            let m = GridParam::Alpha.apply(&GridParam::TauEtaSq.apply(&base, te), alpha);
+            let m = GridParam::Alpha.apply(&GridParam::TauEtaSq.apply(&base, te)?, alpha)?;
             let c = claim1(&m).ok_or_else(|| anyhow::anyhow!("diagonal model expected"))?;
             if c.predicted != Phase::Success {
                 continue;
@@ -272,9 +272,7 @@ fn pstar_box(ctx: &Ctx) -> Result<Outcome> {
     // tau, alpha -> 0 with eta fixed: P -> I.
     let mut to_identity = Vec::new();
     for &tau in &[0.2, 0.1, 0.05, 0.025] {
-        let mut m = base.clone();
-        m.tau = tau;
-        m.tau_tilde = tau * tau; // alpha = tau -> 0 as well
+        let m = base.with_rates(tau, tau * tau)?; // alpha = tau -> 0 as well
         let t = horizon(&m, 400.0, 16.0);
         let (summary, t_used, _) =
             classify_ode(&m, &fig1_init(), t, 40, &rule, &opts).map_err(anyhow::Error::msg)?;
@@ -351,10 +349,12 @@ fn fixed_points_d1_check(ctx: &Ctx) -> Result<Outcome> {
         ..OdeOptions::default()
     };
     for (lam, eta, alpha) in settings {
-        let mut m = d1_model(lam)?;
-        m.eta_t = eta;
-        m.eta_g = eta;
-        m.tau_tilde = alpha * m.tau;
+        let m = d1_model(lam)?;
+        let m = m.with_config(|c| {
+            c.eta_t = eta;
+            c.eta_g = eta;
+            c.tau_tilde = alpha * m.tau();
+        })?;
         let pstar = claim1(&m).and_then(|c| c.p_star[0]).unwrap_or(0.5);
         let line: Vec<f64> = vec![0.0, 0.5 * pstar, (pstar + 1.0) / 2.0];
         for fp in fixed_points_d1(&m, &line) {
@@ -438,7 +438,7 @@ fn fig1_phase_points(ctx: &Ctx) -> Result<Outcome> {
     let mut details = vec!["| eta | (tau eta^2, alpha) | Claim 1 | ODE | nearest grid cell (ODE) | simulation |\n|---|---|---|---|---|---|".to_owned()];
     for (k, (eta, expected)) in points.into_iter().enumerate() {
         let m = fig1_model(n, eta)?;
-        let at = (m.tau * m.eta_sq(), m.alpha());
+        let at = (m.tau() * m.eta_sq(), m.alpha());
         let c1 = claim1(&m).map(|c| c.predicted);
         let (ode, _, _) = classify_ode(
             &m,

@@ -49,6 +49,7 @@ pub fn execute(config: &Path, kind: Option<ConfigKind>) -> Result<()> {
         ConfigKind::Run => super::run::check(config.to_path_buf()),
         ConfigKind::Phase => {
             let v = phase::prepare_phase(config)?;
+            crate::print::deprecations(&v.name, &v.model);
             let (x, y) = (&v.spec.x, &v.spec.y);
             outln!("{}: valid (phase map)", config.display());
             outln!(
@@ -63,24 +64,32 @@ pub fn execute(config: &Path, kind: Option<ConfigKind>) -> Result<()> {
                 y.max,
                 v.spec.t_end
             );
-            if let Some((n, stride, _)) = &v.sim {
-                outln!("  simulations at n = {n} on every {stride}th point of each axis");
+            if let Some(sim) = &v.sim {
+                outln!(
+                    "  simulations at n = {} on every {}th point of each axis",
+                    sim.model.n(),
+                    sim.stride
+                );
             }
             outln!("  resources: {}", phase::estimate(&v));
             Ok(())
         }
         ConfigKind::Measure => {
             let v = measure::prepare_measure(config)?;
+            crate::print::deprecations(&v.name, &v.model);
             outln!(
                 "{}: valid (measure: Figure 2's weight snapshots)",
                 config.display()
             );
-            outln!("  n = {}, d = {}", v.model.n, v.model.d);
+            outln!("  n = {}, d = {}", v.model.n(), v.model.d());
             outln!("  resources: {}", measure::estimate(&v));
             Ok(())
         }
         ConfigKind::Sweep => {
             let s = sweep::load(config)?;
+            if !s.cells.is_empty() {
+                crate::print::deprecations(&s.name, s.valid(0)?.model());
+            }
             let all: Vec<usize> = (0..s.cells.len()).collect();
             let (steps, bytes) = s.plan(&all, None)?;
             outln!("{}: valid (sweep)", config.display());

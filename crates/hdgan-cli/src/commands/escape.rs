@@ -42,15 +42,16 @@ pub fn execute(
         ..RunSource::default()
     };
     let valid = prepare(&src)?;
+    crate::print::deprecations(valid.name(), valid.model());
     let req = EscapeRequest {
         sizes: flags.sizes,
         paths: flags.paths,
-        feature: flags.feature.unwrap_or(valid.model.d),
+        feature: flags.feature.unwrap_or(valid.model().d()),
         threshold: flags.threshold,
         dt: flags.dt,
     };
     check_request(&valid, &req)?;
-    let staged = output.open(None, &format!("{}-escape", valid.name), config)?;
+    let staged = output.open(None, &format!("{}-escape", valid.name()), config)?;
     let run = with_control(progress, |ctl| {
         with_threads(threads, || escape_of(&valid, &req, ctl))?
     })?;
@@ -85,7 +86,7 @@ pub fn execute(
                 " ({} of {} not escaped by t = {})",
                 s.censored,
                 r.times.len(),
-                valid.config.sim.t_end
+                valid.sim().t_end
             )
         } else {
             String::new()

@@ -19,8 +19,9 @@ pub fn execute(config: Option<&Path>, n: Option<usize>, output: &OutArgs) -> Res
         ..RunSource::default()
     };
     let valid = prepare(&src)?;
+    crate::print::deprecations(valid.name(), valid.model());
     check_config(&valid, n)?;
-    let staged = output.open(None, &format!("{}-fluctuations", valid.name), config)?;
+    let staged = output.open(None, &format!("{}-fluctuations", valid.name()), config)?;
     let run = fluctuations_of(&valid, n)?;
     write_fluctuations(&valid, &run, &staged)?;
     outln!("wrote {}", staged.commit()?.display());

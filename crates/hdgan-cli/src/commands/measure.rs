@@ -11,6 +11,7 @@ use std::path::Path;
 /// Runs `hdgan measure`: checks, simulates and solves, writes the folder.
 pub fn execute(path: &Path, output: &OutArgs, progress: Progress) -> Result<()> {
     let v = prepare_measure(path)?;
+    crate::print::deprecations(&v.name, &v.model);
     let staged = output.open(v.config.output.dir.as_deref(), &v.name, Some(path))?;
     let (snaps, secs) = with_control(progress, |ctl| measure(&v, ctl))?;
     write_measure(&v, &snaps, secs, &staged)?;

@@ -20,9 +20,10 @@ pub fn execute(
     progress: Progress,
 ) -> Result<()> {
     let v = prepare_modes(config, run, seed, threads)?;
+    crate::print::deprecations(&v.name, &v.model);
     let modes = modes_of(&v);
     let staged = output.open(
-        v.run.as_ref().and_then(|r| r.config.output.dir.as_deref()),
+        v.run.as_ref().and_then(|r| r.output_dir()),
         &format!("{}-modes", v.name),
         Some(config),
     )?;

@@ -18,6 +18,7 @@ pub fn execute(
 ) -> Result<()> {
     hdgan_experiments::resources::check_threads(threads)?;
     let v = prepare_phase(path)?;
+    crate::print::deprecations(&v.name, &v.model);
     let staged = output.open(v.config.output.dir.as_deref(), &v.name, Some(path))?;
     let r = with_control(progress, |ctl| compute(&v, threads, ctl))?;
     write_phase(&v, &r, threads, &staged)?;
@@ -46,6 +47,11 @@ pub fn execute(
 /// Runs `hdgan fixed-points`: prints Claim 1 and the table of fixed points.
 pub fn fixed_points(path: &Path) -> Result<()> {
     let model = fixed_points_model(path)?;
+    let name = path
+        .file_stem()
+        .map(|s| s.to_string_lossy())
+        .unwrap_or_default();
+    crate::print::deprecations(&name, &model);
     let fps = fixed_points_for(&model);
     if let Some(c) = claim1(&model) {
         outln!(
@@ -56,7 +62,7 @@ pub fn fixed_points(path: &Path) -> Result<()> {
             c.p_star,
             c.predicted
         );
-        if model.d > 1 {
+        if model.d() > 1 {
             outln!(
                 "Locally stable resting points fill the box p*_l <= |P_ll| <= 1, q = r = 0 (when Claim 1's condition holds)."
             );

@@ -85,11 +85,9 @@ fn open_outputs(args: &RunArgs, valid: &ValidRun) -> Result<(StagedDir, Option<C
         })?;
         return Ok((staged, None));
     }
-    let staged = args.output.open(
-        valid.config.output.dir.as_deref(),
-        &valid.name,
-        args.config.as_deref(),
-    )?;
+    let staged = args
+        .output
+        .open(valid.output_dir(), valid.name(), args.config.as_deref())?;
     let ck = match args.checkpoint_every {
         None => None,
         Some(every) => {
@@ -109,7 +107,7 @@ fn open_outputs(args: &RunArgs, valid: &ValidRun) -> Result<(StagedDir, Option<C
                 format: FORMAT,
                 hdgan_version: version.to_owned(),
                 git_revision: revision.to_owned(),
-                name: valid.name.clone(),
+                name: valid.name().to_owned(),
                 config_text,
                 config_path: args.config.clone(),
                 seed: args.seed,
@@ -126,6 +124,7 @@ fn open_outputs(args: &RunArgs, valid: &ValidRun) -> Result<(StagedDir, Option<C
 /// The whole `hdgan run`: prepare, open outputs, simulate, solve, classify, write, print.
 pub fn execute(args: &RunArgs) -> Result<()> {
     let valid = prepare(&args.source())?;
+    crate::print::deprecations(valid.name(), valid.model());
     let (staged, made) = open_outputs(args, &valid)?;
     let store_dir = args.resume.as_ref().or(made.as_ref());
     if let Some(d) = store_dir {
@@ -133,9 +132,9 @@ pub fn execute(args: &RunArgs) -> Result<()> {
     }
     let store = store_dir.map(|d| Checkpointing::new(d, args.resume.is_some()));
     if args.progress != Progress::Silent {
-        errln!("{}: {}", valid.name, estimate(&valid, args.threads));
+        errln!("{}: {}", valid.name(), estimate(&valid, args.threads));
         if let Some(r) = rounding_note(&valid) {
-            errln!("{}: {r}", valid.name);
+            errln!("{}: {r}", valid.name());
         }
     }
     let threads = args.threads;
@@ -147,7 +146,7 @@ pub fn execute(args: &RunArgs) -> Result<()> {
     finish_checkpoint(args, made);
     outln!("wrote {}", out_dir.display());
     outln!("simulation: {:.2} s", sim.sim_seconds());
-    let d = valid.model.d;
+    let d = valid.model().d();
     match &sim {
         Simulation::Multi(run) => {
             print_final_cosines(&run.sim[0], run.ode.as_ref(), d, |s, i| s.p_cosine(i, i));
@@ -204,48 +203,49 @@ fn finish_checkpoint(args: &RunArgs, made: Option<CheckpointDir>) {
 /// `hdgan check`: validates a config and prints what it would run.
 pub fn check(config: PathBuf) -> Result<()> {
     let v = prepare(&RunSource::file(Some(config.clone())))?;
-    let m = &v.model;
+    crate::print::deprecations(v.name(), v.model());
+    let m = v.model();
     outln!("{}: valid", config.display());
     outln!(
         "  n = {}, d = {}, tau = {}, tau~ = {}, eta_T = {}, eta_G = {}, lambda = {}",
-        m.n,
-        m.d,
-        m.tau,
-        m.tau_tilde,
-        m.eta_t,
-        m.eta_g,
-        m.lambda.value()
+        m.n(),
+        m.d(),
+        m.tau(),
+        m.tau_tilde(),
+        m.eta_t(),
+        m.eta_g(),
+        m.lambda().value()
     );
     // The engine asked for, and the one the registry runs it on when that differs.
-    let runner = if v.config.sim.engine == v.sim.engine {
+    let runner = if v.sim().requested == v.sim().engine {
         String::new()
     } else {
-        format!(", run by the {} engine", v.sim.engine.name())
+        format!(", run by the {} engine", v.sim().engine.name())
     };
     outln!(
         "  {} steps to T = {}, {} member(s), recording every {} steps, {:?} engine{runner} ({:?} step)",
-        v.schedule.steps,
-        v.config.sim.t_end,
-        v.sim.members,
-        v.schedule.record_every,
-        v.config.sim.engine,
-        v.sim.mode
+        v.schedule().steps,
+        v.sim().t_end,
+        v.sim().members,
+        v.schedule().record_every,
+        v.sim().requested,
+        v.sim().mode
     );
     outln!("  resources: {}", estimate(&v, None));
     if let Some(r) = rounding_note(&v) {
         outln!("  note: {r}");
     }
-    if m.p > 1 {
+    if m.p() > 1 {
         outln!(
             "  p = {} discriminator features: multi-feature engine (literal step) and multi-feature ODE; \
              Claim 1 and the modes below are the single-feature (p = 1) predictions",
-            m.p
+            m.p()
         );
     }
-    if m.loss != hdgan_model::Loss::Quadratic {
+    if m.loss() != hdgan_model::Loss::Quadratic {
         outln!(
             "  model.loss = {:?}: Claim 1 and the effective modes describe the quadratic loss only",
-            v.config.model.loss
+            m.loss().name()
         );
         return Ok(());
     }

@@ -20,6 +20,9 @@ pub fn execute(
     progress: Progress,
 ) -> Result<()> {
     let sweep = load(file)?;
+    if !sweep.cells.is_empty() {
+        crate::print::deprecations(&sweep.name, sweep.valid(0)?.model());
+    }
     let shard = match shard {
         Some(s) => Some(parse_shard(s)?),
         None => slurm_shard()?,
