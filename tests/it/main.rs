@@ -8,3 +8,4 @@ mod law;
 mod lna;
 mod ode;
 mod sim;
+mod tidy;

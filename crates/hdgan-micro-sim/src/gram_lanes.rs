@@ -84,7 +84,10 @@ impl Lanes {
 pub struct GramLanes<'a> {
     engines: Vec<&'a mut GramEngine>,
     lanes: Lanes,
-    avx2: bool,
+    /// The proof that the CPU has AVX2, where it has (the lanes then run in AVX2
+    /// registers).
+    #[cfg(target_arch = "x86_64")]
+    avx2: Option<avx::Avx2>,
     /// Each member's divergence bound.
     blowup: V,
     /// Steps taken since the engines were last written back.
@@ -115,7 +118,8 @@ impl<'a> GramLanes<'a> {
             blowup: std::array::from_fn(|l| engines[l].blowup()),
             engines,
             lanes,
-            avx2: avx2(),
+            #[cfg(target_arch = "x86_64")]
+            avx2: avx::Avx2::detect(),
             pending: 0,
         }
     }
@@ -147,7 +151,6 @@ impl<'a> GramLanes<'a> {
         let Self {
             engines,
             lanes,
-            avx2,
             blowup,
             ..
         } = self;
@@ -156,17 +159,12 @@ impl<'a> GramLanes<'a> {
         }
         let model = engines[0].model();
         #[cfg(target_arch = "x86_64")]
-        let ok = if *avx2 {
-            // SAFETY: the CPU supports AVX2 (checked when the batch was built).
-            #[allow(unsafe_code)]
-            unsafe {
-                arithmetic_avx2(model, lanes, blowup)
-            }
-        } else {
-            arithmetic::<Portable>(model, lanes, blowup)
+        let ok = match self.avx2 {
+            Some(cpu) => avx::arithmetic(cpu, model, lanes, blowup),
+            None => arithmetic::<Portable>((), model, lanes, blowup),
         };
         #[cfg(not(target_arch = "x86_64"))]
-        let ok = arithmetic::<Portable>(model, lanes, blowup);
+        let ok = arithmetic::<Portable>((), model, lanes, blowup);
         self.pending += 1;
         if ok {
             return Ok(());
@@ -234,17 +232,6 @@ impl Engine for GramEngine {
     }
 }
 
-fn avx2() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::is_x86_feature_detected!("avx2")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
-}
-
 /// Member l's random draws, in the scalar step's order: the three latents, alpha, beta,
 /// gamma, then the chi variable of the out-of-span noise.
 fn draw(e: &GramEngine, rng: &mut SimRng, s: &mut Lanes, l: usize) {
@@ -267,10 +254,16 @@ fn draw(e: &GramEngine, rng: &mut SimRng, s: &mut Lanes, l: usize) {
 /// Four lanes of f64 and the operations the step needs, each rounding as the scalar
 /// operation does (IEEE add, sub, mul, div, sqrt; no fused multiply-add). Comparisons give
 /// masks (all bits set where true) in the same type.
+///
+/// The two constructors, `ld` and `splat`, take a [`Ops::Cpu`]: the proof that the CPU
+/// runs the implementation's instructions. A value of the type can therefore only exist
+/// where that proof does, and the methods on `self` need none.
 trait Ops: Copy {
-    fn ld(x: &V) -> Self;
+    /// What proves that the CPU has the instructions (`()` for portable code).
+    type Cpu: Copy;
+    fn ld(cpu: Self::Cpu, x: &V) -> Self;
     fn st(self, x: &mut V);
-    fn splat(x: f64) -> Self;
+    fn splat(cpu: Self::Cpu, x: f64) -> Self;
     fn add(self, o: Self) -> Self;
     fn sub(self, o: Self) -> Self;
     fn mul(self, o: Self) -> Self;
@@ -309,8 +302,9 @@ impl Portable {
 }
 
 impl Ops for Portable {
+    type Cpu = ();
     #[inline(always)]
-    fn ld(x: &V) -> Self {
+    fn ld((): (), x: &V) -> Self {
         Self(*x)
     }
     #[inline(always)]
@@ -318,7 +312,7 @@ impl Ops for Portable {
         *x = self.0;
     }
     #[inline(always)]
-    fn splat(x: f64) -> Self {
+    fn splat((): (), x: f64) -> Self {
         Self([x; LANES])
     }
     #[inline(always)]
@@ -374,77 +368,119 @@ impl Ops for Portable {
     }
 }
 
-/// The AVX lanes (one 256-bit register). Only used inside [`arithmetic_avx2`], which is
-/// compiled for AVX2 and entered only when the CPU has it; these methods are inlined there.
-#[cfg(target_arch = "x86_64")]
-#[derive(Clone, Copy)]
-struct Avx(std::arch::x86_64::__m256d);
-
+/// The AVX2 lanes: the proof that the CPU has AVX2 ([`avx::Avx2`]), the four lanes in one
+/// 256-bit register ([`avx::Avx`]) and the step's arithmetic compiled for AVX2
+/// ([`avx::arithmetic`]).
+///
+/// The soundness argument is a type: the intrinsics need AVX2 on the CPU, an `Avx` value
+/// can only be made by `Ops::ld` or `Ops::splat`, which take an `Avx2`, and an `Avx2` can
+/// only be made by `Avx2::detect` after `is_x86_feature_detected!("avx2")`.
 #[cfg(target_arch = "x86_64")]
 #[allow(unsafe_code)]
-mod avx_ops {
-    // SAFETY (every block below): the intrinsics need AVX, and `Avx` values exist only in
-    // code entered after the CPU was found to have AVX2 (see `GramLanes::new`); loads and
-    // stores go through references to `[f64; 4]`, valid for 32 bytes.
-    use super::{Avx, Ops, V};
+mod avx {
+    use super::{Lanes, Ops, V};
+    use hdgan_model::Model;
     use std::arch::x86_64::*;
 
+    pub(super) use cpu::Avx2;
+
+    /// The proof, in its own module so that nothing but [`Avx2::detect`] can make one.
+    mod cpu {
+        /// Proof that the CPU running this process has AVX2: the only way to get one is
+        /// [`Avx2::detect`], which asks the CPU. Zero-sized; copying it is free.
+        #[derive(Clone, Copy, Debug)]
+        pub(in super::super) struct Avx2(());
+
+        impl Avx2 {
+            /// The proof, if the CPU has AVX2.
+            pub(in super::super) fn detect() -> Option<Self> {
+                std::is_x86_feature_detected!("avx2").then_some(Avx2(()))
+            }
+        }
+    }
+
+    /// Four lanes in one 256-bit register. Its field is private to this module, whose only
+    /// constructors of it take an [`Avx2`]: a value proves the CPU has AVX2. Its methods
+    /// are inlined into [`arithmetic_avx2`], which is compiled for AVX2.
+    #[derive(Clone, Copy)]
+    pub(super) struct Avx(__m256d);
+
+    // SAFETY (every `unsafe` block of this impl): the intrinsics require AVX (a subset of
+    // AVX2) on the CPU, which the `Avx2` argument of `ld` and `splat`, or the `Avx` value
+    // in hand (made by one of them), proves; the intrinsics take no pointers, except the
+    // unaligned load and store, which read and write the 32 bytes of a `&[f64; 4]` /
+    // `&mut [f64; 4]`.
     impl Ops for Avx {
+        type Cpu = Avx2;
         #[inline(always)]
-        fn ld(x: &V) -> Self {
+        fn ld(_: Avx2, x: &V) -> Self {
+            // SAFETY: AVX2 is proven by the argument; `x` is 32 readable bytes.
             Self(unsafe { _mm256_loadu_pd(x.as_ptr()) })
         }
         #[inline(always)]
         fn st(self, x: &mut V) {
+            // SAFETY: AVX2 is proven by `self`; `x` is 32 writable bytes.
             unsafe { _mm256_storeu_pd(x.as_mut_ptr(), self.0) }
         }
         #[inline(always)]
-        fn splat(x: f64) -> Self {
+        fn splat(_: Avx2, x: f64) -> Self {
+            // SAFETY: AVX2 is proven by the argument.
             Self(unsafe { _mm256_set1_pd(x) })
         }
         #[inline(always)]
         fn add(self, o: Self) -> Self {
+            // SAFETY: AVX2 is proven by `self`.
             Self(unsafe { _mm256_add_pd(self.0, o.0) })
         }
         #[inline(always)]
         fn sub(self, o: Self) -> Self {
+            // SAFETY: AVX2 is proven by `self`.
             Self(unsafe { _mm256_sub_pd(self.0, o.0) })
         }
         #[inline(always)]
         fn mul(self, o: Self) -> Self {
+            // SAFETY: AVX2 is proven by `self`.
             Self(unsafe { _mm256_mul_pd(self.0, o.0) })
         }
         #[inline(always)]
         fn div(self, o: Self) -> Self {
+            // SAFETY: AVX2 is proven by `self`.
             Self(unsafe { _mm256_div_pd(self.0, o.0) })
         }
         #[inline(always)]
         fn sqrt(self) -> Self {
+            // SAFETY: AVX2 is proven by `self`.
             Self(unsafe { _mm256_sqrt_pd(self.0) })
         }
         #[inline(always)]
         fn neg(self) -> Self {
+            // SAFETY: AVX2 is proven by `self`.
             Self(unsafe { _mm256_xor_pd(self.0, _mm256_set1_pd(-0.0)) })
         }
         #[inline(always)]
         fn gt(self, o: Self) -> Self {
+            // SAFETY: AVX2 is proven by `self`.
             Self(unsafe { _mm256_cmp_pd::<_CMP_GT_OQ>(self.0, o.0) })
         }
         #[inline(always)]
         fn lt(self, o: Self) -> Self {
+            // SAFETY: AVX2 is proven by `self`.
             Self(unsafe { _mm256_cmp_pd::<_CMP_LT_OQ>(self.0, o.0) })
         }
         #[inline(always)]
         fn ne(self, o: Self) -> Self {
             // Unordered-or-not-equal: true for NaN, as Rust's `!=`.
+            // SAFETY: AVX2 is proven by `self`.
             Self(unsafe { _mm256_cmp_pd::<_CMP_NEQ_UQ>(self.0, o.0) })
         }
         #[inline(always)]
         fn and(self, o: Self) -> Self {
+            // SAFETY: AVX2 is proven by `self`.
             Self(unsafe { _mm256_and_pd(self.0, o.0) })
         }
         #[inline(always)]
         fn select(mask: Self, a: Self, b: Self) -> Self {
+            // SAFETY: AVX2 is proven by `mask`.
             Self(unsafe { _mm256_blendv_pd(b.0, a.0, mask.0) })
         }
         #[inline(always)]
@@ -454,21 +490,28 @@ mod avx_ops {
             out
         }
     }
-}
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn arithmetic_avx2(model: &Model, s: &mut Lanes, blowup: &V) -> bool {
-    arithmetic::<Avx>(model, s, blowup)
+    /// The deterministic part of a step in AVX2 registers ([`super::arithmetic`]), on the
+    /// CPU `cpu` proves has AVX2.
+    pub(super) fn arithmetic(cpu: Avx2, model: &Model, s: &mut Lanes, blowup: &V) -> bool {
+        // SAFETY: `arithmetic_avx2` is compiled for AVX2, which `cpu` proves the CPU has.
+        unsafe { arithmetic_avx2(cpu, model, s, blowup) }
+    }
+
+    /// [`super::arithmetic`] compiled for AVX2, so that the `Avx` methods inline into it.
+    #[target_feature(enable = "avx2")]
+    fn arithmetic_avx2(cpu: Avx2, model: &Model, s: &mut Lanes, blowup: &V) -> bool {
+        super::arithmetic::<Avx>(cpu, model, s, blowup)
+    }
 }
 
 /// Lane-wise dot product of two columns, products summed in order from [`sum_start`] (the
 /// scalar engine's `dot`).
 #[inline(always)]
-fn dot<O: Ops>(a: &[V], b: &[V]) -> O {
-    let mut acc = O::splat(sum_start());
+fn dot<O: Ops>(cpu: O::Cpu, a: &[V], b: &[V]) -> O {
+    let mut acc = O::splat(cpu, sum_start());
     for (x, y) in a.iter().zip(b) {
-        acc = acc.add(O::ld(x).mul(O::ld(y)));
+        acc = acc.add(O::ld(cpu, x).mul(O::ld(cpu, y)));
     }
     acc
 }
@@ -476,7 +519,7 @@ fn dot<O: Ops>(a: &[V], b: &[V]) -> O {
 /// The discriminator's `f` (or `f~`) lane by lane; the identity of the quadratic loss
 /// without leaving the registers.
 #[inline(always)]
-fn loss<O: Ops>(model: &Model, x: O, tilde: bool) -> O {
+fn loss<O: Ops>(cpu: O::Cpu, model: &Model, x: O, tilde: bool) -> O {
     if matches!(model.loss(), Loss::Quadratic) {
         return x;
     }
@@ -488,26 +531,26 @@ fn loss<O: Ops>(model: &Model, x: O, tilde: bool) -> O {
             model.loss().f(x[l])
         }
     });
-    O::ld(&y)
+    O::ld(cpu, &y)
 }
 
 /// The deterministic part of [`GramEngine::step`], lane by lane; false when a member's
 /// `z` or an `S_jj` is not finite or above its bound (the scalar engine's divergence check).
 #[inline(always)]
-fn arithmetic<O: Ops>(model: &Model, s: &mut Lanes, blowup: &V) -> bool {
+fn arithmetic<O: Ops>(cpu: O::Cpu, model: &Model, s: &mut Lanes, blowup: &V) -> bool {
     // The common feature counts get their own copies with constant loop bounds (unrolled,
     // without bounds checks); the arithmetic is the same.
     match s.d {
-        1 => arithmetic_d::<O>(1, model, s, blowup),
-        2 => arithmetic_d::<O>(2, model, s, blowup),
-        3 => arithmetic_d::<O>(3, model, s, blowup),
-        4 => arithmetic_d::<O>(4, model, s, blowup),
-        d => arithmetic_d::<O>(d, model, s, blowup),
+        1 => arithmetic_d::<O>(cpu, 1, model, s, blowup),
+        2 => arithmetic_d::<O>(cpu, 2, model, s, blowup),
+        3 => arithmetic_d::<O>(cpu, 3, model, s, blowup),
+        4 => arithmetic_d::<O>(cpu, 4, model, s, blowup),
+        d => arithmetic_d::<O>(cpu, d, model, s, blowup),
     }
 }
 
 #[inline(always)]
-fn arithmetic_d<O: Ops>(d: usize, model: &Model, s: &mut Lanes, blowup: &V) -> bool {
+fn arithmetic_d<O: Ops>(cpu: O::Cpu, d: usize, model: &Model, s: &mut Lanes, blowup: &V) -> bool {
     let m = 2 * d + 1;
     let ld = m + 1;
     // The buffers as local slices: their pointers stay in registers (through the struct
@@ -540,83 +583,85 @@ fn arithmetic_d<O: Ops>(d: usize, model: &Model, s: &mut Lanes, blowup: &V) -> b
     let (c, c0, c1, rv, reg_v) = (&c[..d], &c0[..d], &c1[..d], &mut rv[..d], &mut reg_v[..d]);
     let nf = model.n() as f64;
     let sp = O::splat;
-    let (a, at) = (sp(model.tau() / nf), sp(model.tau_tilde() / nf));
-    let (st, sg) = (sp(model.eta_t().sqrt()), sp(model.eta_g().sqrt()));
+    let (a, at) = (sp(cpu, model.tau() / nf), sp(cpu, model.tau_tilde() / nf));
+    let (st, sg) = (sp(cpu, model.eta_t().sqrt()), sp(cpu, model.eta_g().sqrt()));
     rw.copy_from_slice(&r[2 * d * m..(2 * d + 1) * m]);
     // In-frame parts of y and y~_2k.
     for i in 0..m {
-        st.mul(O::ld(&alpha[i])).st(&mut yin[i]);
-        sg.mul(O::ld(&beta[i])).st(&mut y0in[i]);
+        st.mul(O::ld(cpu, &alpha[i])).st(&mut yin[i]);
+        sg.mul(O::ld(cpu, &beta[i])).st(&mut y0in[i]);
     }
     for j in 0..d {
-        let (cj, c0j) = (O::ld(&c[j]), O::ld(&c0[j]));
+        let (cj, c0j) = (O::ld(cpu, &c[j]), O::ld(cpu, &c0[j]));
         for i in 0..m {
-            O::ld(&yin[i])
-                .add(cj.mul(O::ld(&r[j * m + i])))
+            O::ld(cpu, &yin[i])
+                .add(cj.mul(O::ld(cpu, &r[j * m + i])))
                 .st(&mut yin[i]);
         }
         for i in 0..m {
-            O::ld(&y0in[i])
-                .add(c0j.mul(O::ld(&r[(d + j) * m + i])))
+            O::ld(cpu, &y0in[i])
+                .add(c0j.mul(O::ld(cpu, &r[(d + j) * m + i])))
                 .st(&mut y0in[i]);
         }
     }
-    let z: O = dot(rw, rw);
+    let z: O = dot(cpu, rw, rw);
     for j in 0..d {
-        dot::<O>(&r[(d + j) * m..(d + j + 1) * m], rw).st(&mut rv[j]);
+        dot::<O>(cpu, &r[(d + j) * m..(d + j + 1) * m], rw).st(&mut rv[j]);
     }
-    let f = loss(model, dot::<O>(yin, rw), false);
-    let f0 = loss(model, dot::<O>(y0in, rw), true);
-    let arg1 = dot::<O>(c1, rv).add(sg.mul(z.sqrt()).mul(O::ld(gamma)));
-    let f1 = loss(model, arg1, true);
+    let f = loss(cpu, model, dot::<O>(cpu, yin, rw), false);
+    let f0 = loss(cpu, model, dot::<O>(cpu, y0in, rw), true);
+    let arg1 = dot::<O>(cpu, c1, rv).add(sg.mul(z.sqrt()).mul(O::ld(cpu, gamma)));
+    let f1 = loss(cpu, model, arg1, true);
     let reg_w: O = match model.lambda() {
         Lambda::Finite(lam) => {
             let h = model.regularizer();
             for j in 0..d {
                 let col = &r[(d + j) * m..(d + j + 1) * m];
-                let vv = dot::<O>(col, col).to_array();
+                let vv = dot::<O>(cpu, col, col).to_array();
                 reg_v[j] = vv.map(|x| lam * h.h_prime(x));
             }
-            O::ld(&z.to_array().map(|x| lam * h.h_prime(x)))
+            O::ld(cpu, &z.to_array().map(|x| lam * h.h_prime(x)))
         }
         Lambda::Infinite => {
             reg_v.fill([0.0; LANES]);
-            sp(0.0)
+            sp(cpu, 0.0)
         }
     };
-    let s_perp = sp(model.eta_t())
+    let s_perp = sp(cpu, model.eta_t())
         .mul(f)
         .mul(f)
-        .add(sp(model.eta_g()).mul(f0).mul(f0))
+        .add(sp(cpu, model.eta_g()).mul(f0).mul(f0))
         .sqrt();
     ext.fill([0.0; LANES]);
     for j in 0..d {
         ext[j * ld..j * ld + m].copy_from_slice(&r[j * m..(j + 1) * m]);
-        let kv = sp(1.0).sub(at.mul(O::ld(&reg_v[j])));
-        let kw = at.mul(f1).mul(O::ld(&c1[j]));
+        let kv = sp(cpu, 1.0).sub(at.mul(O::ld(cpu, &reg_v[j])));
+        let kw = at.mul(f1).mul(O::ld(cpu, &c1[j]));
         for i in 0..m {
-            kv.mul(O::ld(&r[(d + j) * m + i]))
-                .add(kw.mul(O::ld(&rw[i])))
+            kv.mul(O::ld(cpu, &r[(d + j) * m + i]))
+                .add(kw.mul(O::ld(cpu, &rw[i])))
                 .st(&mut ext[(d + j) * ld + i]);
         }
     }
     for i in 0..m {
-        let w = O::ld(&rw[i]);
+        let w = O::ld(cpu, &rw[i]);
         let step = f
-            .mul(O::ld(&yin[i]))
-            .sub(f0.mul(O::ld(&y0in[i])))
+            .mul(O::ld(cpu, &yin[i]))
+            .sub(f0.mul(O::ld(cpu, &y0in[i])))
             .sub(reg_w.mul(w));
         w.add(a.mul(step)).st(&mut ext[2 * d * ld + i]);
     }
-    a.mul(s_perp).mul(O::ld(chi)).st(&mut ext[2 * d * ld + m]);
-    qr_lanes::<O>(ext, m, d, house, r);
+    a.mul(s_perp)
+        .mul(O::ld(cpu, chi))
+        .st(&mut ext[2 * d * ld + m]);
+    qr_lanes::<O>(cpu, ext, m, d, house, r);
     if model.lambda().is_infinite() {
         for k in d..m {
             let col = &mut r[k * m..(k + 1) * m];
-            let norm = dot::<O>(col, col).sqrt();
-            let keep = norm.gt(sp(0.0));
+            let norm = dot::<O>(cpu, col, col).sqrt();
+            let keep = norm.gt(sp(cpu, 0.0));
             for x in col.iter_mut() {
-                let old = O::ld(x);
+                let old = O::ld(cpu, x);
                 O::select(keep, old.div(norm), old).st(x);
             }
         }
@@ -624,7 +669,7 @@ fn arithmetic_d<O: Ops>(d: usize, model: &Model, s: &mut Lanes, blowup: &V) -> b
     let mut ok = true;
     for k in d..m {
         let col = &r[k * m..(k + 1) * m];
-        let nn = dot::<O>(col, col).to_array();
+        let nn = dot::<O>(cpu, col, col).to_array();
         for l in 0..LANES {
             ok &= nn[l].is_finite() && nn[l] <= blowup[l];
         }
@@ -635,24 +680,24 @@ fn arithmetic_d<O: Ops>(d: usize, model: &Model, s: &mut Lanes, blowup: &V) -> b
 /// The scalar engine's Householder QR (`qr_upper_into`), lane by lane: a lane whose
 /// column norm or reflector norm is zero skips that column as the scalar code does.
 #[inline(always)]
-fn qr_lanes<O: Ops>(a: &mut [V], m: usize, done: usize, v: &mut [V], r: &mut [V]) {
+fn qr_lanes<O: Ops>(cpu: O::Cpu, a: &mut [V], m: usize, done: usize, v: &mut [V], r: &mut [V]) {
     let ld = m + 1;
-    let zero = O::splat(0.0);
+    let zero = O::splat(cpu, 0.0);
     for k in done..m {
         let col = &a[k * ld + k..(k + 1) * ld];
-        let norm = dot::<O>(col, col).sqrt();
-        let alpha = O::select(O::ld(&a[k * ld + k]).gt(zero), norm.neg(), norm);
+        let norm = dot::<O>(cpu, col, col).sqrt();
+        let alpha = O::select(O::ld(cpu, &a[k * ld + k]).gt(zero), norm.neg(), norm);
         let v = &mut v[..ld - k];
         v.copy_from_slice(col);
-        O::ld(&v[0]).sub(alpha).st(&mut v[0]);
-        let vv = dot::<O>(v, v);
+        O::ld(cpu, &v[0]).sub(alpha).st(&mut v[0]);
+        let vv = dot::<O>(cpu, v, v);
         let active = norm.ne(zero).and(vv.ne(zero));
         for j in k..m {
             let c = &mut a[j * ld + k..(j + 1) * ld];
-            let sj = O::splat(2.0).mul(dot::<O>(v, c)).div(vv);
+            let sj = O::splat(cpu, 2.0).mul(dot::<O>(cpu, v, c)).div(vv);
             for (ci, vi) in c.iter_mut().zip(v.iter()) {
-                let old = O::ld(ci);
-                O::select(active, old.sub(sj.mul(O::ld(vi))), old).st(ci);
+                let old = O::ld(cpu, ci);
+                O::select(active, old.sub(sj.mul(O::ld(cpu, vi))), old).st(ci);
             }
         }
     }
@@ -661,9 +706,9 @@ fn qr_lanes<O: Ops>(a: &mut [V], m: usize, done: usize, v: &mut [V], r: &mut [V]
         r[j * m..j * m + j + 1].copy_from_slice(&a[j * ld..j * ld + j + 1]);
     }
     for i in 0..m {
-        let flip = O::ld(&r[i * m + i]).lt(zero);
+        let flip = O::ld(cpu, &r[i * m + i]).lt(zero);
         for j in i..m {
-            let x = O::ld(&r[j * m + i]);
+            let x = O::ld(cpu, &r[j * m + i]);
             O::select(flip, x.neg(), x).st(&mut r[j * m + i]);
         }
     }
@@ -729,7 +774,10 @@ mod tests {
                     .collect();
                 {
                     let mut batch = GramLanes::new(engines.iter_mut().collect());
-                    batch.avx2 &= !portable;
+                    #[cfg(target_arch = "x86_64")]
+                    if portable {
+                        batch.avx2 = None;
+                    }
                     for _ in 0..steps {
                         batch.step(&mut rngs).unwrap();
                     }

@@ -547,7 +547,7 @@ fn fused_avx2<const D: usize>(
     use std::arch::x86_64::*;
     let m = blocks * ZL;
     assert!(w.len() >= m && buf.len() >= m && (0..D).all(|j| u[j].len() >= m && v[j].len() >= m));
-    // SAFETY (whole body): loads and stores are of 4 consecutive f64 at offsets
+    // SAFETY: for the whole body: loads and stores are of 4 consecutive f64 at offsets
     // b * 8 + 4 h + 4 <= m (asserted above) or of local arrays; the generator's contract
     // (AVX2 available) holds in this `target_feature(enable = "avx2")` function.
     unsafe {
@@ -656,12 +656,17 @@ fn layer_pairs() -> &'static [Pair; 256] {
 }
 
 /// `a` rotated left by `L` bits (`R = 64 - L`), AVX2 having no 64-bit rotate.
+///
+/// # Safety
+/// The CPU must support AVX2.
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
 #[allow(unsafe_code)]
-fn rol256<const L: i32, const R: i32>(a: std::arch::x86_64::__m256i) -> std::arch::x86_64::__m256i {
+unsafe fn rol256<const L: i32, const R: i32>(
+    a: std::arch::x86_64::__m256i,
+) -> std::arch::x86_64::__m256i {
     use std::arch::x86_64::*;
-    // SAFETY: called only from AVX2 code (Gen256's methods), after the CPU check.
+    // SAFETY: AVX2 is available (the caller's contract; Gen256::next8 is its only caller).
     unsafe { _mm256_or_si256(_mm256_slli_epi64::<L>(a), _mm256_srli_epi64::<R>(a)) }
 }
 
@@ -809,8 +814,9 @@ fn fused_avx512<const D: usize>(
     use std::arch::x86_64::*;
     let m = blocks * ZL;
     assert!(w.len() >= m && buf.len() >= m && (0..D).all(|j| u[j].len() >= m && v[j].len() >= m));
-    // SAFETY (whole body): every load and store is of 8 consecutive f64 at offsets
-    // b * 8 < m (asserted above) or of local 8-element arrays.
+    // SAFETY: for the whole body: every load and store is of 8 consecutive f64 at offsets
+    // b * 8 < m (asserted above) or of local 8-element arrays; the generator's contract
+    // (AVX-512F available) holds in this `target_feature(enable = "avx512f")` function.
     unsafe {
         let mut g512 = Gen512::load(lanes);
         let cu: [__m512d; D] = std::array::from_fn(|j| _mm512_set1_pd(c.cu[j]));

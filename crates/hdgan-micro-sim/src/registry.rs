@@ -262,6 +262,87 @@ impl EngineKind {
             .into_iter()
             .find(|k| k.decl().checkpoint_tag == tag)
     }
+
+    /// What every engine declares, as a Markdown table (header, then one row per engine of
+    /// [`EngineKind::ALL`]), written from the declarations alone. ARCHITECTURE.md carries
+    /// it; a test fails when the file's copy differs.
+    pub fn capability_table() -> String {
+        let list = |items: Vec<&str>| {
+            if items.is_empty() {
+                "no".to_owned()
+            } else {
+                items.join(", ")
+            }
+        };
+        let mut out = String::from(
+            "| engine | `model.p` | `model.constraint` | `model.l1 > 0` | `model.loss` \
+             | `init.row_cov` | `sim.mode` | records | member holds | lanes \
+             | checkpoint tag | runs the rest on |\n\
+             |---|---|---|---|---|---|---|---|---|---|---|---|\n",
+        );
+        for kind in Self::ALL {
+            let d = kind.decl();
+            let p = match d.features {
+                FeatureCount::One => "1",
+                FeatureCount::Any => "any",
+            };
+            let constraints = list(
+                d.constraints
+                    .iter()
+                    .map(|c| match c {
+                        Constraint::Columns => "columns",
+                        Constraint::Orthonormal => "orthonormal",
+                    })
+                    .collect(),
+            );
+            let l1 = if d.l1_modes.is_empty() {
+                "no".to_owned()
+            } else if d.modes.is_empty() {
+                "yes".to_owned()
+            } else {
+                format!(
+                    "with {}",
+                    d.l1_modes
+                        .iter()
+                        .map(|&m| format!("`{}`", mode_name(m)))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            };
+            let losses = match d.losses {
+                LossSupport::Any => "any",
+                LossSupport::QuadraticOnly => "quadratic",
+            };
+            let rows = if d.gaussian_rows { "yes" } else { "no" };
+            let modes = if d.modes.is_empty() {
+                "does not apply".to_owned()
+            } else {
+                d.modes
+                    .iter()
+                    .map(|&m| format!("`{}`", mode_name(m)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            let records = match d.records {
+                Records::Single => "`MacroState`",
+                Records::Multi => "`MultiState`",
+            };
+            let holds = if d.microscopic {
+                "n-vectors"
+            } else {
+                "O(d^2) numbers"
+            };
+            let fallback = d
+                .fallback
+                .map_or("none".to_owned(), |f| format!("`{}`", f.name()));
+            out += &format!(
+                "| `{}` | {p} | {constraints} | {l1} | {losses} | {rows} | {modes} | {records} \
+                 | {holds} | {} | {} | {fallback} |\n",
+                d.name, d.lanes, d.checkpoint_tag
+            );
+        }
+        out
+    }
 }
 
 /// One thing about a request an engine does not simulate.
@@ -507,5 +588,16 @@ mod tests {
             );
         }
         assert_eq!(EngineKind::names(), "full, gram, multi");
+    }
+
+    /// A config's `sim.engine` (serde) and `--engine` (the declared name) spell an engine
+    /// alike.
+    #[test]
+    fn serde_spells_the_declared_name() {
+        use serde::de::{IntoDeserializer, value::Error};
+        for k in EngineKind::ALL {
+            let de = IntoDeserializer::<Error>::into_deserializer(k.name());
+            assert_eq!(EngineKind::deserialize(de), Ok(k));
+        }
     }
 }

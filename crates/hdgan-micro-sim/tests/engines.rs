@@ -10,11 +10,11 @@ use hdgan_model::random::{SimRng, stream_rng};
 use hdgan_model::{Constraint, LambdaValue, LossName, Model, ModelConfig};
 
 /// Every combination of the declared axes that the model itself accepts: p, the
-/// constraint, l1, the loss, Gaussian rows, the mode.
+/// constraint (lambda = inf) or a finite lambda, l1, the loss, Gaussian rows, the mode.
 fn requests() -> Vec<(Model, InitState, StepMode, String)> {
     let mut out = Vec::new();
     for p in [1, 2] {
-        for orthonormal in [false, true] {
+        for (orthonormal, finite) in [(false, false), (false, true), (true, false)] {
             for l1 in [0.0, 0.5] {
                 for loss in [LossName::Quadratic, LossName::Logistic] {
                     for rows in [false, true] {
@@ -28,6 +28,9 @@ fn requests() -> Vec<(Model, InitState, StepMode, String)> {
                         if orthonormal {
                             c.constraint = Constraint::Orthonormal;
                             c.lambda = LambdaValue::default();
+                        }
+                        if finite {
+                            c.lambda = LambdaValue::Number(2.0);
                         }
                         let Ok(model) = c.validate("model") else {
                             continue;
@@ -47,7 +50,8 @@ fn requests() -> Vec<(Model, InitState, StepMode, String)> {
                         };
                         for mode in [StepMode::Fast, StepMode::Literal] {
                             let what = format!(
-                                "p {p}, orthonormal {orthonormal}, l1 {l1}, {loss:?}, rows {rows}, {mode:?}"
+                                "p {p}, orthonormal {orthonormal}, finite lambda {finite}, l1 {l1}, \
+                                 {loss:?}, rows {rows}, {mode:?}"
                             );
                             out.push((model.clone(), init.clone(), mode, what));
                         }
@@ -62,33 +66,40 @@ fn requests() -> Vec<(Model, InitState, StepMode, String)> {
 /// Builds engine `kind` for the request with its own constructor (not through the
 /// registry) and takes a few steps: whether it ran.
 fn engine_runs(kind: EngineKind, model: &Model, init: &InitState, mode: StepMode) -> bool {
+    engine_lanes(kind, model, init, mode).is_some()
+}
+
+/// Builds engine `kind` for the request with its own constructor (not through the
+/// registry) and takes a few steps: the members it asks the run loop to step together
+/// ([`Engine::lanes`]) if it ran, None if it refused the request or failed.
+///
+/// A new engine adds its arm here.
+fn engine_lanes(
+    kind: EngineKind,
+    model: &Model,
+    init: &InitState,
+    mode: StepMode,
+) -> Option<usize> {
+    fn steps<E: Engine>(mut e: E, rng: &mut SimRng) -> Option<usize> {
+        (0..5).all(|_| e.step(rng).is_ok()).then(|| e.lanes())
+    }
     let mut rng = stream_rng(5, 0);
-    let steps =
-        |e: &mut dyn FnMut(
-            &mut hdgan_model::random::SimRng,
-        ) -> Result<(), hdgan_micro_sim::SimError>,
-         rng: &mut hdgan_model::random::SimRng| { (0..5).all(|_| e(rng).is_ok()) };
     match kind {
         EngineKind::Full => {
-            match hdgan_micro_sim::Sgda::new(model, init.build(model.n(), &mut rng), mode, 1e8) {
-                Ok(mut e) => {
-                    steps(&mut |r| e.step(r), &mut rng) && e.macro_state().p.rows() == model.d()
-                }
-                Err(_) => false,
-            }
+            let e = hdgan_micro_sim::Sgda::new(model, init.build(model.n(), &mut rng), mode, 1e8)
+                .ok()?;
+            (e.macro_state().p.rows() == model.d()).then_some(())?;
+            steps(e, &mut rng)
         }
         EngineKind::Gram => {
-            let mut e = hdgan_micro_sim::GramEngine::from_micro(
+            let e = hdgan_micro_sim::GramEngine::from_micro(
                 model,
                 &init.build(model.n(), &mut rng),
                 1e8,
             );
-            steps(&mut |r| e.step(r), &mut rng)
+            steps(e, &mut rng)
         }
-        EngineKind::Multi => match MultiSgda::new(model, init, 1e8, &mut rng) {
-            Ok(mut e) => steps(&mut |r| e.step(r), &mut rng),
-            Err(_) => false,
-        },
+        EngineKind::Multi => steps(MultiSgda::new(model, init, 1e8, &mut rng).ok()?, &mut rng),
     }
 }
 
@@ -112,9 +123,10 @@ fn declarations_agree_with_the_engines() {
                         runner.decl().unsupported(&req).is_none(),
                         "{kind:?} -> {runner:?}: {what}"
                     );
-                    assert!(
-                        engine_runs(runner, model, init, *mode),
-                        "{runner:?} declared but does not run: {what}"
+                    assert_eq!(
+                        engine_lanes(runner, model, init, *mode),
+                        Some(runner.decl().lanes),
+                        "{runner:?} declared but does not run, or runs in other lanes: {what}"
                     );
                     match runner.decl().records {
                         Records::Single => {
@@ -126,7 +138,14 @@ fn declarations_agree_with_the_engines() {
                                 1e8,
                                 &mut stream_rng(1, 0),
                             );
-                            assert!(e.is_ok(), "{kind:?}: {what}: {:?}", e.err());
+                            let e = e.unwrap_or_else(|e| panic!("{kind:?}: {what}: {e}"));
+                            // The checkpoint's first byte is the runner's tag (postcard
+                            // writes a u8 as itself).
+                            assert_eq!(
+                                Checkpoint::save_state(&e)[0],
+                                runner.decl().checkpoint_tag,
+                                "{runner:?}: {what}"
+                            );
                         }
                         Records::Multi => {
                             assert!(
@@ -265,4 +284,39 @@ fn advancing_in_pieces_records_what_one_run_records() {
             assert_eq!(m.trajectory, whole, "{kind:?} {mode:?}");
         }
     }
+}
+
+/// ARCHITECTURE.md's engine table is [`EngineKind::capability_table`]: every engine and
+/// what it declares. `HDGAN_BLESS=1` rewrites the file's copy instead of failing.
+#[test]
+fn architecture_lists_every_engine() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../ARCHITECTURE.md");
+    let doc = std::fs::read_to_string(&path).unwrap();
+    let (begin, end) = (
+        "<!-- begin generated: engine-table -->\n",
+        "<!-- end generated: engine-table -->",
+    );
+    let start = doc
+        .find(begin)
+        .expect("ARCHITECTURE.md marks the engine table")
+        + begin.len();
+    let stop = start
+        + doc[start..]
+            .find(end)
+            .expect("the engine table's end marker");
+    let table = EngineKind::capability_table();
+    if doc[start..stop] == table {
+        return;
+    }
+    if std::env::var("HDGAN_BLESS").is_ok_and(|v| v == "1") {
+        std::fs::write(&path, format!("{}{table}{}", &doc[..start], &doc[stop..])).unwrap();
+        return;
+    }
+    panic!(
+        "ARCHITECTURE.md's engine table is not what the registry declares.\n\
+         --- in ARCHITECTURE.md:\n{}--- from EngineKind::capability_table():\n{table}---\n\
+         Run `HDGAN_BLESS=1 cargo test -p hdgan-micro-sim --test engines` to rewrite it, \
+         then check the notes under it.",
+        &doc[start..stop]
+    );
 }
