@@ -179,23 +179,8 @@ impl<'m> BatchMap<'m> {
     /// Rescales `w` (to `z = 1`) and each column of `V` (to `S_jj = 1`) when the model
     /// is constrained.
     fn project(&self, m: &mut MacroState) {
-        if !self.constrained() {
-            return;
-        }
-        let d = m.d();
-        let sw = m.z.sqrt();
-        let sv: Vec<f64> = (0..d).map(|j| m.s[(j, j)].sqrt()).collect();
-        for i in 0..d {
-            m.q[i] /= sw;
-            m.r[i] /= sw * sv[i];
-            for j in 0..d {
-                m.p[(i, j)] /= sv[j];
-                m.s[(i, j)] /= sv[i] * sv[j];
-            }
-        }
-        m.z = 1.0;
-        for j in 0..d {
-            m.s[(j, j)] = 1.0;
+        if self.constrained() {
+            rescale_to_unit_norms(m);
         }
     }
 
@@ -272,6 +257,26 @@ impl<'m> BatchMap<'m> {
     }
 }
 
+/// Rescales `w` to `z = 1` and each column of `V` to `S_jj = 1` (the projection of
+/// `lambda = inf`), on the Gram matrix.
+fn rescale_to_unit_norms(m: &mut MacroState) {
+    let d = m.d();
+    let sw = m.z.sqrt();
+    let sv: Vec<f64> = (0..d).map(|j| m.s[(j, j)].sqrt()).collect();
+    for i in 0..d {
+        m.q[i] /= sw;
+        m.r[i] /= sw * sv[i];
+        for j in 0..d {
+            m.p[(i, j)] /= sv[j];
+            m.s[(i, j)] /= sv[i] * sv[j];
+        }
+    }
+    m.z = 1.0;
+    for j in 0..d {
+        m.s[(j, j)] = 1.0;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -327,18 +332,7 @@ mod tests {
     }
 
     fn on_constraint(mut m: MacroState) -> MacroState {
-        let d = m.d();
-        let sw = m.z.sqrt();
-        let sv: Vec<f64> = (0..d).map(|j| m.s[(j, j)].sqrt()).collect();
-        for i in 0..d {
-            m.q[i] /= sw;
-            m.r[i] /= sw * sv[i];
-            for j in 0..d {
-                m.p[(i, j)] /= sv[j];
-                m.s[(i, j)] /= sv[i] * sv[j];
-            }
-        }
-        m.z = 1.0;
+        rescale_to_unit_norms(&mut m);
         m
     }
 
